@@ -1,0 +1,51 @@
+"""Every exception deidcli raises, in one hierarchy users can catch.
+
+`DeidError` is the root. Errors that concern one input file carry a `reason` code from
+`deidcli.reasons` so the batch can quarantine the file with an audit row instead of stopping.
+"""
+
+from __future__ import annotations
+
+
+class DeidError(Exception):
+    """Root of every error raised by deidcli."""
+
+
+class UsageError(DeidError):
+    """The caller asked for something inconsistent (bad option, OUT_DIR inside IN_DIR, ...)."""
+
+
+class RecipeError(DeidError):
+    """A recipe could not be loaded or is invalid. `problems` lists what `check-recipe` found."""
+
+    def __init__(self, message: str, problems: list | None = None) -> None:
+        super().__init__(message)
+        self.problems = problems or []
+
+
+class KeyFileError(DeidError):
+    """The pseudonymisation key is missing, unreadable or too short."""
+
+
+class FileRejected(DeidError):
+    """One input file cannot be de-identified safely; it is quarantined with `reason`.
+
+    `detail` must never contain PHI: it goes to the audit table inside OUT_DIR.
+    """
+
+    def __init__(self, reason: str, detail: str = "") -> None:
+        super().__init__(f"{reason}: {detail}" if detail else reason)
+        self.reason = reason
+        self.detail = detail
+
+
+class PixelError(FileRejected):
+    """Pixel data could not be decoded, masked or encoded."""
+
+
+class OcrError(FileRejected):
+    """Text detection failed or was not trustworthy; the file must not be written."""
+
+
+class OutputConflict(UsageError):
+    """OUT_DIR holds work from another recipe or key, and --force was not given."""

@@ -1,0 +1,167 @@
+"""Text detectors: one small interface, two CPU engines behind it.
+
+The scanner (deidcli.ocr.scan) owns every decision about scale, views and rotation; an engine
+only finds text in the 8-bit picture it is handed and reports boxes in that picture's pixel
+coordinates. So each engine is configured to *not* resize on its own (its internal size limit is
+set on purpose above anything the scanner sends) and to *not* drop low-confidence results
+(fail closed: a box the engine is unsure about must still be masked, never silently discarded).
+
+Models load once, in the constructor; the pipeline builds one detector per worker process, so
+each engine runs with a small fixed number of intra-op threads (one worker per core).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+
+from deidcli.geometry import Rect
+
+#: Longest side the scanner ever hands an engine; engines' own limits are set to this so they
+#: never shrink (losing small text) or enlarge (wasting time) behind the scanner's back.
+ENGINE_MAX_SIDE = 2048
+
+#: Threads per engine. The batch runs one worker per core, so more would only oversubscribe.
+DEFAULT_THREADS = int(os.environ.get("DEID_OCR_THREADS", "1"))
+
+
+@dataclass(frozen=True)
+class DetectedText:
+    """One text box found by an engine: where, what it read (PHI!) and how sure it is (0..1)."""
+
+    rect: Rect
+    text: str
+    confidence: float
+
+
+@runtime_checkable
+class TextDetector(Protocol):
+    """Finds text in an 8-bit gray (H, W) or RGB (H, W, 3) image; boxes in that image's pixels."""
+
+    name: str
+
+    def detect(self, image8: np.ndarray) -> list[DetectedText]: ...
+
+
+def polygon_rect(points: object) -> Rect:
+    """The axis-aligned box around an engine's quadrilateral, rounded outwards."""
+    pts = np.asarray(points, dtype=np.float64).reshape(-1, 2)
+    return Rect(
+        int(np.floor(pts[:, 0].min())),
+        int(np.floor(pts[:, 1].min())),
+        int(np.ceil(pts[:, 0].max())) + 1,
+        int(np.ceil(pts[:, 1].max())) + 1,
+    )
+
+
+def _check_image8(image8: np.ndarray) -> None:
+    """Engines take uint8 gray or RGB only; anything else is a scanner bug, so say so early."""
+    if not isinstance(image8, np.ndarray) or image8.dtype != np.uint8:
+        raise TypeError("engine input must be a uint8 numpy array")
+    if image8.ndim not in (2, 3) or (image8.ndim == 3 and image8.shape[2] != 3) or image8.size == 0:
+        raise ValueError("engine input must be a non-empty (H, W) or (H, W, 3) array")
+
+
+class RapidOcrDetector:
+    """PP-OCRv4 (DB detector + CRNN recogniser) through ONNX Runtime: small, fast, no torch.
+
+    Configuration, from rapidocr_onnxruntime 1.4.4's own parameters:
+    - `max_side_len` / `det_limit_side_len` with `det_limit_type="max"`: the engine keeps the
+      scanner's resolution (its default "min 736" would upscale every small frame).
+    - `text_score=0`: RapidOCR otherwise drops recognitions under 0.5 (fail open).
+    - `min_height` / `width_height_ratio`: letterboxing of very thin images kept as shipped.
+    - `use_cls`: the 0/180 degree classifier helps read upside-down text; detection is unaffected.
+    - `det_box_thresh` 0.3 (default 0.5) and `det_unclip_ratio` 1.8 (1.6): keep faint text and
+      grow boxes a little towards the real glyph extent.
+    """
+
+    name = "rapidocr"
+
+    def __init__(self, threads: int = DEFAULT_THREADS, use_cls: bool = True) -> None:
+        from rapidocr_onnxruntime import RapidOCR
+
+        self._engine = RapidOCR(
+            text_score=0.0,
+            use_cls=use_cls,
+            max_side_len=ENGINE_MAX_SIDE * 2,
+            min_side_len=8,
+            det_limit_side_len=ENGINE_MAX_SIDE * 2,
+            det_limit_type="max",
+            det_box_thresh=0.3,
+            det_unclip_ratio=1.8,
+            intra_op_num_threads=threads,
+            inter_op_num_threads=1,
+        )
+        self._call_kwargs = {"box_thresh": 0.3, "unclip_ratio": 1.8, "text_score": 0.0}
+
+    def detect(self, image8: np.ndarray) -> list[DetectedText]:
+        """Boxes, texts and recognition scores; RapidOCR wants BGR, so RGB is swapped here."""
+        _check_image8(image8)
+        bgr = image8[..., ::-1].copy() if image8.ndim == 3 else image8
+        result, _ = self._engine(bgr, **self._call_kwargs)
+        found: list[DetectedText] = []
+        for box, text, score in result or []:
+            found.append(DetectedText(polygon_rect(box), str(text), float(score)))
+        return found
+
+
+class EasyOcrDetector:
+    """CRAFT detector + CRNN recogniser (EasyOCR, torch on CPU), offline models only.
+
+    `canvas_size` is EasyOCR's internal size cap; it is set to ENGINE_MAX_SIDE so the scanner's
+    resolution is used as is. `min_size` drops nothing real (default 20 px would drop a single
+    8 px character). Importing easyocr/torch happens here, not at deidcli import time, so the tool
+    works without the optional extra.
+    """
+
+    name = "easyocr"
+
+    def __init__(self, threads: int = DEFAULT_THREADS, model_dir: str | None = None) -> None:
+        try:
+            import easyocr
+            import easyocr_en_models
+            import torch
+        except ImportError as exc:  # pragma: no cover - depends on the optional extra
+            raise RuntimeError("EasyOCR is not installed: pip install 'deidcli[easyocr]'") from exc
+        torch.set_num_threads(max(1, threads))
+        self._reader = easyocr.Reader(
+            ["en"],
+            gpu=False,
+            model_storage_directory=model_dir or easyocr_en_models.model_dir(),
+            download_enabled=False,
+            verbose=False,
+        )
+        self.canvas_size = ENGINE_MAX_SIDE
+
+    def detect(self, image8: np.ndarray) -> list[DetectedText]:
+        """readtext with no resizing by the engine and no size/score filtering."""
+        _check_image8(image8)
+        results = self._reader.readtext(
+            image8,
+            canvas_size=self.canvas_size,
+            mag_ratio=1.0,
+            min_size=4,
+            detail=1,
+            paragraph=False,
+        )
+        return [DetectedText(polygon_rect(box), str(text), float(conf)) for box, text, conf in results]
+
+    def naive(self, image8: np.ndarray) -> list[DetectedText]:
+        """EasyOCR with its defaults at full resolution (as kskit does): the benchmark baseline."""
+        results = self._reader.readtext(image8)
+        return [DetectedText(polygon_rect(box), str(text), float(conf)) for box, text, conf in results]
+
+
+ENGINES: dict[str, type] = {"rapidocr": RapidOcrDetector, "easyocr": EasyOcrDetector}
+
+
+def make_detector(name: str, threads: int = DEFAULT_THREADS) -> TextDetector:
+    """Build (and load the models of) one engine by name; one per worker process."""
+    try:
+        engine = ENGINES[name]
+    except KeyError:
+        raise ValueError(f"unknown OCR engine {name!r}; choose one of {sorted(ENGINES)}") from None
+    return engine(threads=threads)

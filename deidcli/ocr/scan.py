@@ -1,0 +1,240 @@
+"""One frame in, rectangles to mask out: scaling, views, rotation, box mapping and the decision.
+
+Why the steps (numbers measured with bench/ocr_bench.py, see bench/ocr_results.md):
+- Large frames are resized so the longest side is `scan_max_side`: text burned into mammograms
+  is tens of pixels tall, still readable after the downscale, and the engines' cost grows with
+  pixel count. Small frames (longest side < `small_side`) are enlarged by `small_scale` so 8 px
+  ultrasound annotations reach a size the detectors were trained on.
+- Several 8-bit views (deidcli.ocr.views) are scanned because one squeeze of a 16-bit range
+  cannot show text at every gray level.
+- The frame is also scanned turned by 90 degrees: engines find lines of horizontal text; one
+  extra quarter turn makes 90 and 270 degree text horizontal (upright or upside down, and the
+  upside-down case is read by RapidOCR's 180-degree classifier; a misread is masked anyway).
+- Engine boxes cover only ~60-85 % of the glyphs' real extent, so each is widened by
+  `pad_ratio` x its text height (the box's short side) before mapping to full resolution.
+
+Fail closed: every box is masked unless its whole text is an authorised word read with at least
+`min_confidence` (and the AuthorisedWords list's own threshold). Low confidence never means
+"ignore". Engine errors, time over budget and unusable frames raise OcrError with a reason code
+and a detail that never contains recognised text.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+
+import cv2
+import numpy as np
+
+from deidcli.errors import OcrError
+from deidcli.geometry import Rect
+from deidcli.ocr.authorised import AuthorisedWords
+from deidcli.ocr.engines import ENGINE_MAX_SIDE, DetectedText, TextDetector
+from deidcli.ocr.views import COLOUR_VIEWS, GRAY_VIEWS, colour_views, display_gray, gray_views
+
+DEFAULT_SCAN_MAX_SIDE = 1280
+DEFAULT_SMALL_SIDE = 1024
+DEFAULT_SMALL_SCALE = 2.0
+DEFAULT_PAD_RATIO = 0.35
+DEFAULT_MIN_CONFIDENCE = 0.8
+DEFAULT_TIMEOUT_S = 60.0
+DEFAULT_GRAY_VIEWS = ("minmax", "equalised")
+DEFAULT_COLOUR_VIEWS = ("rgb",)
+DEFAULT_ROTATIONS = (0, 90)
+
+
+@dataclass
+class ScanResult:
+    """What the scan found in one frame.
+
+    `masked` is what the pipeline must blank (full-resolution, padded, clipped). `spared` are
+    authorised labels left visible, with their text (not PHI by construction). The last field
+    holds recognised text of masked boxes: PHI, for the private folder only.
+    """
+
+    masked: list[Rect]
+    spared: list[tuple[Rect, str]]
+    boxes_found: int
+    lowest_confidence: float | None
+    seconds: float
+    recognised_masked_text: list[str] = field(default_factory=list)
+
+
+def check_frame(frame: object) -> np.ndarray:
+    """The frame as an array the scanner can take, or OcrError('ocr_bad_input') saying why."""
+    if not isinstance(frame, np.ndarray):
+        raise OcrError("ocr_bad_input", f"frame is {type(frame).__name__}, not a numpy array")
+    if frame.size == 0 or min(frame.shape[:2], default=0) < 1:
+        raise OcrError("ocr_bad_input", f"empty frame of shape {frame.shape}")
+    if frame.ndim == 3 and frame.shape[2] == 1:
+        frame = frame[..., 0]
+    if frame.ndim not in (2, 3) or (frame.ndim == 3 and frame.shape[2] != 3):
+        raise OcrError("ocr_bad_input", f"frame shape {frame.shape} is not (rows, cols) or (rows, cols, 3)")
+    if frame.dtype.kind not in "uif" or frame.dtype.itemsize > 8:
+        raise OcrError("ocr_bad_input", f"frame dtype {frame.dtype} is not numeric")
+    if frame.dtype.kind == "f" and not np.isfinite(frame).all():
+        raise OcrError("ocr_bad_input", "frame holds NaN or infinite values")
+    return frame
+
+
+def choose_scale(rows: int, cols: int, scan_max_side: int, small_side: int, small_scale: float) -> float:
+    """Resize factor for scanning: shrink big frames to scan_max_side, enlarge small ones."""
+    longest = max(rows, cols)
+    if longest > scan_max_side:
+        return scan_max_side / longest
+    if longest < small_side:
+        return min(small_scale, ENGINE_MAX_SIDE / longest)
+    return 1.0
+
+
+def resize(image: np.ndarray, scale: float) -> np.ndarray:
+    """Area averaging to shrink (keeps thin strokes), bicubic to enlarge."""
+    if scale == 1.0:
+        return image
+    rows, cols = image.shape[:2]
+    size = (max(1, round(cols * scale)), max(1, round(rows * scale)))
+    interpolation = cv2.INTER_AREA if scale < 1.0 else cv2.INTER_CUBIC
+    return cv2.resize(image, size, interpolation=interpolation)
+
+
+def unrotate(rect: Rect, quarter_turns: int, rows: int, cols: int) -> Rect:
+    """A box found in np.rot90(view, quarter_turns) mapped back into the (rows, cols) view."""
+    k = quarter_turns % 4
+    if k == 0:
+        return rect
+    if k == 1:  # B[r, c] = A[c, cols-1-r]
+        return Rect(cols - rect.y1, rect.x0, cols - rect.y0, rect.x1)
+    if k == 2:  # B[r, c] = A[rows-1-r, cols-1-c]
+        return Rect(cols - rect.x1, rows - rect.y1, cols - rect.x0, rows - rect.y0)
+    # k == 3: B[r, c] = A[rows-1-c, r]
+    return Rect(rect.y0, rows - rect.x1, rect.y1, rows - rect.x0)
+
+
+def to_full_resolution(rect: Rect, scale: float, pad_ratio: float, rows: int, cols: int) -> Rect:
+    """Scan-resolution box -> padded, clipped full-resolution box.
+
+    The pad is proportional to text height (the box's short side) plus one scan pixel for
+    resampling, because engines' boxes fall short of the glyphs by a fraction of their height.
+    """
+    full = rect.scale(1.0 / scale, 1.0 / scale)
+    text_height = min(full.width, full.height)
+    margin = math.ceil(pad_ratio * text_height + 1.0 / scale) + 1
+    return full.pad(margin, margin).clip(cols, rows)
+
+
+def prune_contained(rects: list[Rect]) -> list[Rect]:
+    """Drops boxes lying wholly inside another (duplicates from several views/rotations)."""
+    unique = sorted(set(rects), key=lambda r: -r.area)
+    kept: list[Rect] = []
+    for r in unique:
+        if not any(k.x0 <= r.x0 and k.y0 <= r.y0 and k.x1 >= r.x1 and k.y1 >= r.y1 for k in kept):
+            kept.append(r)
+    return kept
+
+
+class TextScanner:
+    """Finds burned-in text in one frame and decides, fail-closed, what to mask."""
+
+    def __init__(
+        self,
+        detector: TextDetector,
+        authorised: AuthorisedWords | None,
+        *,
+        min_confidence: float = DEFAULT_MIN_CONFIDENCE,
+        scan_max_side: int = DEFAULT_SCAN_MAX_SIDE,
+        timeout_s: float = DEFAULT_TIMEOUT_S,
+        small_side: int = DEFAULT_SMALL_SIDE,
+        small_scale: float = DEFAULT_SMALL_SCALE,
+        pad_ratio: float = DEFAULT_PAD_RATIO,
+        gray_view_names: tuple[str, ...] = DEFAULT_GRAY_VIEWS,
+        colour_view_names: tuple[str, ...] = DEFAULT_COLOUR_VIEWS,
+        rotations: tuple[int, ...] = DEFAULT_ROTATIONS,
+    ) -> None:
+        if not 32 <= scan_max_side <= ENGINE_MAX_SIDE:
+            raise ValueError(f"scan_max_side must be within 32..{ENGINE_MAX_SIDE}")
+        if any(v not in GRAY_VIEWS for v in gray_view_names) or not gray_view_names:
+            raise ValueError(f"gray views must be among {GRAY_VIEWS}")
+        if any(v not in COLOUR_VIEWS for v in colour_view_names) or not colour_view_names:
+            raise ValueError(f"colour views must be among {COLOUR_VIEWS}")
+        if any(r % 90 for r in rotations) or 0 not in rotations:
+            raise ValueError("rotations must be multiples of 90 and include 0")
+        self.detector = detector
+        self.authorised = authorised
+        self.min_confidence = min_confidence
+        self.scan_max_side = scan_max_side
+        self.timeout_s = timeout_s
+        self.small_side = small_side
+        self.small_scale = small_scale
+        self.pad_ratio = pad_ratio
+        self.gray_view_names = gray_view_names
+        self.colour_view_names = colour_view_names
+        self.rotations = rotations
+
+    def views(self, frame: np.ndarray, photometric: str, scale: float) -> list[tuple[str, np.ndarray]]:
+        """The 8-bit pictures to scan, at scan resolution."""
+        if frame.ndim == 3:
+            return colour_views(resize(frame, scale), self.colour_view_names)
+        gray = resize(display_gray(frame, photometric), scale)
+        return gray_views(gray, self.gray_view_names)
+
+    def spares(self, found: DetectedText) -> bool:
+        """Only an authorised word, read confidently enough, is left visible."""
+        if self.authorised is None or found.confidence < self.min_confidence:
+            return False
+        return self.authorised.spares(found.text, found.confidence)
+
+    def _detect(self, image8: np.ndarray) -> list[DetectedText]:
+        """The engine call, with any engine error turned into a PHI-free OcrError."""
+        try:
+            return list(self.detector.detect(image8))
+        except OcrError:
+            raise
+        except Exception as exc:
+            raise OcrError("ocr_failed", f"{self.detector.name} raised {type(exc).__name__}") from exc
+
+    def scan(self, frame: np.ndarray, photometric: str, bits_stored: int, signed: bool = False) -> ScanResult:
+        """Scan one frame (stored values, any bit depth; RGB for colour) and decide what to mask.
+
+        `bits_stored` and `signed` describe the stored values; the views use the actual value
+        range, which covers text drawn outside any window, so they serve as sanity checks only.
+        """
+        start = time.perf_counter()
+        frame = check_frame(frame)
+        if not 1 <= int(bits_stored) <= 64:
+            raise OcrError("ocr_bad_input", f"bits stored {bits_stored} out of range")
+        rows, cols = frame.shape[:2]
+        scale = choose_scale(rows, cols, self.scan_max_side, self.small_side, self.small_scale)
+        masked: list[Rect] = []
+        spared: list[tuple[Rect, str]] = []
+        texts: list[str] = []
+        lowest: float | None = None
+        boxes = 0
+        for _name, view in self.views(frame, photometric, scale):
+            vrows, vcols = view.shape[:2]
+            for rotation in self.rotations:
+                turns = (rotation // 90) % 4
+                found = self._detect(np.ascontiguousarray(np.rot90(view, turns)) if turns else view)
+                if time.perf_counter() - start > self.timeout_s:
+                    raise OcrError("ocr_timeout", f"scan exceeded {self.timeout_s:g} s")
+                for item in found:
+                    boxes += 1
+                    lowest = item.confidence if lowest is None else min(lowest, item.confidence)
+                    in_view = unrotate(item.rect, turns, vrows, vcols).clip(vcols, vrows)
+                    rect = to_full_resolution(in_view, scale, self.pad_ratio, rows, cols)
+                    if rect.area == 0:
+                        continue
+                    if self.spares(item):
+                        spared.append((rect, item.text))
+                    else:
+                        masked.append(rect)
+                        texts.append(item.text)
+        return ScanResult(
+            masked=prune_contained(masked),
+            spared=spared,
+            boxes_found=boxes,
+            lowest_confidence=lowest,
+            seconds=time.perf_counter() - start,
+            recognised_masked_text=texts,
+        )

@@ -1,0 +1,94 @@
+"""Filling rectangles of a decoded frame with a constant that hides burned-in text.
+
+Fill value policy (the lead copies this to the README):
+
+* MONOCHROME2: the smallest stored value (0 unsigned, -2**(BitsStored-1) signed), which renders black.
+* MONOCHROME1: the largest stored value (2**BitsStored-1 unsigned, 2**(BitsStored-1)-1 signed), black in
+  MONOCHROME1 ("1 is white at the minimum").
+* RGB (including YBR sources, which are decoded to RGB before masking): 0 on every sample, black.
+* YBR_FULL / YBR_FULL_422 kept as such: luma 0 and chroma at mid-scale, black.
+* PALETTE COLOR: the palette index whose colour is darkest (lowest Rec. 601 luma), so the mask looks black
+  in the palette rather than whatever colour index 0 happens to map to.
+
+A constant (not a blur) is used because it cannot leak glyph shapes and compresses to almost nothing.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from pydicom.dataset import Dataset
+from pydicom.pixels.processing import apply_color_lut
+
+from deidcli.errors import PixelError
+from deidcli.geometry import Rect
+
+
+def fill_value(
+    photometric: str, bits_stored: int, pixel_representation: int, palette_source: Dataset | None = None,
+    little_endian: bool = True,
+) -> tuple[int, ...]:
+    """The per-sample constant for the frame's photometric interpretation (see the module docstring)."""
+    signed = pixel_representation == 1
+    low = -(2 ** (bits_stored - 1)) if signed else 0
+    high = 2 ** (bits_stored - 1) - 1 if signed else 2**bits_stored - 1
+    if photometric == "MONOCHROME2":
+        return (low,)
+    if photometric == "MONOCHROME1":
+        return (high,)
+    if photometric == "RGB":
+        return (0, 0, 0)
+    if photometric in ("YBR_FULL", "YBR_FULL_422"):
+        middle = 2 ** (bits_stored - 1)
+        return (0, middle, middle)
+    if photometric == "PALETTE COLOR":
+        if palette_source is None:
+            raise PixelError("no_pixel_module", "PALETTE COLOR without a palette")
+        return (darkest_palette_index(palette_source, little_endian),)
+    raise PixelError("unsupported_pixel_format", f"cannot mask photometric interpretation {photometric}")
+
+
+def darkest_palette_index(source: Dataset, little_endian: bool = True) -> int:
+    """The stored value whose palette colour has the lowest luma."""
+    try:
+        descriptor = [int(v) for v in source.RedPaletteColorLookupTableDescriptor]
+    except (AttributeError, TypeError, ValueError) as exc:
+        raise PixelError("no_pixel_module", "PALETTE COLOR without a usable LUT descriptor") from exc
+    entries = descriptor[0] or 2**16
+    first = descriptor[1]
+    try:
+        rgb = _palette_rgb(source, entries, first, little_endian)
+    except (AttributeError, ValueError, KeyError) as exc:
+        raise PixelError("no_pixel_module", "PALETTE COLOR LUT data missing or malformed") from exc
+    luma = rgb[..., :3].astype(np.float64) @ np.array([0.299, 0.587, 0.114])
+    return int(first + int(np.argmin(luma)))
+
+
+def _palette_rgb(source: Dataset, entries: int, first: int, little_endian: bool) -> np.ndarray:
+    """RGB of every palette entry; plain LUT data is read with the file's byte order (pydicom assumes LE)."""
+    if "RedPaletteColorLookupTableData" not in source:
+        return apply_color_lut(np.arange(first, first + entries), source)
+    channels = []
+    for keyword in ("Red", "Green", "Blue"):
+        data = source[f"{keyword}PaletteColorLookupTableData"].value
+        itemsize = max(1, len(data) // entries)
+        dtype = np.dtype(f"{'<' if little_endian else '>'}u{itemsize}")
+        channels.append(np.frombuffer(data, dtype=dtype, count=entries))
+    return np.stack(channels, axis=-1)
+
+
+def apply_rects(frame: np.ndarray, rects: list[Rect], value: tuple[int, ...]) -> int:
+    """Fill the (already clipped) rectangles in place; returns how many were non-empty."""
+    fill = np.asarray(value if frame.ndim == 3 else value[0], dtype=frame.dtype)
+    count = 0
+    for rect in rects:
+        if rect.area == 0:
+            continue
+        frame[rect.y0 : rect.y1, rect.x0 : rect.x1] = fill
+        count += 1
+    return count
+
+
+def clip_rects(rects: list[Rect], columns: int, rows: int) -> list[Rect]:
+    """Rectangles clipped to the frame, empty ones dropped (a rect fully outside masks nothing)."""
+    clipped = (rect.clip(columns, rows) for rect in rects)
+    return [rect for rect in clipped if rect.area > 0]

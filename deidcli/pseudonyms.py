@@ -1,0 +1,171 @@
+"""Keyed pseudonyms: one small function per kind of value, all driven by one HMAC key.
+
+Why HMAC and not a hash: a plain hash of a PatientID can be reversed by hashing every plausible ID;
+an HMAC cannot without the key. Why deterministic: the same key and value give the same pseudonym in
+every run, worker and machine, so longitudinal studies stay linked and workers share no state.
+Every output is valid for its VR (length, character set), so the output stays valid DICOM.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import hmac
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from deidcli.errors import UsageError
+
+#: Standard root for UUID-derived UIDs (PS3.5 B.2): needs no registered organisation root.
+UUID_ROOT = "2.25"
+MAX_UID_LENGTH = 64
+_UID_ROOT = re.compile(r"^(0|[1-9][0-9]*)(\.(0|[1-9][0-9]*))*$")
+#: Leave at least this many digits for the keyed part so collisions stay negligible (>= 80 bits).
+MIN_UID_DIGITS = 24
+
+
+def validate_org_root(root: str | None) -> str:
+    """Check an organisation UID root; `None` selects the 2.25 UUID form."""
+    if root is None or root == "":
+        return UUID_ROOT
+    root = root.strip().rstrip(".")
+    if not _UID_ROOT.match(root):
+        raise UsageError(f"--org-root {root!r} is not a UID root (digits and dots, no leading zeros)")
+    if len(root) + 1 + MIN_UID_DIGITS > MAX_UID_LENGTH:
+        raise UsageError(
+            f"--org-root {root!r} is {len(root)} characters; at most {MAX_UID_LENGTH - 1 - MIN_UID_DIGITS} "
+            "leave room for unique UIDs"
+        )
+    return root
+
+
+_TOKEN_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no I, O, 0, 1: readable over the phone
+
+
+def _token(digest: bytes, length: int) -> str:
+    number = int.from_bytes(digest, "big")
+    characters = []
+    for _ in range(length):
+        number, index = divmod(number, len(_TOKEN_ALPHABET))
+        characters.append(_TOKEN_ALPHABET[index])
+    return "".join(characters)
+
+
+#: Maximum characters per value for the string VRs we fill with tokens.
+_VR_MAX_LENGTH = {"AE": 16, "CS": 16, "SH": 16, "LO": 64, "ST": 1024, "LT": 10240, "UT": 10240, "UC": 64}
+
+
+@dataclass
+class Replacement:
+    """One original -> pseudonym pair. It holds PHI: it goes to the private mapping only."""
+
+    tag: int
+    vr: str
+    original: str
+    pseudonym: str
+
+
+@dataclass
+class Pseudonymizer:
+    """Turns original values into keyed pseudonyms, valid for their VR.
+
+    `patient` is the original patient identity of the file being processed: it keys the date shift,
+    so all studies of one patient move by the same number of days and intervals are preserved.
+    """
+
+    key: bytes
+    org_root: str = UUID_ROOT
+    date_shift_days: tuple[int, int] = (-3650, -365)
+    patient: str = ""
+    replacements: list[Replacement] = field(default_factory=list)
+
+    def digest(self, kind: str, value: str) -> bytes:
+        return hmac.new(self.key, f"{kind}\x1f{value}".encode("utf-8", "surrogateescape"), hashlib.sha256).digest()
+
+    # -- one function per kind of value -------------------------------------------------------
+    def uid(self, value: str) -> str:
+        value = value.strip("\0 ")
+        if not value:
+            return ""
+        number = int.from_bytes(self.digest("uid", value)[:16], "big")
+        if self.org_root == UUID_ROOT:
+            return f"{UUID_ROOT}.{number}"
+        room = MAX_UID_LENGTH - len(self.org_root) - 1
+        suffix = str(number)[:room].lstrip("0") or "1"
+        return f"{self.org_root}.{suffix}"
+
+    def person_name(self, value: str) -> str:
+        if not value.strip():
+            return ""
+        return "PAT^" + _token(self.digest("person", value.strip()), 10)
+
+    def identifier(self, value: str, vr: str) -> str:
+        if not value.strip():
+            return ""
+        length = min(12, _VR_MAX_LENGTH.get(vr, 16))
+        return _token(self.digest("id", value.strip()), length)
+
+    def day_offset(self) -> int:
+        low, high = self.date_shift_days
+        span = high - low + 1
+        return low + int.from_bytes(self.digest("date-shift", self.patient)[:8], "big") % span
+
+    def date(self, value: str) -> str:
+        value = value.strip()
+        if not value:
+            return ""
+        try:
+            original = dt.date(int(value[0:4]), int(value[4:6]), int(value[6:8]))
+        except ValueError:
+            return ""  # an unparseable date carries unknown content: empty, never kept
+        shifted = original + dt.timedelta(days=self.day_offset())
+        return shifted.strftime("%Y%m%d")
+
+    def datetime(self, value: str) -> str:
+        value = value.strip()
+        if len(value) < 8:
+            return ""
+        date = self.date(value[:8])
+        return date + value[8:] if date else ""
+
+    def age(self, value: str) -> str:
+        """Ages over 89 years identify (HIPAA); they are capped at 090Y, others kept."""
+        value = value.strip()
+        if len(value) == 4 and value[:3].isdigit() and value[3] == "Y" and int(value[:3]) > 89:
+            return "090Y"
+        return value if re.fullmatch(r"\d{3}[DWMY]", value) else ""
+
+    # -- dispatch by VR -------------------------------------------------------------------------
+    def text_value(self, value: str, vr: str) -> str:
+        handler = self._string_handlers().get(vr)
+        if handler is None:
+            return self.identifier(value, vr)
+        return handler(value)
+
+    def _string_handlers(self) -> dict[str, Callable[[str], str]]:
+        return {
+            "UI": self.uid,
+            "PN": self.person_name,
+            "DA": self.date,
+            "DT": self.datetime,
+            "AS": self.age,
+            "TM": lambda value: value.strip(),  # shifted by whole days: the time of day stays
+            "DS": lambda value: "0" if value.strip() else "",
+            "IS": lambda value: "0" if value.strip() else "",
+            "UR": lambda value: "",
+        }
+
+
+#: VRs whose values are strings (pseudonymised value by value).
+STRING_VRS = frozenset(
+    {"AE", "AS", "CS", "DA", "DS", "DT", "IS", "LO", "LT", "PN", "SH", "ST", "TM", "UC", "UI", "UR", "UT"}
+)
+#: VRs where a pseudonym means nothing: the value becomes a neutral dummy (zero / empty).
+NUMERIC_VRS = frozenset({"US", "SS", "UL", "SL", "FL", "FD", "UV", "SV", "AT"})
+BINARY_VRS = frozenset({"OB", "OW", "OF", "OD", "OL", "OV", "UN"})
+
+
+def token_of(digest: bytes, length: int) -> str:
+    """Public access to the readable token alphabet (used for output folder names)."""
+    return _token(digest, length)

@@ -1,0 +1,67 @@
+"""Reading one input file, with every way a hospital folder can surprise us turned into a reason code.
+
+Reading is where hostile input first arrives: empty files, gzip archives renamed .dcm, files without a
+preamble, DICOMDIRs, files being copied while we read them. Each becomes a `FileRejected` with a reason
+from `deidcli.reasons`; nothing here ever decides to write anything.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pydicom
+from pydicom.dataset import FileDataset
+
+from deidcli.errors import FileRejected
+
+MEDIA_STORAGE_DIRECTORY = "1.2.840.10008.1.3.10"
+_GZIP_MAGIC = b"\x1f\x8b"
+
+
+def _snapshot(path: Path) -> tuple[int, int]:
+    info = path.stat()
+    return info.st_size, info.st_mtime_ns
+
+
+def read_dicom(path: Path) -> FileDataset:
+    """Parse `path` as DICOM, or raise FileRejected with the reason it is not processable."""
+    try:
+        before = _snapshot(path)
+        with path.open("rb") as handle:
+            head = handle.read(132)
+    except OSError as error:
+        raise FileRejected("unreadable", os.strerror(error.errno or 0)) from error
+    if before[0] == 0:
+        raise FileRejected("empty_file")
+    if head[:2] == _GZIP_MAGIC:
+        raise FileRejected("gzip_wrapped")
+    has_preamble = len(head) == 132 and head[128:132] == b"DICM"
+    try:
+        dataset = pydicom.dcmread(path, force=not has_preamble)
+        # Touch every top-level element now so truncation surfaces here, not half-way through the recipe.
+        for _ in dataset.elements():
+            pass
+    except MemoryError as error:
+        raise FileRejected("too_large", "an element length exceeds available memory") from error
+    except RecursionError as error:
+        raise FileRejected("too_deep", "sequence nesting exhausted the recursion limit") from error
+    except Exception as error:  # pydicom raises many exception types on corrupt input
+        reason = "parse_failed" if has_preamble else "not_dicom"
+        raise FileRejected(reason, type(error).__name__) from error
+    if _snapshot(path) != before:
+        raise FileRejected("changed_while_read")
+    if not has_preamble and not _looks_like_dicom(dataset):
+        raise FileRejected("not_dicom")
+    sop_class = str(dataset.get("SOPClassUID", "") or dataset.file_meta.get("MediaStorageSOPClassUID", ""))
+    if sop_class == MEDIA_STORAGE_DIRECTORY or "DirectoryRecordSequence" in dataset:
+        raise FileRejected("dicomdir")
+    if "SOPClassUID" not in dataset:
+        raise FileRejected("no_sop_class")
+    return dataset
+
+
+def _looks_like_dicom(dataset: FileDataset) -> bool:
+    """A forced parse of random bytes yields garbage tags; real DICOM without preamble has group 0008."""
+    tags = list(dataset.keys())
+    return bool(tags) and any(tag.group == 0x0008 for tag in tags[:20])

@@ -1,0 +1,112 @@
+"""Marking a dataset as de-identified, rebuilding its file meta, and writing it safely.
+
+File meta (group 0002) is rebuilt, never copied: the source's meta can name the sending station
+(SourceApplicationEntityTitle) or carry private information, and its UIDs must follow the new ones.
+Writing goes to a temporary file that is fsync'd; the batch renames it into place, so a kill at any
+moment leaves no partial file under a final name.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.filewriter import dcmwrite
+from pydicom.sequence import Sequence
+from pydicom.uid import ExplicitVRLittleEndian, UID
+
+from deidcli._version import __version__
+from deidcli.recipe.model import Recipe
+
+#: Our implementation identity (2.25 form derived from a fixed UUID: no registered root needed).
+IMPLEMENTATION_CLASS_UID = UID("2.25.259180541359470126420331287347101645347")
+IMPLEMENTATION_VERSION_NAME = "DEIDCLI_" + __version__.replace(".", "")
+
+#: CID 7050 De-identification Method: code -> meaning.
+CID_7050 = {
+    "113100": "Basic Application Confidentiality Profile",
+    "113101": "Clean Pixel Data Option",
+    "113102": "Clean Recognizable Visual Features Option",
+    "113103": "Clean Graphics Option",
+    "113104": "Clean Structured Content Option",
+    "113105": "Clean Descriptors Option",
+    "113106": "Retain Longitudinal Temporal Information Full Dates Option",
+    "113107": "Retain Longitudinal Temporal Information Modified Dates Option",
+    "113108": "Retain Patient Characteristics Option",
+    "113109": "Retain Device Identity Option",
+    "113110": "Retain UIDs Option",
+    "113111": "Retain Safe Private Option",
+    "113112": "Retain Institution Identity Option",
+}
+
+
+def mark_deidentified(target: Dataset, recipe: Recipe, *, dates: str, extra_codes: tuple[str, ...] = ()) -> None:
+    """Add the attributes PS3.15 asks of a de-identified instance.
+
+    `dates` is LongitudinalTemporalInformationModified: MODIFIED, UNMODIFIED or REMOVED.
+    """
+    target.PatientIdentityRemoved = "YES"
+    target.DeidentificationMethod = f"deidcli {__version__}; recipe {recipe.name} {recipe.hash}"[:64]
+    codes = list(dict.fromkeys([*recipe.method_codes, *extra_codes]))
+    items = []
+    for code in codes:
+        item = Dataset()
+        item.CodeValue = code
+        item.CodingSchemeDesignator = "DCM"
+        item.CodeMeaning = CID_7050.get(code, "De-identification method")
+        items.append(item)
+    if items:
+        target.DeidentificationMethodCodeSequence = Sequence(items)
+    elif "DeidentificationMethodCodeSequence" in target:
+        del target.DeidentificationMethodCodeSequence
+    target.LongitudinalTemporalInformationModified = dates
+
+
+def add_method_code(target: Dataset, code: str) -> None:
+    """Append one CID 7050 code (e.g. 113101 Clean Pixel Data after masking) if not already there."""
+    sequence = target.get("DeidentificationMethodCodeSequence") or Sequence()
+    if any(item.get("CodeValue") == code for item in sequence):
+        return
+    item = Dataset()
+    item.CodeValue = code
+    item.CodingSchemeDesignator = "DCM"
+    item.CodeMeaning = CID_7050.get(code, "De-identification method")
+    sequence.append(item)
+    target.DeidentificationMethodCodeSequence = sequence
+
+
+def build_file_meta(target: Dataset, transfer_syntax: str) -> FileMetaDataset:
+    meta = FileMetaDataset()
+    meta.FileMetaInformationVersion = b"\x00\x01"
+    meta.MediaStorageSOPClassUID = target.SOPClassUID
+    meta.MediaStorageSOPInstanceUID = target.SOPInstanceUID
+    meta.TransferSyntaxUID = UID(transfer_syntax)
+    meta.ImplementationClassUID = IMPLEMENTATION_CLASS_UID
+    meta.ImplementationVersionName = IMPLEMENTATION_VERSION_NAME
+    return meta
+
+
+def output_transfer_syntax(source_syntax: str | None) -> UID:
+    """Header-only output syntax: Explicit VR Little Endian for native sources, the same for encapsulated."""
+    syntax = UID(source_syntax or ExplicitVRLittleEndian)
+    if not syntax.is_encapsulated or syntax.is_deflated:
+        return ExplicitVRLittleEndian
+    return syntax
+
+
+def write_temporary(target: Dataset, transfer_syntax: str, temp_dir: Path) -> Path:
+    """Write `target` to a fresh temporary file in `temp_dir`, fsync'd; return its path."""
+    target.file_meta = build_file_meta(target, transfer_syntax)
+    descriptor, name = tempfile.mkstemp(dir=temp_dir, suffix=".part")
+    path = Path(name)
+    try:
+        with os.fdopen(descriptor, "wb") as handle:
+            dcmwrite(handle, target, enforce_file_format=True)
+            handle.flush()
+            os.fsync(handle.fileno())
+    except BaseException:
+        path.unlink(missing_ok=True)
+        raise
+    return path
