@@ -102,7 +102,10 @@ def audit_row(result: FileResult) -> list:
 def read_audit(path: Path) -> pd.DataFrame:
     if not path.exists():
         return pd.DataFrame(columns=AUDIT_COLUMNS)
-    return pd.read_csv(path, dtype={"input_id": str, "output_path": str, "reason": str}, keep_default_na=False)
+    text_columns = {c: str for c in ("input_id", "output_path", "status", "reason", "detail", "transfer_syntax_in",
+                                     "transfer_syntax_out", "ocr_engine", "ocr_spared_text", "recipe_hash",
+                                     "key_fingerprint")}
+    return pd.read_csv(path, dtype=text_columns, keep_default_na=False)
 
 
 def compact_audit(path: Path, order: list[str]) -> pd.DataFrame:

@@ -236,13 +236,12 @@ class BatchRun:
         audit_path = self.out_dir / AUDIT_NAME
         if self.force and audit_path.exists():
             audit_path.unlink()
-        done = self._already_done(audit_path)
+        done, self.written_paths = self._already_done(audit_path)
         inputs = list(discover(self.in_dir))
         order = [input_id(self.settings.key, item.relative) for item in inputs]
         todo = [item for item, identity in zip(inputs, order, strict=True) if identity not in done]
         self.audit = CsvAppender(audit_path, AUDIT_COLUMNS)
         self.mapping = PrivateMapping(self.private_dir)
-        self.written_paths: set[str] = set()
         exit_code = EXIT_OK
         interrupted = False
         previous_handlers = self._install_signal_handlers()
@@ -273,10 +272,12 @@ class BatchRun:
             exit_code = EXIT_QUARANTINED
         return BatchSummary(table, exit_code, self.counts, time.perf_counter() - started, interrupted)
 
-    def _already_done(self, audit_path: Path) -> set[str]:
-        """Inputs finished by an earlier run into this OUT_DIR (written with the output still present, or skipped)."""
+    def _already_done(self, audit_path: Path) -> tuple[set[str], set[str]]:
+        """Inputs finished by an earlier run into this OUT_DIR (written with the output still present, or
+        skipped), and the output paths they own (so a duplicate instance redone on resume cannot overwrite)."""
         table = read_audit(audit_path)
         done: set[str] = set()
+        owned: set[str] = set()
         fingerprint = key_fingerprint(self.settings.key)
         for row in table.itertuples(index=False):
             if row.recipe_hash != self.settings.recipe.hash or row.key_fingerprint != fingerprint:
@@ -285,7 +286,9 @@ class BatchRun:
                 row.status == Status.WRITTEN.value and (self.out_dir / row.output_path).is_file()
             ):
                 done.add(row.input_id)
-        return done
+                if row.output_path:
+                    owned.add(row.output_path)
+        return done, owned
 
     # -- execution strategies ---------------------------------------------------------------------------
     def _run_inline(self, todo: list[InputFile]) -> None:

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from pydicom.dataset import Dataset
+from pydicom.dataset import Dataset, FileMetaDataset
 
 from deidcli.attributes import AttributeReport, apply_recipe
 from deidcli.audit import FileResult, PrivateRecord
@@ -160,6 +160,7 @@ class Pipeline:
     def _pixel_stage(self, source: Dataset, target: Dataset, result: FileResult, private: PrivateRecord) -> str:
         """Mask known regions and burned-in text; return the output transfer syntax."""
         source_syntax = str(source.file_meta.get("TransferSyntaxUID", "")) or None
+        target.file_meta = FileMetaDataset()  # the pixel rewriter records the output syntax here
         if "PixelData" not in source or "PixelData" not in target:
             return output_transfer_syntax(source_syntax)
         from deidcli.pixels import check_pixels_cleanable, copy_pixels_untouched, match_regions, rewrite_pixels

@@ -8,6 +8,7 @@ from `deidcli.reasons`; nothing here ever decides to write anything.
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
 
 import pydicom
@@ -38,10 +39,17 @@ def read_dicom(path: Path) -> FileDataset:
         raise FileRejected("gzip_wrapped")
     has_preamble = len(head) == 132 and head[128:132] == b"DICM"
     try:
-        dataset = pydicom.dcmread(path, force=not has_preamble)
-        # Touch every top-level element now so truncation surfaces here, not half-way through the recipe.
-        for _ in dataset.elements():
-            pass
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            dataset = pydicom.dcmread(path, force=not has_preamble)
+        if not has_preamble and not _looks_like_dicom(dataset):
+            raise FileRejected("not_dicom")
+        if any("End of file" in str(w.message) or "truncat" in str(w.message).lower() for w in caught):
+            raise FileRejected("parse_failed", "truncated: end of file before a delimiter")
+        if _declared_end(dataset) > before[0]:
+            raise FileRejected("parse_failed", "truncated: an element runs past the end of the file")
+    except FileRejected:
+        raise
     except MemoryError as error:
         raise FileRejected("too_large", "an element length exceeds available memory") from error
     except RecursionError as error:
@@ -51,14 +59,23 @@ def read_dicom(path: Path) -> FileDataset:
         raise FileRejected(reason, type(error).__name__) from error
     if _snapshot(path) != before:
         raise FileRejected("changed_while_read")
-    if not has_preamble and not _looks_like_dicom(dataset):
-        raise FileRejected("not_dicom")
     sop_class = str(dataset.get("SOPClassUID", "") or dataset.file_meta.get("MediaStorageSOPClassUID", ""))
     if sop_class == MEDIA_STORAGE_DIRECTORY or "DirectoryRecordSequence" in dataset:
         raise FileRejected("dicomdir")
     if "SOPClassUID" not in dataset:
         raise FileRejected("no_sop_class")
     return dataset
+
+
+def _declared_end(dataset: FileDataset) -> int:
+    """The largest file offset an element claims to reach; beyond the file size means truncation."""
+    end = 0
+    for element in dataset.elements():
+        tell = getattr(element, "value_tell", None)
+        length = getattr(element, "length", 0)
+        if tell is not None and length != 0xFFFFFFFF:
+            end = max(end, tell + length)
+    return end
 
 
 def _looks_like_dicom(dataset: FileDataset) -> bool:

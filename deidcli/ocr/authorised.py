@@ -27,6 +27,8 @@ class AuthorisedWords:
 
     def __init__(self, entries: list[str] | tuple[str, ...] | set[str], threshold: float = DEFAULT_THRESHOLD) -> None:
         self.entries = frozenset(n for n in (normalise(e) for e in entries) if n)
+        #: characters of the longest entry as printed (spaces count: they widen the text box)
+        self.longest = max((len(" ".join(e.split())) for e in entries if e.strip()), default=0)
         self.threshold = threshold
 
     def __len__(self) -> int:

@@ -16,6 +16,7 @@ import os
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
+import cv2
 import numpy as np
 
 from deidcli.geometry import Rect
@@ -39,7 +40,11 @@ class DetectedText:
 
 @runtime_checkable
 class TextDetector(Protocol):
-    """Finds text in an 8-bit gray (H, W) or RGB (H, W, 3) image; boxes in that image's pixels."""
+    """Finds text in an 8-bit gray (H, W) or RGB (H, W, 3) image; boxes in that image's pixels.
+
+    Engines may also accept a keyword `read_max_aspect` (see RapidOcrDetector.detect); the
+    scanner passes it only to detectors whose `detect` declares it.
+    """
 
     name: str
 
@@ -95,17 +100,38 @@ class RapidOcrDetector:
             intra_op_num_threads=threads,
             inter_op_num_threads=1,
         )
-        self._call_kwargs = {"box_thresh": 0.3, "unclip_ratio": 1.8, "text_score": 0.0}
+        self.use_cls = use_cls
 
-    def detect(self, image8: np.ndarray) -> list[DetectedText]:
-        """Boxes, texts and recognition scores; RapidOCR wants BGR, so RGB is swapped here."""
+    def detect(self, image8: np.ndarray, read_max_aspect: float | None = None) -> list[DetectedText]:
+        """Boxes, texts and recognition scores; RapidOCR wants BGR, so RGB is swapped here.
+
+        Boxes longer than `read_max_aspect` (width/height, either orientation) are returned
+        unread (text "", confidence 0.0): the scanner masks them whatever they say, so reading
+        them would only cost time (recognition is ~40 % of a mammogram's scan).
+        """
         _check_image8(image8)
-        bgr = image8[..., ::-1].copy() if image8.ndim == 3 else image8
-        result, _ = self._engine(bgr, **self._call_kwargs)
-        found: list[DetectedText] = []
-        for box, text, score in result or []:
-            found.append(DetectedText(polygon_rect(box), str(text), float(score)))
-        return found
+        bgr = np.ascontiguousarray(image8[..., ::-1]) if image8.ndim == 3 else cv2.cvtColor(image8, cv2.COLOR_GRAY2BGR)
+        engine = self._engine
+        boxes, _ = engine.text_det(bgr)
+        if boxes is None or len(boxes) == 0:
+            return []
+        boxes = engine.sorted_boxes(boxes)
+        to_read = [i for i, b in enumerate(boxes) if not _too_long(polygon_rect(b), read_max_aspect)]
+        texts: dict[int, tuple[str, float]] = {}
+        if to_read:
+            crops = engine.get_crop_img_list(bgr, [boxes[i] for i in to_read])
+            if self.use_cls:
+                crops, _, _ = engine.text_cls(crops)
+            read, _ = engine.text_rec(crops, False)
+            texts = {i: (str(r[0]), float(r[1])) for i, r in zip(to_read, read, strict=True)}
+        return [DetectedText(polygon_rect(b), *texts.get(i, ("", 0.0))) for i, b in enumerate(boxes)]
+
+
+def _too_long(rect: Rect, read_max_aspect: float | None) -> bool:
+    """Whether a box is too elongated to hold any authorised word (so it need not be read)."""
+    if read_max_aspect is None:
+        return False
+    return max(rect.width, rect.height) > read_max_aspect * max(1, min(rect.width, rect.height))
 
 
 class EasyOcrDetector:
@@ -136,18 +162,32 @@ class EasyOcrDetector:
         )
         self.canvas_size = ENGINE_MAX_SIDE
 
-    def detect(self, image8: np.ndarray) -> list[DetectedText]:
-        """readtext with no resizing by the engine and no size/score filtering."""
+    def detect(self, image8: np.ndarray, read_max_aspect: float | None = None) -> list[DetectedText]:
+        """CRAFT boxes (no engine resizing, no size filter), then recognition of the boxes short
+        enough to be an authorised word (longer ones come back unread: text "", confidence 0)."""
         _check_image8(image8)
-        results = self._reader.readtext(
-            image8,
-            canvas_size=self.canvas_size,
-            mag_ratio=1.0,
-            min_size=4,
-            detail=1,
-            paragraph=False,
-        )
-        return [DetectedText(polygon_rect(box), str(text), float(conf)) for box, text, conf in results]
+        reader = self._reader
+        grey = image8 if image8.ndim == 2 else cv2.cvtColor(image8, cv2.COLOR_RGB2GRAY)
+        colour = image8 if image8.ndim == 3 else cv2.cvtColor(image8, cv2.COLOR_GRAY2RGB)
+        horizontal, free = reader.detect(colour, canvas_size=self.canvas_size, mag_ratio=1.0, min_size=4)
+        found: list[DetectedText] = []
+        read_h, read_f = [], []
+        for x0, x1, y0, y1 in horizontal[0]:
+            rect = Rect(int(x0), int(y0), int(x1) + 1, int(y1) + 1)
+            if _too_long(rect, read_max_aspect):
+                found.append(DetectedText(rect, "", 0.0))
+            else:
+                read_h.append([x0, x1, y0, y1])
+        for poly in free[0]:
+            rect = polygon_rect(poly)
+            if _too_long(rect, read_max_aspect):
+                found.append(DetectedText(rect, "", 0.0))
+            else:
+                read_f.append(poly)
+        if read_h or read_f:
+            results = reader.recognize(grey, read_h, read_f, detail=1, paragraph=False, reformat=False)
+            found += [DetectedText(polygon_rect(box), str(text), float(conf)) for box, text, conf in results]
+        return found
 
     def naive(self, image8: np.ndarray) -> list[DetectedText]:
         """EasyOCR with its defaults at full resolution (as kskit does): the benchmark baseline."""

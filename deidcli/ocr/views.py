@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import numpy as np
 
-GRAY_VIEWS = ("minmax", "equalised", "inverted", "log")
+GRAY_VIEWS = ("minmax", "equalised", "inverted", "log", "sqrt")
 COLOUR_VIEWS = ("rgb", "maxchannel")
 
 #: Bins for histogram equalisation of >8-bit data: fine enough for 16-bit text/background
@@ -80,6 +80,8 @@ def gray_views(gray: np.ndarray, names: tuple[str, ...]) -> list[tuple[str, np.n
             out.append((name, equalised(gray)))
         elif name == "log":
             out.append((name, log_stretch(gray)))
+        elif name == "sqrt":
+            out.append((name, (np.sqrt(base.astype(np.float32) * 255.0) + 0.5).astype(np.uint8)))
         elif name == "inverted":
             out.append((name, 255 - base))
         else:

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from pydicom.dataset import Dataset
+from pydicom.encaps import generate_frames
 from pydicom.pixels import as_pixel_options, get_decoder
 from pydicom.pixels.utils import get_expected_length
 from pydicom.uid import (
@@ -90,6 +91,11 @@ LOSSY_METHODS: dict[str, str] = {
 NATIVE_TRANSFER_SYNTAXES: frozenset[str] = frozenset(
     str(uid)
     for uid in (ImplicitVRLittleEndian, ExplicitVRLittleEndian, ExplicitVRBigEndian, DeflatedExplicitVRLittleEndian)
+)
+
+#: Codestreams that end with the EOI/EOC marker FFD9 (JPEG, JPEG-LS, JPEG 2000, HTJ2K).
+_MARKER_TERMINATED: frozenset[str] = frozenset(
+    str(uid) for uid in (*LOSSY_METHODS, *LOSSLESS_TRANSFER_SYNTAXES) if str(uid) != str(RLELossless)
 )
 
 _PIXEL_KEYWORDS = ("PixelData", "FloatPixelData", "DoubleFloatPixelData")
@@ -223,6 +229,34 @@ def check_native_length(source: Dataset, layout: PixelLayout) -> None:
     actual = len(source.PixelData)
     if actual < expected:
         raise PixelError("pixel_truncated", f"{actual} bytes of pixel data, {expected} expected")
+
+
+def check_encapsulated_frames(source: Dataset, layout: PixelLayout) -> None:
+    """Every encapsulated frame must be present, and JPEG-family frames must end with their end marker.
+
+    libjpeg decodes a JPEG cut short without complaint (the missing rows come back grey), so a truncated
+    file would otherwise be masked and written as if it were whole.
+    """
+    if not layout.transfer_syntax.is_encapsulated:
+        return
+    needs_marker = str(layout.transfer_syntax) in _MARKER_TERMINATED
+    extended = None
+    if "ExtendedOffsetTable" in source and "ExtendedOffsetTableLengths" in source:
+        extended = (source.ExtendedOffsetTable, source.ExtendedOffsetTableLengths)
+    count = 0
+    try:
+        for frame in generate_frames(source.PixelData, number_of_frames=layout.frames, extended_offsets=extended):
+            if count >= layout.frames:
+                break
+            if needs_marker and not frame.rstrip(b"\x00\xff").endswith(b"\xff\xd9"):
+                raise PixelError("pixel_truncated", f"frame {count} has no end-of-image marker")
+            count += 1
+    except PixelError:
+        raise
+    except Exception as exc:  # malformed items / offset table
+        raise PixelError("pixel_decode_failed", f"{type(exc).__name__} reading encapsulated fragments") from exc
+    if count < layout.frames:
+        raise PixelError("pixel_truncated", f"{count} of {layout.frames} encapsulated frames present")
 
 
 def iter_frames(

@@ -50,6 +50,7 @@ from deidcli.geometry import Rect
 from deidcli.pixels.frames import (
     LOSSY_METHODS,
     PixelLayout,
+    check_encapsulated_frames,
     check_native_length,
     check_pixels_cleanable,
     iter_frames,
@@ -170,7 +171,7 @@ class _EncapsulatedSink:
         source = frame.astype(frame.dtype.newbyteorder("="), copy=False)
         try:
             encoded = self._encoder.encode(source, **self._options)
-            decoded, _ = self._decoder.as_array(encoded, raw=True, **self._options)
+            decoded, _ = self._decoder.as_array(encapsulate([encoded], has_bot=False), raw=True, **self._options)
         except Exception as exc:  # any plugin failure: fall back to the next lossless option
             raise _EncodeFallback(type(exc).__name__) from exc
         if decoded.shape != source.shape or not np.array_equal(decoded, source):
@@ -217,6 +218,7 @@ def rewrite_pixels(source: Dataset, target: Dataset, rects_for_frame: RectsForFr
     check_pixels_cleanable(source)
     layout = read_layout(source)
     check_native_length(source, layout)
+    check_encapsulated_frames(source, layout)
     return _Rewrite(source, target, layout, rects_for_frame).run()
 
 

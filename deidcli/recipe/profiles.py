@@ -21,12 +21,13 @@ from __future__ import annotations
 import csv
 import dataclasses
 import io
+import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
 
-from pydicom.datadict import dictionary_VR, keyword_for_tag, tag_for_keyword
+from pydicom.datadict import dictionary_VR, get_entry, keyword_for_tag, tag_for_keyword
 
 from deidcli.errors import UsageError
 from deidcli.recipe.model import Action, Recipe, Rule, TagPattern, parse_tag
@@ -99,7 +100,7 @@ CODE_ITEM_KEYWORDS = (
 #: useful. Each keyword is checked by `_keep_rules` (exists in pydicom, VR not forbidden, not in the table).
 KEEP_MODULES: dict[str, tuple[str, ...]] = {
     "SOP Common / General Image": (
-        "SOPClassUID", "InstanceNumber", "ImageType", "AcquisitionNumber", "ImagesInAcquisition",
+        "SpecificCharacterSet", "SOPClassUID", "InstanceNumber", "ImageType", "AcquisitionNumber", "ImagesInAcquisition",
         "PatientOrientation", "ImageLaterality", "QualityControlImage", "BurnedInAnnotation",
         "RecognizableVisualFeatures", "LossyImageCompression", "LossyImageCompressionRatio",
         "LossyImageCompressionMethod", "PresentationLUTShape", "ReferencedSOPClassUID",
@@ -211,6 +212,10 @@ KEEP_TEXT_ALLOWED = frozenset(
      "ImagedNucleus"}
 )
 
+#: X/Z sequences that are type 3 in every IOD: an empty sequence is invalid there (dciodvfy: "number of
+#: items 0, 1-n required"), so they are removed instead of emptied.
+TYPE3_SEQUENCES = frozenset({"ReferencedStudySequence"})
+
 #: Type 2 attributes of our target IODs whose value is free text: kept present but emptied (EFFACER),
 #: so the output stays valid without carrying the text.
 EMPTY_KEYWORDS = ("PositionReferenceIndicator",)
@@ -272,8 +277,6 @@ def keyword_of(pattern: TagPattern, fallback: str = "") -> str:
     keyword = keyword_for_tag(pattern.value) if pattern.is_exact else ""
     if not keyword and not pattern.is_exact:
         try:
-            from pydicom.datadict import get_entry
-
             keyword = get_entry(pattern.value)[4]
         except KeyError:
             keyword = ""
@@ -283,19 +286,22 @@ def keyword_of(pattern: TagPattern, fallback: str = "") -> str:
 
 
 # -- codes to actions -------------------------------------------------------------------------------
-def basic_action(code: str, vr: str) -> Action:
+def basic_action(code: str, vr: str, keyword: str = "") -> Action:
     """Map a basic-profile code onto our action.
 
     Combined codes let the standard pick by the attribute's type in the IOD, which we do not know, so we
     take the strictest action that is valid for every type: X/Z -> EFFACER (an empty value is allowed
     for types 2 and 3; removal would break type 2), X/D, Z/D, X/Z/D -> PSEUDONYMISER (a type 1 needs a
-    value). Sequences cannot hold a pseudonym: D-like codes keep the sequence (CONSERVER) so the engine
-    recurses and every item attribute meets its own rule (zero trust inside); X/Z and Z empty it.
+    value). X/Z sequences that are type 3 everywhere (`TYPE3_SEQUENCES`) are removed, since an empty
+    sequence is not a valid type 3 value. Sequences cannot hold a pseudonym: D-like codes keep the sequence (CONSERVER) so the engine
+    recurses and every item attribute meets its own rule (zero trust inside); X/Z and Z empty it. A code
+    sequence with a D-like code (InstitutionCodeSequence, PersonIdentificationCodeSequence) is emptied:
+    its items are codes that identify, and there is no dummy code to put in their place.
     """
     if vr == "SQ":
-        if code == "X":
+        if code == "X" or (code == "X/Z" and keyword in TYPE3_SEQUENCES):
             return Action.RETIRER
-        if code in ("Z", "X/Z"):
+        if code in ("Z", "X/Z") or is_code_sequence(keyword):
             return Action.EFFACER
         return Action.CONSERVER
     return {
@@ -325,6 +331,7 @@ def option_action(code: str, vr: str, basic: Action) -> Action:
 
 # -- building recipes -----------------------------------------------------------------------------
 def _table_rule(row: TableRow, action: Action) -> Rule:
+    """A general rule for one table row; `where` records the origin for messages."""
     pattern = row.pattern
     assert pattern is not None
     return Rule(pattern, action, keyword_of(pattern, row.keyword), vr_of(pattern), where=f"Table E.1-1 {row.tag}")
@@ -338,7 +345,8 @@ def _keyword_rule(keyword: str, action: Action, module: str) -> Rule:
     return Rule(pattern, action, keyword, vr_of(pattern), where=f"keep-list {module}")
 
 
-def _is_code_sequence(keyword: str) -> bool:
+def is_code_sequence(keyword: str) -> bool:
+    """Whether items of this sequence follow the Code Sequence Macro (so code-item rules apply)."""
     return keyword.endswith("CodeSequence") or keyword in {
         "AnatomicRegionSequence", "AnatomicRegionModifierSequence", "PrimaryAnatomicStructureSequence",
         "PrimaryAnatomicStructureModifierSequence",
@@ -384,9 +392,10 @@ def keep_list() -> list[Rule]:
 
 
 def _code_item_rules_for(rules: Iterable[Rule]) -> list[Rule]:
+    """Code-item specific rules for the kept code sequences among `rules`."""
     specific: list[Rule] = []
     for rule in rules:
-        if rule.action is Action.CONSERVER and rule.vr == "SQ" and _is_code_sequence(rule.keyword):
+        if rule.action is Action.CONSERVER and rule.vr == "SQ" and is_code_sequence(rule.keyword):
             specific.extend(code_item_rules(rule.keyword))
     return specific
 
@@ -397,26 +406,40 @@ def _validate_options(options: Sequence[str]) -> list[ProfileOption]:
         raise UsageError(
             f"unknown profile option(s) {', '.join(map(repr, unknown))}; valid options: {', '.join(OPTIONS)}"
         )
-    return [OPTIONS[name] for name in options]
+    return list(dict.fromkeys(OPTIONS[name] for name in options))
 
 
-def table_actions(options: Sequence[str] = ()) -> dict[str, tuple[TableRow, Action]]:
-    """Action per table row (by tag text) for the basic profile with `options`, later options winning."""
+@dataclass(frozen=True)
+class TableDecision:
+    """The action for one table row under the chosen options, and whether an option decided it."""
+
+    row: TableRow
+    action: Action
+    by_option: bool
+
+
+def table_decisions(options: Sequence[str] = ()) -> list[TableDecision]:
+    """Action per table row for the basic profile with `options`; a later option wins over earlier ones.
+
+    An option cell counts only where it changes something we can do: K, or C on a date or a sequence
+    (C on text leaves the basic action, see `option_action`). The 'private' row is skipped: zero trust
+    removes private tags already, and we ship no list of safe private attributes.
+    """
     chosen = _validate_options(options)
-    actions: dict[str, tuple[TableRow, Action]] = {}
+    decisions = []
     for row in table_rows():
         pattern = row.pattern
-        if pattern is None:
-            continue  # 'private': zero trust removes private tags already; no safe-private list yet
+        if pattern is None or pattern.group == 0x0002:
+            continue  # 'private' (see above); file meta is rebuilt by the writer, never taken from a recipe
         vr = vr_of(pattern)
-        basic = basic_action(row.basic, vr)
-        action = basic
+        basic = basic_action(row.basic, vr, keyword_of(pattern, row.keyword))
+        action, by_option = basic, False
         for option in chosen:
             code = row.options.get(option.name)
-            if code:
-                action = option_action(code, vr, basic)
-        actions[row.tag] = (row, action)
-    return actions
+            if code and (code == "K" or vr in _DATE_VRS or vr == "SQ"):
+                action, by_option = option_action(code, vr, basic), True
+        decisions.append(TableDecision(row, action, by_option))
+    return decisions
 
 
 def build_profile(name: str = "basic", options: Sequence[str] = ()) -> Recipe:
@@ -429,18 +452,23 @@ def build_profile(name: str = "basic", options: Sequence[str] = ()) -> Recipe:
     if name not in PROFILES:
         raise UsageError(f"unknown profile {name!r}; valid profiles: {', '.join(PROFILES)}")
     chosen = _validate_options(options)
-    general = [_table_rule(row, action) for row, action in table_actions(options).values()]
+    decisions = table_decisions(options)
+    general = [_table_rule(d.row, d.action) for d in decisions]
     general.extend(_keep_rules())
     general.sort(key=lambda rule: (rule.pattern.value, rule.pattern.mask))
-    specific = _code_item_rules_for(general)
-    codes = list(dict.fromkeys([BASIC_CODE, *(option.code for option in chosen)]))
-    suffix = "".join(f"+{option.name}" for option in dict.fromkeys(chosen))
+    # code items are kept only in code sequences kept on purpose (keep-list or an option's K/C), never in
+    # the ones the basic profile recurses into to clean them
+    on_purpose = [r for r in general if r.where.startswith("keep-list")]
+    on_purpose += [_table_rule(d.row, d.action) for d in decisions if d.by_option]
+    specific = _code_item_rules_for(on_purpose)
+    specific.sort(key=lambda rule: (rule.parent.value if rule.parent else 0, rule.pattern.value))
+    codes = [BASIC_CODE, *(option.code for option in chosen)]
     description = "DICOM PS3.15 Basic Application Level Confidentiality Profile (Table E.1-1)"
     if chosen:
-        description += " with " + ", ".join(option.meaning for option in dict.fromkeys(chosen))
-    description += "; attributes not listed are removed unless on the deidcli keep-list (zero trust)."
+        description += " with the " + ", ".join(option.meaning for option in chosen)
+    description += "; attributes it does not list are removed unless on the deidcli keep-list (zero trust)."
     return Recipe(
-        name=f"{name}{suffix}",
+        name=name + "".join(f"+{option.name}" for option in chosen),
         rules=general,
         specific_rules=specific,
         version="PS3.15 2025",
@@ -450,37 +478,36 @@ def build_profile(name: str = "basic", options: Sequence[str] = ()) -> Recipe:
 
 
 def apply_options(recipe: Recipe, options: Sequence[str]) -> Recipe:
-    """Layer PS3.15 options on any recipe: each option overrides the rules of the attributes it names.
+    """Layer PS3.15 options on any recipe: each option overrides the rules of the attributes it decides.
 
-    Used by `deid recipe export NAME --option ...` for built-ins other than basic. Attributes the recipe
-    does not name get the option's action only when the option keeps or cleans them.
+    Used by `deid recipe export NAME --option ...` for built-ins other than basic.
     """
     chosen = _validate_options(options)
     if not chosen:
         return recipe
-    by_value = {(rule.pattern.value, rule.pattern.mask): rule for rule in recipe.rules if rule.creator is None}
-    for row, action in table_actions(options).values():
-        pattern = row.pattern
+    by_pattern = {(rule.pattern.value, rule.pattern.mask): rule for rule in recipe.rules if rule.creator is None}
+    decided = [d for d in table_decisions(options) if d.by_option]
+    for decision in decided:
+        pattern = decision.row.pattern
         assert pattern is not None
-        cells = [row.options[option.name] for option in chosen if row.options.get(option.name)]
-        if not cells or option_action(cells[-1], vr_of(pattern), Action.RETIRER) is Action.RETIRER:
-            continue  # the option does not keep, shift or recurse into it: the recipe's own rule stands
-        existing = by_value.get((pattern.value, pattern.mask))
-        if existing is not None:
-            by_value[(pattern.value, pattern.mask)] = dataclasses.replace(existing, action=action)
-        else:
-            by_value[(pattern.value, pattern.mask)] = _table_rule(row, action)
-    general = sorted(by_value.values(), key=lambda rule: (rule.pattern.value, rule.pattern.mask))
+        key = (pattern.value, pattern.mask)
+        existing = by_pattern.get(key)
+        by_pattern[key] = (
+            dataclasses.replace(existing, action=decision.action) if existing else _table_rule(decision.row, decision.action)
+        )
+    general = sorted(by_pattern.values(), key=lambda rule: (rule.pattern.value, rule.pattern.mask))
     general += [rule for rule in recipe.rules if rule.creator is not None]
     seen = {(r.parent.value, r.pattern.value) for r in recipe.specific_rules if r.parent is not None}
-    extra = [r for r in _code_item_rules_for(general) if r.parent and (r.parent.value, r.pattern.value) not in seen]
-    codes = list(dict.fromkeys([*recipe.method_codes, *(option.code for option in chosen)]))
+    extra = [
+        r for r in _code_item_rules_for(_table_rule(d.row, d.action) for d in decided)
+        if r.parent is not None and (r.parent.value, r.pattern.value) not in seen
+    ]
     return dataclasses.replace(
         recipe,
         name=recipe.name + "".join(f"+{option.name}" for option in chosen),
         rules=general,
         specific_rules=[*recipe.specific_rules, *extra],
-        method_codes=codes,
+        method_codes=list(dict.fromkeys([*recipe.method_codes, *(option.code for option in chosen)])),
     )
 
 
@@ -498,3 +525,24 @@ def option_keeping(tag: int, method_codes: Iterable[str] = ()) -> ProfileOption 
         if option.code in declared:
             return option
     return candidates[0] if candidates else None
+
+
+def format_recipe(recipe: Recipe) -> str:
+    """The recipe as JSON text, one rule per line: what `recipes/build.py` writes and `deid recipe export`
+    prints. Deterministic (rules in the recipe's order), so regenerated files diff cleanly."""
+    document = recipe.to_json()
+    general = document.pop("general_rules")
+    specific = document.pop("specific_rules")
+    lines = ["{"]
+    for key, value in document.items():
+        lines.append(f"  {json.dumps(key)}: {json.dumps(value, ensure_ascii=False)},")
+    lines.append('  "general_rules": {')
+    entries = [f"    {json.dumps(tag)}: {json.dumps(entry, ensure_ascii=False)}" for tag, entry in general.items()]
+    lines.append(",\n".join(entries))
+    lines.append("  },")
+    lines.append('  "specific_rules": {')
+    entries = [f"    {json.dumps(tag)}: {json.dumps(entry, ensure_ascii=False)}" for tag, entry in specific.items()]
+    lines.append(",\n".join(entries))
+    lines.append("  }")
+    lines.append("}")
+    return "\n".join(line for line in lines if line) + "\n"

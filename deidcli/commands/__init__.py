@@ -1,0 +1,1 @@
+"""Click commands grouped by topic; `deidcli.cli` registers them in the `deid` group."""
