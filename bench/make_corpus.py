@@ -33,7 +33,7 @@ from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.sequence import Sequence
 from pydicom.uid import UID_dictionary, ExplicitVRLittleEndian
 
-CORPUS_VERSION = 1
+CORPUS_VERSION = 2
 TOKEN_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"
 # Every planted string matches this (used by the safety scan to find survivors fast):
 TOKEN_REGEX = rb"QX[A-Z]{2}[A-Z2-7]{8}"
@@ -294,30 +294,42 @@ def _pixel_ds(gen: Gen, group: dict, sop_class: str, modality: str) -> Dataset:
 
 
 def _draw_text(img, lines, org, scale, thickness, value):
-    """Write lines with cv2.putText; return [x0,y0,x1,y1] boxes (inclusive-exclusive) for each line."""
+    """Write lines of segments with cv2.putText; return one box per recorded segment.
+
+    `lines` is a list of lines, each a list of (text, phi) segments separated by a space; phi is True for
+    an identifier, False for a non-PHI annotation to keep, None for a label (drawn, not scored).
+    Boxes are [x0, y0, x1, y1] (x1/y1 exclusive) around the segment's ink."""
     import cv2
     import numpy as np
 
+    font = cv2.FONT_HERSHEY_SIMPLEX
     boxes = []
-    x, y = org
+    x_start, y = org
     # OpenCV >= 5 only draws text on 8-bit images: draw a mask, then paint `value` through it
     mask = np.zeros(img.shape[:2], np.uint8)
-    for text in lines:
-        (w, h), base = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, thickness)
-        cv2.putText(mask, text, (x, y + h), cv2.FONT_HERSHEY_SIMPLEX, scale, 255, thickness, cv2.LINE_8)
-        boxes.append([x, y, x + w, y + h + base])
-        y += int((h + base) * 1.6)
+    (space_w, _), _ = cv2.getTextSize(" ", font, scale, thickness)
+    for segs in lines:
+        x = x_start
+        line_h = 0
+        for text, phi in segs:
+            (w, h), base = cv2.getTextSize(text, font, scale, thickness)
+            cv2.putText(mask, text, (x, y + h), font, scale, 255, thickness, cv2.LINE_8)
+            if phi is not None:
+                boxes.append({"text": text, "box": [x, y, x + w, y + h + base], "phi": phi})
+            x += w + space_w
+            line_h = max(line_h, h + base)
+        y += int(line_h * 1.6)
     img[mask > 0] = value
     return boxes
 
 
-def _phi_lines(group: dict) -> list[tuple[str, bool]]:
+def _phi_lines(group: dict) -> list[list[tuple[str, bool | None]]]:
     bd = group["birth_date"]
     return [
-        (f"{group['pn_family']}, {group['pn_given']}", True),
-        (f"ID: {group['patient_id']}", True),
-        (f"DOB: {bd[:4]}-{bd[4:6]}-{bd[6:]}", True),
-        (f"ACC: {group['accession']}", True),
+        [(group["pn_family"] + ",", True), (group["pn_given"], True)],
+        [("ID:", None), (group["patient_id"], True)],
+        [("DOB:", None), (f"{bd[:4]}-{bd[4:6]}-{bd[6:]}", True)],
+        [("ACC:", None), (group["accession"], True)],
     ]
 
 
@@ -334,12 +346,8 @@ def make_mammo(gen: Gen, seed: int, k: int) -> tuple[Dataset, list[dict]]:
     img = (rs.normal(300, 40, size=(rows, cols))).clip(0, 4095)
     img[mask] = rs.normal(1800, 250, size=int(mask.sum())).clip(0, 4095)
     img = img.astype(np.uint16)
-    boxes = []
-    phi = _phi_lines(group)
-    b = _draw_text(img, [t for t, _ in phi], (60, 60), 3.0, 6, 4095)
-    boxes += [{"text": t, "box": bx, "phi": p} for (t, p), bx in zip(phi, b, strict=True)]
-    b = _draw_text(img, ["R MLO"], (60, rows - 260), 4.0, 8, 4095)
-    boxes.append({"text": "R MLO", "box": b[0], "phi": False})
+    boxes = _draw_text(img, _phi_lines(group), (60, 60), 3.0, 6, 4095)
+    boxes += _draw_text(img, [[("R MLO", False)]], (60, rows - 260), 4.0, 8, 4095)
     ds = _pixel_ds(gen, group, "1.2.840.10008.5.1.4.1.1.1.2", "MG")
     ds.SamplesPerPixel = 1
     ds.PhotometricInterpretation = "MONOCHROME2"
@@ -368,11 +376,8 @@ def make_us(gen: Gen, seed: int, k: int) -> tuple[Dataset, list[dict]]:
     speck = rs.gamma(2.0, 40.0, size=(rows, cols)).clip(0, 255).astype(np.uint8)
     for c in range(3):
         img[..., c][sector] = speck[sector]
-    phi = _phi_lines(group)
-    b = _draw_text(img, [t for t, _ in phi], (10, 8), 0.6, 1, (255, 255, 255))
-    boxes = [{"text": t, "box": bx, "phi": p} for (t, p), bx in zip(phi, b, strict=True)]
-    b = _draw_text(img, ["5C1 ABD 15cm"], (cols - 200, 8), 0.55, 1, (255, 255, 0))
-    boxes.append({"text": "5C1 ABD 15cm", "box": b[0], "phi": False})
+    boxes = _draw_text(img, _phi_lines(group), (10, 8), 0.6, 1, (255, 255, 255))
+    boxes += _draw_text(img, [[("5C1 ABD 15cm", False)]], (cols - 200, 8), 0.55, 1, (255, 255, 0))
     ds = _pixel_ds(gen, group, "1.2.840.10008.5.1.4.1.1.6.1", "US")
     ds.SamplesPerPixel = 3
     ds.PhotometricInterpretation = "RGB"

@@ -179,10 +179,11 @@ def _process_with_budget(pipeline: Pipeline, path: Path, relative: str) -> Outco
     """Process one file under a wall-clock budget (SIGALRM interrupts pure-Python work)."""
     budget = pipeline.settings.file_timeout_s
     use_alarm = budget > 0 and hasattr(signal, "setitimer")
-    if use_alarm:
-        previous = signal.signal(signal.SIGALRM, _on_alarm)
-        signal.setitimer(signal.ITIMER_REAL, budget)
+    previous = signal.getsignal(signal.SIGALRM) if use_alarm else None
     try:
+        if use_alarm:
+            signal.signal(signal.SIGALRM, _on_alarm)
+            signal.setitimer(signal.ITIMER_REAL, budget)
         return pipeline.process(path, relative)
     except _FileTimeout:
         result = FileResult(input_id=input_id(pipeline.settings.key, relative), status=Status.QUARANTINED.value,

@@ -7,7 +7,7 @@ import tracemalloc
 import numpy as np
 import pytest
 from pydicom.dataset import Dataset, FileMetaDataset
-from pydicom.encaps import encapsulate, generate_fragments
+from pydicom.encaps import encapsulate, generate_frames
 from pydicom.pixels import pack_bits
 from pydicom.uid import (
     JPEG2000,
@@ -129,12 +129,23 @@ def test_mask_round_trip_is_exact_and_valid(name: str, tmp_path) -> None:
         if fill is not None:
             assert np.all(block == fill)
         assert np.array_equal(outside(new, *rect.to_list()), outside(old, *rect.to_list()))
-    if "YBR" in source.PhotometricInterpretation:
-        assert back.PhotometricInterpretation == "RGB" and back.PlanarConfiguration == 0
+    if source.SamplesPerPixel == 3:
+        expected_pi = "YBR_RCT" if expected_ts == J2KR else "RGB"
+        assert back.PhotometricInterpretation == expected_pi and back.PlanarConfiguration == 0
     if lossy:
         assert back.LossyImageCompression == "01" and "LossyImageCompressionMethod" in back
     assert back.HighBit == back.BitsStored - 1
-    assert dciodvfy_errors(out_path) <= dciodvfy_errors(path)
+    assert dciodvfy_errors(out_path) <= _baseline_errors(path, tmp_path)
+
+
+def _baseline_errors(path, tmp_path) -> set[str]:
+    """dciodvfy errors of the input; for inputs dciodvfy cannot read (deflate), of an untouched copy."""
+    errors = dciodvfy_errors(path)
+    if not any("read failed" in error for error in errors):
+        return errors
+    source = read(path)
+    copy_pixels_untouched(source, target := make_target(source))
+    return dciodvfy_errors(write(target, tmp_path / "baseline.dcm"))
 
 
 # ------------------------------------------------------------------------------------ every TS: no mask
@@ -161,7 +172,7 @@ def test_no_rectangle_keeps_pixel_data_byte_identical(name: str, tmp_path) -> No
         assert np.array_equal(old, new)
     if big_endian and source.BitsAllocated == 8:
         assert target.PixelData == source.PixelData
-    assert dciodvfy_errors(out_path) <= dciodvfy_errors(path)
+    assert dciodvfy_errors(out_path) <= _baseline_errors(path, tmp_path)
 
 
 def test_copy_untouched_restores_removed_image_attributes() -> None:
@@ -358,7 +369,7 @@ def test_pydicom_too_short_j2k_file_is_rejected() -> None:
 def test_jpeg_stream_cut_short_is_pixel_truncated(name: str) -> None:
     """libjpeg decodes a cut JPEG silently; the missing end-of-image marker gives it away."""
     ds = read(sample_file(name))
-    fragment = next(generate_fragments(ds.PixelData))
+    fragment = next(generate_frames(ds.PixelData, number_of_frames=1))
     ds.PixelData = encapsulate([fragment[: len(fragment) * 2 // 3]])
     assert _rewrite_reason(ds) == "pixel_truncated"
 
@@ -370,7 +381,7 @@ def test_jpeg_stream_cut_short_is_pixel_truncated(name: str) -> None:
 def test_corrupted_stream_is_pixel_decode_failed(name: str) -> None:
     """Bytes overwritten in the middle of the first fragment's header area."""
     ds = read(sample_file(name))
-    fragment = bytearray(next(generate_fragments(ds.PixelData)))
+    fragment = bytearray(next(generate_frames(ds.PixelData, number_of_frames=1)))
     fragment[2:40] = b"\x13" * 38
     ds.PixelData = encapsulate([bytes(fragment)])
     assert _rewrite_reason(ds) == "pixel_decode_failed"

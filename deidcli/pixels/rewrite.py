@@ -42,6 +42,7 @@ from pydicom.uid import (
     DeflatedExplicitVRLittleEndian,
     ExplicitVRBigEndian,
     ExplicitVRLittleEndian,
+    JPEG2000Lossless,
     RLELossless,
 )
 
@@ -72,6 +73,7 @@ _PALETTE_KEYWORDS = (
     "SegmentedGreenPaletteColorLookupTableData",
     "SegmentedBluePaletteColorLookupTableData",
 )
+_RCT_SYNTAXES = (JPEG2000Lossless,)
 _LOSSY_KEYWORDS = ("LossyImageCompression", "LossyImageCompressionRatio", "LossyImageCompressionMethod")
 
 
@@ -115,6 +117,17 @@ class _OutputFormat:
         }
 
 
+@dataclass(frozen=True)
+class _Written:
+    """The finished PixelData and how it is encoded."""
+
+    data: bytes
+    vr: str
+    extended: tuple[bytes, bytes] | None
+    transfer_syntax: UID
+    photometric_interpretation: str
+
+
 class _EncodeFallback(Exception):
     """The chosen lossless encoder failed or did not round-trip; try the next option."""
 
@@ -127,6 +140,7 @@ class _NativeSink:
 
     def __init__(self, fmt: _OutputFormat) -> None:
         self.fmt = fmt
+        self.photometric_interpretation = fmt.photometric_interpretation
         pixels = fmt.rows * fmt.columns * fmt.samples_per_pixel
         if fmt.bits_allocated == 1:
             self._buffer = np.zeros(pixels * fmt.frames, dtype=np.uint8)
@@ -165,6 +179,12 @@ class _EncapsulatedSink:
         self._encoder = get_encoder(transfer_syntax)
         self._decoder = get_decoder(transfer_syntax)
         self._options = fmt.encoder_options()
+        self.photometric_interpretation = fmt.photometric_interpretation
+        if transfer_syntax in _RCT_SYNTAXES and fmt.photometric_interpretation == "RGB":
+            # RGB frames go in; the codestream carries the reversible colour transform, as PS3.5 8.2.4
+            # (and dciodvfy) expect for colour JPEG 2000 lossless.
+            self.photometric_interpretation = "YBR_RCT"
+            self._options["photometric_interpretation"] = "YBR_RCT"
         self._frames: list[bytes] = []
 
     def add(self, frame: np.ndarray) -> None:
@@ -243,11 +263,11 @@ class _Rewrite:
             report = copy_pixels_untouched(self.source, self.target)
             report.decode_seconds = self.decode_seconds
             return report
-        data, vr, extended, ts_out = self._finish_with_fallbacks(None if failed else sink)
-        self._write_target(data, vr, extended, ts_out)
+        written = self._finish_with_fallbacks(None if failed else sink)
+        self._write_target(written)
         rects_masked = sum(len(rects) for rects in self.plan)
         return PixelReport(
-            self.layout.frames, True, rects_masked, str(self.layout.transfer_syntax), str(ts_out),
+            self.layout.frames, True, rects_masked, str(self.layout.transfer_syntax), str(written.transfer_syntax),
             self.decode_seconds, self.encode_seconds,
         )
 
@@ -303,7 +323,7 @@ class _Rewrite:
         finally:
             self.encode_seconds += time.perf_counter() - started
 
-    def _finish_with_fallbacks(self, sink: _Sink | None) -> tuple[bytes, str, tuple[bytes, bytes] | None, UID]:
+    def _finish_with_fallbacks(self, sink: _Sink | None) -> _Written:
         """Finish the first sink, or redo the file with each next lossless option until one round-trips."""
         candidates = self._candidates()
         attempt = 0 if sink is not None else 1
@@ -314,7 +334,7 @@ class _Rewrite:
                 started = time.perf_counter()
                 data, vr, extended = sink.finish()
                 self.encode_seconds += time.perf_counter() - started
-                return data, vr, extended, sink.transfer_syntax
+                return _Written(data, vr, extended, UID(sink.transfer_syntax), sink.photometric_interpretation)
             except _EncodeFallback:
                 sink = None
                 attempt += 1
@@ -355,11 +375,11 @@ class _Rewrite:
         return _EncapsulatedSink(self.fmt, transfer_syntax)
 
     # -- output
-    def _write_target(self, data: bytes, vr: str, extended: tuple[bytes, bytes] | None, ts_out: UID) -> None:
+    def _write_target(self, written: _Written) -> None:
         assert self.fmt is not None
         source, target, fmt = self.source, self.target, self.fmt
         _copy_pixel_module(source, target, self.layout)
-        target.PhotometricInterpretation = fmt.photometric_interpretation
+        target.PhotometricInterpretation = written.photometric_interpretation
         if fmt.samples_per_pixel > 1:
             target.PlanarConfiguration = 0
         for keyword in (
@@ -368,10 +388,10 @@ class _Rewrite:
             _delete(target, keyword)
         _copy_palette(source, target, self.layout)
         _mark_lossy(source, target, self.layout)
-        _set_pixel_data(target, data, vr, ts_out.is_encapsulated)
-        if extended is not None:
-            target.ExtendedOffsetTable, target.ExtendedOffsetTableLengths = extended
-        target.file_meta.TransferSyntaxUID = ts_out
+        _set_pixel_data(target, written.data, written.vr, written.transfer_syntax.is_encapsulated)
+        if written.extended is not None:
+            target.ExtendedOffsetTable, target.ExtendedOffsetTableLengths = written.extended
+        target.file_meta.TransferSyntaxUID = written.transfer_syntax
 
 
 def _has_encoder(uid: UID) -> bool:

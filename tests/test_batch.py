@@ -1,0 +1,202 @@
+"""Batch robustness: parallel workers, kill -9 and Ctrl-C with resume, hostile input, disk full, timeouts."""
+
+from __future__ import annotations
+
+import errno
+import os
+import signal
+import struct
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pydicom
+import pytest
+from pydicom.dataset import Dataset
+from pydicom.sequence import Sequence
+
+import deidcli
+from deidcli import batch as batch_module
+from deidcli.batch import EXIT_DISK_FULL, TEMP_DIR_NAME
+from tests.conftest import KEY, ORG_ROOT, pydicom_file, write_planted
+
+DEID = [sys.executable, "-m", "deidcli.cli"]
+
+
+def make_folder(folder: Path, count: int) -> Path:
+    for index in range(count):
+        write_planted(folder / f"p{index % 5}" / f"file{index:03d}.dcm", patient_id=f"PLANTEDPATIENT{index % 5}")
+    return folder
+
+
+def header_run(in_dir: Path, out_dir: Path, **kwargs):
+    options = {"key": KEY, "org_root": ORG_ROOT, "ocr": "never", "accept_burned_in_risk": True}
+    options.update(kwargs)
+    return deidcli.run(in_dir, out_dir, **options)
+
+
+def snapshot(folder: Path) -> dict[str, bytes]:
+    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in folder.rglob("*.dcm")}
+
+
+def audit_rows(out: Path) -> list[tuple[str, str, str, str]]:
+    table = deidcli.batch.read_audit(out / "audit.csv")
+    return sorted(zip(table["input_id"], table["output_path"], table["status"], table["reason"], strict=True))
+
+
+def cli_command(in_dir: Path, out_dir: Path, key_file: Path, workers: int = 1) -> list[str]:
+    return [*DEID, "run", str(in_dir), str(out_dir), "--key-file", str(key_file), "--org-root", ORG_ROOT,
+            "--ocr", "never", "--accept-burned-in-risk", "--workers", str(workers), "--no-progress"]
+
+
+def test_two_workers_write_byte_identical_output_to_one_worker(tmp_path):
+    folder = make_folder(tmp_path / "in", 12)
+    for name in ("CT_small.dcm", "MR_small.dcm", "US1_J2KR.dcm"):
+        (folder / name).write_bytes(pydicom_file(name).read_bytes())
+    header_run(folder, tmp_path / "one", workers=1)
+    header_run(folder, tmp_path / "two", workers=2)
+    assert snapshot(tmp_path / "one") == snapshot(tmp_path / "two")
+    assert audit_rows(tmp_path / "one") == audit_rows(tmp_path / "two")
+
+
+@pytest.mark.parametrize("kill_after_rows", [3, 15])
+def test_sigkill_mid_batch_then_rerun_equals_a_clean_run(tmp_path, key_file, kill_after_rows):
+    folder = make_folder(tmp_path / "in", 30)
+    clean, killed = tmp_path / "clean", tmp_path / "killed"
+    subprocess.run(cli_command(folder, clean, key_file), check=True, capture_output=True)
+    process = subprocess.Popen(cli_command(folder, killed, key_file, workers=2), stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL)
+    audit = killed / "audit.csv"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if audit.exists() and len(audit.read_text().splitlines()) > kill_after_rows:
+            break
+        time.sleep(0.005)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    # nothing under a final name is incomplete: every .dcm present reads back whole
+    for path in killed.rglob("*.dcm"):
+        pydicom.dcmread(path).PixelData  # noqa: B018 - reading is the check
+    rerun = subprocess.run(cli_command(folder, killed, key_file), capture_output=True, text=True)
+    assert rerun.returncode == 0, rerun.stderr
+    assert snapshot(killed) == snapshot(clean)
+    assert audit_rows(killed) == audit_rows(clean)
+    assert not (killed / TEMP_DIR_NAME).exists()
+
+
+def test_sigint_exits_130_leaves_no_temp_files_and_resume_completes(tmp_path, key_file):
+    folder = make_folder(tmp_path / "in", 40)
+    out = tmp_path / "out"
+    process = subprocess.Popen(cli_command(folder, out, key_file, workers=2), stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True)
+    audit = out / "audit.csv"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and not (audit.exists() and len(audit.read_text().splitlines()) > 5):
+        time.sleep(0.005)
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 130
+    assert "resume with the same command" in stderr
+    assert not list(out.rglob("*.part")) and not (out / TEMP_DIR_NAME).exists()
+    rerun = subprocess.run(cli_command(folder, out, key_file), capture_output=True, text=True)
+    assert rerun.returncode == 0, rerun.stderr
+    assert len(list(out.rglob("*.dcm"))) == 40
+    assert len(audit_rows(out)) == 40
+
+
+def test_disk_full_stops_the_batch_without_a_partial_file_and_resume_finishes(tmp_path, monkeypatch):
+    folder = make_folder(tmp_path / "in", 6)
+    real_write = batch_module.Pipeline.process
+    calls = {"n": 0}
+
+    def failing_process(self, path, relative):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_write(self, path, relative)
+
+    monkeypatch.setattr(batch_module.Pipeline, "process", failing_process)
+    summary = deidcli.api.run_batch(folder, tmp_path / "out", key=KEY, org_root=ORG_ROOT, ocr="never",
+                                    accept_burned_in_risk=True)
+    assert summary.exit_code == EXIT_DISK_FULL and summary.interrupted
+    assert len(list((tmp_path / "out").rglob("*.dcm"))) == 2
+    monkeypatch.setattr(batch_module.Pipeline, "process", real_write)
+    audit = header_run(folder, tmp_path / "out")
+    assert (audit["status"] == "written").sum() == 6
+
+
+def test_a_file_over_its_time_budget_is_quarantined_with_timeout(tmp_path):
+    folder = tmp_path / "in"
+    write_planted(folder / "a.dcm")
+    audit = header_run(folder, tmp_path / "out", file_timeout_s=1e-6)
+    assert list(audit["reason"]) == ["timeout"]
+    assert not list((tmp_path / "out").rglob("*.dcm"))
+
+
+def test_deeply_nested_sequences_are_quarantined(tmp_path):
+    ds = Dataset()
+    ds.SOPClassUID = "1.2.840.10008.5.1.4.1.1.88.11"
+    ds.SOPInstanceUID = "1.2.3.4"
+    ds.Modality = "SR"
+    folder = tmp_path / "in"
+    folder.mkdir()
+    ds.file_meta = pydicom.dataset.FileMetaDataset()
+    ds.file_meta.TransferSyntaxUID = pydicom.uid.ExplicitVRLittleEndian
+    ds.save_as(folder / "deep.dcm", enforce_file_format=True)
+    # (0040,A730) ContentSequence nested 1000 deep, undefined lengths (explicit VR little endian bytes)
+    sequence = b"\x40\x00\x30\xa7SQ\x00\x00\xff\xff\xff\xff"
+    item = b"\xfe\xff\x00\xe0\xff\xff\xff\xff"
+    item_end = b"\xfe\xff\x0d\xe0\x00\x00\x00\x00"
+    sequence_end = b"\xfe\xff\xdd\xe0\x00\x00\x00\x00"
+    depth = 1000
+    nested = (sequence + item) * depth + (item_end + sequence_end) * depth
+    with (folder / "deep.dcm").open("ab") as handle:
+        handle.write(nested)
+    audit = header_run(folder, tmp_path / "out", recipe=_keep_content_recipe(tmp_path))
+    assert list(audit["reason"]) in (["too_deep"], ["parse_failed"])
+    assert not list((tmp_path / "out").rglob("*.dcm"))
+
+
+def _keep_content_recipe(tmp_path: Path) -> Path:
+    import json
+
+    recipe = json.loads(deidcli.recipe.load.builtin_text("default"))
+    recipe["general_rules"]["0x0040a730"] = ["ContentSequence", "SQ", "CONSERVER"]
+    path = tmp_path / "keep-content.json"
+    path.write_text(json.dumps(recipe))
+    return path
+
+
+def test_an_element_claiming_2_gb_in_a_1_kb_file_is_quarantined(tmp_path):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    raw = bytearray(pydicom_file("CT_small.dcm").read_bytes()[:1024])
+    # Patient's Name (0010,0010) PN with a 2 GB length: explicit VR short form caps at 64 KB, so use UT.
+    marker = raw.find(b"\x10\x00\x10\x00PN")
+    assert marker > 0
+    raw[marker:marker + 8] = b"\x10\x00\x10\x00UT\x00\x00"
+    raw[marker + 8:marker + 12] = struct.pack("<I", 0x7FFFFFF0)
+    (folder / "huge.dcm").write_bytes(bytes(raw))
+    audit = header_run(folder, tmp_path / "out")
+    assert list(audit["status"]) == ["quarantined"]
+    assert list(audit["reason"])[0] in ("parse_failed", "too_large")
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root reads any file: permissions cannot be denied to it")
+def test_unreadable_file_is_quarantined(tmp_path):
+    folder = tmp_path / "in"
+    write_planted(folder / "secret.dcm")
+    (folder / "secret.dcm").chmod(0)
+    audit = header_run(folder, tmp_path / "out")
+    assert list(audit["reason"]) == ["unreadable"]
+
+
+def test_symlink_loops_and_links_inside_in_dir(tmp_path):
+    folder = tmp_path / "in"
+    write_planted(folder / "real" / "a.dcm")
+    os.symlink(folder / "real", folder / "real" / "loop")  # a directory loop: not followed
+    os.symlink(folder / "real" / "a.dcm", folder / "alias.dcm")  # a file link inside IN_DIR
+    audit = header_run(folder, tmp_path / "out")
+    reasons = sorted(audit["reason"])
+    assert reasons == ["duplicate_instance", "ok"]
