@@ -293,6 +293,25 @@ def is_dicom_candidate(p: Path) -> bool:
         return False
 
 
+def _locate(ds, needles: set[bytes], prefix: str = "") -> list[str]:
+    """Element paths whose value contains one of needles (for the report: where do survivors sit?)."""
+    hits = []
+    for elem in ds:
+        name = f"{prefix}{elem.keyword or str(elem.tag)}"
+        if elem.VR == "SQ":
+            for i, item in enumerate(elem.value or []):
+                hits += _locate(item, needles, f"{name}[{i}].")
+            continue
+        try:
+            v = elem.value
+            b = v if isinstance(v, bytes) else str(v).encode("utf-8", "replace")
+        except Exception:
+            continue
+        if any(n in b for n in needles):
+            hits.append(name)
+    return hits
+
+
 def scan_outputs(out: Path, truth: dict, sample: int) -> dict:
     """Raw byte search of every output file and path name; pydicom readability; dciodvfy sample."""
     res = {
@@ -300,7 +319,7 @@ def scan_outputs(out: Path, truth: dict, sample: int) -> dict:
         "planted_hits": 0, "planted_by_field": {}, "files_with_planted": 0,
         "uid_hits": 0, "files_with_uid": 0, "path_hits": 0, "path_examples": [],
         "dates_checked_files": 0, "date_hits": 0, "unmapped_outputs": 0,
-        "other_files": [],
+        "other_files": [], "uid_locations": {},
     }
     tf, uids, by_tracer = truth["_token_field"], truth["_uids"], truth["_by_tracer"]
     readable: list[tuple[Path, str | None]] = []
@@ -337,6 +356,10 @@ def scan_outputs(out: Path, truth: dict, sample: int) -> dict:
             if len(res["unreadable_examples"]) < 3:
                 res["unreadable_examples"].append(f"{rel[:80]}: {type(e).__name__}: {str(e)[:120]}")
             continue
+        if found_uids:
+            locs = _locate(ds, found_uids) + (_locate(ds.file_meta, found_uids, "FileMeta.") if ds.file_meta else [])
+            for loc in locs or ["(not in a parsed element)"]:
+                res["uid_locations"][loc] = res["uid_locations"].get(loc, 0) + 1
         src = None
         try:
             tracer = int(ds.get("InstanceNumber"))
@@ -719,6 +742,9 @@ def write_md(path: Path, meta: dict, rows: list, tg: list, ocr: dict, truth: dic
             continue
         f = ", ".join(f"{k}: {v}" for k, v in sorted(s["planted_by_field"].items())) or "none"
         L.append(f"- **{r['tool']}**: {f}")
+        if s.get("uid_locations"):
+            top = sorted(s["uid_locations"].items(), key=lambda kv: -kv[1])[:6]
+            L.append("  - original UIDs found in: " + ", ".join(f"{k}: {v}" for k, v in top))
         if s.get("path_examples"):
             L.append(f"  - output path example: `{s['path_examples'][0]}`")
         if s.get("unreadable_examples"):

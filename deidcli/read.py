@@ -46,8 +46,8 @@ def read_dicom(path: Path) -> FileDataset:
             raise FileRejected("not_dicom")
         if any("End of file" in str(w.message) or "truncat" in str(w.message).lower() for w in caught):
             raise FileRejected("parse_failed", "truncated: end of file before a delimiter")
-        if _declared_end(dataset) > before[0]:
-            raise FileRejected("parse_failed", "truncated: an element runs past the end of the file")
+        if _is_truncated(dataset, before[0]):
+            raise FileRejected("parse_failed", "truncated: the file ends inside an element")
     except FileRejected:
         raise
     except MemoryError as error:
@@ -67,15 +67,21 @@ def read_dicom(path: Path) -> FileDataset:
     return dataset
 
 
-def _declared_end(dataset: FileDataset) -> int:
-    """The largest file offset an element claims to reach; beyond the file size means truncation."""
-    end = 0
-    for element in dataset.elements():
-        tell = getattr(element, "value_tell", None)
-        length = getattr(element, "length", 0)
-        if tell is not None and length != 0xFFFFFFFF:
-            end = max(end, tell + length)
-    return end
+def _is_truncated(dataset: FileDataset, file_size: int) -> bool:
+    """Whether the last element runs past the end of the file, or a partial element header follows it.
+
+    pydicom stops silently when fewer than 8 bytes of a tag header remain, and reads short values
+    without complaint; both are signs of a file cut short (an interrupted copy).
+    """
+    last = None
+    for last in dataset.elements():
+        pass
+    tell = getattr(last, "value_tell", None)
+    length = getattr(last, "length", 0xFFFFFFFF)
+    if tell is None or length == 0xFFFFFFFF:
+        return False
+    end = tell + length
+    return end > file_size or 0 < file_size - end < 8
 
 
 def _looks_like_dicom(dataset: FileDataset) -> bool:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from pydicom.dataset import Dataset
@@ -97,6 +98,9 @@ NATIVE_TRANSFER_SYNTAXES: frozenset[str] = frozenset(
 _MARKER_TERMINATED: frozenset[str] = frozenset(
     str(uid) for uid in (*LOSSY_METHODS, *LOSSLESS_TRANSFER_SYNTAXES) if str(uid) != str(RLELossless)
 )
+
+#: Decoding plugins in order of preference; gdcm is only used when nothing else is installed.
+_PLUGIN_PREFERENCE = ("pylibjpeg", "pydicom", "pillow", "pyjpegls")
 
 _PIXEL_KEYWORDS = ("PixelData", "FloatPixelData", "DoubleFloatPixelData")
 
@@ -274,7 +278,10 @@ def iter_frames(
     options = as_pixel_options(source)
     options["number_of_frames"] = layout.frames
     yielded = 0
-    iterator = decoder.iter_array(source, indices=wanted or None, raw=False, validate=True, **options)
+    iterator = decoder.iter_array(
+        source, indices=wanted or None, raw=False, validate=True, decoding_plugin=preferred_plugin(decoder),
+        **options,
+    )
     while yielded < expected:
         try:
             frame, properties = next(iterator)
@@ -289,6 +296,20 @@ def iter_frames(
         yield frame, properties
     if yielded < expected:
         raise PixelError("pixel_truncated", f"{yielded} of {expected} frames could be read")
+
+
+def preferred_plugin(decoder: Any) -> str:
+    """One decoding plugin, never python-gdcm while another is installed.
+
+    pydicom tries every plugin in turn after a failure, and gdcm answers some corrupt JPEG streams by
+    throwing a C++ exception that aborts the whole Python process; one bad file must cost one quarantine
+    row, not the worker. pylibjpeg (libjpeg, openjpeg, rle) decodes every syntax we handle.
+    """
+    available = decoder.available_plugins
+    for name in _PLUGIN_PREFERENCE:
+        if name in available:
+            return name
+    return ""
 
 
 def _check_frame_shape(frame: np.ndarray, layout: PixelLayout) -> None:

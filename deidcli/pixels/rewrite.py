@@ -55,6 +55,7 @@ from deidcli.pixels.frames import (
     check_native_length,
     check_pixels_cleanable,
     iter_frames,
+    preferred_plugin,
     read_layout,
 )
 from deidcli.pixels.mask import apply_rects, clip_rects, fill_value
@@ -178,6 +179,7 @@ class _EncapsulatedSink:
         self.transfer_syntax = transfer_syntax
         self._encoder = get_encoder(transfer_syntax)
         self._decoder = get_decoder(transfer_syntax)
+        self._plugin = preferred_plugin(self._decoder)
         self._options = fmt.encoder_options()
         self.photometric_interpretation = fmt.photometric_interpretation
         if transfer_syntax in _RCT_SYNTAXES and fmt.photometric_interpretation == "RGB":
@@ -191,7 +193,9 @@ class _EncapsulatedSink:
         source = frame.astype(frame.dtype.newbyteorder("="), copy=False)
         try:
             encoded = self._encoder.encode(source, **self._options)
-            decoded, _ = self._decoder.as_array(encapsulate([encoded], has_bot=False), raw=True, **self._options)
+            decoded, _ = self._decoder.as_array(
+                encapsulate([encoded], has_bot=False), raw=True, decoding_plugin=self._plugin, **self._options
+            )
         except Exception as exc:  # any plugin failure: fall back to the next lossless option
             raise _EncodeFallback(type(exc).__name__) from exc
         if decoded.shape != source.shape or not np.array_equal(decoded, source):
