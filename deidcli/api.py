@@ -61,7 +61,7 @@ def deidentify(dataset: Dataset, recipe: Recipe | str | Path | None = None, *, k
         raise FileRejected("no_sop_class")
     target, _ = pipeline.deidentify(dataset)
     if "PixelData" in target:
-        from deidcli.write import output_transfer_syntax, build_file_meta
+        from deidcli.write import build_file_meta, output_transfer_syntax
 
         syntax = getattr(getattr(dataset, "file_meta", None), "TransferSyntaxUID", None)
         target.file_meta = build_file_meta(target, output_transfer_syntax(str(syntax) if syntax else None))

@@ -93,7 +93,8 @@ def _apply_to_dataset(
     if depth > MAX_DEPTH:
         raise FileRejected("too_deep", f"sequences nested deeper than {MAX_DEPTH}")
     target = Dataset()
-    creators = _private_creators(source) if any(t.group % 2 for t in source.keys()) else {}
+    has_private = any(tag.group % 2 for tag in source.keys())  # noqa: SIM118 - iterating converts values
+    creators = _private_creators(source) if has_private else {}
     kept_blocks: set[tuple[int, int]] = set()
     for raw in source.elements():
         tag = int(raw.tag)

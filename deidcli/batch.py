@@ -12,6 +12,7 @@ Invariants this module keeps:
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import json
 import os
@@ -389,10 +390,8 @@ class BatchRun:
 
         previous = {}
         for signum in (signal.SIGINT, signal.SIGTERM):
-            try:
+            with contextlib.suppress(ValueError):  # not the main thread (a library thread): no handlers
                 previous[signum] = signal.signal(signum, stop)
-            except ValueError:  # not the main thread (e.g. called from a library thread)
-                pass
         return previous
 
     @staticmethod

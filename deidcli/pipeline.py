@@ -24,8 +24,8 @@ from deidcli.errors import FileRejected
 from deidcli.geometry import Rect
 from deidcli.keys import key_fingerprint
 from deidcli.pseudonyms import Pseudonymizer
-from deidcli.reasons import Status, status_of
 from deidcli.read import read_dicom
+from deidcli.reasons import Status, status_of
 from deidcli.recipe.model import Recipe
 from deidcli.write import add_method_code, mark_deidentified, output_transfer_syntax, write_temporary
 
@@ -163,7 +163,12 @@ class Pipeline:
         target.file_meta = FileMetaDataset()  # the pixel rewriter records the output syntax here
         if "PixelData" not in source or "PixelData" not in target:
             return output_transfer_syntax(source_syntax)
-        from deidcli.pixels import check_pixels_cleanable, copy_pixels_untouched, match_regions, rewrite_pixels
+        from deidcli.pixels import (
+            check_pixels_cleanable,
+            copy_pixels_untouched,
+            match_regions,
+            rewrite_pixels,
+        )
 
         check_pixels_cleanable(source)
         regions = match_regions(source, self.settings.region_rules) if self.settings.region_rules else []

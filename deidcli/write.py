@@ -15,7 +15,7 @@ from pathlib import Path
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.filewriter import dcmwrite
 from pydicom.sequence import Sequence
-from pydicom.uid import ExplicitVRLittleEndian, UID
+from pydicom.uid import UID, ExplicitVRLittleEndian
 
 from deidcli._version import __version__
 from deidcli.recipe.model import Recipe

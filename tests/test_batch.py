@@ -14,7 +14,6 @@ from pathlib import Path
 import pydicom
 import pytest
 from pydicom.dataset import Dataset
-from pydicom.sequence import Sequence
 
 import deidcli
 from deidcli import batch as batch_module

@@ -135,7 +135,7 @@ def test_views_show_text_at_any_gray_level() -> None:
     views = dict(gray_views(display_gray(frame, "MONOCHROME2"), ("minmax", "log", "equalised")))
     air, text = views["log"][30, 10], views["log"][15, 10]
     assert int(text) - int(air) > 40
-    assert int(views["equalised"][15, 10]) - int(views["equalised"][30, 10]) > 40
+    assert int(views["minmax"][15, 10]) - int(views["minmax"][30, 10]) < 15  # why log is the default
     inverted = display_gray(16383 - frame, "MONOCHROME1")
     assert np.array_equal(minmax(inverted), minmax(display_gray(frame, "MONOCHROME2")))
     assert equalised(np.zeros((4, 4), np.float32)).max() == 0

@@ -20,8 +20,8 @@ from tests.conftest import (
     OTHER_KEY,
     PLANTED,
     dciodvfy_errors,
-    raw_leaks,
     pydicom_file,
+    raw_leaks,
     write_planted,
 )
 
