@@ -25,8 +25,14 @@ from deidcli.errors import FileRejected
 from deidcli.pseudonyms import BINARY_VRS, NUMERIC_VRS, Pseudonymizer, Replacement
 from deidcli.recipe.model import Action, Recipe, strictest
 
+# Module-level aliases: enum attribute access is measurably slow in this per-element hot loop.
+_CONSERVER, _RETIRER, _EFFACER = Action.CONSERVER, Action.RETIRER, Action.EFFACER
+
 #: Sequences nested deeper than this are refused (real data stays below 10; hostile files go to 1000+).
 MAX_DEPTH = 32
+#: Pixel data is cleaned by the pixel stage, not by a value pseudonym: PSEUDONYMISER on it (kskit's recipe
+#: says so) would empty the image, so it means "keep, and let the pixel stage mask it".
+PIXEL_DATA_TAGS = frozenset({0x7FE00008, 0x7FE00009, 0x7FE00010})
 #: Always carried over: needed to decode text correctly, identifies nobody.
 STRUCTURAL_TAGS = frozenset({0x00080005})
 
@@ -44,11 +50,11 @@ class AttributeReport:
     replacements: list[Replacement] = field(default_factory=list)
 
     def count(self, action: Action) -> None:
-        if action is Action.CONSERVER:
+        if action is _CONSERVER:
             self.kept += 1
-        elif action is Action.RETIRER:
+        elif action is _RETIRER:
             self.removed += 1
-        elif action is Action.EFFACER:
+        elif action is _EFFACER:
             self.emptied += 1
         else:
             self.pseudonymised += 1
@@ -61,7 +67,7 @@ def apply_recipe(source: Dataset, recipe: Recipe, pseudonymizer: Pseudonymizer) 
     """
     report = AttributeReport()
     try:
-        target = _apply_to_dataset(source, recipe, pseudonymizer, report, parent=None, floor=Action.CONSERVER, depth=0)
+        target = _apply_to_dataset(source, recipe, pseudonymizer, report, parent=None, floor=_CONSERVER, depth=0)
     except RecursionError as error:
         raise FileRejected("too_deep", "sequence nesting exhausted the recursion limit") from error
     return target, report
@@ -110,8 +116,10 @@ def _apply_to_dataset(
                 continue  # creators are re-added below for blocks that keep something
             creator = creators.get((group, element >> 8))
         action = _action_for(recipe, tag, creator, parent, floor)
+        if tag in PIXEL_DATA_TAGS and action is Action.PSEUDONYMISER:
+            action = _CONSERVER
         report.count(action)
-        if action is Action.RETIRER:
+        if action is _RETIRER:
             if raw.VR in ("DA", "DT"):
                 report.dates_removed += 1
             continue
@@ -133,8 +141,8 @@ def _action_for(recipe: Recipe, tag: int, creator: str | None, parent: int | Non
         return specific.action
     rule = recipe.general_rule(tag, creator)
     if rule is None:
-        return Action.RETIRER  # zero trust
-    return strictest(rule.action, floor)
+        return _RETIRER  # zero trust
+    return rule.action if floor is _CONSERVER else strictest(rule.action, floor)
 
 
 def _transform(
@@ -148,7 +156,7 @@ def _transform(
 ) -> DataElement:
     tag, vr = element.tag, element.VR
     if vr == "SQ":
-        if action is Action.EFFACER:
+        if action is _EFFACER:
             return DataElement(tag, vr, Sequence())
         inner_floor = strictest(action, floor)
         items = [
@@ -156,9 +164,9 @@ def _transform(
             for item in element.value
         ]
         return DataElement(tag, vr, Sequence(items))
-    if action is Action.CONSERVER:
+    if action is _CONSERVER:
         return element
-    if action is Action.EFFACER:
+    if action is _EFFACER:
         return DataElement(tag, vr, None if vr not in BINARY_VRS else b"")
     return DataElement(tag, vr, _pseudonymised_value(element, pseudonymizer, report))
 

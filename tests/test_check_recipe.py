@@ -9,17 +9,11 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-import deidcli
+from deidcli.commands.recipes import check_recipe, recipe
+from deidcli.recipe import Problem, load_recipe
+from deidcli.recipe.check import check_recipe_text
 
 REPO = Path(__file__).resolve().parents[1]
-try:  # an uninstalled checkout: `deidcli.recipes` is the repo's recipes/ folder (pyproject package-dir)
-    import deidcli.recipes  # noqa: F401
-except ModuleNotFoundError:
-    deidcli.__path__.append(str(REPO))
-
-from deidcli.commands.recipes import check_recipe, recipe  # noqa: E402
-from deidcli.recipe import Problem, load_recipe  # noqa: E402
-from deidcli.recipe.check import check_recipe_text  # noqa: E402
 
 
 def recipe_text(general: dict, specific: dict | None = None, **settings) -> str:
@@ -210,6 +204,7 @@ def test_keeping_a_sequence_whose_items_identify():
          "(burned-in text is the pixel stage's job)"),
     ],
 )
+
 def test_pseudonymiser_where_it_means_nothing(key, rule, message):
     problem = only(recipe_text({key: rule}))
     assert (problem.severity, problem.message) == ("warning", message)

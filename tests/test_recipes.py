@@ -19,16 +19,9 @@ from pydicom.sequence import Sequence
 from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 
 import deidcli
-
-REPO = Path(__file__).resolve().parents[1]
-try:  # an uninstalled checkout: `deidcli.recipes` is the repo's recipes/ folder (pyproject package-dir)
-    import deidcli.recipes  # noqa: F401
-except ModuleNotFoundError:
-    deidcli.__path__.append(str(REPO))
-
-from deidcli.errors import UsageError  # noqa: E402
-from deidcli.recipe import Action, Recipe, builtin_names, load_recipe  # noqa: E402
-from deidcli.recipe.profiles import (  # noqa: E402
+from deidcli.errors import UsageError
+from deidcli.recipe import Action, Recipe, builtin_names, load_recipe
+from deidcli.recipe.profiles import (
     BASIC_CODE,
     FORBIDDEN_KEEP_VRS,
     KEEP_TEXT_ALLOWED,
@@ -41,6 +34,8 @@ from deidcli.recipe.profiles import (  # noqa: E402
     table_by_tag,
     table_rows,
 )
+
+REPO = Path(__file__).resolve().parents[1]
 
 KSKIT_SHA256 = "74f5cc6f2cf37b4d182628eb472df414ca8300e8e566e9cfa5883cf6aaacb537"
 KEY = b"k" * 32
@@ -117,6 +112,7 @@ def test_basic_codes_map_to_the_strictest_valid_action(code, vr, keyword, expect
         ("C", "SQ", Action.RETIRER, Action.CONSERVER),
     ],
 )
+
 def test_option_codes_keep_shift_or_leave_the_basic_action(code, vr, basic_code_action, expected):
     assert option_action(code, vr, basic_code_action) is expected
 
@@ -422,3 +418,8 @@ def test_kskit_recipe_runs_as_is():
     result = deidcli.deidentify(make_mammogram(), recipe="kskit-mammography", key=KEY)
     assert result.ViewCodeSequence[0].CodeValue == "R-10242"
     assert result.PatientName != "Martin^Jeanne"
+
+
+def test_unknown_table_code_fails_the_build():
+    with pytest.raises(ValueError, match="unknown Table E.1-1 code 'Q'"):
+        basic_action("Q", "LO")

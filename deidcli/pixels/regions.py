@@ -88,10 +88,10 @@ def matching_rules(source: Dataset, rules: list[RegionRule]) -> list[RegionRule]
     return [rule for rule in rules if rule.matches(source)]
 
 
-def _criterion_holds(element: Any, want: Criterion) -> bool:
-    if element is None or element.value is None or element.value == "":
+def _criterion_holds(value: Any, want: Criterion) -> bool:
+    """`value` is the dataset's value for the keyword (None when absent, which never matches)."""
+    if value is None or value == "":
         return False
-    value = element.value
     if isinstance(want, re.Pattern):
         return want.search(str(value)) is not None
     if isinstance(want, int):

@@ -11,6 +11,7 @@ import hashlib
 import json
 import re
 from dataclasses import dataclass, field
+from functools import cached_property
 from enum import StrEnum
 
 
@@ -147,7 +148,7 @@ class Recipe:
             if rule.parent is not None and rule.parent.is_exact and rule.pattern.is_exact:
                 self._specific[(rule.parent.value, rule.pattern.value)] = rule
 
-    @property
+    @cached_property
     def hash(self) -> str:
         """A short digest of the rules and settings: recorded in outputs and used by resume."""
         canonical = json.dumps(self.to_json(), sort_keys=True, separators=(",", ":"))

@@ -286,30 +286,45 @@ def keyword_of(pattern: TagPattern, fallback: str = "") -> str:
 
 
 # -- codes to actions -------------------------------------------------------------------------------
+#: Table E.1-1 codes (basic column, and K from options) -> our action for a non-sequence attribute.
+BASIC_CODES: dict[str, Action] = {
+    "X": Action.RETIRER,
+    "Z": Action.EFFACER,
+    "D": Action.PSEUDONYMISER,
+    "U": Action.PSEUDONYMISER,
+    "K": Action.CONSERVER,
+    "X/Z": Action.EFFACER,
+    "X/D": Action.PSEUDONYMISER,
+    "Z/D": Action.PSEUDONYMISER,
+    "X/Z/D": Action.PSEUDONYMISER,
+    "X/Z/U*": Action.PSEUDONYMISER,
+}
+
+
 def basic_action(code: str, vr: str, keyword: str = "") -> Action:
     """Map a basic-profile code onto our action.
 
     Combined codes let the standard pick by the attribute's type in the IOD, which we do not know, so we
     take the strictest action that is valid for every type: X/Z -> EFFACER (an empty value is allowed
     for types 2 and 3; removal would break type 2), X/D, Z/D, X/Z/D -> PSEUDONYMISER (a type 1 needs a
-    value). X/Z sequences that are type 3 everywhere (`TYPE3_SEQUENCES`) are removed, since an empty
-    sequence is not a valid type 3 value. Sequences cannot hold a pseudonym: D-like codes keep the sequence (CONSERVER) so the engine
-    recurses and every item attribute meets its own rule (zero trust inside); X/Z and Z empty it. A code
-    sequence with a D-like code (InstitutionCodeSequence, PersonIdentificationCodeSequence) is emptied:
-    its items are codes that identify, and there is no dummy code to put in their place.
+    value).
+
+    Sequences cannot hold a pseudonym: D-like codes keep the sequence (CONSERVER) so the engine recurses
+    and every item attribute meets its own rule (zero trust inside); X/Z and Z empty it, except X/Z
+    sequences that are type 3 everywhere (`TYPE3_SEQUENCES`), removed because an empty sequence is not a
+    valid type 3 value. A code sequence with a D-like code (InstitutionCodeSequence,
+    PersonIdentificationCodeSequence) is emptied: its codes identify and there is no dummy code.
+    An unknown code raises ValueError: a typo in the table must fail the build, not pick an action.
     """
+    if code not in BASIC_CODES:
+        raise ValueError(f"unknown Table E.1-1 code {code!r}; known: {', '.join(BASIC_CODES)}")
     if vr == "SQ":
         if code == "X" or (code == "X/Z" and keyword in TYPE3_SEQUENCES):
             return Action.RETIRER
         if code in ("Z", "X/Z") or is_code_sequence(keyword):
             return Action.EFFACER
         return Action.CONSERVER
-    return {
-        "X": Action.RETIRER,
-        "Z": Action.EFFACER,
-        "X/Z": Action.EFFACER,
-        "K": Action.CONSERVER,
-    }.get(code, Action.PSEUDONYMISER)  # D, U, X/D, Z/D, X/Z/D, X/Z/U*
+    return BASIC_CODES[code]
 
 
 def option_action(code: str, vr: str, basic: Action) -> Action:
