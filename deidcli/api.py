@@ -9,7 +9,6 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
-import pandas as pd
 from pydicom.dataset import Dataset
 
 from deidcli.batch import BatchRun, BatchSummary, default_private_dir
@@ -74,8 +73,8 @@ def run(in_dir: str | Path, out_dir: str | Path, *, recipe: Recipe | str | Path 
         ocr: str = "auto", ocr_engine: str = "rapidocr", ocr_skip_modalities: Sequence[str] = (),
         accept_burned_in_risk: bool = False, region_rules: str | Path | None = None,
         authorised_words: str | Path | None = None, file_timeout_s: float = 600.0, force: bool = False,
-        progress: bool = False) -> pd.DataFrame:
-    """De-identify every DICOM file under `in_dir` into `out_dir`; return the audit table."""
+        progress: bool = False):
+    """De-identify every DICOM file under `in_dir` into `out_dir`; return the audit as a pandas DataFrame."""
     return run_batch(**locals()).audit
 
 

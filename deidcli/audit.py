@@ -11,8 +11,6 @@ import os
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
-import pandas as pd
-
 
 @dataclass
 class FileResult:
@@ -99,30 +97,44 @@ def audit_row(result: FileResult) -> list:
     return ["" if values[c] is None else values[c] for c in AUDIT_COLUMNS]
 
 
-def read_audit(path: Path) -> pd.DataFrame:
+def read_audit(path: Path) -> list[dict[str, str]]:
+    """The audit's rows as text (csv module: the CLI never pays pandas' import time for this)."""
     if not path.exists():
-        return pd.DataFrame(columns=AUDIT_COLUMNS)
-    text_columns = {c: str for c in ("input_id", "output_path", "status", "reason", "detail", "transfer_syntax_in",
-                                     "transfer_syntax_out", "ocr_engine", "ocr_spared_text", "recipe_hash",
-                                     "key_fingerprint")}
-    return pd.read_csv(path, dtype=text_columns, keep_default_na=False)
+        return []
+    with path.open(newline="", encoding="utf-8") as handle:
+        return list(csv.DictReader(handle))
 
 
-def compact_audit(path: Path, order: list[str]) -> pd.DataFrame:
+def compact_audit(path: Path, order: list[str]) -> list[dict[str, str]]:
     """Keep the last row per input (resume appends rows for files redone) in discovery order; atomic."""
-    table = read_audit(path)
-    if table.empty:
-        return table
-    table = table.drop_duplicates("input_id", keep="last")
+    rows = read_audit(path)
+    if not rows:
+        return rows
+    latest = {row["input_id"]: row for row in rows}
     rank = {input_id: index for index, input_id in enumerate(order)}
-    table = table.assign(_rank=table["input_id"].map(rank).fillna(len(rank))).sort_values("_rank", kind="stable")
-    table = table.drop(columns="_rank").reset_index(drop=True)
+    compacted = sorted(latest.values(), key=lambda row: rank.get(row["input_id"], len(rank)))
     temporary = path.with_suffix(".csv.tmp")
-    table.to_csv(temporary, index=False)
-    with temporary.open("rb") as handle:
+    with temporary.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=AUDIT_COLUMNS)
+        writer.writeheader()
+        writer.writerows(compacted)
+        handle.flush()
         os.fsync(handle.fileno())
     os.replace(temporary, path)
-    return read_audit(path)
+    return compacted
+
+
+def audit_table(rows: list[dict[str, str]]):
+    """The audit as a pandas DataFrame with numeric columns typed (the Python API's return value)."""
+    import pandas as pd
+
+    table = pd.DataFrame(rows, columns=AUDIT_COLUMNS)
+    for column in fields(FileResult):
+        if column.type in ("int", "float", "float | None"):
+            table[column.name] = pd.to_numeric(table[column.name], errors="coerce")
+        elif column.type == "bool":
+            table[column.name] = table[column.name] == "True"
+    return table
 
 
 class PrivateMapping:

@@ -27,7 +27,6 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
 
-import pandas as pd
 from tqdm import tqdm
 
 from deidcli._version import __version__
@@ -38,6 +37,7 @@ from deidcli.audit import (
     PrivateMapping,
     PrivateRecord,
     audit_row,
+    audit_table,
     compact_audit,
     read_audit,
 )
@@ -72,11 +72,16 @@ class DiskFull(Exception):
 
 @dataclass
 class BatchSummary:
-    audit: pd.DataFrame
+    rows: list[dict[str, str]]
     exit_code: int
     counts: Counter
     seconds: float
     interrupted: bool = False
+
+    @property
+    def audit(self):
+        """The audit as a pandas DataFrame (imported on demand)."""
+        return audit_table(self.rows)
 
 
 # -- discovery -------------------------------------------------------------------------------------------
@@ -269,27 +274,26 @@ class BatchRun:
             shutil.rmtree(self.temp_dir, ignore_errors=True)
             self.audit.close()
             self.mapping.close()
-        table = compact_audit(audit_path, order) if not interrupted else read_audit(audit_path)
-        if not interrupted and (table["status"] == Status.QUARANTINED.value).any():
+        rows = compact_audit(audit_path, order) if not interrupted else read_audit(audit_path)
+        if not interrupted and any(row["status"] == Status.QUARANTINED.value for row in rows):
             exit_code = EXIT_QUARANTINED
-        return BatchSummary(table, exit_code, self.counts, time.perf_counter() - started, interrupted)
+        return BatchSummary(rows, exit_code, self.counts, time.perf_counter() - started, interrupted)
 
     def _already_done(self, audit_path: Path) -> tuple[set[str], set[str]]:
         """Inputs finished by an earlier run into this OUT_DIR (written with the output still present, or
         skipped), and the output paths they own (so a duplicate instance redone on resume cannot overwrite)."""
-        table = read_audit(audit_path)
         done: set[str] = set()
         owned: set[str] = set()
         fingerprint = key_fingerprint(self.settings.key)
-        for row in table.itertuples(index=False):
-            if row.recipe_hash != self.settings.recipe.hash or row.key_fingerprint != fingerprint:
+        for row in read_audit(audit_path):
+            if row["recipe_hash"] != self.settings.recipe.hash or row["key_fingerprint"] != fingerprint:
                 continue
-            if row.status == Status.SKIPPED.value or (
-                row.status == Status.WRITTEN.value and (self.out_dir / row.output_path).is_file()
+            if row["status"] == Status.SKIPPED.value or (
+                row["status"] == Status.WRITTEN.value and (self.out_dir / row["output_path"]).is_file()
             ):
-                done.add(row.input_id)
-                if row.output_path:
-                    owned.add(row.output_path)
+                done.add(row["input_id"])
+                if row["output_path"]:
+                    owned.add(row["output_path"])
         return done, owned
 
     # -- execution strategies ---------------------------------------------------------------------------
@@ -402,16 +406,13 @@ class BatchRun:
 
 def summarise(summary: BatchSummary) -> str:
     """The one-paragraph end-of-run summary (no PHI: counts and reason codes only)."""
-    table = summary.audit
-    by_status = table["status"].value_counts().to_dict() if not table.empty else {}
-    reasons = (
-        table[table["status"] != Status.WRITTEN.value]["reason"].value_counts().to_dict() if not table.empty else {}
-    )
-    files = len(table)
-    rate = files / summary.seconds if summary.seconds else 0.0
+    rows = summary.rows
+    by_status = Counter(row["status"] for row in rows)
+    reasons = Counter(row["reason"] for row in rows if row["status"] != Status.WRITTEN.value)
+    rate = len(rows) / summary.seconds if summary.seconds else 0.0
     text = (
-        f"{by_status.get('written', 0)} written, {by_status.get('quarantined', 0)} quarantined, "
-        f"{by_status.get('skipped', 0)} skipped of {files} files in {summary.seconds:.1f} s ({rate:.1f} files/s)."
+        f"{by_status['written']} written, {by_status['quarantined']} quarantined, "
+        f"{by_status['skipped']} skipped of {len(rows)} files in {summary.seconds:.1f} s ({rate:.1f} files/s)."
     )
     if reasons:
         text += " Not written, by reason: " + ", ".join(f"{k} {v}" for k, v in sorted(reasons.items())) + "."

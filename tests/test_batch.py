@@ -40,8 +40,8 @@ def snapshot(folder: Path) -> dict[str, bytes]:
 
 
 def audit_rows(out: Path) -> list[tuple[str, str, str, str]]:
-    table = deidcli.batch.read_audit(out / "audit.csv")
-    return sorted(zip(table["input_id"], table["output_path"], table["status"], table["reason"], strict=True))
+    rows = deidcli.batch.read_audit(out / "audit.csv")
+    return sorted((r["input_id"], r["output_path"], r["status"], r["reason"]) for r in rows)
 
 
 def cli_command(in_dir: Path, out_dir: Path, key_file: Path, workers: int = 1) -> list[str]:

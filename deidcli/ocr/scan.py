@@ -114,32 +114,45 @@ def unrotate(rect: Rect, quarter_turns: int, rows: int, cols: int) -> Rect:
     return Rect(rect.y0, rows - rect.x1, rect.y1, rows - rect.x0)
 
 
-def to_full_resolution(rect: Rect, scale: float, pad_ratio: float, rows: int, cols: int) -> Rect:
+def to_full_resolution(rect: Rect, scale: float, pad_ratio: float, rows: int, cols: int, across: bool = False) -> Rect:
     """Scan-resolution box -> padded, clipped full-resolution box.
 
     The pad is proportional to text height (the box's short side) plus one scan pixel for
     resampling, because engines' boxes fall short of the glyphs by a fraction of their height.
+    `across` marks a box standing across the pass's reading direction (vertical text found by
+    an upright pass): detectors cut such lines short by up to a character at the ends
+    (measured: "1962-03-04" turned 270 degrees lost its last "4"), so the long axis gets one
+    more text height at each end.
     """
     full = rect.scale(1.0 / scale, 1.0 / scale)
     text_height = min(full.width, full.height)
     margin = math.ceil(pad_ratio * text_height + 1.0 / scale) + 1
-    return full.pad(margin, margin).clip(cols, rows)
+    extra_x = text_height if across and full.width > full.height else 0
+    extra_y = text_height if across and full.height >= full.width else 0
+    return full.pad(margin + extra_x, margin + extra_y).clip(cols, rows)
 
 
 def blank(view: np.ndarray, rects: list[Rect], pad_ratio: float) -> np.ndarray:
-    """A copy of `view` with already-found text (masked or spared) painted black.
+    """A copy of `view` with already-found text (masked or spared) painted over with the
+    median of a thin ring around it, so the patch blends into its background.
 
     The next, turned pass then sees only what is left: remnants of vertical text the upright
     pass caught in pieces, and text the detector overlooked next to other text (measured on
     deid-data's GREYSCALE_IMAGE: a small label is only found once its neighbours are gone).
-    Authorised labels are blanked too, so a turned re-read cannot mask them.
+    Authorised labels are blanked too, so a turned re-read cannot mask them. Black patches
+    were tried first: on a gray background the detector took rows of them for text blocks.
     """
     out = view.copy()
     rows, cols = view.shape[:2]
     for r in rects:
         margin = math.ceil(pad_ratio * min(r.width, r.height)) + 1
-        c = r.pad(margin, margin).clip(cols, rows)
-        out[c.y0 : c.y1, c.x0 : c.x1] = 0
+        inner = r.pad(margin, margin).clip(cols, rows)
+        outer = inner.pad(3, 3).clip(cols, rows)
+        patch = view[outer.y0 : outer.y1, outer.x0 : outer.x1]
+        ring = np.ones(patch.shape[:2], bool)
+        ring[inner.y0 - outer.y0 : inner.y1 - outer.y0, inner.x0 - outer.x0 : inner.x1 - outer.x0] = False
+        fill = np.median(patch[ring], axis=0) if ring.any() else 0
+        out[inner.y0 : inner.y1, inner.x0 : inner.x1] = np.asarray(fill).astype(view.dtype)
     return out
 
 
@@ -272,7 +285,8 @@ class TextScanner:
                         lowest = item.confidence if lowest is None else min(lowest, item.confidence)
                     in_view = unrotate(item.rect, turns, vrows, vcols).clip(vcols, vrows)
                     seen.append(in_view)
-                    rect = to_full_resolution(in_view, scale, self.pad_ratio, rows, cols)
+                    across = item.rect.height > 1.5 * item.rect.width
+                    rect = to_full_resolution(in_view, scale, self.pad_ratio, rows, cols, across)
                     if rect.area == 0:
                         continue
                     if self.spares(item):

@@ -215,7 +215,11 @@ _Sink = _NativeSink | _EncapsulatedSink
 
 # ------------------------------------------------------------------------------------------------- public
 def copy_pixels_untouched(source: Dataset, target: Dataset) -> PixelReport:
-    """Copy PixelData and the Image Pixel module without decoding (see the policy in the module docstring)."""
+    """Copy PixelData and the Image Pixel module without decoding (see the policy in the module docstring).
+
+    The bouncer runs here too (fail closed): video or a syntax nobody can decode is never passed through.
+    """
+    check_pixels_cleanable(source)
     layout = read_layout(source)
     check_native_length(source, layout)
     ts_in = layout.transfer_syntax
@@ -299,7 +303,7 @@ class _Rewrite:
             view.flags.writeable = False
             rects = clip_rects(list(self.rects_for_frame(index, view)), self.layout.columns, self.layout.rows)
             self.plan.append(rects)
-            if failed or not (rects or sink):
+            if failed or (not rects and sink is None):
                 continue
             try:
                 if sink is None:
