@@ -79,9 +79,15 @@ def write(target: Dataset, path: Path) -> Path:
 
 
 def decoded_frames(ds: Dataset) -> list[np.ndarray]:
+    """Frames decoded with the plugin the rewriter uses (lossy JPEG decoders differ by a few levels)."""
+    from pydicom.pixels import get_decoder
+
+    from deidcli.pixels.frames import preferred_plugin
+
+    plugin = preferred_plugin(get_decoder(ds.file_meta.TransferSyntaxUID))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return [frame.copy() for frame in iter_pixels(ds)]
+        return [frame.copy() for frame in iter_pixels(ds, decoding_plugin=plugin)]
 
 
 def outside(frame: np.ndarray, x0: int, y0: int, x1: int, y1: int) -> np.ndarray:

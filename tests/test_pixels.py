@@ -374,16 +374,33 @@ def test_jpeg_stream_cut_short_is_pixel_truncated(name: str) -> None:
     assert _rewrite_reason(ds) == "pixel_truncated"
 
 
+def _bad_marker_mid_stream(frame: bytes) -> bytes:
+    """An SOF marker with a zero length dropped into the middle of the entropy-coded data."""
+    middle = len(frame) // 2
+    return frame[:middle] + b"\xff\xc0\x00\x00" * 8 + frame[middle + 32 :]
+
+
+def _junk_after_start(frame: bytes) -> bytes:
+    """The codestream's header overwritten just after its first marker."""
+    return frame[:2] + b"\x13" * 38 + frame[40:]
+
+
 @pytest.mark.parametrize(
-    "name", ["SC_rgb_jpeg_dcmtk.dcm", "JPGExtended.dcm", "JPGLosslessP14SV1_1s_1f_8b.dcm", "US1_J2KR.dcm",
-             "MR_small_RLE.dcm"]
+    ("name", "corrupt"),
+    [
+        ("SC_rgb_jpeg_dcmtk.dcm", _bad_marker_mid_stream),
+        ("JPGExtended.dcm", _bad_marker_mid_stream),
+        ("JPGLosslessP14SV1_1s_1f_8b.dcm", _bad_marker_mid_stream),
+        ("MR_small_jpeg_ls_lossless.dcm", _bad_marker_mid_stream),
+        ("US1_J2KR.dcm", _junk_after_start),
+        ("MR_small_RLE.dcm", _junk_after_start),
+    ],
 )
-def test_corrupted_stream_is_pixel_decode_failed(name: str) -> None:
-    """Bytes overwritten in the middle of the first fragment's header area."""
+def test_corrupted_stream_is_pixel_decode_failed(name: str, corrupt) -> None:
+    """Corruption the decoder notices must surface as pixel_decode_failed, never as a crash or a result."""
     ds = read(sample_file(name))
-    fragment = bytearray(next(generate_frames(ds.PixelData, number_of_frames=1)))
-    fragment[2:40] = b"\x13" * 38
-    ds.PixelData = encapsulate([bytes(fragment)])
+    frame = next(generate_frames(ds.PixelData, number_of_frames=1))
+    ds.PixelData = encapsulate([corrupt(frame)])
     assert _rewrite_reason(ds) == "pixel_decode_failed"
 
 
@@ -522,3 +539,26 @@ def test_lossy_j2k_is_never_reencoded_lossily() -> None:
     report = rewrite_pixels(source, target := make_target(source), lambda i, f: [Rect(0, 0, 3, 3)])
     assert report.transfer_syntax_in == str(JPEG2000) and report.transfer_syntax_out == EXPLICIT
     assert target.LossyImageCompression == "01" and target.LossyImageCompressionMethod == "ISO_15444_1"
+
+
+def test_one_bit_frames_are_masked_and_repacked() -> None:
+    bits = (np.arange(3 * 10 * 13) % 3 == 0).astype(np.uint8).reshape(3, 10, 13)
+    ds = _image_dataset(np.zeros((10, 13), np.uint8), "MONOCHROME2", frames=3)
+    ds.BitsAllocated = ds.BitsStored = 1
+    ds.HighBit = 0
+    ds.PixelData = pack_bits(bits.reshape(-1))
+    report = rewrite_pixels(ds, target := make_target(ds), lambda i, f: [Rect(0, 0, 5, 5)] if i == 1 else [])
+    expected = bits.copy()
+    expected[1, :5, :5] = 0
+    assert report.rects_masked == 1
+    assert np.array_equal(np.stack(decoded_frames(target)), expected)
+
+
+def test_float_pixel_data_is_refused() -> None:
+    ds = _image_dataset(np.zeros((4, 4), np.uint8), "MONOCHROME2")
+    del ds.PixelData
+    ds.BitsAllocated = 32
+    ds.FloatPixelData = np.zeros(16, np.float32).tobytes()
+    with pytest.raises(PixelError) as caught:
+        rewrite_pixels(ds, make_target(ds), lambda i, f: [])
+    assert caught.value.reason == "unsupported_pixel_format" and caught.value.reason in REASONS

@@ -1,0 +1,135 @@
+"""Region rules: loading, matching, bad files, and the bundled ultrasound rules on the devices they were made for."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from pydicom.dataset import Dataset
+
+from deidcli.errors import UsageError
+from deidcli.geometry import Rect
+from deidcli.pixels import RegionRule, load_region_rules, match_regions, rewrite_pixels
+from tests.pixel_helpers import decoded_frames, make_target, read, sample_file, ultrasound
+
+BUNDLED = Path(__file__).resolve().parents[1] / "recipes" / "regions" / "ultrasound.json"
+
+
+def _rules_file(tmp_path: Path, document: object) -> Path:
+    path = tmp_path / "rules.json"
+    path.write_text(json.dumps(document) if not isinstance(document, str) else document)
+    return path
+
+
+def _dataset(**values: object) -> Dataset:
+    ds = Dataset()
+    for keyword, value in values.items():
+        setattr(ds, keyword, value)
+    return ds
+
+
+def test_load_parses_criteria_rectangles_and_frames(tmp_path) -> None:
+    path = _rules_file(tmp_path, {"rules": [{
+        "name": "acme", "match": {"Manufacturer": "ACME", "ManufacturerModelName": {"regex": "^X[0-9]+$"},
+                                  "Rows": 600, "Columns": 800},
+        "rectangles": [[0, 0, 800, 40], [700, 560, 800, 600]], "frames": [0],
+    }]})
+    (rule,) = load_region_rules(path)
+    assert isinstance(rule, RegionRule) and rule.name == "acme"
+    assert rule.rects == [Rect(0, 0, 800, 40), Rect(700, 560, 800, 600)]
+    assert rule.frames == [0]
+    assert rule.criteria["Manufacturer"] == "ACME" and rule.criteria["Rows"] == 600
+
+
+def test_match_exact_regex_and_integers(tmp_path) -> None:
+    rules = load_region_rules(_rules_file(tmp_path, {"rules": [
+        {"name": "exact", "match": {"Manufacturer": "ACME", "Rows": 600}, "rectangles": [[0, 0, 10, 10]]},
+        {"name": "regex", "match": {"ManufacturerModelName": {"regex": "^X[0-9]+"}}, "rectangles": [[1, 1, 2, 2]]},
+        {"name": "first-frame", "match": {"Modality": "US"}, "rectangles": [[5, 5, 6, 6]], "frames": [0]},
+    ]}))
+    ds = _dataset(Manufacturer="ACME ", ManufacturerModelName="X200 Pro", Rows=600, Modality="US")
+    assert match_regions(ds, rules) == [Rect(0, 0, 10, 10), Rect(1, 1, 2, 2), Rect(5, 5, 6, 6)]
+    assert match_regions(ds, rules, frame=3) == [Rect(0, 0, 10, 10), Rect(1, 1, 2, 2)]
+    assert match_regions(_dataset(Manufacturer="ACME", Rows=601), rules) == []
+    assert match_regions(_dataset(Manufacturer="acme", Rows=600), rules) == []  # exact is case-sensitive
+    assert match_regions(_dataset(ManufacturerModelName="Y200"), rules) == []
+    assert match_regions(_dataset(Rows=600), rules) == []  # a missing attribute never matches
+
+
+@pytest.mark.parametrize(
+    ("document", "message"),
+    [
+        ("{not json", "not valid JSON"),
+        ({"rule": []}, '"rules" list'),
+        ({"rules": [{"match": {"Modality": "US"}, "rectangles": [[0, 0, 1, 1]]}]}, '"name"'),
+        ({"rules": [{"name": "a", "match": {}, "rectangles": [[0, 0, 1, 1]]}]}, '"match"'),
+        ({"rules": [{"name": "a", "match": {"PatientName": "X"}, "rectangles": [[0, 0, 1, 1]]}]}, "cannot match"),
+        ({"rules": [{"name": "a", "match": {"Modality": {"regex": "("}}, "rectangles": [[0, 0, 1, 1]]}]}, "regex"),
+        ({"rules": [{"name": "a", "match": {"Modality": ["US"]}, "rectangles": [[0, 0, 1, 1]]}]}, "must be a string"),
+        ({"rules": [{"name": "a", "match": {"Modality": "US"}, "rectangles": [[5, 0, 1, 1]]}]}, "bad rectangle"),
+        ({"rules": [{"name": "a", "match": {"Modality": "US"}, "rectangles": [[0, 0, 1]]}]}, "bad rectangle"),
+        ({"rules": [{"name": "a", "match": {"Modality": "US"}, "rectangles": []}]}, '"rectangles"'),
+        ({"rules": [{"name": "a", "match": {"Modality": "US"}, "rectangles": [[0, 0, 1, 1]], "frames": [-1]}]},
+         '"frames"'),
+        ({"rules": [{"name": "a", "match": {"Modality": "US"}, "rectangles": [[0, 0, 1, 1]], "colour": 1}]},
+         "unknown keys"),
+        ({"rules": [{"name": "a", "match": {"Modality": "US"}, "rectangles": [[0, 0, 1, 1]]}] * 2}, "duplicate"),
+    ],
+)
+def test_bad_rules_file_is_a_usage_error(tmp_path, document: object, message: str) -> None:
+    with pytest.raises(UsageError, match=message) as caught:
+        load_region_rules(_rules_file(tmp_path, document))
+    assert "rules.json" in str(caught.value)
+
+
+def test_missing_rules_file_is_a_usage_error(tmp_path) -> None:
+    with pytest.raises(UsageError, match="cannot read"):
+        load_region_rules(tmp_path / "absent.json")
+
+
+# ------------------------------------------------------------------------------------------ bundled rules
+def test_bundled_rules_load() -> None:
+    rules = load_region_rules(BUNDLED)
+    assert len(rules) >= 5 and all(rule.rects for rule in rules)
+
+
+BUNDLED_CASES = [
+    ("deid-data", "GREYSCALE_IMAGE.dcm", "philips-epiq-1024x768"),
+    ("deid-data", "RGB_IMAGE.dcm", "siemens-s2000-1024x768"),
+    ("pydicom", "OBXXXX1A.dcm", "philips-cx50-800x600"),
+    ("pydicom", "OBXXXX1A_rle_2frame.dcm", "philips-cx50-800x600"),
+    ("pydicom", "US1_J2KR.dcm", "ge-logiq700-640x480"),
+    ("pydicom", "gdcm-US-ALOKA-16.dcm", "aloka-ssd4000-640x480"),
+]
+
+
+def _load(origin: str, name: str) -> tuple[Path, Dataset]:
+    path = ultrasound(name) if origin == "deid-data" else sample_file(name)
+    return path, read(path)
+
+
+@pytest.mark.parametrize(("origin", "name", "rule_name"), BUNDLED_CASES)
+def test_bundled_rule_masks_the_header_text_of_its_device(origin: str, name: str, rule_name: str) -> None:
+    """The matching rule's band held text (varied pixels) before and is one constant after; the rest is kept."""
+    _, source = _load(origin, name)
+    rules = load_region_rules(BUNDLED)
+    assert [rule.name for rule in rules if rule.matches(source)] == [rule_name]
+    rects = match_regions(source, rules)
+    before = decoded_frames(source)[0]
+    band = rects[0]
+    assert len(np.unique(before[band.y0 : band.y1, band.x0 : band.x1])) > 2, "no text in the band?"
+    target = make_target(source)
+    report = rewrite_pixels(source, target, lambda index, frame: rects)
+    assert report.pixels_changed
+    after = decoded_frames(target)[0]
+    masked = after[band.y0 : band.y1, band.x0 : band.x1]
+    assert np.all(masked == masked.reshape(-1, *masked.shape[2:])[0])
+    assert np.array_equal(after[band.y1 :], before[band.y1 :])
+
+
+def test_bundled_rules_ignore_other_devices_and_sizes() -> None:
+    rules = load_region_rules(BUNDLED)
+    assert match_regions(read(sample_file("CT_small.dcm")), rules) == []
+    assert match_regions(read(sample_file("ExplVR_BigEnd.dcm")), rules) == []  # LOGIQ 700 but 80x60
