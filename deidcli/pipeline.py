@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.uid import ExplicitVRBigEndian
 
 from deidcli.attributes import AttributeReport, apply_recipe
 from deidcli.audit import FileResult, PrivateRecord
@@ -27,7 +28,13 @@ from deidcli.pseudonyms import Pseudonymizer
 from deidcli.read import read_dicom
 from deidcli.reasons import Status, status_of
 from deidcli.recipe.model import Recipe
-from deidcli.write import add_method_code, mark_deidentified, output_transfer_syntax, write_temporary
+from deidcli.write import (
+    add_method_code,
+    mark_deidentified,
+    output_transfer_syntax,
+    swap_words_to_little_endian,
+    write_temporary,
+)
 
 OCR_MODES = ("auto", "always", "never")
 
@@ -127,6 +134,8 @@ class Pipeline:
             report.kept, report.removed, report.emptied, report.pseudonymised
         )
         private.replacements = [(f"{r.tag:08x}", r.vr, r.original, r.pseudonym) for r in report.replacements]
+        if str(source.file_meta.get("TransferSyntaxUID", "")) == ExplicitVRBigEndian:
+            swap_words_to_little_endian(target)
         syntax = self._pixel_stage(source, target, result, private)
         result.output_path = self.output_relative_path(source)
         return write_temporary(target, syntax, self.temp_dir)

@@ -77,6 +77,27 @@ def add_method_code(target: Dataset, code: str) -> None:
     target.DeidentificationMethodCodeSequence = sequence
 
 
+#: Word size of the binary VRs whose bytes pydicom keeps raw, in the source's byte order.
+_WORD_VRS = {"OW": 2, "OF": 4, "OL": 4, "OD": 8, "OV": 8}
+
+
+def swap_words_to_little_endian(dataset: Dataset, skip: frozenset[int] = frozenset({0x7FE00010})) -> None:
+    """Big endian sources: pydicom decodes numbers but keeps OW/OF/OL/OD/OV bytes as read, so written as
+    little endian they would be garbled (overlay bitmaps, LUT data). Swap them, at every depth.
+    PixelData is skipped: the pixel stage writes it from the source itself."""
+    import numpy as np
+
+    for element in dataset:
+        if element.VR == "SQ":
+            for item in element.value:
+                swap_words_to_little_endian(item, frozenset())
+        elif element.tag not in skip and element.VR in _WORD_VRS and isinstance(element.value, bytes | bytearray):
+            size = _WORD_VRS[element.VR]
+            whole = len(element.value) - len(element.value) % size
+            swapped = np.frombuffer(element.value, dtype=f">u{size}", count=whole // size).astype(f"<u{size}")
+            element.value = swapped.tobytes() + bytes(element.value[whole:])
+
+
 def build_file_meta(target: Dataset, transfer_syntax: str) -> FileMetaDataset:
     meta = FileMetaDataset()
     meta.FileMetaInformationVersion = b"\x00\x01"

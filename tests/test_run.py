@@ -237,3 +237,25 @@ def test_file_without_preamble_or_meta_is_processed(tmp_path):
     (folder / "bare.dcm").write_bytes(raw[raw.index(b"DICM") + 4:] if b"DICM" in raw[:200] else raw)
     audit = header_run(folder, tmp_path / "out")
     assert list(audit["status"]) == ["written"]
+
+
+def test_big_endian_word_data_is_swapped_when_written_little_endian(tmp_path):
+    import json
+
+    import numpy as np
+
+    ds = pydicom.dcmread(pydicom_file("MR_small_bigendian.dcm"))
+    words = np.arange(1, 9, dtype=">u2")
+    ds.add_new(0x60003000, "OW", words.tobytes())  # overlay data as big endian words
+    folder = tmp_path / "in"
+    folder.mkdir()
+    ds.save_as(folder / "be.dcm", enforce_file_format=True)
+    recipe = json.loads(deidcli.recipe.load.builtin_text("default"))
+    recipe["general_rules"]["0x60xx3000"] = ["OverlayData", "OW", "CONSERVER"]
+    (tmp_path / "r.json").write_text(json.dumps(recipe))
+    header_run(folder, tmp_path / "out", recipe=tmp_path / "r.json")
+    (output,) = list((tmp_path / "out").rglob("*.dcm"))
+    out = pydicom.dcmread(output)
+    assert out.file_meta.TransferSyntaxUID == pydicom.uid.ExplicitVRLittleEndian
+    assert np.frombuffer(out[0x60003000].value, dtype="<u2").tolist() == list(range(1, 9))
+    assert np.array_equal(out.pixel_array, ds.pixel_array)
