@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pydicom
 from pydicom.dataset import FileDataset
+from pydicom.uid import DeflatedExplicitVRLittleEndian
 
 from deidcli.errors import FileRejected
 
@@ -46,7 +47,8 @@ def read_dicom(path: Path) -> FileDataset:
             raise FileRejected("not_dicom")
         if any("End of file" in str(w.message) or "truncat" in str(w.message).lower() for w in caught):
             raise FileRejected("parse_failed", "truncated: end of file before a delimiter")
-        if _is_truncated(dataset, before[0]):
+        deflated = str(dataset.file_meta.get("TransferSyntaxUID", "")) == DeflatedExplicitVRLittleEndian
+        if not deflated and _is_truncated(dataset, before[0]):  # deflated offsets count inflated bytes
             raise FileRejected("parse_failed", "truncated: the file ends inside an element")
     except FileRejected:
         raise

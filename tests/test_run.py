@@ -259,3 +259,17 @@ def test_big_endian_word_data_is_swapped_when_written_little_endian(tmp_path):
     assert out.file_meta.TransferSyntaxUID == pydicom.uid.ExplicitVRLittleEndian
     assert np.frombuffer(out[0x60003000].value, dtype="<u2").tolist() == list(range(1, 9))
     assert np.array_equal(out.pixel_array, ds.pixel_array)
+
+
+@pytest.mark.parametrize("name", ["image_dfl.dcm", "MR_small_implicit.dcm", "MR_small_bigendian.dcm", "JPGExtended.dcm",
+                                  "SC_rgb_rle_2frame.dcm", "emri_small_jpeg_ls_lossless.dcm"])
+def test_every_transfer_syntax_is_written_header_only_with_pixels_unchanged(name, tmp_path):
+    import numpy as np
+
+    folder = tmp_path / "in"
+    folder.mkdir()
+    shutil.copy(pydicom_file(name), folder / name)
+    audit = header_run(folder, tmp_path / "out")
+    assert list(audit["status"]) == ["written"], list(audit["detail"])
+    (output,) = list((tmp_path / "out").rglob("*.dcm"))
+    assert np.array_equal(pydicom.dcmread(output).pixel_array, pydicom.dcmread(folder / name).pixel_array)
