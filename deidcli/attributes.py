@@ -33,6 +33,9 @@ MAX_DEPTH = 32
 #: Pixel data is cleaned by the pixel stage, not by a value pseudonym: PSEUDONYMISER on it (kskit's recipe
 #: says so) would empty the image, so it means "keep, and let the pixel stage mask it".
 PIXEL_DATA_TAGS = frozenset({0x7FE00008, 0x7FE00009, 0x7FE00010})
+#: Raw elements that must be decoded before copying: sequences are recursed into, implicit VR (None)
+#: and UN may hide one.
+_CONVERT_FIRST_VRS = frozenset({None, "SQ", "UN"})
 #: Always carried over: needed to decode text correctly, identifies nobody.
 STRUCTURAL_TAGS = frozenset({0x00080005})
 
@@ -99,6 +102,9 @@ def _apply_to_dataset(
     if depth > MAX_DEPTH:
         raise FileRejected("too_deep", f"sequences nested deeper than {MAX_DEPTH}")
     target = Dataset()
+    # Same encoding as the source: kept elements are copied raw (bytes as read, no decode/encode round trip),
+    # and pydicom writes them as they are when the output encoding matches.
+    target.set_original_encoding(*source.original_encoding, source.original_character_set)
     has_private = any(tag.group % 2 for tag in source.keys())  # noqa: SIM118 - iterating converts values
     creators = _private_creators(source) if has_private else {}
     kept_blocks: set[tuple[int, int]] = set()
@@ -122,6 +128,11 @@ def _apply_to_dataset(
         if action is _RETIRER:
             if raw.VR in ("DA", "DT"):
                 report.dates_removed += 1
+            continue
+        if action is _CONSERVER and raw.is_raw and raw.VR not in _CONVERT_FIRST_VRS:
+            target[tag] = raw  # kept as read: byte-exact and cheap
+            if creator is not None:
+                kept_blocks.add((group, element >> 8))
             continue
         try:
             element_in = source[tag]
