@@ -48,12 +48,16 @@ class Row:
     def markdown(self) -> str:
         rec = f"{self.hidden}/{self.planted} ({100 * self.hidden / max(self.planted, 1):.0f} %)"
         labels = f"{self.labels_kept}/{self.labels}" if self.labels else "-"
-        return (f"| {self.engine} | {self.kind} | {self.setting} | {self.images} | {self.mean_s:.2f} | "
-                f"{self.max_s:.2f} | {rec} | {labels} |")
+        return (
+            f"| {self.engine} | {self.kind} | {self.setting} | {self.images} | {self.mean_s:.2f} | "
+            f"{self.max_s:.2f} | {rec} | {labels} |"
+        )
 
 
-HEADER = ("| engine | images | setting | n | s/frame (mean) | s/frame (max) | recall | labels kept |\n"
-          "|---|---|---|---|---|---|---|---|")
+HEADER = (
+    "| engine | images | setting | n | s/frame (mean) | s/frame (max) | recall | labels kept |\n"
+    "|---|---|---|---|---|---|---|---|"
+)
 
 
 def mammograms(n: int) -> list[Synthetic]:
@@ -81,7 +85,9 @@ def run(engine: str, detector, images: list[Synthetic], kind: str, setting: str,
         h, n = recall(img, result.masked)
         k, m = authorised_kept(img, result.masked)
         hidden, planted, kept, labels = hidden + h, planted + n, kept + k, labels + m
-    row = Row(engine, kind, setting, len(images), statistics.mean(times), max(times), hidden, planted, kept, labels)
+    row = Row(
+        engine, kind, setting, len(images), statistics.mean(times), max(times), hidden, planted, kept, labels
+    )
     print(row.markdown(), flush=True)
     return row
 
@@ -98,8 +104,18 @@ def naive_easyocr(detector, images: list[Synthetic], kind: str) -> Row:
         masked = [Rect(*d.rect.to_list()).clip(cols, rows) for d in found]
         h, n = recall(img, masked)
         hidden, planted = hidden + h, planted + n
-    row = Row("easyocr", kind, "naive readtext, full res, defaults", len(images), statistics.mean(times),
-              max(times), hidden, planted, 0, 0)
+    row = Row(
+        "easyocr",
+        kind,
+        "naive readtext, full res, defaults",
+        len(images),
+        statistics.mean(times),
+        max(times),
+        hidden,
+        planted,
+        0,
+        0,
+    )
     print(row.markdown(), flush=True)
     return row
 
@@ -108,20 +124,41 @@ def bench_engine(engine: str, n_mammo: int, n_us: int, sweep: bool, naive: bool,
     detector = make_detector(engine, threads=threads)
     mg, us = mammograms(n_mammo), ultrasounds(n_us)
     words = BUILTIN_MAMMOGRAPHY_WORDS
+    small = [m for m in mg if m.pixels.shape == (3328, 2560)]
+    large = [m for m in mg if m.pixels.shape != (3328, 2560)]
     rows = [
-        run(engine, detector, mg, "mammo", "default (1024, log, no turn)", words),
-        run(engine, detector, us, "US 800x600", "default (x1, minmax/rgb, no turn)", None),
+        run(engine, detector, small, "mammo 3328x2560", "default: 1024, log, upright + turned pass", words)
     ]
+    if large:
+        rows.append(
+            run(
+                engine, detector, large, "mammo 4096x3328", "default: 1024, log, upright + turned pass", words
+            )
+        )
+    rows.append(
+        run(engine, detector, us, "US 800x600", "default: x1, minmax/rgb, upright + turned pass", None)
+    )
     if sweep:
         for side in (800, 1280):
             rows.append(run(engine, detector, mg, "mammo", f"{side}, log", words, scan_max_side=side))
         for views in (("minmax",), ("equalised",), ("minmax", "log")):
-            rows.append(run(engine, detector, mg, "mammo", f"1024, {'+'.join(views)}", words, gray_view_names=views))
-        rows.append(run(engine, detector, mg, "mammo", "1024, log, +90 turn", words, rotations=(0, 90)))
+            rows.append(
+                run(engine, detector, mg, "mammo", f"1024, {'+'.join(views)}", words, gray_view_names=views)
+            )
+        rows.append(run(engine, detector, mg, "mammo", "1024, log, upright only", words, rotations=(0,)))
         rows.append(run(engine, detector, us, "US 800x600", "x1.5 upscale", None, small_scale=1.5))
-        rows.append(run(engine, detector, us, "US 800x600", "x1, +90 turn", None, rotations=(0, 90)))
-        rows.append(run(engine, detector, us, "US 800x600", "x1, rgb+maxchannel", None,
-                        colour_view_names=("rgb", "maxchannel")))
+        rows.append(run(engine, detector, us, "US 800x600", "x1, upright only", None, rotations=(0,)))
+        rows.append(
+            run(
+                engine,
+                detector,
+                us,
+                "US 800x600",
+                "x1, rgb+maxchannel",
+                None,
+                colour_view_names=("rgb", "maxchannel"),
+            )
+        )
         rows.append(run(engine, detector, us, "US 800x600", "x1, mammo list (reads short boxes)", words))
     if naive and engine == "easyocr":
         rows.append(naive_easyocr(detector, mg[:1], "mammo"))

@@ -83,10 +83,10 @@ class Pipeline:
     @property
     def scanner(self):
         if self._scanner is None:
-            from deidcli.ocr import TextScanner, load_authorised_words, make_detector
+            from deidcli.ocr import TextScanner, combined_authorised_words, make_detector
 
-            words = self.settings.recipe.authorised_words
-            authorised = load_authorised_words(self.settings.authorised_words_file, builtin=words)
+            authorised = combined_authorised_words(self.settings.recipe.authorised_words,
+                                                   self.settings.authorised_words_file)
             self._scanner = TextScanner(make_detector(self.settings.ocr_engine), authorised)
         return self._scanner
 

@@ -153,8 +153,18 @@ def mammogram(
     air = Rect(cols // 2, 0, cols, rows) if left else Rect(0, 0, cols // 2, rows)
     planted: list[Planted] = []
     label = ["L CC", "R MLO", "LCC", "RMLO", "L MLO", "R CC"][seed % 6]
-    p = plant(image, taken, rng, label, gray=max_value, height_px=int(rng.integers(90, 130)),
-              font=FONTS[seed % 4], thickness=6, region=air, authorised=True)
+    p = plant(
+        image,
+        taken,
+        rng,
+        label,
+        gray=max_value,
+        height_px=int(rng.integers(90, 130)),
+        font=FONTS[seed % 4],
+        thickness=6,
+        region=air,
+        authorised=True,
+    )
     planted += [p] if p else []
     grays = [max_value, 0.55 * max_value, 0.06 * max_value, 0.95 * max_value, 0.3 * max_value]
     for i in range(n_phi):
@@ -162,8 +172,18 @@ def mammogram(
         text = PHI_TEXTS[(seed + i) % len(PHI_TEXTS)]
         font = FONTS[(seed + i) % len(FONTS)]
         height = int(rng.integers(40, 90))
-        p = plant(image, taken, rng, text, gray=round(grays[i % len(grays)]), height_px=height,
-                  font=font, thickness=max(2, height // 14), rotation=rotation, region=air)
+        p = plant(
+            image,
+            taken,
+            rng,
+            text,
+            gray=round(grays[i % len(grays)]),
+            height_px=height,
+            font=font,
+            thickness=max(2, height // 14),
+            rotation=rotation,
+            region=air,
+        )
         planted += [p] if p else []
     stored = image.round().astype(np.uint16)
     if photometric == "MONOCHROME1":
@@ -201,12 +221,18 @@ def ultrasound(
         text = PHI_TEXTS[(seed + i) % len(PHI_TEXTS)]
         font = (cv2.FONT_HERSHEY_SIMPLEX, cv2.FONT_HERSHEY_PLAIN, cv2.FONT_HERSHEY_DUPLEX)[(seed + i) % 3]
         value: float | tuple[int, int, int] = colours[i % 5] if color else (255, 200, 150, 230)[i % 4]
-        p = plant(image, taken, rng, text, gray=value, height_px=text_height, font=font,
-                  thickness=1, rotation=0)
+        p = plant(
+            image, taken, rng, text, gray=value, height_px=text_height, font=font, thickness=1, rotation=0
+        )
         planted += [p] if p else []
     stored = image.round().clip(0, 255).astype(np.uint8)
-    return Synthetic(stored, "RGB" if color else "MONOCHROME2", 8, planted,
-                     f"us{cols}x{rows}/{text_height}px/{'rgb' if color else 'gray'}")
+    return Synthetic(
+        stored,
+        "RGB" if color else "MONOCHROME2",
+        8,
+        planted,
+        f"us{cols}x{rows}/{text_height}px/{'rgb' if color else 'gray'}",
+    )
 
 
 def coverage(rect: Rect, masked: list[Rect], rows: int, cols: int) -> float:

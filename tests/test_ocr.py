@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from deidcli.errors import OcrError
+from deidcli.errors import OcrError, UsageError
 from deidcli.geometry import Rect
 from deidcli.ocr import (
     BUILTIN_MAMMOGRAPHY_WORDS,
@@ -32,8 +32,12 @@ from deidcli.ocr.views import display_gray, equalised, gray_views, minmax
 sys.path.insert(0, str(Path(__file__).parent))
 from ocr_fixtures import Synthetic, authorised_kept, coverage, mammogram, recall, ultrasound  # noqa: E402
 
-HAVE_EASYOCR = importlib.util.find_spec("easyocr") is not None and importlib.util.find_spec("torch") is not None
-needs_easyocr = pytest.mark.skipif(not HAVE_EASYOCR, reason="easyocr extra not installed (pip install 'deidcli[easyocr]')")
+HAVE_EASYOCR = (
+    importlib.util.find_spec("easyocr") is not None and importlib.util.find_spec("torch") is not None
+)
+needs_easyocr = pytest.mark.skipif(
+    not HAVE_EASYOCR, reason="easyocr extra not installed (pip install 'deidcli[easyocr]')"
+)
 
 
 class FakeDetector:
@@ -41,7 +45,9 @@ class FakeDetector:
 
     name = "fake"
 
-    def __init__(self, found: list[DetectedText] | None = None, error: Exception | None = None, delay: float = 0.0):
+    def __init__(
+        self, found: list[DetectedText] | None = None, error: Exception | None = None, delay: float = 0.0
+    ):
         self.found = found or []
         self.error = error
         self.delay = delay
@@ -94,8 +100,28 @@ def test_load_authorised_words_skips_comments(tmp_path: Path) -> None:
 
 
 def test_builtin_mammography_list() -> None:
-    for label in ("L CC", "R CC", "L MLO", "R MLO", "LCC", "RCC", "LMLO", "RMLO", "ML", "LM", "XCCL",
-                  "XCCM", "CC", "MLO", "LMO", "SIO", "AT", "FB", "L", "R"):
+    for label in (
+        "L CC",
+        "R CC",
+        "L MLO",
+        "R MLO",
+        "LCC",
+        "RCC",
+        "LMLO",
+        "RMLO",
+        "ML",
+        "LM",
+        "XCCL",
+        "XCCM",
+        "CC",
+        "MLO",
+        "LMO",
+        "SIO",
+        "AT",
+        "FB",
+        "L",
+        "R",
+    ):
         assert BUILTIN_MAMMOGRAPHY_WORDS.spares(label, 0.99), label
     assert not BUILTIN_MAMMOGRAPHY_WORDS.spares("DOE^JANE", 0.99)
 
@@ -154,9 +180,9 @@ def test_engine_error_is_ocr_failed_without_text() -> None:
 
 def test_low_confidence_box_is_masked() -> None:
     box = Rect(100, 100, 300, 140)
-    result = fake_scanner([DetectedText(box, "?", 0.05), DetectedText(Rect(500, 500, 560, 540), "LCC", 0.3)]).scan(
-        FRAME, "MONOCHROME2", 12
-    )
+    result = fake_scanner(
+        [DetectedText(box, "?", 0.05), DetectedText(Rect(500, 500, 560, 540), "LCC", 0.3)]
+    ).scan(FRAME, "MONOCHROME2", 12)
     assert coverage(box, result.masked, *FRAME.shape) == 1.0
     assert len(result.masked) == 2 and not result.spared  # a low-confidence label is masked too
     assert result.lowest_confidence == pytest.approx(0.05)
@@ -174,15 +200,25 @@ def test_authorised_label_spared_but_not_with_extra_text() -> None:
 
 
 def test_no_authorised_list_masks_everything() -> None:
-    scanner = TextScanner(FakeDetector([DetectedText(Rect(10, 10, 50, 30), "LCC", 0.99)]), None,
-                          gray_view_names=("minmax",), rotations=(0,))
+    scanner = TextScanner(
+        FakeDetector([DetectedText(Rect(10, 10, 50, 30), "LCC", 0.99)]),
+        None,
+        gray_view_names=("minmax",),
+        rotations=(0,),
+    )
     assert len(scanner.scan(FRAME, "MONOCHROME2", 12).masked) == 1
 
 
 def test_masks_are_padded_and_mapped_to_full_resolution() -> None:
     """A box found on the downscaled view covers the same place at full size, widened."""
-    scanner = TextScanner(FakeDetector([DetectedText(Rect(100, 100, 200, 120), "X", 0.99)]), None,
-                          scan_max_side=1000, gray_view_names=("minmax",), rotations=(0,), pad_ratio=0.35)
+    scanner = TextScanner(
+        FakeDetector([DetectedText(Rect(100, 100, 200, 120), "X", 0.99)]),
+        None,
+        scan_max_side=1000,
+        gray_view_names=("minmax",),
+        rotations=(0,),
+        pad_ratio=0.35,
+    )
     frame = np.zeros((4000, 3000), np.uint16)
     (rect,) = scanner.scan(frame, "MONOCHROME2", 14).masked
     assert rect.x0 < 400 and rect.y0 < 400 and rect.x1 > 800 and rect.y1 > 480
@@ -206,6 +242,25 @@ def test_bad_frame_is_ocr_bad_input(frame: object) -> None:
     assert info.value.reason == "ocr_bad_input"
 
 
+@pytest.mark.parametrize("dtype", [np.int16, np.int32, np.float32, np.uint8])
+def test_signed_and_float_frames_are_scanned(dtype: type) -> None:
+    """Any numeric stored type reaches the engine as one uint8 picture per pass."""
+    frame = (np.arange(300 * 400).reshape(300, 400) % 251 - (100 if dtype != np.uint8 else 0)).astype(dtype)
+    detector = FakeDetector()
+    TextScanner(detector, None).scan(frame, "MONOCHROME2", 8 if dtype == np.uint8 else 16, signed=True)
+    assert detector.calls == [(300, 400), (400, 300)]
+
+
+def test_thin_frame_still_reaches_the_detector(rapid: TextScanner) -> None:
+    """A 20-row strip with text: engines round sizes to 32, which must not drop it unscanned."""
+    import cv2
+
+    strip = np.zeros((20, 400), np.uint8)
+    cv2.putText(strip, "DOE JANE 1962", (5, 16), cv2.FONT_HERSHEY_SIMPLEX, 0.5, 255, 1, cv2.LINE_AA)
+    result = rapid.scan(strip, "MONOCHROME2", 8)
+    assert coverage(Rect(5, 4, 120, 17), result.masked, 20, 400) >= 0.95
+
+
 def test_time_over_budget_is_ocr_timeout() -> None:
     scanner = TextScanner(FakeDetector(delay=0.05), None, timeout_s=0.01)
     with pytest.raises(OcrError) as info:
@@ -214,7 +269,7 @@ def test_time_over_budget_is_ocr_timeout() -> None:
 
 
 def test_unknown_engine() -> None:
-    with pytest.raises(ValueError):
+    with pytest.raises(UsageError):
         make_detector("tesseract")
 
 
@@ -243,8 +298,11 @@ def assert_hidden(scanner: TextScanner, image: Synthetic) -> ScanResult:
     """Every PHI box >= 95% inside the masks; every authorised label left visible."""
     result = scanner.scan(image.pixels, image.photometric, image.bits_stored)
     rows, cols = image.pixels.shape[:2]
-    missed = [(p.text, p.gray, p.rotation, round(coverage(p.rect, result.masked, rows, cols), 2))
-              for p in image.planted if not p.authorised and coverage(p.rect, result.masked, rows, cols) < 0.95]
+    missed = [
+        (p.text, p.gray, p.rotation, round(coverage(p.rect, result.masked, rows, cols), 2))
+        for p in image.planted
+        if not p.authorised and coverage(p.rect, result.masked, rows, cols) < 0.95
+    ]
     assert not missed, f"{image.kind}: text not hidden: {missed}"
     kept, labels = authorised_kept(image, result.masked)
     assert kept == labels, f"{image.kind}: authorised label masked; spared={[t for _, t in result.spared]}"
@@ -281,9 +339,9 @@ def test_easyocr_mammogram(easy: TextScanner) -> None:
 
 @pytest.mark.easyocr
 @needs_easyocr
-@pytest.mark.parametrize("spec", ULTRASOUNDS)
-def test_easyocr_ultrasound(easy: TextScanner, spec: dict) -> None:
-    assert_hidden(easy, ultrasound(**spec))
+def test_easyocr_ultrasound(easy: TextScanner) -> None:
+    """One frame only: CRAFT takes seconds per 800x600 pass on one CPU thread."""
+    assert_hidden(easy, ultrasound(seed=0, text_height=8, color=False))
 
 
 # --- real files -------------------------------------------------------------------------------

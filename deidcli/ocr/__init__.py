@@ -9,6 +9,7 @@ from deidcli.ocr.authorised import (
     BUILTIN_MAMMOGRAPHY_WORDS,
     AuthorisedWords,
     builtin_mammography_words,
+    combined_authorised_words,
     load_authorised_words,
 )
 from deidcli.ocr.engines import (
@@ -30,6 +31,7 @@ __all__ = [
     "TextDetector",
     "TextScanner",
     "builtin_mammography_words",
+    "combined_authorised_words",
     "load_authorised_words",
     "make_detector",
 ]

@@ -25,7 +25,9 @@ def normalise(text: str) -> str:
 class AuthorisedWords:
     """An allow-list of texts that may remain burned in."""
 
-    def __init__(self, entries: list[str] | tuple[str, ...] | set[str], threshold: float = DEFAULT_THRESHOLD) -> None:
+    def __init__(
+        self, entries: list[str] | tuple[str, ...] | set[str], threshold: float = DEFAULT_THRESHOLD
+    ) -> None:
         self.entries = frozenset(n for n in (normalise(e) for e in entries) if n)
         #: characters of the longest entry as printed (spaces count: they widen the text box)
         self.longest = max((len(" ".join(e.split())) for e in entries if e.strip()), default=0)
@@ -65,3 +67,24 @@ def builtin_mammography_words(threshold: float = DEFAULT_THRESHOLD) -> Authorise
 
 
 BUILTIN_MAMMOGRAPHY_WORDS = builtin_mammography_words()
+
+#: Built-in lists a recipe can name in its `authorised_words` setting.
+BUILTIN_LISTS = {"mammography": "data/authorised-mammography.txt"}
+
+
+def combined_authorised_words(names: list[str], path: str | Path | None = None,
+                              threshold: float = DEFAULT_THRESHOLD) -> AuthorisedWords | None:
+    """The allow-list for a run: built-in lists named by the recipe plus the user's file; None when empty.
+
+    None (not an empty list) tells the scanner that nothing may be spared, which lets it skip reading
+    boxes whose text could never be authorised anyway.
+    """
+    entries: list[str] = []
+    for name in names:
+        if name not in BUILTIN_LISTS:
+            raise ValueError(f"unknown authorised word list {name!r}; known: {', '.join(BUILTIN_LISTS)}")
+        text = resources.files("deidcli").joinpath(BUILTIN_LISTS[name]).read_text(encoding="utf-8")
+        entries.extend(parse_lines(text.splitlines()))
+    if path is not None:
+        entries.extend(parse_lines(Path(path).read_text(encoding="utf-8").splitlines()))
+    return AuthorisedWords(entries, threshold) if entries else None

@@ -19,6 +19,7 @@ from typing import Protocol, runtime_checkable
 import cv2
 import numpy as np
 
+from deidcli.errors import UsageError
 from deidcli.geometry import Rect
 
 #: Longest side the scanner ever hands an engine; engines' own limits are set to this so they
@@ -70,17 +71,33 @@ def _check_image8(image8: np.ndarray) -> None:
         raise ValueError("engine input must be a non-empty (H, W) or (H, W, 3) array")
 
 
+#: Detectors round sizes to multiples of 32; thinner pictures would round to nothing and be
+#: skipped silently (fail open), so they are padded up to this first.
+MIN_ENGINE_SIDE = 64
+
+
+def _pad_small(image8: np.ndarray) -> np.ndarray:
+    """Pads bottom/right with black up to MIN_ENGINE_SIDE so coordinates stay unchanged."""
+    rows, cols = image8.shape[:2]
+    if rows >= MIN_ENGINE_SIDE and cols >= MIN_ENGINE_SIDE:
+        return image8
+    bottom, right = max(0, MIN_ENGINE_SIDE - rows), max(0, MIN_ENGINE_SIDE - cols)
+    return cv2.copyMakeBorder(image8, 0, bottom, 0, right, cv2.BORDER_CONSTANT, value=0)
+
+
 class RapidOcrDetector:
     """PP-OCRv4 (DB detector + CRNN recogniser) through ONNX Runtime: small, fast, no torch.
 
-    Configuration, from rapidocr_onnxruntime 1.4.4's own parameters:
-    - `max_side_len` / `det_limit_side_len` with `det_limit_type="max"`: the engine keeps the
-      scanner's resolution (its default "min 736" would upscale every small frame).
-    - `text_score=0`: RapidOCR otherwise drops recognitions under 0.5 (fail open).
-    - `min_height` / `width_height_ratio`: letterboxing of very thin images kept as shipped.
-    - `use_cls`: the 0/180 degree classifier helps read upside-down text; detection is unaffected.
+    Configuration, from rapidocr_onnxruntime 1.4.4's own parameters (read in its main.py):
+    - `det_limit_side_len` with `det_limit_type="max"` above anything the scanner sends: the
+      engine keeps the scanner's resolution (its default "min side 736" upscales every frame).
     - `det_box_thresh` 0.3 (default 0.5) and `det_unclip_ratio` 1.8 (1.6): keep faint text and
       grow boxes a little towards the real glyph extent.
+    - `use_cls`: the 0/180-degree classifier, for reading upside-down text in the turned pass.
+    - ONNX Runtime: `intra_op_num_threads` = threads (1 by default), inter-op 1.
+    `detect` calls the engine's three stages (`text_det`, `text_cls`, `text_rec`, as
+    RapidOCR.__call__ does) so it can skip reading boxes that cannot be authorised words; this
+    also means RapidOCR's `text_score` filter (drops results under 0.5: fail open) never applies.
     """
 
     name = "rapidocr"
@@ -110,7 +127,12 @@ class RapidOcrDetector:
         them would only cost time (recognition is ~40 % of a mammogram's scan).
         """
         _check_image8(image8)
-        bgr = np.ascontiguousarray(image8[..., ::-1]) if image8.ndim == 3 else cv2.cvtColor(image8, cv2.COLOR_GRAY2BGR)
+        image8 = _pad_small(image8)
+        bgr = (
+            np.ascontiguousarray(image8[..., ::-1])
+            if image8.ndim == 3
+            else cv2.cvtColor(image8, cv2.COLOR_GRAY2BGR)
+        )
         engine = self._engine
         boxes, _ = engine.text_det(bgr)
         if boxes is None or len(boxes) == 0:
@@ -151,7 +173,7 @@ class EasyOcrDetector:
             import easyocr_en_models
             import torch
         except ImportError as exc:  # pragma: no cover - depends on the optional extra
-            raise RuntimeError("EasyOCR is not installed: pip install 'deidcli[easyocr]'") from exc
+            raise UsageError("the easyocr engine needs the extra: pip install 'deidcli[easyocr]'") from exc
         torch.set_num_threads(max(1, threads))
         self._reader = easyocr.Reader(
             ["en"],
@@ -166,6 +188,7 @@ class EasyOcrDetector:
         """CRAFT boxes (no engine resizing, no size filter), then recognition of the boxes short
         enough to be an authorised word (longer ones come back unread: text "", confidence 0)."""
         _check_image8(image8)
+        image8 = _pad_small(image8)
         reader = self._reader
         grey = image8 if image8.ndim == 2 else cv2.cvtColor(image8, cv2.COLOR_RGB2GRAY)
         colour = image8 if image8.ndim == 3 else cv2.cvtColor(image8, cv2.COLOR_GRAY2RGB)
@@ -203,5 +226,5 @@ def make_detector(name: str, threads: int = DEFAULT_THREADS) -> TextDetector:
     try:
         engine = ENGINES[name]
     except KeyError:
-        raise ValueError(f"unknown OCR engine {name!r}; choose one of {sorted(ENGINES)}") from None
+        raise UsageError(f"unknown OCR engine {name!r}; choose one of {sorted(ENGINES)}") from None
     return engine(threads=threads)

@@ -1,22 +1,28 @@
 """One frame in, rectangles to mask out: scaling, views, rotation, box mapping and the decision.
 
-Why the steps (numbers measured with bench/ocr_bench.py, see bench/ocr_results.md):
-- Large frames are resized so the longest side is `scan_max_side`: text burned into mammograms
-  is tens of pixels tall, still readable after the downscale, and the engines' cost grows with
-  pixel count. Small frames (longest side < `small_side`) are enlarged by `small_scale` so 8 px
-  ultrasound annotations reach a size the detectors were trained on.
-- Several 8-bit views (deidcli.ocr.views) are scanned because one squeeze of a 16-bit range
-  cannot show text at every gray level.
-- The frame is also scanned turned by 90 degrees: engines find lines of horizontal text; one
-  extra quarter turn makes 90 and 270 degree text horizontal (upright or upside down, and the
-  upside-down case is read by RapidOCR's 180-degree classifier; a misread is masked anyway).
+Why the steps (measured with bench/ocr_bench.py on tests/ocr_fixtures.py; bench/ocr_results.md):
+- Frames whose longest side exceeds `scan_max_side` (1024) are shrunk to it: mammogram text is
+  30-130 px tall, so 1024 keeps the smallest planted line (32 px on 4096 rows -> 8 px) readable.
+  800 lost that line (97 % recall); 1280 costs 2x for no gain.
+- Frames under `small_side` may be enlarged by `small_scale`; the default is 1.0 because
+  RapidOCR already finds 8 px ultrasound text at native size (x1.5 costs ~3x for no gain).
+- One view, not several, for >8-bit gray: ``log`` (deidcli.ocr.views) alone reached 100 %;
+  ``minmax`` (80 %) and ``equalised`` (83 %) miss text drawn far below the tissue window, and
+  minmax+log doubled the time for nothing. 8-bit gray is scanned as is, colour as RGB.
+- A second pass on the view turned by 90 degrees, with the text found so far painted over:
+  it reads 90/270-degree text horizontally and gives text hidden by its neighbours a second
+  chance (deid-data's GREYSCALE_IMAGE has an "x3" found only that way). It costs about one
+  more detection (~+60-80 %); turn it off with rotations=(0,) if the budget matters more.
 - Engine boxes cover only ~60-85 % of the glyphs' real extent, so each is widened by
   `pad_ratio` x its text height (the box's short side) before mapping to full resolution.
 
 Fail closed: every box is masked unless its whole text is an authorised word read with at least
 `min_confidence` (and the AuthorisedWords list's own threshold). Low confidence never means
-"ignore". Engine errors, time over budget and unusable frames raise OcrError with a reason code
-and a detail that never contains recognised text.
+"ignore". Boxes too long to be any authorised word are not even read (masked unread). Engine
+errors, time over budget and unusable frames raise OcrError with a reason code and a detail
+that never contains recognised text. The time budget is checked after each engine call (an
+engine call itself cannot be interrupted in-process; the pipeline's per-file timeout covers
+a hung engine).
 """
 
 from __future__ import annotations
@@ -53,7 +59,9 @@ class ScanResult:
 
     `masked` is what the pipeline must blank (full-resolution, padded, clipped). `spared` are
     authorised labels left visible, with their text (not PHI by construction). The last field
-    holds recognised text of masked boxes: PHI, for the private folder only.
+    holds the recognised text of every masked detection ("" for boxes too long to be an
+    authorised word, which are not read; not aligned with `masked`, which is de-duplicated):
+    PHI, for the private folder only.
     """
 
     masked: list[Rect]
@@ -114,7 +122,9 @@ def unrotate(rect: Rect, quarter_turns: int, rows: int, cols: int) -> Rect:
     return Rect(rect.y0, rows - rect.x1, rect.y1, rows - rect.x0)
 
 
-def to_full_resolution(rect: Rect, scale: float, pad_ratio: float, rows: int, cols: int, across: bool = False) -> Rect:
+def to_full_resolution(
+    rect: Rect, scale: float, pad_ratio: float, rows: int, cols: int, across: bool = False
+) -> Rect:
     """Scan-resolution box -> padded, clipped full-resolution box.
 
     The pad is proportional to text height (the box's short side) plus one scan pixel for
@@ -225,7 +235,9 @@ class TextScanner:
         longest = authorised.longest if authorised else 0
         return {"read_max_aspect": 0.6 * longest + 0.6 if longest else 0.0}
 
-    def views(self, frame: np.ndarray, photometric: str, scale: float, bits_stored: int) -> list[tuple[str, np.ndarray]]:
+    def views(
+        self, frame: np.ndarray, photometric: str, scale: float, bits_stored: int
+    ) -> list[tuple[str, np.ndarray]]:
         """The 8-bit pictures to scan, at scan resolution.
 
         8-bit gray frames (ultrasound, secondary capture) already are what a viewer shows, so
@@ -235,7 +247,9 @@ class TextScanner:
             return colour_views(resize(frame, scale), self.colour_view_names)
         raw = frame if frame.dtype in (np.uint8, np.uint16, np.int16) else frame.astype(np.float32)
         gray = display_gray(resize(raw, scale), photometric)
-        names = self.gray8_view_names if bits_stored <= 8 and frame.dtype.itemsize == 1 else self.gray_view_names
+        names = (
+            self.gray8_view_names if bits_stored <= 8 and frame.dtype.itemsize == 1 else self.gray_view_names
+        )
         return gray_views(gray, names)
 
     def spares(self, found: DetectedText) -> bool:
@@ -294,7 +308,9 @@ class TextScanner:
                     else:
                         masked.append(rect)
                         texts.append(item.text)
-                current = blank(current, seen, self.pad_ratio) if seen and len(self.rotations) > 1 else current
+                current = (
+                    blank(current, seen, self.pad_ratio) if seen and len(self.rotations) > 1 else current
+                )
         return ScanResult(
             masked=prune_contained(masked),
             spared=spared,
