@@ -265,7 +265,7 @@ class _FrameScanner:
         for _, text in scan.spared:
             self.spared.add(text)
         result.ocr_spared_text = "|".join(sorted(self.spared))
-        self.private.masked_text.extend((index, text) for text in scan.recognised_masked_text)
+        self.private.masked_text.extend((index, text) for text in scan.recognised_masked_text if text.strip())
         return list(scan.masked)
 
 
