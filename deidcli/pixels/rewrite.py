@@ -28,9 +28,11 @@ a second time only then, so files without any mask cost one decode pass and no e
 
 from __future__ import annotations
 
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import BinaryIO
 
 import numpy as np
 from pydicom.dataelem import DataElement
@@ -147,8 +149,10 @@ class _NativeSink:
             self._buffer = np.zeros(pixels * fmt.frames, dtype=np.uint8)
             self._frame_size = pixels
         else:
+            # Frames are spooled to an anonymous temporary file that pydicom streams into the output
+            # (a buffered element): a 1 GB cine never needs a second in-memory copy of its pixels.
             self._frame_size = pixels * fmt.bits_allocated // 8
-            self._buffer = bytearray(self._frame_size * fmt.frames)
+            self._spool = tempfile.TemporaryFile()  # noqa: SIM115 - lives until the output is written
         self._count = 0
 
     def add(self, frame: np.ndarray) -> None:
@@ -157,18 +161,18 @@ class _NativeSink:
             self._buffer[start : start + self._frame_size] = frame.reshape(-1)
         else:
             little = frame.astype(frame.dtype.newbyteorder("<"), copy=False)
-            self._buffer[start : start + self._frame_size] = np.ascontiguousarray(little).tobytes()
+            self._spool.write(np.ascontiguousarray(little).data)
         self._count += 1
 
-    def finish(self) -> tuple[bytes, str, tuple[bytes, bytes] | None]:
+    def finish(self) -> tuple[bytes | BinaryIO, str, tuple[bytes, bytes] | None]:
         """(PixelData value, VR, extended offset table or None)."""
         if self.fmt.bits_allocated == 1:
-            data = pack_bits(self._buffer, pad=True)
-        else:
-            data = bytes(self._buffer)
-            if len(data) % 2:
-                data += b"\x00"
-        return data, "OB" if self.fmt.bits_allocated <= 8 else "OW", None
+            return pack_bits(self._buffer, pad=True), "OB", None
+        if self._spool.tell() % 2:
+            self._spool.write(b"\x00")
+        self._spool.flush()
+        self._spool.seek(0)
+        return self._spool, "OB" if self.fmt.bits_allocated <= 8 else "OW", None
 
 
 class _EncapsulatedSink:
