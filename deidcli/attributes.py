@@ -77,10 +77,12 @@ def apply_recipe(source: Dataset, recipe: Recipe, pseudonymizer: Pseudonymizer) 
 
 
 def _private_creators(source: Dataset) -> dict[tuple[int, int], str]:
-    """(group, block) -> private creator string, for the private blocks of one dataset level."""
+    """(group, block) -> private creator string, for the private blocks of one dataset level.
+
+    Only the creator elements themselves are decoded (keys are scanned without touching values).
+    """
     creators: dict[tuple[int, int], str] = {}
-    for raw in source.elements():
-        tag = raw.tag
+    for tag in source.keys():  # noqa: SIM118 - iterating a Dataset would decode every element
         if tag.group % 2 == 1 and 0x0010 <= tag.element <= 0x00FF:
             value = source[tag].value
             if isinstance(value, bytes):

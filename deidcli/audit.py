@@ -11,6 +11,8 @@ import os
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
+from pydicom.datadict import keyword_for_tag
+
 
 @dataclass
 class FileResult:
@@ -78,8 +80,12 @@ class CsvAppender:
             self._writer.writerow(columns)
             self._handle.flush()
 
-    def append(self, row: list) -> None:
+    def append(self, row: list, flush: bool = True) -> None:
         self._writer.writerow(row)
+        if flush:
+            self._handle.flush()
+
+    def flush(self) -> None:
         self._handle.flush()
 
     def sync(self) -> None:
@@ -155,16 +161,21 @@ class PrivateMapping:
                     self._seen_values.add((row["tag"], row["original"]))
 
     def record(self, record: PrivateRecord) -> None:
-        from pydicom.datadict import keyword_for_tag
-
+        """Append one file's private rows; one flush per table per file (not per row)."""
         self.files.append([record.input_path, record.input_id, record.output_path, record.status, record.reason])
+        new_values = False
         for tag, vr, original, pseudonym in record.replacements:
             if (tag, original) in self._seen_values:
                 continue
             self._seen_values.add((tag, original))
-            self.values.append([tag, keyword_for_tag(int(tag, 16)) or "", vr, original, pseudonym])
+            self.values.append([tag, keyword_for_tag(int(tag, 16)) or "", vr, original, pseudonym], flush=False)
+            new_values = True
+        if new_values:
+            self.values.flush()
         for frame, text in record.masked_text:
-            self.ocr_text.append([record.input_path, frame, text])
+            self.ocr_text.append([record.input_path, frame, text], flush=False)
+        if record.masked_text:
+            self.ocr_text.flush()
 
     def close(self) -> None:
         for appender in (self.files, self.values, self.ocr_text):
