@@ -20,7 +20,7 @@ import shutil
 import signal
 import sys
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
@@ -202,9 +202,9 @@ def _process_with_budget(pipeline: Pipeline, path: Path, relative: str) -> Outco
             signal.signal(signal.SIGALRM, previous)
 
 
-def _work(path: Path, relative: str) -> Outcome:
+def _work_chunk(items: list[tuple[Path, str]]) -> list[Outcome]:
     assert _worker_pipeline is not None
-    return _process_with_budget(_worker_pipeline, path, relative)
+    return [_process_with_budget(_worker_pipeline, path, relative) for path, relative in items]
 
 
 def _kill_pool(pool: ProcessPoolExecutor) -> None:
@@ -304,46 +304,83 @@ class BatchRun:
             self._finish(outcome)
 
     def _run_pool(self, todo: list[InputFile]) -> None:
+        """Files go to workers in small chunks (fewer round trips); results are finished here, in the parent.
+
+        If a worker dies (a codec crashing on hostile bytes kills the process, not just the file), every
+        chunk in flight is lost; their files are retried one at a time, and a file that kills a worker
+        on its own is quarantined as `worker_crashed`.
+        """
         pending = iter(todo)
         window = self.workers * 2
-        pool = ProcessPoolExecutor(self.workers, initializer=_init_worker, initargs=(self.settings, self.temp_dir))
-        in_flight: dict[Future, InputFile] = {}
+        chunk_size = max(1, min(8, len(todo) // (self.workers * 8)))
+        suspects: deque[InputFile] = deque()
+        pool = self._new_pool()
+        in_flight: dict[Future, list[InputFile]] = {}
+        isolated: set[Future] = set()
         try:
             while True:
                 while len(in_flight) < window:
-                    item = next(pending, None)
-                    if item is None:
+                    alone = bool(suspects)
+                    if alone:
+                        if in_flight:
+                            break  # a suspect runs alone, so a crash names its file
+                        chunk = [suspects.popleft()]
+                    else:
+                        chunk = self._next_chunk(pending, chunk_size)
+                        if not chunk:
+                            break
+                    future = pool.submit(_work_chunk, [(item.path, item.relative) for item in chunk])
+                    in_flight[future] = chunk
+                    if alone:
+                        isolated.add(future)
                         break
-                    skip = self._skip_outcome(item)
-                    if skip is not None:
-                        self._finish(skip)
-                        continue
-                    in_flight[pool.submit(_work, item.path, item.relative)] = item
                 if not in_flight:
                     break
                 finished, _ = wait(in_flight, return_when=FIRST_COMPLETED)
+                broken = False
                 for future in finished:
-                    item = in_flight.pop(future)
+                    chunk = in_flight.pop(future)
                     try:
-                        outcome = future.result()
+                        outcomes = future.result()
                     except BrokenProcessPool:
-                        outcome = self._crash_outcome(item)
-                        pool = self._replace_broken_pool(pool, in_flight)
+                        broken = True
+                        if future in isolated:
+                            self._finish(self._crash_outcome(chunk[0]))
+                        else:
+                            suspects.extend(chunk)
+                        continue
                     except OSError as error:
                         raise DiskFull() from error
-                    self._finish(outcome)
+                    for outcome in outcomes:
+                        self._finish(outcome)
+                if broken:
+                    for chunk in in_flight.values():
+                        suspects.extend(chunk)
+                    in_flight.clear()
+                    isolated.clear()
+                    _kill_pool(pool)
+                    pool = self._new_pool()
         except BaseException:
             _kill_pool(pool)
             raise
         pool.shutdown(wait=True)
 
-    def _replace_broken_pool(self, pool: ProcessPoolExecutor, in_flight: dict[Future, InputFile]) -> ProcessPoolExecutor:
-        """A worker died (a codec crashed on hostile bytes): quarantine what was in flight, start fresh workers."""
-        for future, item in list(in_flight.items()):
-            in_flight.pop(future)
-            self._finish(self._crash_outcome(item))
-        _kill_pool(pool)
+    def _new_pool(self) -> ProcessPoolExecutor:
         return ProcessPoolExecutor(self.workers, initializer=_init_worker, initargs=(self.settings, self.temp_dir))
+
+    def _next_chunk(self, pending: Iterator[InputFile], size: int) -> list[InputFile]:
+        """Up to `size` files to process; files discovery already rejected are finished on the way."""
+        chunk: list[InputFile] = []
+        while len(chunk) < size:
+            item = next(pending, None)
+            if item is None:
+                break
+            skip = self._skip_outcome(item)
+            if skip is not None:
+                self._finish(skip)
+            else:
+                chunk.append(item)
+        return chunk
 
     def _crash_outcome(self, item: InputFile) -> Outcome:
         result = FileResult(input_id=input_id(self.settings.key, item.relative), status=Status.QUARANTINED.value,

@@ -199,3 +199,21 @@ def test_symlink_loops_and_links_inside_in_dir(tmp_path):
     audit = header_run(folder, tmp_path / "out")
     reasons = sorted(audit["reason"])
     assert reasons == ["duplicate_instance", "ok"]
+
+
+def test_a_file_that_kills_its_worker_is_quarantined_and_the_rest_are_written(tmp_path, monkeypatch):
+    folder = make_folder(tmp_path / "in", 40)
+    real_process = batch_module.Pipeline.process
+
+    def crashing_process(self, path, relative):
+        if path.name == "file007.dcm":
+            os._exit(70)  # what a segfaulting codec does to the worker process
+        return real_process(self, path, relative)
+
+    monkeypatch.setattr(batch_module.Pipeline, "process", crashing_process)  # inherited by forked workers
+    audit = header_run(folder, tmp_path / "out", workers=2)
+    reasons = dict(zip(audit["input_id"], audit["reason"], strict=True))
+    assert list(audit["reason"]).count("worker_crashed") == 1
+    assert (audit["status"] == "written").sum() == 39
+    assert len(reasons) == 40
+    assert len(list((tmp_path / "out").rglob("*.dcm"))) == 39
