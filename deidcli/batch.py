@@ -33,9 +33,7 @@ from deidcli._version import __version__
 from deidcli.audit import (
     AUDIT_COLUMNS,
     CsvAppender,
-    FileResult,
     PrivateMapping,
-    PrivateRecord,
     audit_row,
     audit_table,
     compact_audit,
@@ -43,7 +41,7 @@ from deidcli.audit import (
 )
 from deidcli.errors import FileRejected, OutputConflict, UsageError
 from deidcli.keys import key_fingerprint
-from deidcli.pipeline import Outcome, Pipeline, Settings, input_id
+from deidcli.pipeline import Outcome, Pipeline, Settings, input_id, unprocessed_outcome
 from deidcli.reasons import Status
 
 AUDIT_NAME = "audit.csv"
@@ -192,10 +190,7 @@ def _process_with_budget(pipeline: Pipeline, path: Path, relative: str) -> Outco
             signal.setitimer(signal.ITIMER_REAL, budget)
         return pipeline.process(path, relative)
     except _FileTimeout:
-        result = FileResult(input_id=input_id(pipeline.settings.key, relative), status=Status.QUARANTINED.value,
-                            reason="timeout", detail=f"over {budget:g} s",
-                            recipe_hash=pipeline.settings.recipe.hash, key_fingerprint=pipeline.fingerprint)
-        return Outcome(result, PrivateRecord(relative, result.input_id, "", result.status, result.reason))
+        return unprocessed_outcome(pipeline.settings, relative, "timeout", f"over {budget:g} s")
     finally:
         if use_alarm:
             signal.setitimer(signal.ITIMER_REAL, 0)
@@ -383,19 +378,12 @@ class BatchRun:
         return chunk
 
     def _crash_outcome(self, item: InputFile) -> Outcome:
-        result = FileResult(input_id=input_id(self.settings.key, item.relative), status=Status.QUARANTINED.value,
-                            reason="worker_crashed", recipe_hash=self.settings.recipe.hash,
-                            key_fingerprint=key_fingerprint(self.settings.key))
-        return Outcome(result, PrivateRecord(item.relative, result.input_id, "", result.status, result.reason))
+        return unprocessed_outcome(self.settings, item.relative, "worker_crashed")
 
     def _skip_outcome(self, item: InputFile) -> Outcome | None:
         if not item.skip_reason and item.path.name.upper() != "DICOMDIR":
             return None
-        reason = item.skip_reason or "dicomdir"
-        result = FileResult(input_id=input_id(self.settings.key, item.relative), status=Status.SKIPPED.value,
-                            reason=reason, recipe_hash=self.settings.recipe.hash,
-                            key_fingerprint=key_fingerprint(self.settings.key))
-        return Outcome(result, PrivateRecord(item.relative, result.input_id, "", result.status, reason))
+        return unprocessed_outcome(self.settings, item.relative, item.skip_reason or "dicomdir")
 
     # -- the parent's side of each finished file ----------------------------------------------------------
     def _finish(self, outcome: Outcome) -> None:

@@ -69,6 +69,14 @@ def input_id(key: bytes, relative_path: str) -> str:
     return hmac.new(key, f"input-path\x1f{relative_path}".encode("utf-8", "surrogateescape"), hashlib.sha256).hexdigest()[:20]
 
 
+def unprocessed_outcome(settings: Settings, relative_path: str, reason: str, detail: str = "") -> Outcome:
+    """The outcome of a file that never went through the pipeline (skipped, timed out, crashed its worker)."""
+    result = FileResult(input_id=input_id(settings.key, relative_path), status=status_of(reason).value,
+                        reason=reason, detail=detail, recipe_hash=settings.recipe.hash,
+                        key_fingerprint=key_fingerprint(settings.key))
+    return Outcome(result, PrivateRecord(relative_path, result.input_id, "", result.status, reason))
+
+
 class Pipeline:
     """Holds what is loaded once per worker (recipe indexes, the OCR model) and processes files."""
 
