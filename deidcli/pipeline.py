@@ -198,6 +198,7 @@ class Pipeline:
         else:
             frame_scan = _FrameScanner(self, source, regions, run_ocr, result, private)
             report = rewrite_pixels(source, target, frame_scan)
+            self._overlay_stage(target, frame_scan, run_ocr)
             if run_ocr:
                 target.BurnedInAnnotation = "NO"
                 add_method_code(target, "113101")
@@ -209,6 +210,20 @@ class Pipeline:
         result.decode_seconds = round(report.decode_seconds, 4)
         result.encode_seconds = round(report.encode_seconds, 4)
         return report.transfer_syntax_out
+
+    def _overlay_stage(self, target: Dataset, frame_scan: _FrameScanner, run_ocr: bool) -> None:
+        """Overlay planes a recipe kept can carry text too: blank what was blanked in the image, and
+        what OCR reads in the overlay bitmaps themselves."""
+        from deidcli.pixels import mask_overlays, overlay_images
+
+        if not any(0x6000 <= tag.group <= 0x601E and tag.element == 0x3000 for tag in target.keys()):  # noqa: SIM118
+            return
+        rects = list(frame_scan.all_rects)
+        if run_ocr:
+            for _, image in overlay_images(target):
+                rects.extend(self.scanner.scan(image, "MONOCHROME2", 8).masked)
+        if rects:
+            mask_overlays(target, rects)
 
     def _wants_ocr(self, source: Dataset) -> bool:
         mode = self.settings.ocr
@@ -232,18 +247,22 @@ class _FrameScanner:
         self.result = result
         self.private = private
         self.cache: dict[bytes, list[Rect]] = {}
+        self.all_rects: set[Rect] = set()  # every rectangle blanked on any frame (for overlay planes)
         self.spared: set[str] = set()
         if run_ocr:
             result.ocr_engine = pipeline.settings.ocr_engine
 
     def __call__(self, index: int, frame: np.ndarray) -> list[Rect]:
         if not self.run_ocr:
+            self.all_rects.update(self.regions)
             return list(self.regions)
         digest = hashlib.blake2b(np.ascontiguousarray(frame).data, digest_size=16).digest()
         cached = self.cache.get(digest)
         if cached is None:
             cached = self._scan(index, frame)
             self.cache[digest] = cached
+        self.all_rects.update(self.regions)
+        self.all_rects.update(cached)
         return list(self.regions) + cached
 
     def _scan(self, index: int, frame: np.ndarray) -> list[Rect]:

@@ -96,6 +96,9 @@ def swap_words_to_little_endian(dataset: Dataset, skip: frozenset[int] = frozens
             whole = len(element.value) - len(element.value) % size
             swapped = np.frombuffer(element.value, dtype=f">u{size}", count=whole // size).astype(f"<u{size}")
             element.value = swapped.tobytes() + bytes(element.value[whole:])
+    # Iterating decoded every raw element, so the dataset now holds little endian values only; saying so
+    # keeps later readers (the overlay masker) from swapping a second time.
+    dataset.set_original_encoding(False, True, dataset.original_character_set)
 
 
 def build_file_meta(target: Dataset, transfer_syntax: str) -> FileMetaDataset:

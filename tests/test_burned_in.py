@@ -159,3 +159,45 @@ def _empty_rules(tmp_path: Path) -> Path:
     path = tmp_path / "rules.json"
     path.write_text('{"rules": []}')
     return path
+
+
+def test_text_in_a_kept_overlay_plane_is_masked(tmp_path):
+    import json
+
+    from pydicom.pixels import pack_bits, unpack_bits
+
+    rows = columns = 512
+    image = np.full((rows, columns), 40, dtype=np.uint8)
+    overlay = np.zeros((rows, columns), dtype=np.uint8)
+    cv2.putText(overlay, "DOE JOHN 4711", (40, 120), cv2.FONT_HERSHEY_SIMPLEX, 1.5, 1, 3)
+    ds = Dataset()
+    ds.file_meta = FileMetaDataset()
+    ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds.SOPClassUID, ds.SOPInstanceUID = "1.2.840.10008.5.1.4.1.1.7", generate_uid()
+    ds.StudyInstanceUID, ds.SeriesInstanceUID, ds.Modality = generate_uid(), generate_uid(), "OT"
+    ds.Rows, ds.Columns, ds.SamplesPerPixel, ds.PhotometricInterpretation = rows, columns, 1, "MONOCHROME2"
+    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 8, 8, 7, 0
+    ds.PixelData = image.tobytes()
+    ds.add_new(0x60000010, "US", rows)
+    ds.add_new(0x60000011, "US", columns)
+    ds.add_new(0x60000040, "CS", "G")
+    ds.add_new(0x60000050, "SS", [1, 1])
+    ds.add_new(0x60000100, "US", 1)
+    ds.add_new(0x60000102, "US", 0)
+    ds.add_new(0x60003000, "OW", pack_bits(overlay.reshape(-1)))
+    folder = tmp_path / "in"
+    folder.mkdir()
+    ds.save_as(folder / "overlay.dcm", enforce_file_format=True)
+    recipe = json.loads(deidcli.recipe.load.builtin_text("default"))
+    for tag, keyword, vr in (("0x60xx0010", "OverlayRows", "US"), ("0x60xx0011", "OverlayColumns", "US"),
+                             ("0x60xx0040", "OverlayType", "CS"), ("0x60xx0050", "OverlayOrigin", "SS"),
+                             ("0x60xx0100", "OverlayBitsAllocated", "US"), ("0x60xx0102", "OverlayBitPosition", "US"),
+                             ("0x60xx3000", "OverlayData", "OW")):
+        recipe["general_rules"][tag] = [keyword, vr, "CONSERVER"]
+    (tmp_path / "keep-overlays.json").write_text(json.dumps(recipe))
+    audit = ocr_run(folder, tmp_path / "out", recipe=tmp_path / "keep-overlays.json")
+    assert list(audit["status"]) == ["written"]
+    out = pydicom.dcmread(next((tmp_path / "out").rglob("*.dcm")))
+    assert 0x60003000 in out
+    bits = unpack_bits(out[0x60003000].value)[: rows * columns]
+    assert overlay.sum() > 500 and bits.sum() == 0  # every set bit of the overlay text is cleared
