@@ -200,8 +200,8 @@ def test_keeping_a_sequence_whose_items_identify():
          "PSEUDONYMISER on sequence ViewCodeSequence (0x00540220) means nothing for a sequence: the engine "
          "applies it to every attribute inside (values kept there become dummies)"),
         ("0x7fe00010", ["PixelData", "OW", "PSEUDONYMISER"],
-         "PSEUDONYMISER on PixelData (0x7fe00010) empties the image: pixels have no pseudonym "
-         "(burned-in text is the pixel stage's job)"),
+         "PSEUDONYMISER on PixelData (0x7fe00010) is read as CONSERVER: pixels have no pseudonym; "
+         "burned-in text is masked by the pixel stage"),
     ],
 )
 
@@ -241,8 +241,8 @@ def test_kskit_recipe_problems():
     report = check_recipe_text(text, "kskit-mammography")
     assert report.errors == []
     messages = [p.message for p in report.warnings]
-    assert "PSEUDONYMISER on PixelData (0x7fe00010) empties the image: pixels have no pseudonym " \
-           "(burned-in text is the pixel stage's job)" in messages
+    assert "PSEUDONYMISER on PixelData (0x7fe00010) is read as CONSERVER: pixels have no pseudonym; " \
+           "burned-in text is masked by the pixel stage" in messages
     assert "keeps PatientSex (0x00100040), which the basic profile empties (EFFACER)" in messages
     assert "VR 'LO' does not match tag 0x0040a078 (AuthorObserverSequence): pydicom's dictionary says 'SQ'" in messages
     assert report.exit_code(strict=False) == 0 and report.exit_code(strict=True) == 1

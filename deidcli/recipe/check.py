@@ -2,7 +2,7 @@
 
 Why more than loading: `load_recipe` only refuses what cannot run. A recipe that runs can still leak
 (keeping PatientName), do nothing (a rule for a private tag without its creator, a specific rule under a
-removed parent) or destroy data (PSEUDONYMISER on PixelData empties the image). Those are warnings here,
+removed parent) or mean nothing (PSEUDONYMISER on PixelData, read as CONSERVER). Those are warnings here,
 measured against the PS3.15 basic profile so the user sees what their recipe does differently.
 """
 
@@ -255,8 +255,8 @@ def _pseudonymise_risks(rule: Rule) -> list[Problem]:
     if rule.pattern.value == PIXEL_DATA and rule.pattern.is_exact:
         return [Problem(
             "warning", rule.where,
-            f"PSEUDONYMISER on {_named(rule)} empties the image: pixels have no pseudonym "
-            "(burned-in text is the pixel stage's job)",
+            f"PSEUDONYMISER on {_named(rule)} is read as CONSERVER: pixels have no pseudonym; "
+            "burned-in text is masked by the pixel stage",
             "use CONSERVER",
         )]
     if _basic_action(rule) is Action.PSEUDONYMISER:
