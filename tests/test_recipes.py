@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
+import re
 import shutil
 import subprocess
 import sys
@@ -160,7 +161,7 @@ def test_keep_list_never_keeps_names_dates_free_text_or_table_attributes():
     rules = keep_list()
     assert len(rules) >= 290
     for rule in rules:
-        if rule.action is Action.EFFACER:  # type 2 free text: kept present, value emptied
+        if rule.action in (Action.EFFACER, Action.PSEUDONYMISER):  # type 2 free text emptied, type 1 a dummy
             continue
         assert rule.action is Action.CONSERVER
         assert rule.vr not in FORBIDDEN_KEEP_VRS, rule.keyword
@@ -423,3 +424,137 @@ def test_kskit_recipe_runs_as_is():
 def test_unknown_table_code_fails_the_build():
     with pytest.raises(ValueError, match="unknown Table E.1-1 code 'Q'"):
         basic_action("Q", "LO")
+
+
+# -- enhanced multi-frame (CT, MR) and NM images -----------------------------------------------------
+#: Keep-list modules added for enhanced multi-frame CT/MR and NM (see recipes/README.md, the keep-list).
+MULTI_FRAME_MODULES = (
+    "Multi-frame dimensions and frame content",
+    "Enhanced CT/MR image description and equipment",
+    "Enhanced CT functional groups",
+    "Enhanced MR image, pulse sequence and functional groups",
+    "Cardiac and respiratory synchronization",
+    "NM image, multi-frame, isotope, detector and tomo",
+    "Segmentation (SEG) and references to source images",
+    "Structured report (SR) document structure",
+)
+
+
+def _dciodvfy_error_lines(path: Path) -> set[str]:
+    """dciodvfy 'Error' lines, values stripped; its output may hold non-UTF-8 bytes (decoded as latin-1)."""
+    result = subprocess.run([_dciodvfy(), str(path)], capture_output=True, timeout=120, check=False)
+    lines = (result.stdout + result.stderr).decode("latin-1").splitlines()
+    return {line.split(" - value")[0].split("Value = ")[0].strip() for line in lines if line.startswith("Error")}
+
+
+def test_multi_frame_keep_modules_keep_no_name_date_or_free_text():
+    listed = set(table_by_tag())
+    added = [rule for rule in keep_list() if rule.where.removeprefix("keep-list ") in MULTI_FRAME_MODULES]
+    assert len(added) >= 280
+    keywords = {rule.keyword for rule in added}
+    assert {"EnergyWindowVector", "DetectorVector", "PulseSequenceName", "CTImageFrameTypeSequence",
+            "DimensionOrganizationSequence", "MRImageFrameTypeSequence", "SegmentSequence", "CompletionFlag",
+            "ConceptNameCodeSequence"} <= keywords
+    assert not keywords & {"TextValue", "PersonName", "DateTime", "Date", "Time", "SegmentLabel", "SegmentDescription"}
+    for rule in added:
+        assert rule.action is Action.CONSERVER, rule.keyword
+        assert rule.vr not in {"PN", "DA", "DT", "TM", "LT", "ST", "UT", "UC", "UR"}, rule.keyword
+        assert rule.vr not in ("LO", "SH") or rule.keyword in KEEP_TEXT_ALLOWED, rule.keyword
+        assert rule.pattern.value not in listed, rule.keyword
+
+
+def test_multi_frame_datetimes_and_uids_follow_the_table(basic):
+    for keyword in ("FrameReferenceDateTime", "FrameAcquisitionDateTime", "DimensionOrganizationUID",
+                    "IrradiationEventUID", "ConcatenationUID"):
+        assert action_of(basic, keyword) is Action.PSEUDONYMISER, keyword
+    assert action_of(basic, "ContentDescription") is Action.EFFACER
+    assert action_of(basic, "ContentLabel") is Action.CONSERVER
+    assert action_of(basic, "SegmentLabel") is Action.PSEUDONYMISER  # type 1 free text: a keyed dummy
+    assert action_of(basic, "PerformedProcedureCodeSequence") is Action.EFFACER  # type 2 in SR
+    assert action_of(basic, "TextValue") is None  # SR free text: removed (zero trust)
+    assert basic.specific_rule(tag("CodeValue"), tag("ConceptNameCodeSequence")).action is Action.CONSERVER
+
+
+MULTI_FRAME_FILES = ["emri_small.dcm", "eCT_Supplemental.dcm", "JPEG2000.dcm", "liver.dcm"]
+
+
+@pytest.mark.parametrize("name", MULTI_FRAME_FILES)
+def test_default_keeps_enhanced_and_nm_images_valid(name, tmp_path):
+    """Enhanced MR, enhanced CT, NM (JPEG2000.dcm) and SEG come out of `default` with no new dciodvfy error."""
+    from pydicom.data import get_testdata_file
+
+    path = get_testdata_file(name)
+    if path is None:
+        pytest.skip(f"pydicom test file {name} not available")
+    source = dcmread(path)
+    result = deidcli.deidentify(dcmread(path), recipe="default", key=KEY, org_root="1.2.826.0.1.3680043.10.999")
+    output = tmp_path / "out.dcm"
+    result.save_as(output, enforce_file_format=True)
+    assert not result.get("PatientName")
+    if source.get("NumberOfFrames"):
+        assert result.NumberOfFrames == source.NumberOfFrames
+    if "FrameIncrementPointer" in source:
+        for pointer in source.FrameIncrementPointer:
+            assert pointer in result and result[pointer].value == source[pointer].value
+    if "PerFrameFunctionalGroupsSequence" in source:
+        before = source.PerFrameFunctionalGroupsSequence[0].FrameContentSequence[0]
+        after = result.PerFrameFunctionalGroupsSequence[0].FrameContentSequence[0]
+        assert after.DimensionIndexValues == before.DimensionIndexValues
+        for keyword in ("FrameReferenceDateTime", "FrameAcquisitionDateTime"):
+            if before.get(keyword):
+                assert after.get(keyword) != before.get(keyword), keyword
+        assert result.DimensionOrganizationSequence[0].DimensionOrganizationUID != (
+            source.DimensionOrganizationSequence[0].DimensionOrganizationUID
+        )
+    if _dciodvfy() is None:
+        pytest.skip("dciodvfy not installed")
+    assert _dciodvfy_error_lines(output) - _dciodvfy_error_lines(Path(path)) == set()
+    if "SegmentSequence" in source:
+        segment = result.SegmentSequence[0]
+        assert segment.SegmentLabel not in ("", source.SegmentSequence[0].SegmentLabel)
+        assert segment.SegmentedPropertyTypeCodeSequence[0].CodeMeaning == "Liver"
+
+
+def _without_uids(errors: set[str]) -> set[str]:
+    return {re.sub(r"(ReferencedSOPInstanceUID )\S+|\d+(\.\d+){3,}", r"\1<uid>", line) for line in errors}
+
+
+@pytest.mark.parametrize("name", ["reportsi.dcm", "test-SR.dcm"])
+def test_default_keeps_sr_structure_but_no_text(name, tmp_path):
+    """SR keeps its tree (flags, value and relationship types, concept codes, measurements); TEXT values are
+    removed, which is the one new dciodvfy error (TextValue is type 1C in TEXT items)."""
+    from pydicom.data import get_testdata_file
+
+    path = get_testdata_file(name)
+    if path is None:
+        pytest.skip(f"pydicom test file {name} not available")
+    source = dcmread(path)
+    result = deidcli.deidentify(dcmread(path), recipe="default", key=KEY, org_root="1.2.826.0.1.3680043.10.999")
+    assert (result.CompletionFlag, result.VerificationFlag) == (source.CompletionFlag, source.VerificationFlag)
+    assert result.ValueType == "CONTAINER"
+    assert result.ConceptNameCodeSequence[0].CodeValue == source.ConceptNameCodeSequence[0].CodeValue
+    assert result.PerformedProcedureCodeSequence == []
+
+    def walk(dataset):
+        for element in dataset:
+            if element.VR == "SQ":
+                for item in element.value:
+                    yield from walk(item)
+            yield element
+
+    before = {element.keyword: element.value for element in walk(source) if element.VR in ("PN", "DT", "DA")}
+    kept = list(walk(result))
+    assert {"RelationshipType", "ContentSequence", "ValueType"} <= {element.keyword for element in kept}
+    assert "TextValue" not in {element.keyword for element in kept}
+    for element in kept:  # names and dates (Table E.1-1: D) are replaced, never kept
+        if element.VR in ("PN", "DT", "DA") and element.value:
+            assert element.value != before.get(element.keyword), element.keyword
+    if _dciodvfy() is None:
+        pytest.skip("dciodvfy not installed")
+    output = tmp_path / "out.dcm"
+    if "TransferSyntaxUID" not in getattr(result, "file_meta", {}):
+        result.file_meta = FileMetaDataset()
+        result.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    result.save_as(output, enforce_file_format=True)
+    new = _without_uids(_dciodvfy_error_lines(output)) - _without_uids(_dciodvfy_error_lines(Path(path)))
+    assert new <= {"Error - Missing attribute Type 1C Conditional Element=<TextValue> Module=<DocumentContentMacro>"}

@@ -7,8 +7,9 @@ standard's own table (`recipes/standard/ps3.15-table-e1-1.csv`, parsed here at r
 Why a keep-list: the table only says what to *act on*. Our engine is zero trust (an attribute with no
 rule is removed), so without an explicit list of safe attributes every image would lose its pixel
 module and geometry. `KEEP_MODULES` is that list: attributes of the image, pixel, geometry and
-acquisition-technique modules of CT, MR, US, MG/DX and SC, none of them a name, a date, free text or
-an attribute the table lists. Code-sequence items are kept only inside the code sequences we keep
+acquisition-technique modules of CT, MR, US, MG/DX and SC, of enhanced multi-frame CT/MR (functional
+groups), NM, SEG and the SR document tree, none of them a name, a date, free text or an attribute the table
+lists (a few type 1 free-text attributes get a keyed dummy instead, `DUMMY_KEYWORDS`). Code-sequence items are kept only inside the code sequences we keep
 (specific rules), never in general, so a code value inside an identification sequence stays removed.
 
 How table codes become actions (see `basic_action`, `option_action` and recipes/README.md):
@@ -204,12 +205,113 @@ KEEP_MODULES: dict[str, tuple[str, ...]] = {
         "CranialThermalIndex", "SoftTissueThermalIndex", "SoftTissueFocusThermalIndex",
         "SoftTissueSurfaceThermalIndex", "DepthOfScanField", "TransducerScanPatternCodeSequence",
     ),
+    "Multi-frame dimensions and frame content": (
+        "DimensionOrganizationSequence", "DimensionOrganizationType", "FrameAcquisitionNumber",
+        "FrameAcquisitionDuration", "CardiacCyclePosition", "RespiratoryCyclePosition", "StackID",
+        "ConcatenationFrameOffsetNumber", "InConcatenationNumber", "InConcatenationTotalNumber",
+        "RepresentativeFrameNumber", "PlanePositionVolumeSequence", "ImagePositionVolume",
+        "PlaneOrientationVolumeSequence", "ImageOrientationVolume", "TemporalPositionSequence",
+        "TemporalPositionTimeOffset", "IrradiationEventIdentificationSequence",
+    ),
+    "Enhanced CT/MR image description and equipment": (
+        "SoftwareVersions", "FrameType", "PixelPresentation", "VolumetricProperties",
+        "VolumeBasedCalculationTechnique", "ComplexImageComponent", "AcquisitionContrast", "ContentQualification",
+        "AcquisitionDuration", "ContentLabel", "ContrastBolusUsageSequence", "ContrastBolusAgentNumber",
+        "ContrastBolusAgentAdministered", "ContrastBolusAgentDetected", "ContrastBolusAgentPhase",
+        "ContrastBolusAgentSequence", "ContrastBolusAdministrationRouteSequence",
+        "ContrastBolusIngredientCodeSequence", "ContrastBolusVolume", "ContrastBolusIngredientConcentration",
+    ),
+    "Enhanced CT functional groups": (
+        "CTImageFrameTypeSequence", "CTAcquisitionTypeSequence", "AcquisitionType", "TubeAngle", "ConstantVolumeFlag",
+        "FluoroscopyFlag", "CTAcquisitionDetailsSequence", "CTTableDynamicsSequence", "CTPositionSequence",
+        "TablePosition", "CTGeometrySequence", "DistanceSourceToDataCollectionCenter", "CTReconstructionSequence",
+        "ReconstructionAlgorithm", "ConvolutionKernelGroup", "ReconstructionFieldOfView",
+        "ReconstructionPixelSpacing", "ReconstructionAngle", "CTExposureSequence", "ExposureTimeInms",
+        "XRayTubeCurrentInmA", "ExposureInmAs", "WaterEquivalentDiameter",
+        "WaterEquivalentDiameterCalculationMethodCodeSequence", "CTXRayDetailsSequence",
+        "CalciumScoringMassFactorPatient", "CalciumScoringMassFactorDevice",
+    ),
+    "Enhanced MR image, pulse sequence and functional groups": (
+        "ResonantNucleus", "KSpaceFiltering", "ApplicableSafetyStandardAgency", "PulseSequenceName",
+        "EchoPulseSequence", "MultipleSpinEcho", "MultiPlanarExcitation", "PhaseContrast", "TimeOfFlightContrast",
+        "Spoiling", "SteadyStatePulseSequence", "EchoPlanarPulseSequence", "SaturationRecovery",
+        "SpectrallySelectedSuppression", "OversamplingPhase", "GeometryOfKSpaceTraversal", "SegmentedKSpaceTraversal",
+        "RectilinearPhaseEncodeReordering", "NumberOfKSpaceTrajectories", "CoverageOfKSpace", "MagnetizationTransfer",
+        "T2Preparation", "BloodSignalNulling", "SpectrallySelectedExcitation", "SpatialPresaturation", "Tagging",
+        "TagSpacingFirstDimension", "TagSpacingSecondDimension", "TagAngleFirstAxis", "TagAngleSecondAxis",
+        "TagThickness", "TaggingDelay", "TransmitterFrequency", "ChemicalShiftReference", "Decoupling",
+        "DataPointRows", "DataPointColumns", "MRSpectroscopyAcquisitionType", "FrequencyCorrection",
+        "WaterReferencedPhaseCorrection", "TransmitCoilType", "MRImageFrameTypeSequence",
+        "MRTimingAndRelatedParametersSequence", "RFEchoTrainLength", "GradientEchoTrainLength",
+        "SpecificAbsorptionRateSequence", "SpecificAbsorptionRateDefinition", "SpecificAbsorptionRateValue",
+        "GradientOutputType", "GradientOutput", "OperatingModeSequence", "OperatingModeType", "OperatingMode",
+        "MRFOVGeometrySequence", "MRAcquisitionFrequencyEncodingSteps", "MRAcquisitionPhaseEncodingStepsInPlane",
+        "MRAcquisitionPhaseEncodingStepsOutOfPlane", "MREchoSequence", "EffectiveEchoTime", "MRModifierSequence",
+        "InversionRecovery", "InversionTimes", "FlowCompensation", "FlowCompensationDirection", "PartialFourier",
+        "PartialFourierDirection", "ParallelAcquisition", "ParallelAcquisitionTechnique",
+        "ParallelReductionFactorInPlane", "ParallelReductionFactorOutOfPlane", "ParallelReductionFactorSecondInPlane",
+        "MRImagingModifierSequence", "MRReceiveCoilSequence", "ReceiveCoilName", "ReceiveCoilType",
+        "QuadratureReceiveCoil", "MultiCoilDefinitionSequence", "MultiCoilElementName", "MultiCoilElementUsed",
+        "MRTransmitCoilSequence", "TransmitCoilName", "MRDiffusionSequence", "DiffusionDirectionality",
+        "DiffusionGradientDirectionSequence", "DiffusionBMatrixSequence", "DiffusionBValueXX", "DiffusionBValueXY",
+        "DiffusionBValueXZ", "DiffusionBValueYY", "DiffusionBValueYZ", "DiffusionBValueZZ", "DiffusionAnisotropyType",
+        "MRAveragesSequence", "MRSpatialSaturationSequence", "SlabThickness", "SlabOrientation", "MidSlabPosition",
+        "MRVelocityEncodingSequence", "VelocityEncodingDirection", "VelocityEncodingMinimumValue",
+        "VelocityEncodingMaximumValue",
+    ),
+    "Cardiac and respiratory synchronization": (
+        "CardiacSynchronizationTechnique", "CardiacSignalSource", "CardiacRRIntervalSpecified",
+        "CardiacBeatRejectionTechnique", "CardiacFramingType", "SkipBeats", "CardiacSynchronizationSequence",
+        "NominalPercentageOfCardiacPhase", "NominalCardiacTriggerDelayTime", "ActualCardiacTriggerDelayTime",
+        "RRIntervalTimeNominal", "NominalCardiacTriggerTimePriorToRPeak", "ActualCardiacTriggerTimePriorToRPeak",
+        "RespiratoryMotionCompensationTechnique", "RespiratorySignalSource", "RespiratoryTriggerType",
+        "RespiratoryTriggerDelayThreshold", "BulkMotionCompensationTechnique", "BulkMotionSignalSource",
+        "RespiratorySynchronizationSequence", "RespiratoryIntervalTime", "NominalPercentageOfRespiratoryPhase",
+        "NominalRespiratoryTriggerDelayTime", "ActualRespiratoryTriggerDelayTime", "StartingRespiratoryAmplitude",
+        "StartingRespiratoryPhase", "EndingRespiratoryAmplitude", "EndingRespiratoryPhase",
+    ),
+    "NM image, multi-frame, isotope, detector and tomo": (
+        "CountsAccumulated", "AcquisitionTerminationCondition", "TableTraverse", "CountRate", "CorrectedImage",
+        "WholeBodyTechnique", "ScanVelocity", "ScanLength", "TypeOfDetectorMotion", "NumberOfEnergyWindows",
+        "EnergyWindowVector", "NumberOfDetectors", "DetectorVector", "NumberOfPhases", "PhaseVector",
+        "NumberOfRotations", "RotationVector", "NumberOfRRIntervals", "RRIntervalVector", "NumberOfTimeSlots",
+        "TimeSlotVector", "NumberOfSlices", "SliceVector", "AngularViewVector", "TimeSlotInformationSequence",
+        "TimeSlotTime", "EnergyWindowInformationSequence", "EnergyWindowRangeSequence", "EnergyWindowLowerLimit",
+        "EnergyWindowUpperLimit", "RadiopharmaceuticalInformationSequence", "RadionuclideCodeSequence",
+        "AdministrationRouteCodeSequence", "RadionuclideTotalDose", "RadionuclideHalfLife",
+        "RadionuclidePositronFraction", "RadiopharmaceuticalCodeSequence", "DetectorInformationSequence",
+        "CollimatorType", "FocalDistance", "XFocusCenter", "YFocusCenter", "ZoomFactor", "ZoomCenter",
+        "CenterOfRotationOffset", "StartAngle", "RadialPosition", "RotationInformationSequence", "AngularStep",
+        "ScanArc", "NumberOfFramesInRotation", "GatedInformationSequence", "DataInformationSequence",
+        "PhaseInformationSequence", "PhaseDelay", "PauseBetweenFrames", "NumberOfFramesInPhase", "TriggerVector",
+        "NumberOfTriggersInPhase", "PhaseDescription", "SliceProgressionDirection", "PatientOrientationCodeSequence",
+        "PatientOrientationModifierCodeSequence", "PatientGantryRelationshipCodeSequence",
+    ),
+    "Segmentation (SEG) and references to source images": (
+        "SegmentationType", "SegmentationFractionalType", "MaximumFractionalValue", "SegmentsOverlap",
+        "SegmentSequence", "SegmentNumber", "SegmentAlgorithmType", "SegmentAlgorithmName",
+        "SegmentedPropertyCategoryCodeSequence", "SegmentedPropertyTypeCodeSequence",
+        "SegmentedPropertyTypeModifierCodeSequence", "RecommendedDisplayCIELabValue",
+        "RecommendedDisplayGrayscaleValue", "SegmentIdentificationSequence", "ReferencedSeriesSequence",
+        "ReferencedInstanceSequence", "DerivationImageSequence",
+    ),
+    "Structured report (SR) document structure": (
+        "CompletionFlag", "VerificationFlag", "PreliminaryFlag", "ValueType", "RelationshipType",
+        "ContinuityOfContent", "ConceptNameCodeSequence", "ConceptCodeSequence", "MeasuredValueSequence",
+        "MeasurementUnitsCodeSequence", "NumericValue", "FloatingPointValue", "NumericValueQualifierCodeSequence",
+        "ReferencedContentItemIdentifier", "ReferencedSOPSequence", "CurrentRequestedProcedureEvidenceSequence",
+        "PertinentOtherEvidenceSequence", "GraphicType", "GraphicData",
+    ),
 }
 
 #: LO/SH attributes allowed in the keep-list: vendor names and technique terms, not descriptions.
 KEEP_TEXT_ALLOWED = frozenset(
     {"Manufacturer", "ManufacturerModelName", "RescaleType", "ModalityLUTType", "FilterType", "ConvolutionKernel",
-     "ImagedNucleus"}
+     "ImagedNucleus",
+     # type 1/1C in enhanced multi-frame IODs, vendor or technique terms (not descriptions), not in Table E.1-1:
+     # removing them breaks the instance, emptying a type 1 is invalid
+     "SoftwareVersions", "PulseSequenceName", "StackID", "ReceiveCoilName", "TransmitCoilName",
+     "MultiCoilElementName", "CardiacFramingType", "SegmentAlgorithmName"}
 )
 
 #: X/Z sequences that are type 3 in every IOD: an empty sequence is invalid there (dciodvfy: "number of
@@ -218,7 +320,15 @@ TYPE3_SEQUENCES = frozenset({"ReferencedStudySequence"})
 
 #: Type 2 attributes of our target IODs whose value is free text: kept present but emptied (EFFACER),
 #: so the output stays valid without carrying the text.
-EMPTY_KEYWORDS = ("PositionReferenceIndicator",)
+EMPTY_KEYWORDS = (
+    "PositionReferenceIndicator", "ContentDescription", "ReceiveCoilManufacturerName", "TransmitCoilManufacturerName",
+    "PerformedProcedureCodeSequence",
+)
+
+
+#: Type 1 attributes of our target IODs whose value is free text the table does not list: replaced by a
+#: keyed dummy token (PSEUDONYMISER), distinct per value, so the instance stays valid without the text.
+DUMMY_KEYWORDS = ("SegmentLabel",)
 
 
 # -- the standard's table ----------------------------------------------------------------------------
@@ -364,7 +474,8 @@ def is_code_sequence(keyword: str) -> bool:
     """Whether items of this sequence follow the Code Sequence Macro (so code-item rules apply)."""
     return keyword.endswith("CodeSequence") or keyword in {
         "AnatomicRegionSequence", "AnatomicRegionModifierSequence", "PrimaryAnatomicStructureSequence",
-        "PrimaryAnatomicStructureModifierSequence",
+        "PrimaryAnatomicStructureModifierSequence", "ContrastBolusAgentSequence",
+        "ContrastBolusAdministrationRouteSequence",
     }
 
 
@@ -398,11 +509,16 @@ def _keep_rules() -> tuple[Rule, ...]:
             rules.append(rule)
     for keyword in EMPTY_KEYWORDS:
         rules.append(_keyword_rule(keyword, Action.EFFACER, "type 2 free text"))
+    for keyword in DUMMY_KEYWORDS:
+        rules.append(_keyword_rule(keyword, Action.PSEUDONYMISER, "type 1 free text"))
+    for rule in rules[-len(EMPTY_KEYWORDS) - len(DUMMY_KEYWORDS):]:
+        if rule.pattern.value in listed:
+            raise ValueError(f"{rule.where}: {rule.keyword} is in Table E.1-1; the table decides it")
     return tuple(rules)
 
 
 def keep_list() -> list[Rule]:
-    """The general CONSERVER/EFFACER rules added to the table's rules (public for tests and docs)."""
+    """The general CONSERVER/EFFACER/PSEUDONYMISER rules added to the table's rules (public for tests and docs)."""
     return list(_keep_rules())
 
 
