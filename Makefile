@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 # The easyocr extra pulls torch 2.14.1 + torchvision 0.29.1 (~5.5 GB); set EXTRAS=test for a lighter install.
 EXTRAS ?= test,easyocr
 
-.PHONY: install demo test lint fuzz bench clean
+.PHONY: install demo test lint fuzz bench bench-quick clean
 
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "Python 3.11 is required ($(PYTHON) not found)"; exit 1; }
@@ -34,7 +34,10 @@ fuzz: $(STAMP)
 	DEID_FUZZ_EXAMPLES=2000 $(VENV)/bin/pytest -q tests/test_fuzz.py
 
 bench: $(STAMP)
-	$(PY) bench/run_bench.py
+	bash bench/run.sh
+
+bench-quick: $(STAMP)
+	bash bench/run.sh --quick
 
 clean:
 	rm -rf demo-out demo-out.private .pytest_cache

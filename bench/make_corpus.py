@@ -31,7 +31,7 @@ from pathlib import Path
 import pydicom
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.sequence import Sequence
-from pydicom.uid import UID_dictionary, ExplicitVRLittleEndian
+from pydicom.uid import ExplicitVRLittleEndian, UID_dictionary
 
 CORPUS_VERSION = 2
 TOKEN_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"
@@ -69,6 +69,13 @@ DEID_DATA_SOURCES = [
     ("dicom-cookies/image4.dcm", 1),
     ("ultrasounds/GREYSCALE_IMAGE.dcm", 1),
 ]
+
+
+def generator_hash() -> str:
+    """sha256 of this file: the harness rebuilds a cached corpus when the generator changed."""
+    import hashlib
+
+    return hashlib.sha256(Path(__file__).read_bytes()).hexdigest()
 
 
 def _load_sources() -> list[tuple[str, Path, int]]:
@@ -146,7 +153,10 @@ def _remap_uids(ds: Dataset, mapping: dict[str, str], gen: Gen) -> None:
             continue
         if elem.VR != "UI" or elem.value in (None, ""):
             continue
-        if elem.tag in (0x00020010,):  # TransferSyntaxUID
+        # class / syntax / implementation UIDs identify no one: only instance-type UIDs are remapped
+        kw = elem.keyword or ""
+        if (kw.endswith("ClassUID") or kw in ("TransferSyntaxUID", "CodingSchemeUID", "ContextUID", "MappingResourceUID")
+                or elem.tag.is_private):
             continue
         vals = elem.value if isinstance(elem.value, (list, pydicom.multival.MultiValue)) else [elem.value]
         new = []
@@ -159,6 +169,16 @@ def _remap_uids(ds: Dataset, mapping: dict[str, str], gen: Gen) -> None:
                     mapping[v] = gen.uid()
                 new.append(mapping[v])
         elem.value = new if len(new) > 1 else new[0]
+
+
+def _collect_uis(ds: Dataset, acc: set[str]) -> None:
+    for elem in ds:
+        if elem.VR == "SQ":
+            for item in elem.value:
+                _collect_uis(item, acc)
+        elif elem.VR == "UI" and elem.value:
+            vals = elem.value if isinstance(elem.value, (list, pydicom.multival.MultiValue)) else [elem.value]
+            acc.update(str(v) for v in vals)
 
 
 def make_header_file(src: Path, idx: int, group: dict, gen: Gen) -> tuple[Dataset, dict]:
@@ -239,7 +259,12 @@ def make_header_file(src: Path, idx: int, group: dict, gen: Gen) -> tuple[Datase
     # benign tracer that de-identifiers keep: lets the scan map outputs back to inputs (for dates)
     ds.InstanceNumber = idx + 1
 
-    uids = sorted(set(mapping.values()))
+    # record only the fresh UIDs actually present in the written file (a remapped value may have been
+    # overwritten afterwards, e.g. an inconsistent source MediaStorageSOPInstanceUID)
+    present: set[str] = set()
+    _collect_uis(ds, present)
+    _collect_uis(ds.file_meta, present)
+    uids = sorted(present & set(mapping.values()))
     return ds, {"planted": planted, "dates": dates, "uids": uids, "tracer": idx + 1}
 
 
@@ -404,6 +429,8 @@ def build(n: int, out: Path, seed: int, mammos: int, us: int) -> dict:
     hdir.mkdir(parents=True)
     truth: dict = {
         "corpus_version": CORPUS_VERSION,
+        "generator_sha256": generator_hash(),
+        "pydicom": pydicom.__version__,
         "seed": seed,
         "n": n,
         "token_regex": TOKEN_REGEX.decode(),

@@ -8,11 +8,10 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from _common import list_inputs, run  # noqa: E402
-
-from deid.version import __version__  # noqa: E402
 from deid.config import DeidRecipe  # noqa: E402
 from deid.dicom import replace_identifiers  # noqa: E402
 from deid.logger import bot  # noqa: E402
+from deid.version import __version__  # noqa: E402
 
 bot.level = 0  # quiet (warnings go to stderr otherwise)
 logging.disable(logging.WARNING)

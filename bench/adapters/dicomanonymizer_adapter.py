@@ -7,7 +7,6 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from _common import list_inputs, run  # noqa: E402
-
 from dicomanonymizer.simpledicomanonymizer import anonymize_dicom_file  # noqa: E402
 
 try:

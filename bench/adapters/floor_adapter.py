@@ -5,9 +5,8 @@ import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _common import list_inputs, run  # noqa: E402
-
 import pydicom  # noqa: E402
+from _common import list_inputs, run  # noqa: E402
 
 
 def main() -> int:
