@@ -1,7 +1,7 @@
 """Shared fixtures: real files from installed packages, a key, and datasets with planted PHI.
 
 Real files come from `pydicom` / `pydicom-data` / `deid-data` (installed by the test extra), never from
-the network and never from ../shared.
+the network and never from the team's shared reference folder.
 """
 
 from __future__ import annotations
