@@ -112,20 +112,18 @@ class Pipeline:
             result.status, result.reason = Status.WRITTEN.value, "ok"
         except FileRejected as rejection:
             result.status, result.reason, result.detail = status_of(rejection.reason).value, rejection.reason, rejection.detail
-            result.output_path = ""
         except OSError as error:
             if error.errno == errno.ENOSPC:
                 raise
             result.status, result.reason, result.detail = Status.QUARANTINED.value, "write_failed", type(error).__name__
-            result.output_path = ""
         except MemoryError:
             result.status, result.reason = Status.QUARANTINED.value, "too_large"
         except RecursionError:
             result.status, result.reason = Status.QUARANTINED.value, "too_deep"
         except Exception as error:  # noqa: BLE001 - one bad file must never stop the batch
             result.status, result.reason, result.detail = Status.QUARANTINED.value, "internal_error", type(error).__name__
-            result.output_path = ""
         if result.status != Status.WRITTEN.value:
+            result.output_path = ""
             private.replacements.clear()
             private.masked_text.clear()
             if temp_path is not None:
@@ -137,7 +135,7 @@ class Pipeline:
 
     def _process(self, path: Path, result: FileResult, private: PrivateRecord) -> Path:
         source = read_dicom(path)
-        target, report = self.deidentify(source)
+        target, report = self.deidentify(source, fallback_identity=private.input_path)
         result.kept, result.removed, result.emptied, result.pseudonymised = (
             report.kept, report.removed, report.emptied, report.pseudonymised
         )
@@ -145,12 +143,16 @@ class Pipeline:
         if str(source.file_meta.get("TransferSyntaxUID", "")) == ExplicitVRBigEndian:
             swap_words_to_little_endian(target)
         syntax = self._pixel_stage(source, target, result, private)
-        result.output_path = self.output_relative_path(source)
+        result.output_path = self.output_relative_path(source, target)
         return write_temporary(target, syntax, self.temp_dir)
 
     # -- attributes ---------------------------------------------------------------------------------
-    def deidentify(self, source: Dataset) -> tuple[Dataset, AttributeReport]:
-        """Apply the recipe and the PS3.15 marks; the SOP identity every instance needs is guaranteed."""
+    def deidentify(self, source: Dataset, fallback_identity: str = "") -> tuple[Dataset, AttributeReport]:
+        """Apply the recipe and the PS3.15 marks; the SOP identity every instance needs is guaranteed.
+
+        An instance without SOPInstanceUID gets one keyed on `fallback_identity` (the input's relative
+        path in a batch), so two such files never share a UID.
+        """
         recipe = self.settings.recipe
         pseudonymizer = Pseudonymizer(
             self.settings.key, self.settings.org_root, recipe.date_shift_days, patient=_patient_identity(source)
@@ -158,20 +160,24 @@ class Pipeline:
         target, report = apply_recipe(source, recipe, pseudonymizer)
         target.SOPClassUID = source.SOPClassUID
         if not str(target.get("SOPInstanceUID", "")).strip():
-            target.SOPInstanceUID = pseudonymizer.uid(str(source.get("SOPInstanceUID", "")) or "missing")
+            original = str(source.get("SOPInstanceUID", "") or "").strip()
+            target.SOPInstanceUID = pseudonymizer.uid(original or f"no-sop-instance-uid:{fallback_identity}")
         dates = "MODIFIED" if report.dates_shifted else ("REMOVED" if report.dates_removed else "UNMODIFIED")
         mark_deidentified(target, recipe, dates=dates)
         return target, report
 
-    def output_relative_path(self, source: Dataset) -> str:
-        """OUT/<pseudo patient>/<study>/<series>/<instance>.dcm from keyed pseudonyms only: no PHI in paths."""
+    def output_relative_path(self, source: Dataset, target: Dataset) -> str:
+        """OUT/<pseudo patient>/<study>/<series>/<instance>.dcm from keyed pseudonyms of the original values
+        only (never a kept original, whatever the recipe keeps): no PHI in paths."""
         pseudonymizer = Pseudonymizer(self.settings.key, self.settings.org_root)
         patient = pseudonymizer.identifier(str(source.get("PatientID", "") or ""), "LO") or "NOPATIENTID"
-        parts = [
+        study, series, instance = (
             pseudonymizer.uid(str(source.get(keyword, "") or "")) or f"NO{keyword.upper()}"
             for keyword in ("StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID")
-        ]
-        return f"{patient}/{parts[0]}/{parts[1]}/{parts[2]}.dcm"
+        )
+        if not str(source.get("SOPInstanceUID", "") or "").strip():
+            instance = str(target.SOPInstanceUID)  # keyed on the input path by deidentify()
+        return f"{patient}/{study}/{series}/{instance}.dcm"
 
     # -- pixels ---------------------------------------------------------------------------------------
     def _pixel_stage(self, source: Dataset, target: Dataset, result: FileResult, private: PrivateRecord) -> str:

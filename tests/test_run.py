@@ -273,3 +273,17 @@ def test_every_transfer_syntax_is_written_header_only_with_pixels_unchanged(name
     assert list(audit["status"]) == ["written"], list(audit["detail"])
     (output,) = list((tmp_path / "out").rglob("*.dcm"))
     assert np.array_equal(pydicom.dcmread(output).pixel_array, pydicom.dcmread(folder / name).pixel_array)
+
+
+def test_instances_without_sop_instance_uid_get_distinct_new_uids(tmp_path):
+    folder = tmp_path / "in"
+    for name in ("a.dcm", "b.dcm"):
+        ds = pydicom.dcmread(pydicom_file("CT_small.dcm"))
+        del ds.SOPInstanceUID
+        del ds.file_meta.MediaStorageSOPInstanceUID
+        folder.mkdir(exist_ok=True)
+        ds.save_as(folder / name, enforce_file_format=False)
+    audit = header_run(folder, tmp_path / "out")
+    assert list(audit["status"]) == ["written", "written"]
+    uids = {pydicom.dcmread(p).SOPInstanceUID for p in (tmp_path / "out").rglob("*.dcm")}
+    assert len(uids) == 2
