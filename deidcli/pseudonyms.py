@@ -19,6 +19,8 @@ from deidcli.errors import UsageError
 
 #: Standard root for UUID-derived UIDs (PS3.5 B.2): needs no registered organisation root.
 UUID_ROOT = "2.25"
+#: UIDs defined by the standard itself (PS3.6 Annex A).
+DICOM_STANDARD_ROOT = "1.2.840.10008."
 MAX_UID_LENGTH = 64
 _UID_ROOT = re.compile(r"^(0|[1-9][0-9]*)(\.(0|[1-9][0-9]*))*$")
 #: Leave at least this many digits for the keyed part so collisions stay negligible (>= 80 bits).
@@ -88,6 +90,8 @@ class Pseudonymizer:
         value = value.strip("\0 ")
         if not value:
             return ""
+        if value.startswith(DICOM_STANDARD_ROOT):
+            return value  # SOP classes, transfer syntaxes, coding schemes: they name no one, and must stay
         number = int.from_bytes(self.digest("uid", value)[:16], "big")
         if self.org_root == UUID_ROOT:
             return f"{UUID_ROOT}.{number}"

@@ -69,3 +69,9 @@ def test_ages_over_89_are_capped():
     pseudonymizer = Pseudonymizer(KEY, ORG_ROOT)
     assert pseudonymizer.age("095Y") == "090Y"
     assert pseudonymizer.age("045Y") == "045Y"
+
+
+def test_standard_uids_are_never_replaced():
+    pseudonymizer = Pseudonymizer(KEY, ORG_ROOT)
+    assert pseudonymizer.uid("1.2.840.10008.5.1.4.1.1.2") == "1.2.840.10008.5.1.4.1.1.2"
+    assert pseudonymizer.uid("1.2.840.113619.2.55") != "1.2.840.113619.2.55"
