@@ -217,3 +217,22 @@ def test_a_file_that_kills_its_worker_is_quarantined_and_the_rest_are_written(tm
     assert (audit["status"] == "written").sum() == 39
     assert len(reasons) == 40
     assert len(list((tmp_path / "out").rglob("*.dcm"))) == 39
+
+
+def test_a_file_that_changes_while_read_is_quarantined(tmp_path, monkeypatch):
+    import deidcli.read as read_module
+
+    folder = tmp_path / "in"
+    write_planted(folder / "growing.dcm")
+    real_dcmread = read_module.pydicom.dcmread
+
+    def dcmread_while_a_copy_is_still_writing(path, *args, **kwargs):
+        dataset = real_dcmread(path, *args, **kwargs)
+        with open(path, "ab") as handle:  # the sender appends more bytes while we parse
+            handle.write(b"\x00" * 16)
+        return dataset
+
+    monkeypatch.setattr(read_module.pydicom, "dcmread", dcmread_while_a_copy_is_still_writing)
+    audit = header_run(folder, tmp_path / "out")
+    assert list(audit["reason"]) == ["changed_while_read"]
+    assert not list((tmp_path / "out").rglob("*.dcm"))
