@@ -107,6 +107,9 @@ def _apply_to_dataset(
     # Same encoding as the source: kept elements are copied raw (bytes as read, no decode/encode round trip),
     # and pydicom writes them as they are when the output encoding matches.
     target.set_original_encoding(*source.original_encoding, source.original_character_set)
+    # Sequence items inherit the character set from their parent; pydicom compares it with the original
+    # one to decide whether raw values must be re-encoded, so carry the source item's parent encoding over.
+    target._parent_encoding = source._parent_encoding
     has_private = any(tag.group % 2 for tag in source.keys())  # noqa: SIM118 - iterating converts values
     creators = _private_creators(source) if has_private else {}
     kept_blocks: set[tuple[int, int]] = set()

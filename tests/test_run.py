@@ -287,3 +287,25 @@ def test_instances_without_sop_instance_uid_get_distinct_new_uids(tmp_path):
     assert list(audit["status"]) == ["written", "written"]
     uids = {pydicom.dcmread(p).SOPInstanceUID for p in (tmp_path / "out").rglob("*.dcm")}
     assert len(uids) == 2
+
+
+@pytest.mark.parametrize("name", ["chrH31.dcm", "chrRuss.dcm", "chrGreek.dcm", "chrArab.dcm", "chrX1.dcm",
+                                  "chrJapMulti.dcm", "chrFrenMulti.dcm"])
+def test_kept_text_survives_every_character_set_unchanged(name, tmp_path):
+    """Kept elements are copied raw: with the character set carried over they must decode identically."""
+    import json
+
+    folder = tmp_path / "in"
+    folder.mkdir()
+    shutil.copy(pydicom_file(name), folder / name)
+    source = pydicom.dcmread(folder / name)
+    if "SOPClassUID" not in source:
+        pytest.skip("charset fragment without SOPClassUID")
+    recipe = json.loads(deidcli.recipe.load.builtin_text("default"))
+    recipe["general_rules"]["0x00100010"] = ["PatientName", "PN", "CONSERVER"]
+    (tmp_path / "keep-name.json").write_text(json.dumps(recipe))
+    audit = header_run(folder, tmp_path / "out", recipe=tmp_path / "keep-name.json")
+    assert list(audit["status"]) == ["written"]
+    out = pydicom.dcmread(next((tmp_path / "out").rglob("*.dcm")))
+    assert str(out.PatientName) == str(source.PatientName)
+    assert out.SpecificCharacterSet == source.SpecificCharacterSet
