@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import csv
 import os
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 from pydicom.datadict import keyword_for_tag
@@ -99,8 +99,8 @@ class CsvAppender:
 
 
 def audit_row(result: FileResult) -> list:
-    values = asdict(result)
-    return ["" if values[c] is None else values[c] for c in AUDIT_COLUMNS]
+    values = (getattr(result, column) for column in AUDIT_COLUMNS)
+    return ["" if value is None else value for value in values]
 
 
 def read_audit(path: Path) -> list[dict[str, str]]:
