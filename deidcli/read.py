@@ -75,8 +75,8 @@ def _is_truncated(dataset: FileDataset, file_size: int) -> bool:
     pydicom stops silently when fewer than 8 bytes of a tag header remain, and reads short values
     without complaint; both are signs of a file cut short (an interrupted copy).
     """
-    elements = list(dataset.elements())
-    last = elements[-1] if elements else None
+    tags = list(dataset.keys())  # noqa: SIM118 - keys only: touching elements would decode them
+    last = dataset.get_item(tags[-1]) if tags else None
     tell = getattr(last, "value_tell", None)
     length = getattr(last, "length", 0xFFFFFFFF)
     if tell is None or length == 0xFFFFFFFF:
