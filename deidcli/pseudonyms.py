@@ -13,7 +13,7 @@ import hashlib
 import hmac
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from deidcli.errors import UsageError
 
@@ -80,7 +80,6 @@ class Pseudonymizer:
     org_root: str = UUID_ROOT
     date_shift_days: tuple[int, int] = (-3650, -365)
     patient: str = ""
-    replacements: list[Replacement] = field(default_factory=list)
 
     def digest(self, kind: str, value: str) -> bytes:
         return hmac.new(self.key, f"{kind}\x1f{value}".encode("utf-8", "surrogateescape"), hashlib.sha256).digest()
@@ -142,13 +141,13 @@ class Pseudonymizer:
 
     # -- dispatch by VR -------------------------------------------------------------------------
     def text_value(self, value: str, vr: str) -> str:
-        handler = self._string_handlers().get(vr)
+        handler = self._handlers.get(vr)
         if handler is None:
             return self.identifier(value, vr)
         return handler(value)
 
-    def _string_handlers(self) -> dict[str, Callable[[str], str]]:
-        return {
+    def __post_init__(self) -> None:
+        self._handlers: dict[str, Callable[[str], str]] = {
             "UI": self.uid,
             "PN": self.person_name,
             "DA": self.date,
@@ -161,15 +160,6 @@ class Pseudonymizer:
         }
 
 
-#: VRs whose values are strings (pseudonymised value by value).
-STRING_VRS = frozenset(
-    {"AE", "AS", "CS", "DA", "DS", "DT", "IS", "LO", "LT", "PN", "SH", "ST", "TM", "UC", "UI", "UR", "UT"}
-)
 #: VRs where a pseudonym means nothing: the value becomes a neutral dummy (zero / empty).
 NUMERIC_VRS = frozenset({"US", "SS", "UL", "SL", "FL", "FD", "UV", "SV", "AT"})
 BINARY_VRS = frozenset({"OB", "OW", "OF", "OD", "OL", "OV", "UN"})
-
-
-def token_of(digest: bytes, length: int) -> str:
-    """Public access to the readable token alphabet (used for output folder names)."""
-    return _token(digest, length)
