@@ -19,7 +19,6 @@ from pydicom.dataelem import DataElement
 from pydicom.dataset import Dataset
 from pydicom.multival import MultiValue
 from pydicom.sequence import Sequence
-from pydicom.valuerep import PersonName
 
 from deidcli.errors import FileRejected
 from deidcli.pseudonyms import BINARY_VRS, NUMERIC_VRS, Pseudonymizer, Replacement
@@ -198,7 +197,7 @@ def _pseudonymised_value(element: DataElement, pseudonymizer: Pseudonymizer, rep
     values = list(value) if isinstance(value, (list, MultiValue)) else [value]
     replaced = []
     for original in values:
-        text = str(original) if not isinstance(original, PersonName) else str(original)
+        text = str(original)
         pseudonym = pseudonymizer.text_value(text, vr)
         if vr in ("DA", "DT"):
             if pseudonym:

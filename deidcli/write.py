@@ -18,28 +18,12 @@ from pydicom.sequence import Sequence
 from pydicom.uid import UID, ExplicitVRLittleEndian
 
 from deidcli._version import __version__
-from deidcli.recipe.model import Recipe
+from deidcli.recipe.model import CID_7050, Recipe
 
 #: Our implementation identity (2.25 form derived from a fixed UUID: no registered root needed).
 IMPLEMENTATION_CLASS_UID = UID("2.25.259180541359470126420331287347101645347")
 IMPLEMENTATION_VERSION_NAME = "DEIDCLI_" + __version__.replace(".", "")
 
-#: CID 7050 De-identification Method: code -> meaning.
-CID_7050 = {
-    "113100": "Basic Application Confidentiality Profile",
-    "113101": "Clean Pixel Data Option",
-    "113102": "Clean Recognizable Visual Features Option",
-    "113103": "Clean Graphics Option",
-    "113104": "Clean Structured Content Option",
-    "113105": "Clean Descriptors Option",
-    "113106": "Retain Longitudinal Temporal Information Full Dates Option",
-    "113107": "Retain Longitudinal Temporal Information Modified Dates Option",
-    "113108": "Retain Patient Characteristics Option",
-    "113109": "Retain Device Identity Option",
-    "113110": "Retain UIDs Option",
-    "113111": "Retain Safe Private Option",
-    "113112": "Retain Institution Identity Option",
-}
 
 
 def mark_deidentified(target: Dataset, recipe: Recipe, *, dates: str, extra_codes: tuple[str, ...] = ()) -> None:
@@ -50,13 +34,7 @@ def mark_deidentified(target: Dataset, recipe: Recipe, *, dates: str, extra_code
     target.PatientIdentityRemoved = "YES"
     target.DeidentificationMethod = f"deidcli {__version__}; recipe {recipe.name} {recipe.hash}"[:64]
     codes = list(dict.fromkeys([*recipe.method_codes, *extra_codes]))
-    items = []
-    for code in codes:
-        item = Dataset()
-        item.CodeValue = code
-        item.CodingSchemeDesignator = "DCM"
-        item.CodeMeaning = CID_7050.get(code, "De-identification method")
-        items.append(item)
+    items = [_method_code_item(code) for code in codes]
     if items:
         target.DeidentificationMethodCodeSequence = Sequence(items)
     elif "DeidentificationMethodCodeSequence" in target:
@@ -69,12 +47,16 @@ def add_method_code(target: Dataset, code: str) -> None:
     sequence = target.get("DeidentificationMethodCodeSequence") or Sequence()
     if any(item.get("CodeValue") == code for item in sequence):
         return
+    sequence.append(_method_code_item(code))
+    target.DeidentificationMethodCodeSequence = sequence
+
+
+def _method_code_item(code: str) -> Dataset:
     item = Dataset()
     item.CodeValue = code
     item.CodingSchemeDesignator = "DCM"
     item.CodeMeaning = CID_7050.get(code, "De-identification method")
-    sequence.append(item)
-    target.DeidentificationMethodCodeSequence = sequence
+    return item
 
 
 #: Word size of the binary VRs whose bytes pydicom keeps raw, in the source's byte order.

@@ -36,6 +36,24 @@ def strictest(first: Action, second: Action) -> Action:
     return first if STRICTNESS[first] >= STRICTNESS[second] else second
 
 
+#: CID 7050 De-identification Method: code -> meaning.
+CID_7050 = {
+    "113100": "Basic Application Confidentiality Profile",
+    "113101": "Clean Pixel Data Option",
+    "113102": "Clean Recognizable Visual Features Option",
+    "113103": "Clean Graphics Option",
+    "113104": "Clean Structured Content Option",
+    "113105": "Clean Descriptors Option",
+    "113106": "Retain Longitudinal Temporal Information Full Dates Option",
+    "113107": "Retain Longitudinal Temporal Information Modified Dates Option",
+    "113108": "Retain Patient Characteristics Option",
+    "113109": "Retain Device Identity Option",
+    "113110": "Retain UIDs Option",
+    "113111": "Retain Safe Private Option",
+    "113112": "Retain Institution Identity Option",
+}
+
+
 _HEX8 = re.compile(r"^[0-9a-fx]{8}$")
 
 

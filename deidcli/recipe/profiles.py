@@ -31,7 +31,7 @@ from importlib import resources
 from pydicom.datadict import dictionary_VR, get_entry, keyword_for_tag, tag_for_keyword
 
 from deidcli.errors import UsageError
-from deidcli.recipe.model import Action, Recipe, Rule, TagPattern, parse_tag
+from deidcli.recipe.model import CID_7050, Action, Recipe, Rule, TagPattern, parse_tag
 
 #: CID 7050 code of the Basic Application Confidentiality Profile.
 BASIC_CODE = "113100"
@@ -47,34 +47,26 @@ class ProfileOption:
     name: str
     column: str
     code: str
-    meaning: str
+
+    @property
+    def meaning(self) -> str:
+        return CID_7050[self.code]
 
 
 #: The ten options of Table E.1-1, in the table's column order (CID 7050 meanings).
 OPTIONS: dict[str, ProfileOption] = {
     option.name: option
     for option in (
-        ProfileOption("retain-safe-private", "retain_safe_private", "113111", "Retain Safe Private Option"),
-        ProfileOption("retain-uid", "retain_uid", "113110", "Retain UIDs Option"),
-        ProfileOption("retain-device-id", "retain_device_id", "113109", "Retain Device Identity Option"),
-        ProfileOption("retain-institution-id", "retain_institution_id", "113112", "Retain Institution Identity Option"),
-        ProfileOption(
-            "retain-patient-characteristics", "retain_patient_characteristics", "113108",
-            "Retain Patient Characteristics Option",
-        ),
-        ProfileOption(
-            "retain-full-dates", "retain_full_dates", "113106",
-            "Retain Longitudinal Temporal Information Full Dates Option",
-        ),
-        ProfileOption(
-            "retain-modified-dates", "retain_modified_dates", "113107",
-            "Retain Longitudinal Temporal Information Modified Dates Option",
-        ),
-        ProfileOption("clean-descriptors", "clean_descriptors", "113105", "Clean Descriptors Option"),
-        ProfileOption(
-            "clean-structured-content", "clean_structured_content", "113104", "Clean Structured Content Option"
-        ),
-        ProfileOption("clean-graphics", "clean_graphics", "113103", "Clean Graphics Option"),
+        ProfileOption("retain-safe-private", "retain_safe_private", "113111"),
+        ProfileOption("retain-uid", "retain_uid", "113110"),
+        ProfileOption("retain-device-id", "retain_device_id", "113109"),
+        ProfileOption("retain-institution-id", "retain_institution_id", "113112"),
+        ProfileOption("retain-patient-characteristics", "retain_patient_characteristics", "113108"),
+        ProfileOption("retain-full-dates", "retain_full_dates", "113106"),
+        ProfileOption("retain-modified-dates", "retain_modified_dates", "113107"),
+        ProfileOption("clean-descriptors", "clean_descriptors", "113105"),
+        ProfileOption("clean-structured-content", "clean_structured_content", "113104"),
+        ProfileOption("clean-graphics", "clean_graphics", "113103"),
     )
 }
 
