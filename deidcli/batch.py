@@ -43,6 +43,7 @@ from deidcli.errors import FileRejected, OutputConflict, UsageError
 from deidcli.keys import key_fingerprint
 from deidcli.pipeline import Outcome, Pipeline, Settings, input_id, unprocessed_outcome
 from deidcli.reasons import Status
+from deidcli.write import resolve_inside
 
 AUDIT_NAME = "audit.csv"
 MANIFEST_NAME = ".deid-run.json"
@@ -389,10 +390,14 @@ class BatchRun:
     def _finish(self, outcome: Outcome) -> None:
         result = outcome.result
         if outcome.temp_path is not None:
-            final = self.out_dir / result.output_path
-            if result.output_path in self.written_paths:
+            refusal = "duplicate_instance" if result.output_path in self.written_paths else ""
+            try:
+                final = resolve_inside(self.out_dir, result.output_path)
+            except FileRejected as rejection:
+                refusal = rejection.reason
+            if refusal:
                 outcome.temp_path.unlink(missing_ok=True)
-                result.status, result.reason = Status.QUARANTINED.value, "duplicate_instance"
+                result.status, result.reason = Status.QUARANTINED.value, refusal
                 result.output_path = ""
                 outcome.private.status, outcome.private.reason, outcome.private.output_path = (
                     result.status, result.reason, "")

@@ -30,6 +30,7 @@ from deidcli.reasons import Status, status_of
 from deidcli.recipe.model import Recipe
 from deidcli.write import (
     add_method_code,
+    check_output_relative_path,
     mark_deidentified,
     output_transfer_syntax,
     swap_words_to_little_endian,
@@ -177,7 +178,7 @@ class Pipeline:
         )
         if not str(source.get("SOPInstanceUID", "") or "").strip():
             instance = str(target.SOPInstanceUID)  # keyed on the input path by deidentify()
-        return f"{patient}/{study}/{series}/{instance}.dcm"
+        return check_output_relative_path(f"{patient}/{study}/{series}/{instance}.dcm")
 
     # -- pixels ---------------------------------------------------------------------------------------
     def _pixel_stage(self, source: Dataset, target: Dataset, result: FileResult, private: PrivateRecord) -> str:

@@ -19,7 +19,8 @@ from deidcli.errors import UsageError
 
 #: Standard root for UUID-derived UIDs (PS3.5 B.2): needs no registered organisation root.
 UUID_ROOT = "2.25"
-#: UIDs defined by the standard itself (PS3.6 Annex A).
+#: UIDs defined by the standard itself (PS3.6 Annex A). A prefix proves nothing: only UIDs that are
+#: *registered* there (pydicom's UID dictionary) are kept, see `is_registered_uid`.
 DICOM_STANDARD_ROOT = "1.2.840.10008."
 MAX_UID_LENGTH = 64
 _UID_ROOT = re.compile(r"^(0|[1-9][0-9]*)(\.(0|[1-9][0-9]*))*$")
@@ -40,6 +41,15 @@ def validate_org_root(root: str | None) -> str:
             "leave room for unique UIDs"
         )
     return root
+
+
+def is_registered_uid(value: str) -> bool:
+    """True only for a UID the DICOM standard registers (SOP classes, transfer syntaxes, coding schemes,
+    well-known frames of reference). A stranger's UID under 1.2.840.10008 (an MRN appended, a path
+    hidden after it) is not registered, so it is pseudonymised like any other."""
+    from pydicom._uid_dict import UID_dictionary
+
+    return value in UID_dictionary
 
 
 _TOKEN_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no I, O, 0, 1: readable over the phone
@@ -89,7 +99,7 @@ class Pseudonymizer:
         value = value.strip("\0 ")
         if not value:
             return ""
-        if value.startswith(DICOM_STANDARD_ROOT):
+        if is_registered_uid(value):
             return value  # SOP classes, transfer syntaxes, coding schemes: they name no one, and must stay
         number = int.from_bytes(self.digest("uid", value)[:16], "big")
         if self.org_root == UUID_ROOT:

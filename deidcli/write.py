@@ -9,6 +9,7 @@ moment leaves no partial file under a final name.
 from __future__ import annotations
 
 import os
+import re
 import tempfile
 from pathlib import Path
 
@@ -18,12 +19,43 @@ from pydicom.sequence import Sequence
 from pydicom.uid import UID, ExplicitVRLittleEndian
 
 from deidcli._version import __version__
+from deidcli.errors import FileRejected
 from deidcli.recipe.model import CID_7050, Recipe
 
 #: Our implementation identity (2.25 form derived from a fixed UUID: no registered root needed).
 IMPLEMENTATION_CLASS_UID = UID("2.25.259180541359470126420331287347101645347")
 IMPLEMENTATION_VERSION_NAME = "DEIDCLI_" + __version__.replace(".", "")
 
+
+
+#: One folder or file name of an output path: characters the tool generates (UID digits and dots, its token
+#: alphabet), never starting with a dot, never empty. Nothing read from a file may shape a path otherwise.
+_OUTPUT_NAME = re.compile(r"[0-9A-Z][0-9A-Z.]{0,99}")
+#: OUT/<patient>/<study>/<series>/<instance>.dcm
+OUTPUT_PATH_DEPTH = 4
+
+
+def check_output_relative_path(relative: str) -> str:
+    """Refuse (quarantine) any output path not made only of generated names, four levels deep."""
+    parts = relative.split("/")
+    if (len(parts) != OUTPUT_PATH_DEPTH or not parts[-1].endswith(".dcm")
+            or not all(_OUTPUT_NAME.fullmatch(part) for part in parts[:-1])
+            or not _OUTPUT_NAME.fullmatch(parts[-1][: -len(".dcm")])):
+        raise FileRejected("unsafe_output_path", "an output name holds characters the tool did not generate")
+    return relative
+
+
+def resolve_inside(root: Path, relative: str) -> Path:
+    """The final path of `relative` under `root`, checked once more after resolving links: it must lie
+    inside `root` and must not be a link or anything but a regular file if it already exists."""
+    check_output_relative_path(relative)
+    final = root / relative
+    resolved_root = root.resolve()
+    if not final.parent.resolve().is_relative_to(resolved_root):
+        raise FileRejected("unsafe_output_path", "the output folder resolves outside OUT_DIR")
+    if final.is_symlink() or (final.exists() and not final.is_file()):
+        raise FileRejected("unsafe_output_path", "the output name is taken by a link or a non-file")
+    return final
 
 
 def mark_deidentified(target: Dataset, recipe: Recipe, *, dates: str, extra_codes: tuple[str, ...] = ()) -> None:
