@@ -13,12 +13,14 @@ Invariants this module keeps:
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import errno
 import json
 import os
 import shutil
 import signal
 import sys
+import threading
 import time
 from collections import Counter, deque
 from collections.abc import Iterator
@@ -172,9 +174,41 @@ def _on_alarm(signum, frame):  # noqa: ARG001 - signal handler signature
     raise _FileTimeout("timeout", "per-file time budget exceeded")
 
 
-def _init_worker(settings: Settings, temp_dir: Path) -> None:
-    """Runs once per worker process: ignore Ctrl-C (the parent coordinates) and build the pipeline."""
+#: Linux prctl(2) option: the signal a process gets when its parent dies.
+PR_SET_PDEATHSIG = 1
+#: How often a worker checks that its parent is still there (the fallback where prctl is not available).
+PARENT_WATCH_INTERVAL_S = 0.5
+
+
+def _die_with_parent(parent_pid: int) -> None:
+    """Make this worker die when the parent does, even on kill -9 of the parent.
+
+    Why: a pool worker blocks on its task queue whose write end it inherited, so it never sees EOF and an
+    orphaned worker would run on (holding files, CPU and GPU) long after the batch is gone. Linux delivers
+    SIGKILL through PR_SET_PDEATHSIG; a daemon thread watching getppid() covers other systems and the race
+    where the parent died before prctl ran.
+    """
+    if sys.platform.startswith("linux"):
+        with contextlib.suppress(OSError, AttributeError):
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    if os.getppid() != parent_pid:
+        os._exit(1)
+
+    def watch() -> None:
+        while os.getppid() == parent_pid:
+            time.sleep(PARENT_WATCH_INTERVAL_S)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="deid-parent-watch", daemon=True).start()
+
+
+def _init_worker(settings: Settings, temp_dir: Path, parent_pid: int | None = None) -> None:
+    """Runs once per worker process: die with the parent, ignore Ctrl-C (the parent coordinates) and build
+    the pipeline."""
     global _worker_pipeline
+    if parent_pid is not None:
+        _die_with_parent(parent_pid)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     _worker_pipeline = Pipeline(settings, temp_dir)
@@ -362,7 +396,8 @@ class BatchRun:
         pool.shutdown(wait=True)
 
     def _new_pool(self) -> ProcessPoolExecutor:
-        return ProcessPoolExecutor(self.workers, initializer=_init_worker, initargs=(self.settings, self.temp_dir))
+        return ProcessPoolExecutor(self.workers, initializer=_init_worker,
+                                   initargs=(self.settings, self.temp_dir, os.getpid()))
 
     def _next_chunk(self, pending: Iterator[InputFile], size: int) -> list[InputFile]:
         """Up to `size` files to process; files discovery already rejected are finished on the way."""
