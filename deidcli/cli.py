@@ -1,7 +1,8 @@
 """The `deid` command: a thin click layer over `deidcli.api`.
 
 Exit codes: 0 every file written or skipped; 3 some files quarantined; 2 usage error (bad option,
-bad recipe, conflicting OUT_DIR); 4 disk full (resume later); 130 / 143 interrupted (resume with the
+bad recipe, conflicting OUT_DIR); 4 OUT_DIR or the private folder cannot be written: full, read-only or
+permission denied, before or during the batch (resume later); 130 / 143 interrupted (resume with the
 same command).
 """
 
@@ -79,8 +80,7 @@ def run(in_dir: Path, out_dir: Path, org_root, recipe, profile, options, key_fil
         _fail(error)
         return
     if summary.interrupted:
-        click.echo(RESUME_HINT if summary.exit_code in (130, 143) else
-                   "Stopped: the output disk is full. Free space and resume with the same command.", err=True)
+        click.echo(RESUME_HINT if summary.exit_code in (130, 143) else summary.message, err=True)
         sys.exit(summary.exit_code)
     click.echo(summarise(summary))
     private = private_dir or out_dir.parent / (out_dir.name + ".private")
