@@ -10,6 +10,7 @@ import contextlib
 import csv
 import errno
 import io
+import itertools
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field, fields
@@ -167,7 +168,7 @@ def _cut_torn_tail(path: Path, width: int) -> bool:
         return False
     text = data.decode(ENCODING, ENCODING_ERRORS)
     keep = 0
-    for end, record in _records(text):
+    for _line, end, record in _records(text):
         if record is not None and len(record) == width and text[end - 1] == "\n":
             keep = end
     keep_bytes = len(text[:keep].encode(ENCODING, ENCODING_ERRORS))
@@ -178,31 +179,39 @@ def _cut_torn_tail(path: Path, width: int) -> bool:
     return True
 
 
-def _records(text: str) -> Iterator[tuple[int, list[str] | None]]:
-    """(end offset in characters, fields) of each CSV record of `text`; fields None for a record csv refuses."""
+def _records(text: str) -> Iterator[tuple[int, int, list[str] | None]]:
+    """(first line number, end offset, fields) of each record of `text`; fields None for a damaged line.
+
+    Why not csv.reader over the whole text: one stray quote there swallows every line after it. A record
+    spans several lines only while its quotes are unbalanced (a value holding a newline); when joining lines
+    never balances them or the result does not parse, only the first line is reported damaged and reading
+    goes on with the next one.
+    """
     lines = text.splitlines(keepends=True)
-    consumed = 0
-    index = 0
+    ends = list(itertools.accumulate(len(line) for line in lines))
+    start = 0
+    while start < len(lines):
+        stop, quotes = start, lines[start].count('"')
+        while quotes % 2 and stop + 1 < len(lines):
+            stop += 1
+            quotes += lines[stop].count('"')
+        fields = _parse_record("".join(lines[start : stop + 1])) if quotes % 2 == 0 else None
+        if fields is None:
+            yield start + 1, ends[start], None
+            start += 1
+        else:
+            yield start + 1, ends[stop], fields
+            start = stop + 1
 
-    def feed() -> Iterator[str]:
-        nonlocal consumed, index
-        while index < len(lines):
-            line = lines[index]
-            index += 1
-            consumed += len(line)
-            yield line
 
-    reader = csv.reader(feed())
-    while True:
-        try:
-            fields = next(reader)
-        except StopIteration:
-            return
-        except csv.Error:
-            yield consumed, None
-            reader = csv.reader(feed())
-            continue
-        yield consumed, fields
+def _parse_record(chunk: str) -> list[str] | None:
+    try:
+        parsed = list(csv.reader(io.StringIO(chunk, newline=""), strict=True))
+    except csv.Error:
+        return None
+    if len(parsed) > 1:
+        return None
+    return parsed[0] if parsed else []
 
 
 @dataclass
@@ -211,6 +220,7 @@ class TableRead:
 
     rows: list[dict[str, str]]
     skipped: list[str]  # "path:line: why", for the user
+    columns: list[str] = field(default_factory=list)  # the header read
 
 
 def read_table(path: Path, columns: list[str] | None = None) -> TableRead:
@@ -223,10 +233,7 @@ def read_table(path: Path, columns: list[str] | None = None) -> TableRead:
     rows: list[dict[str, str]] = []
     skipped: list[str] = []
     header: list[str] | None = None
-    line, previous_end = 1, 0
-    for end, record in _records(text):
-        next_line = line + text.count("\n", previous_end, end)
-        previous_end = end
+    for line, end, record in _records(text):
         if header is None:
             if record is None or (columns is not None and record[: len(columns)] != columns):
                 skipped.append(f"{path}:{line}: not the expected header; table not read")
@@ -242,8 +249,7 @@ def read_table(path: Path, columns: list[str] | None = None) -> TableRead:
             skipped.append(f"{path}:{line}: unfinished last record skipped (the write was cut short)")
         else:
             rows.append(dict(zip(header, record, strict=True)))
-        line = next_line
-    return TableRead(rows, skipped)
+    return TableRead(rows, skipped, header or [])
 
 
 def audit_row(result: FileResult) -> list:

@@ -116,12 +116,18 @@ def mapping() -> None:
 
 
 def _mapping_table(private_dir: Path, name: str):
+    """A mapping table as text columns; damaged records are skipped and named (file:line) on stderr."""
     import pandas as pd
+
+    from deidcli.audit import read_table
 
     path = private_dir / name
     if not path.exists():
         raise click.ClickException(f"{path} not found: is {private_dir} a deid private folder?")
-    return pd.read_csv(path, dtype=str, keep_default_na=False)
+    table = read_table(path)
+    for problem in table.skipped:
+        click.echo(f"warning: {problem}", err=True)
+    return pd.DataFrame(table.rows, columns=table.columns, dtype=str)
 
 
 @mapping.command("show")
