@@ -137,7 +137,7 @@ def _mapping_table(private_dir: Path, name: str):
 def mapping_show(private_dir: Path, what: str) -> None:
     """Print a mapping table of PRIVATE_DIR."""
     table = _mapping_table(private_dir, what)
-    click.echo(table.to_string(index=False) if not table.empty else "(empty)")
+    _echo_text(table.to_string(index=False) if not table.empty else "(empty)")
 
 
 @mapping.command("lookup")
@@ -165,9 +165,15 @@ def _print_matches(private_dir: Path, needle: str, original: bool) -> None:
     if value_hits.empty and file_hits.empty:
         raise click.ClickException(f"{needle!r} not found in {private_dir}")
     if not value_hits.empty:
-        click.echo(value_hits.to_string(index=False))
+        _echo_text(value_hits.to_string(index=False))
     if not file_hits.empty:
-        click.echo(file_hits.to_string(index=False))
+        _echo_text(file_hits.to_string(index=False))
+
+
+def _echo_text(text: str) -> None:
+    """Print mapping text byte-exact: an input name that is not UTF-8 comes out as its own bytes (the form
+    the shell gave it), never as a UnicodeEncodeError on a strict UTF-8 terminal."""
+    click.echo((text + "\n").encode("utf-8", "surrogateescape"), nl=False)
 
 
 def _register_recipe_commands() -> None:
