@@ -1,7 +1,8 @@
 """The `deid` command: a thin click layer over `deidcli.api`.
 
 Exit codes: 0 every file written or skipped; 3 some files quarantined; 2 usage error (bad option,
-bad recipe, conflicting OUT_DIR); 4 disk full (resume later); 130 / 143 interrupted (resume with the
+bad recipe, conflicting OUT_DIR); 4 OUT_DIR or the private folder cannot be written: full, read-only or
+permission denied, before or during the batch (resume later); 130 / 143 interrupted (resume with the
 same command).
 """
 
@@ -91,8 +92,7 @@ def run(in_dir: Path, out_dir: Path, **options: Any) -> None:
         _fail(error)
         return
     if summary.interrupted:
-        click.echo(RESUME_HINT if summary.exit_code in (130, 143) else
-                   "Stopped: the output disk is full. Free space and resume with the same command.", err=True)
+        click.echo(RESUME_HINT if summary.exit_code in (130, 143) else summary.message, err=True)
         sys.exit(summary.exit_code)
     click.echo(summarise(summary))
     private = options["private_dir"] or out_dir.parent / (out_dir.name + ".private")
@@ -128,12 +128,18 @@ def mapping() -> None:
 
 
 def _mapping_table(private_dir: Path, name: str):
+    """A mapping table as text columns; damaged records are skipped and named (file:line) on stderr."""
     import pandas as pd
+
+    from deidcli.audit import read_table
 
     path = private_dir / name
     if not path.exists():
         raise click.ClickException(f"{path} not found: is {private_dir} a deid private folder?")
-    return pd.read_csv(path, dtype=str, keep_default_na=False)
+    table = read_table(path)
+    for problem in table.skipped:
+        click.echo(f"warning: {problem}", err=True)
+    return pd.DataFrame(table.rows, columns=table.columns, dtype=str)
 
 
 @mapping.command("show")
