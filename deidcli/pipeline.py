@@ -23,6 +23,7 @@ from deidcli.audit import FileResult, PrivateRecord
 from deidcli.errors import FileRejected, storage_error
 from deidcli.geometry import Rect
 from deidcli.keys import key_fingerprint
+from deidcli.options import default_of
 from deidcli.pseudonyms import Pseudonymizer
 from deidcli.read import read_dicom
 from deidcli.reasons import Status, status_of
@@ -36,8 +37,6 @@ from deidcli.write import (
     write_temporary,
 )
 
-OCR_MODES = ("auto", "always", "never")
-
 
 @dataclass
 class Settings:
@@ -46,13 +45,13 @@ class Settings:
     recipe: Recipe
     key: bytes
     org_root: str
-    ocr: str = "auto"
-    ocr_engine: str = "rapidocr"
-    ocr_skip_modalities: tuple[str, ...] = ()
-    accept_burned_in_risk: bool = False
-    region_rules: list = field(default_factory=list)  # list[deidcli.pixels.RegionRule]
-    authorised_words_file: str | None = None
-    file_timeout_s: float = 600.0
+    ocr: str = default_of("ocr")
+    ocr_engine: str = default_of("ocr_engine")
+    ocr_skip_modalities: tuple[str, ...] = default_of("ocr_skip_modalities")
+    accept_burned_in_risk: bool = default_of("accept_burned_in_risk")
+    region_rules: list = field(default_factory=list)  # list[deidcli.pixels.RegionRule], loaded from the file
+    authorised_words_file: str | None = default_of("authorised_words")
+    file_timeout_s: float = default_of("file_timeout_s")
 
 
 @dataclass
