@@ -19,6 +19,7 @@ import json
 import os
 import shutil
 import signal
+import stat
 import sys
 import threading
 import time
@@ -118,23 +119,49 @@ class InputFile:
 
 
 def discover(in_dir: Path) -> Iterator[InputFile]:
-    """Every regular file under IN_DIR in a stable order. Symlinks are followed only inside IN_DIR."""
+    """Every entry under IN_DIR that is or could be a file, in a stable order, each once.
+
+    Regular files are processed. Everything else gets a skip reason and is never opened: a FIFO would block
+    a worker until the time budget, a device could stream forever. Links are followed only to regular files
+    inside IN_DIR; a linked folder (outside IN_DIR, inside it, or a loop) is not walked but gets its row, so
+    the audit accounts for every name the user sees.
+    """
     root = in_dir.resolve()
     for folder, dirnames, filenames in os.walk(root, followlinks=False):
         dirnames.sort()
-        for name in sorted(filenames):
+        linked_folders = [name for name in dirnames if os.path.islink(os.path.join(folder, name))]
+        for name in sorted(filenames + linked_folders):
             path = Path(folder) / name
-            relative = path.relative_to(root).as_posix()
-            if path.is_symlink():
-                try:
-                    target = path.resolve(strict=True)
-                except (OSError, RuntimeError):
-                    yield InputFile(path, relative, "symlink_outside")
-                    continue
-                if not target.is_relative_to(root) or not target.is_file():
-                    yield InputFile(path, relative, "symlink_outside")
-                    continue
-            yield InputFile(path, relative)
+            yield InputFile(path, path.relative_to(root).as_posix(), _skip_reason(path, root))
+
+
+def _skip_reason(path: Path, root: Path) -> str:
+    """'' for a regular file to process, else the reason it is skipped; looks at metadata only."""
+    try:
+        info = os.lstat(path)
+    except OSError:
+        return "unreadable"
+    if stat.S_ISLNK(info.st_mode):
+        return _link_reason(path, root)
+    return "" if stat.S_ISREG(info.st_mode) else "not_regular_file"
+
+
+def _link_reason(path: Path, root: Path) -> str:
+    try:
+        target = path.resolve(strict=True)
+    except RuntimeError:  # Python 3.11 reports a cycle of links this way
+        return "symlink_loop"
+    except OSError as error:
+        return "symlink_loop" if error.errno == errno.ELOOP else "symlink_broken"
+    if not target.is_relative_to(root):
+        return "symlink_outside"
+    try:
+        info = os.stat(target)
+    except OSError:
+        return "symlink_broken"
+    if stat.S_ISDIR(info.st_mode):
+        return "symlink_loop" if path.parent.resolve().is_relative_to(target) else "symlink_folder"
+    return "" if stat.S_ISREG(info.st_mode) else "not_regular_file"
 
 
 def check_folders(in_dir: Path, out_dir: Path, private_dir: Path) -> None:
