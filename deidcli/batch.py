@@ -24,7 +24,7 @@ import sys
 import threading
 import time
 from collections import Counter, deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
@@ -225,6 +225,9 @@ def _on_alarm(signum, frame):  # noqa: ARG001 - signal handler signature
     raise _FileTimeout("timeout", "per-file time budget exceeded")
 
 
+#: Audit rows wait for the private mapping to be synced: at most this many files or seconds (see _commit).
+AUDIT_COMMIT_FILES = 256
+AUDIT_COMMIT_S = 0.25
 #: Pools that may break before running anything, in a row, before the batch gives up.
 MAX_IDLE_POOL_RESTARTS = 3
 #: Linux prctl(2) option: the signal a process gets when its parent dies.
@@ -346,23 +349,32 @@ class BatchRun:
                 raise
             stopped = StorageFailure("OUT_DIR", storage_error(error))
         finally:
+            late: list[int] = []  # Ctrl-C / SIGTERM while finishing: noted, honoured once the audit is whole
+            self._install_signal_handlers(late.append)
             bar.close()
-            self._restore_signal_handlers(previous_handlers)
             shutil.rmtree(self.temp_dir, ignore_errors=True)
+            try:
+                self._commit()
+            except StorageFailure as failure:
+                stopped = stopped or failure
             self.audit.close()
             self.mapping.close()
-        if stopped is not None:
-            return self._stopped(stopped, audit_path, started)
-        if interrupted:
-            rows = read_audit(audit_path)
-        else:
+        try:
+            if stopped is not None:
+                return self._stopped(stopped, audit_path, started)
+            if interrupted or late:
+                rows = read_audit(audit_path)
+                exit_code = exit_code if interrupted else _exit_code_of(late[0])
+                return BatchSummary(rows, exit_code, self.counts, time.perf_counter() - started, True)
             try:
                 rows = compact_audit(audit_path, order)
             except OSError as error:
                 return self._stopped(StorageFailure("OUT_DIR", error), audit_path, started)
             if any(row["status"] == Status.QUARANTINED.value for row in rows):
                 exit_code = EXIT_QUARANTINED
-        return BatchSummary(rows, exit_code, self.counts, time.perf_counter() - started, interrupted)
+            return BatchSummary(rows, exit_code, self.counts, time.perf_counter() - started, interrupted)
+        finally:
+            self._restore_signal_handlers(previous_handlers)
 
     def _prepare(self, audit_path: Path) -> tuple[set[str], set[str], list[str], list[InputFile]]:
         """Everything before the first file: OUT_DIR's manifest, the temporary folder, the audit and the
@@ -377,6 +389,8 @@ class BatchRun:
             skipped: list[str] = []
             done, written = self._already_done(audit_path, skipped)
             self.audit = CsvAppender(audit_path, AUDIT_COLUMNS)
+            self._unaudited: list[list] = []  # rows of finished files whose mapping is not yet synced
+            self._committed = time.monotonic()
             where = "the private folder"
             self.mapping = PrivateMapping(self.private_dir)
         except OSError as error:
@@ -554,19 +568,43 @@ class BatchRun:
             self.mapping.record(outcome.private)
         except OSError as error:
             raise StorageFailure("the private folder", error) from error
-        try:
-            self.audit.append([audit_row(result)])
-        except OSError as error:
-            raise StorageFailure("OUT_DIR", error) from error
+        self._unaudited.append(audit_row(result))
+        if len(self._unaudited) >= AUDIT_COMMIT_FILES or time.monotonic() - self._committed >= AUDIT_COMMIT_S:
+            self._commit()
         self.counts[(result.status, result.reason)] += 1
         self.bar.update(1)
         quarantined = sum(n for (status, _), n in self.counts.items() if status == Status.QUARANTINED.value)
         self.bar.set_postfix(quarantined=quarantined, refresh=False)
 
+    def _commit(self) -> None:
+        """Make the mapping of the files finished since the last commit durable, then write their audit rows.
+
+        Why grouped: one fdatasync per file costs ~10 ms on a plain disk (header-only runs went from 59 to 37
+        files/s); one per quarter second costs little and keeps the rule that an audited file has its mapping
+        on disk. A kill loses at most the rows of the last quarter second: those files are redone on resume.
+        """
+        if not self._unaudited:
+            return
+        try:
+            self.mapping.sync()
+        except OSError as error:
+            raise StorageFailure("the private folder", error) from error
+        try:
+            self.audit.append(self._unaudited)
+        except OSError as error:
+            raise StorageFailure("OUT_DIR", error) from error
+        self._unaudited = []
+        self._committed = time.monotonic()
+
     # -- signals -------------------------------------------------------------------------------------------
-    def _install_signal_handlers(self) -> dict:
+    def _install_signal_handlers(self, note: Callable[[int], None] | None = None) -> dict:
+        """SIGINT/SIGTERM raise Interrupted (the batch stops); with `note`, they are only noted (while the
+        audit and the mapping are being finished, which must not be cut in half)."""
         def stop(signum, frame):  # noqa: ARG001
-            raise Interrupted(EXIT_SIGINT if signum == signal.SIGINT else EXIT_SIGTERM)
+            if note is not None:
+                note(signum)
+                return
+            raise Interrupted(_exit_code_of(signum))
 
         previous = {}
         for signum in (signal.SIGINT, signal.SIGTERM):
@@ -578,6 +616,10 @@ class BatchRun:
     def _restore_signal_handlers(previous: dict) -> None:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
+
+
+def _exit_code_of(signum: int) -> int:
+    return EXIT_SIGINT if signum == signal.SIGINT else EXIT_SIGTERM
 
 
 def summarise(summary: BatchSummary) -> str:
