@@ -19,6 +19,7 @@ from deidcli.keys import generate_key_file, load_key
 from deidcli.options import DEFAULT_RECIPE, RUN_OPTIONS, OptionError, Surface, resolve_options
 from deidcli.pipeline import Pipeline, Settings
 from deidcli.pseudonyms import validate_org_root
+from deidcli.recipe.check import review_for_run
 from deidcli.recipe.load import load_recipe
 from deidcli.recipe.model import Recipe
 
@@ -83,6 +84,8 @@ def run_batch(in_dir: str | Path, out_dir: str | Path, *, surface: Surface = Sur
     ocr, region_rules = values["ocr"], values["region_rules"]
     if ocr == "never" and not region_rules and not values["accept_burned_in_risk"]:
         raise OptionError("{ocr} never needs {region_rules} FILE or an explicit {accept_burned_in_risk}")
+    recipe = resolve_recipe(values["recipe"], values["profile"], values["options"])
+    review_for_run(recipe, values["accept_recipe_risk"])  # warnings on stderr; refusal before anything is made
     out_path = Path(out_dir)
     private_dir = values["private_dir"]
     private_path = Path(private_dir) if private_dir else default_private_dir(out_path)
@@ -102,7 +105,7 @@ def run_batch(in_dir: str | Path, out_dir: str | Path, *, surface: Surface = Sur
         rules = load_region_rules(region_rules)
     authorised_words = values["authorised_words"]
     settings = Settings(
-        recipe=resolve_recipe(values["recipe"], values["profile"], values["options"]),
+        recipe=recipe,
         key=resolve_key(key),
         org_root=validate_org_root(values["org_root"]),
         ocr=ocr,
