@@ -77,27 +77,26 @@ def run(in_dir: Path, out_dir: Path, **options: Any) -> None:
     Exit status: 0 when every file was written or skipped, 3 when some were quarantined (see audit.csv),
     2 for a usage error (nothing is created then), 4 when the disk is full, 130 or 143 when interrupted.
     """
-    from deidcli.api import run_batch
+    from deidcli.api import new_key_message, run_batch
     from deidcli.batch import summarise
 
-    def announce_key(path: Path) -> None:
-        click.secho(f"NEW KEY: created {path}. Keep it secret and keep it: the same key is needed to get the "
-                    "same pseudonyms in later runs.", fg="yellow", err=True, bold=True)
+    def announce_key(path: Path, fingerprint: str) -> None:
+        click.secho(new_key_message(path, fingerprint), fg="yellow", err=True, bold=True)
 
     options["progress"] = options["progress"] and sys.stderr.isatty()
     try:
-        summary = run_batch(in_dir, out_dir, surface=Surface.CLI, on_new_key=announce_key, **options)
+        result = run_batch(in_dir, out_dir, surface=Surface.CLI, on_new_key=announce_key, **options)
     except DeidError as error:
         _fail(error)
         return
-    if summary.interrupted:
-        click.echo(RESUME_HINT if summary.exit_code in (130, 143) else
+    if result.interrupted:
+        click.echo(RESUME_HINT if result.exit_code in (130, 143) else
                    "Stopped: the output disk is full. Free space and resume with the same command.", err=True)
-        sys.exit(summary.exit_code)
-    click.echo(summarise(summary))
-    private = options["private_dir"] or out_dir.parent / (out_dir.name + ".private")
-    click.echo(f"Output: {out_dir}  Audit: {out_dir / 'audit.csv'}  Private mapping: {private}")
-    sys.exit(summary.exit_code)
+        sys.exit(result.exit_code)
+    click.echo(summarise(result.summary))
+    click.echo(f"Output: {out_dir}  Audit: {out_dir / 'audit.csv'}  Private mapping: {result.private_dir}  "
+               f"Key fingerprint: {result.key_fingerprint}")
+    sys.exit(result.exit_code)
 
 
 @main.command()

@@ -23,7 +23,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-from deidcli.errors import UsageError
+from deidcli.errors import OptionError, UsageError
 
 #: OCR modes: `auto` reads every image except skipped modalities, `always` every image, `never` none.
 OCR_MODES = ("auto", "always", "never")
@@ -96,30 +96,19 @@ class RunOption:
         return self.default
 
 
-class OptionError(UsageError):
-    """A usage error about one or more options; `template` names them as {option_name} placeholders.
-
-    `str(error)` is the Python API spelling; `error.render(Surface.CLI)` the command line spelling.
-    """
-
-    def __init__(self, template: str, **values: Any) -> None:
-        self.template = template
-        self.values = values
-        super().__init__(self.render(Surface.API))
-
-    def render(self, surface: Surface) -> str:
-        return render_template(self.template, surface, **self.values)
-
-
-def render_template(template: str, surface: Surface, **values: Any) -> str:
+def render_template(template: str, surface: Surface | str, **values: Any) -> str:
     """Fill {option_name} placeholders with the option's spelling on `surface` (and other values)."""
-    names = {name: option.spelled(surface).rstrip("=") for name, option in OPTIONS.items()}
-    return template.format(**names, **values)
+    names = {name: option.spelled(Surface(surface)).rstrip("=") for name, option in OPTIONS.items()}
+    return template.format_map({**names, **values})
 
 
 def render_error(error: Exception, surface: Surface) -> str:
     """The message of any deidcli error, option names spelled for `surface`."""
     return error.render(surface) if isinstance(error, OptionError) else str(error)
+
+
+__all__ = ["OPTIONS", "RUN_OPTIONS", "Kind", "OptionError", "RunOption", "Surface", "default_of",
+           "render_error", "render_template", "resolve_options"]
 
 
 # -- value checks (pure, cheap; the costly ones, like loading a recipe, live in deidcli.prepare) ----------
@@ -129,11 +118,7 @@ def _check_org_root(value: Any) -> None:
     try:
         validate_org_root(value)
     except UsageError as error:
-        raise OptionError("{org_root} {problem}", problem=_without_flag(str(error), "--org-root")) from None
-
-
-def _without_flag(message: str, flag: str) -> str:
-    return message.removeprefix(flag).strip()
+        raise OptionError("{org_root} {problem}", problem=str(error)) from None
 
 
 def _check_workers(value: Any) -> None:

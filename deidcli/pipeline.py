@@ -135,6 +135,16 @@ class Pipeline:
 
     def _process(self, path: Path, result: FileResult, private: PrivateRecord) -> Path:
         source = read_dicom(path)
+        target, syntax = self.clean(source, result, private)
+        result.output_path = self.output_relative_path(source, target)
+        return write_temporary(target, syntax, self.temp_dir)
+
+    def clean(self, source: Dataset, result: FileResult, private: PrivateRecord) -> tuple[Dataset, str]:
+        """Attributes, then pixels: the de-identified dataset and its transfer syntax (not yet written).
+
+        The one path both `deid run` and `deidcli.deidentify` take, so a dataset is never marked
+        PatientIdentityRemoved with its burned-in text still in the pixels.
+        """
         target, report = self.deidentify(source, fallback_identity=private.input_path)
         result.kept, result.removed, result.emptied, result.pseudonymised = (
             report.kept, report.removed, report.emptied, report.pseudonymised
@@ -142,9 +152,7 @@ class Pipeline:
         private.replacements = [(f"{r.tag:08x}", r.vr, r.original, r.pseudonym) for r in report.replacements]
         if str(source.file_meta.get("TransferSyntaxUID", "")) == ExplicitVRBigEndian:
             swap_words_to_little_endian(target)
-        syntax = self._pixel_stage(source, target, result, private)
-        result.output_path = self.output_relative_path(source, target)
-        return write_temporary(target, syntax, self.temp_dir)
+        return target, self._pixel_stage(source, target, result, private)
 
     # -- attributes ---------------------------------------------------------------------------------
     def deidentify(self, source: Dataset, fallback_identity: str = "") -> tuple[Dataset, AttributeReport]:
