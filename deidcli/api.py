@@ -27,8 +27,10 @@ from deidcli.errors import FileRejected, OptionError
 from deidcli.keys import KEY_ENV, choose_key, key_fingerprint
 from deidcli.options import OPTIONS, RUN_OPTIONS, Surface, resolve_options
 from deidcli.pipeline import Pipeline, Settings
-from deidcli.prepare import build_settings, prepare_run
+from deidcli.prepare import build_settings, prepare_run, recipe_setting_problems
 from deidcli.reasons import Status
+from deidcli.recipe.check import CheckReport, check_recipe_text
+from deidcli.recipe.load import recipe_source
 
 #: The run options that apply to one dataset in memory (folders, workers, resume do not).
 DATASET_OPTIONS = ("recipe", "profile", "options", "key", "org_root", "ocr", "ocr_engine", "ocr_skip_modalities",
@@ -44,6 +46,15 @@ def new_key_message(path: Path, fingerprint: str) -> str:
     return (f"NEW KEY: created {path} (fingerprint {fingerprint}). Keep it secret and keep it: the same key is "
             "needed to get the same pseudonyms in later deliveries. If this is a later delivery of a study, "
             "stop and run again with the first delivery's key.")
+
+
+# -- a recipe ------------------------------------------------------------------------------------------
+def check_recipe(recipe: str | Path) -> CheckReport:
+    """Check a recipe (a JSON file or a built-in name) as `deid check-recipe` does: every problem with its
+    place and a fix, its settings as a run would check them, and (without errors) how it differs from the
+    PS3.15 basic profile. Raises `RecipeError` when there is no such recipe or it cannot be read."""
+    text, name = recipe_source(recipe)
+    return check_recipe_text(text, name, setting_checks=recipe_setting_problems)
 
 
 # -- one dataset ---------------------------------------------------------------------------------------

@@ -35,7 +35,7 @@ from deidcli.keys import (
 from deidcli.options import DEFAULT_RECIPE, Surface, resolve_options
 from deidcli.pipeline import Settings
 from deidcli.pseudonyms import validate_org_root
-from deidcli.recipe.load import load_recipe
+from deidcli.recipe.load import Problem, load_recipe
 from deidcli.recipe.model import Recipe
 
 #: The Python module each OCR engine needs (checked before the first file when OCR may run).
@@ -149,16 +149,29 @@ def _region_rules(path: Path | str | None) -> list:
         raise OptionError("{region_rules}: {problem}", problem=str(error)) from None
 
 
-def _check_authorised_words(recipe: Recipe, path: Path | str | None) -> None:
-    """The recipe's word list names exist and the word file reads: a typo must not reach the workers."""
-    from deidcli.ocr.authorised import BUILTIN_LISTS, combined_authorised_words
+def recipe_setting_problems(recipe: Recipe) -> list[Problem]:
+    """Problems of a recipe's settings that only the run can judge (the recipe package knows no word lists);
+    `deid check-recipe` reports them too, so it never passes a recipe that `deid run` refuses."""
+    from deidcli.ocr.authorised import BUILTIN_LISTS
 
+    problems = []
     for name in recipe.authorised_words:
         if name not in BUILTIN_LISTS:
             close = difflib.get_close_matches(name, BUILTIN_LISTS, n=1)
-            hint = f"; did you mean {close[0]!r}?" if close else ""
-            raise RecipeError(f"recipe {recipe.name}: authorised_words names an unknown word list {name!r}{hint} "
-                              f"(known: {', '.join(BUILTIN_LISTS)})")
+            hint = f"did you mean {close[0]!r}?" if close else f"known: {', '.join(BUILTIN_LISTS)}"
+            problems.append(Problem("error", "authorised_words", f"unknown word list {name!r}; {hint}",
+                                    f"known word lists: {', '.join(BUILTIN_LISTS)}"))
+    return problems
+
+
+def _check_authorised_words(recipe: Recipe, path: Path | str | None) -> None:
+    """The recipe's word list names exist and the word file reads: a typo must not reach the workers."""
+    from deidcli.ocr.authorised import combined_authorised_words
+
+    problems = recipe_setting_problems(recipe)
+    if problems:
+        listing = "\n".join(f"  {problem}" for problem in problems)
+        raise RecipeError(f"recipe {recipe.name} has {len(problems)} error(s):\n{listing}", problems)
     try:
         combined_authorised_words(recipe.authorised_words, path)
     except (OSError, UnicodeDecodeError, ValueError) as error:

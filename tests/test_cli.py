@@ -169,3 +169,33 @@ def test_a_second_run_without_a_key_uses_the_key_of_the_private_folder(folder, t
     second = invoke("run", folder, out, *HEADER_ONLY)
     assert second.exit_code == 0 and "NEW KEY" not in second.output
     assert f"Key fingerprint: {fingerprint}" in second.output
+
+
+# -- recipes --------------------------------------------------------------------------------------------------
+def test_recipe_list_explains_default_and_describes_kskit_with_its_warning_count():
+    from deidcli.api import check_recipe
+
+    lines = {line.split()[0]: line for line in invoke("recipe", "list").output.splitlines() if line.startswith("  ")}
+    assert "What deid run uses when no recipe is named: the same rules as basic." in lines["default"]
+    warnings = len(check_recipe("kskit-mammography").warnings)
+    assert warnings > 0
+    assert f"kept as published: {warnings} warnings" in lines["kskit-mammography"]
+    assert "(no description)" not in invoke("recipe", "list").output
+
+
+def test_check_recipe_all_lists_every_difference_from_the_basic_profile():
+    short = invoke("check-recipe", "kskit-mammography").output
+    full = invoke("check-recipe", "kskit-mammography", "--all").output
+    count = int(short.split("attributes treated differently")[0].split()[-1])
+    listed = [line for line in full.splitlines() if line.startswith("  ") and ": basic " in line]
+    assert count > 5 and len(listed) == count
+    assert f"... and {count - 5} more (--all lists every one)" in short
+
+
+def test_check_recipe_does_not_compare_a_recipe_with_errors(tmp_path):
+    recipe = tmp_path / "r.json"
+    recipe.write_text('{"general_rules": {"0x00100010": ["PatientName", "PN", "KEEP"]}}')
+    result = invoke("check-recipe", recipe)
+    assert result.exit_code == 2
+    assert "not compared with the basic profile: fix the errors first" in result.output
+    assert "attributes treated differently" not in result.output

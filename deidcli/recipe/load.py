@@ -60,18 +60,21 @@ def builtin_text(name: str) -> str:
     return path.read_text(encoding="utf-8")
 
 
-def load_recipe(name_or_path: str | Path) -> Recipe:
-    """Load a recipe from a file path or a built-in name; raise RecipeError listing every error."""
+def recipe_source(name_or_path: str | Path) -> tuple[str, str]:
+    """(JSON text, default name) of a recipe file or a built-in name; RecipeError when there is none."""
     path = Path(name_or_path)
     if path.suffix == ".json" or path.exists():
         try:
-            text = path.read_text(encoding="utf-8")
-        except OSError as error:
-            raise RecipeError(f"cannot read recipe {path}: {error.strerror}") from error
-        default_name = path.stem
-    else:
-        text = builtin_text(str(name_or_path))
-        default_name = str(name_or_path)
+            return path.read_text(encoding="utf-8"), path.stem
+        except (OSError, UnicodeDecodeError) as error:
+            reason = getattr(error, "strerror", None) or str(error)
+            raise RecipeError(f"cannot read recipe {path}: {reason}") from error
+    return builtin_text(str(name_or_path)), str(name_or_path)
+
+
+def load_recipe(name_or_path: str | Path) -> Recipe:
+    """Load a recipe from a file path or a built-in name; raise RecipeError listing every error."""
+    text, default_name = recipe_source(name_or_path)
     recipe, problems = parse_recipe_text(text, default_name)
     errors = [p for p in problems if p.severity == "error"]
     if errors or recipe is None:
