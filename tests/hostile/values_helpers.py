@@ -84,3 +84,39 @@ def write_with_raw_meta(dataset: Dataset, path: Path, **meta_values: str) -> Non
     write_dataset(body, dataset)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(b"\0" * 128 + b"DICM" + head.getvalue() + body.getvalue())
+
+
+def write_with_declared_vr(dataset: Dataset, path: Path, tag: int, vr: str, payload: bytes) -> None:
+    """Save `dataset` (Explicit VR Little Endian) with element `tag` declared as `vr` and holding `payload`,
+    whatever its dictionary VR: pydicom would turn an explicit UN back into SQ, so the header is patched."""
+    import struct
+
+    from pydicom.dataelem import DataElement
+
+    dataset[tag] = DataElement(tag, "OB", payload)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    dataset.save_as(path, enforce_file_format=True)
+    data = path.read_bytes()
+    header = struct.pack("<HH", tag >> 16, tag & 0xFFFF) + b"OB\0\0"
+    assert data.count(header) == 1
+    start = data.index(header)
+    if vr in ("OB", "OW", "OF", "OD", "OL", "OV", "SQ", "UC", "UN", "UR", "UT"):
+        patched = header[:4] + vr.encode() + b"\0\0" + data[start + 8:start + 12]
+    else:  # short explicit header: 2-byte length
+        patched = header[:4] + vr.encode() + struct.pack("<H", len(payload))
+        assert len(payload) < 0x10000
+    path.write_bytes(data[:start] + patched + data[start + 12:])
+
+
+def implicit_sequence_bytes(keyword: str, items: list[Dataset]) -> bytes:
+    """The value of a sequence encoded implicit VR little endian (what a UN-declared sequence holds)."""
+    from pydicom.filebase import DicomBytesIO
+    from pydicom.filewriter import write_dataset
+    from pydicom.sequence import Sequence
+
+    holder = Dataset()
+    setattr(holder, keyword, Sequence(items))
+    buffer = DicomBytesIO()
+    buffer.is_little_endian, buffer.is_implicit_VR = True, True
+    write_dataset(buffer, holder)
+    return buffer.getvalue()[8:]  # drop the tag and length: keep the items
