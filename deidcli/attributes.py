@@ -23,6 +23,7 @@ from pydicom.multival import MultiValue
 from pydicom.sequence import Sequence
 from pydicom.values import convert_SQ
 
+from deidcli.codes import clean_code_item
 from deidcli.errors import FileRejected
 from deidcli.pseudonyms import BINARY_VRS, NUMERIC_VRS, Pseudonymizer, Replacement
 from deidcli.recipe.model import Action, Recipe, strictest
@@ -253,7 +254,7 @@ def _transform(
             _apply_to_dataset(item, recipe, pseudonymizer, report, parent=int(tag), floor=inner_floor, depth=depth + 1)
             for item in element.value
         ]
-        return DataElement(tag, vr, Sequence(items))
+        return DataElement(tag, vr, Sequence([item for item in items if clean_code_item(item)]))
     if action is _CONSERVER:
         return element
     if action is _EFFACER:
