@@ -25,7 +25,7 @@ from deidcli.geometry import Rect
 from deidcli.keys import key_fingerprint
 from deidcli.options import default_of
 from deidcli.pseudonyms import Pseudonymizer
-from deidcli.read import read_dicom
+from deidcli.read import checked_sop_class, read_dicom
 from deidcli.reasons import Status, status_of
 from deidcli.recipe.model import Recipe
 from deidcli.write import (
@@ -158,7 +158,7 @@ class Pipeline:
             self.settings.key, self.settings.org_root, recipe.date_shift_days, patient=_patient_identity(source)
         )
         target, report = apply_recipe(source, recipe, pseudonymizer)
-        target.SOPClassUID = source.SOPClassUID
+        target.SOPClassUID = checked_sop_class(source)
         if not str(target.get("SOPInstanceUID", "")).strip():
             original = str(source.get("SOPInstanceUID", "") or "").strip()
             target.SOPInstanceUID = pseudonymizer.uid(original or f"no-sop-instance-uid:{fallback_identity}")
