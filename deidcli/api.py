@@ -22,8 +22,8 @@ from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import ExplicitVRLittleEndian
 
 from deidcli.audit import FileResult, PrivateRecord
-from deidcli.batch import BatchRun, BatchSummary
-from deidcli.errors import FileRejected, OptionError
+from deidcli.batch import EXIT_DISK_FULL, BatchRun, BatchSummary, StorageFailure
+from deidcli.errors import FileRejected, OptionError, storage_error
 from deidcli.keys import KEY_ENV, choose_key, key_fingerprint
 from deidcli.options import OPTIONS, RUN_OPTIONS, Surface, resolve_options
 from deidcli.pipeline import Pipeline, Settings
@@ -202,7 +202,14 @@ def run_batch(in_dir: str | Path, out_dir: str | Path, *, surface: Surface = Sur
               on_new_key: Callable[[Path, str], None] | None = None, **given: Any) -> RunResult:
     """`run`, for the CLI too (surface=CLI names options as flags in its errors)."""
     prepared = prepare_run(in_dir, out_dir, given, surface)
-    prepared.create_key(on_new_key or _warn_new_key)
+    try:
+        prepared.create_key(on_new_key or _warn_new_key)
+    except OSError as error:  # a read-only or full private folder: the same exit 4 as during the batch
+        if storage_error(error) is None:
+            raise
+        failure = StorageFailure("the private folder", storage_error(error))
+        summary = BatchSummary([], EXIT_DISK_FULL, Counter(), 0.0, interrupted=True, message=failure.message)
+        return RunResult(summary, prepared.out_dir, prepared.private_dir, prepared.key.fingerprint)
     batch = BatchRun(prepared.in_dir, prepared.out_dir, prepared.settings, private_dir=prepared.private_dir,
                      workers=prepared.workers, force=prepared.force, progress=prepared.progress)
     summary = batch.run()

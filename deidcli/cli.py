@@ -1,7 +1,8 @@
 """The `deid` command: a thin click layer over `deidcli.api`.
 
 Exit codes: 0 every file written or skipped; 3 some files quarantined; 2 usage error (bad option,
-bad recipe, conflicting OUT_DIR); 4 disk full (resume later); 130 / 143 interrupted (resume with the
+bad recipe, conflicting OUT_DIR); 4 OUT_DIR or the private folder cannot be written: full, read-only or
+permission denied, before or during the batch (resume later); 130 / 143 interrupted (resume with the
 same command).
 """
 
@@ -75,7 +76,8 @@ def run(in_dir: Path, out_dir: Path, **options: Any) -> None:
     files already written are skipped.
 
     Exit status: 0 when every file was written or skipped, 3 when some were quarantined (see audit.csv),
-    2 for a usage error (nothing is created then), 4 when the disk is full, 130 or 143 when interrupted.
+    2 for a usage error (nothing is created then), 4 when OUT_DIR or the private folder cannot be
+    written (full, read-only, permission denied), 130 or 143 when interrupted.
     """
     from deidcli.api import new_key_message, run_batch
     from deidcli.batch import summarise
@@ -91,7 +93,7 @@ def run(in_dir: Path, out_dir: Path, **options: Any) -> None:
         return
     if result.interrupted:
         click.echo(RESUME_HINT if result.exit_code in (130, 143) else
-                   "Stopped: the output disk is full. Free space and resume with the same command.", err=True)
+                   result.summary.message, err=True)
         sys.exit(result.exit_code)
     click.echo(summarise(result.summary))
     click.echo(f"Output: {out_dir}  Audit: {out_dir / 'audit.csv'}  Private mapping: {result.private_dir}  "
@@ -127,12 +129,18 @@ def mapping() -> None:
 
 
 def _mapping_table(private_dir: Path, name: str):
+    """A mapping table as text columns; damaged records are skipped and named (file:line) on stderr."""
     import pandas as pd
+
+    from deidcli.audit import read_table
 
     path = private_dir / name
     if not path.exists():
         raise click.ClickException(f"{path} not found: is {private_dir} a deid private folder?")
-    return pd.read_csv(path, dtype=str, keep_default_na=False)
+    table = read_table(path)
+    for problem in table.skipped:
+        click.echo(f"warning: {problem}", err=True)
+    return pd.DataFrame(table.rows, columns=table.columns, dtype=str)
 
 
 @mapping.command("show")

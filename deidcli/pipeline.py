@@ -8,7 +8,6 @@ place by the batch once everything succeeded).
 
 from __future__ import annotations
 
-import errno
 import hashlib
 import hmac
 import time
@@ -21,12 +20,12 @@ from pydicom.uid import ExplicitVRBigEndian
 
 from deidcli.attributes import AttributeReport, apply_recipe
 from deidcli.audit import FileResult, PrivateRecord
-from deidcli.errors import FileRejected
+from deidcli.errors import FileRejected, storage_error
 from deidcli.geometry import Rect
 from deidcli.keys import key_fingerprint
 from deidcli.options import default_of
 from deidcli.pseudonyms import Pseudonymizer
-from deidcli.read import read_dicom
+from deidcli.read import checked_sop_class, read_dicom
 from deidcli.reasons import Status, status_of
 from deidcli.recipe.model import Recipe
 from deidcli.write import (
@@ -113,8 +112,9 @@ class Pipeline:
         except FileRejected as rejection:
             result.status, result.reason, result.detail = status_of(rejection.reason).value, rejection.reason, rejection.detail
         except OSError as error:
-            if error.errno == errno.ENOSPC:
-                raise
+            failure = storage_error(error)
+            if failure is not None:  # the disk, not the file: the batch stops (exit 4)
+                raise failure from None
             result.status, result.reason, result.detail = Status.QUARANTINED.value, "write_failed", type(error).__name__
         except MemoryError:
             result.status, result.reason = Status.QUARANTINED.value, "too_large"
@@ -166,7 +166,7 @@ class Pipeline:
             self.settings.key, self.settings.org_root, recipe.date_shift_days, patient=_patient_identity(source)
         )
         target, report = apply_recipe(source, recipe, pseudonymizer)
-        target.SOPClassUID = source.SOPClassUID
+        target.SOPClassUID = checked_sop_class(source)
         if not str(target.get("SOPInstanceUID", "")).strip():
             original = str(source.get("SOPInstanceUID", "") or "").strip()
             target.SOPInstanceUID = pseudonymizer.uid(original or f"no-sop-instance-uid:{fallback_identity}")
