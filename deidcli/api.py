@@ -159,6 +159,16 @@ class RunResult:
     def seconds(self) -> float:
         return self.summary.seconds
 
+    @property
+    def message(self) -> str:
+        """Why the run stopped early (OUT_DIR or the private folder could not be written); "" otherwise."""
+        return self.summary.message
+
+    @property
+    def rows(self) -> list[dict[str, str]]:
+        """The audit rows as dictionaries (no pandas needed)."""
+        return self.summary.rows
+
     @cached_property
     def audit(self):
         """The audit (one row per input file) as a pandas DataFrame."""
