@@ -125,8 +125,8 @@ class KeyRecord:
     key_file: str  # absolute path, "" when the key was given as bytes
 
     def describe(self) -> str:
-        where = f"the key file {self.key_file}" if self.key_file else "a key given as bytes (no file)"
-        return f"{where}, fingerprint {self.fingerprint}"
+        """Where the key was: 'the key file /x/site.key' (the fingerprint is said by the caller)."""
+        return f"the key file {self.key_file}" if self.key_file else "a key given as bytes, not a file"
 
 
 def read_key_record(private_dir: Path) -> KeyRecord | None:
