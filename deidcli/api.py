@@ -33,8 +33,7 @@ from deidcli.recipe.check import CheckReport, check_recipe_text
 from deidcli.recipe.load import recipe_source
 
 #: The run options that apply to one dataset in memory (folders, workers, resume do not).
-DATASET_OPTIONS = ("recipe", "profile", "options", "key", "org_root", "ocr", "ocr_engine", "ocr_skip_modalities",
-                   "accept_burned_in_risk", "region_rules", "authorised_words")
+DATASET_OPTIONS = tuple(option.name for option in RUN_OPTIONS if option.for_dataset)
 
 
 class NewKeyWarning(UserWarning):

@@ -32,7 +32,7 @@ from deidcli.keys import (
     write_key_file,
     write_key_record,
 )
-from deidcli.options import DEFAULT_RECIPE, Surface, resolve_options
+from deidcli.options import DEFAULT_RECIPE, RUN_OPTIONS, Surface, resolve_options
 from deidcli.pipeline import Settings
 from deidcli.pseudonyms import validate_org_root
 from deidcli.recipe.load import Problem, load_recipe
@@ -100,7 +100,8 @@ def build_settings(values: Mapping[str, Any], key: bytes) -> Settings:
     """Settings from resolved option values (see `resolve_options`), each file or name they point to checked:
     recipe, UID root (given > recipe > 2.25), OCR mode against region rules, word lists, OCR engine."""
     recipe = resolve_recipe(values["recipe"], values["profile"], values["options"])
-    org_root = _org_root(values["org_root"], recipe)
+    values = with_recipe_settings(values, recipe)
+    org_root = validate_org_root(values["org_root"])
     if values["ocr"] == "never" and not values["region_rules"] and not values["accept_burned_in_risk"]:
         raise OptionError("{ocr} never needs {region_rules} FILE or an explicit {accept_burned_in_risk}")
     region_rules = _region_rules(values["region_rules"])
@@ -131,11 +132,15 @@ def _check_paths(in_dir: Path, out_dir: Path, private_dir: Path) -> None:
     check_folders(in_dir, out_dir, private_dir)
 
 
-def _org_root(given: str | None, recipe: Recipe) -> str:
-    """given > recipe > 2.25 (both were checked: the option by its definition, the recipe when loaded)."""
-    if given:
-        return validate_org_root(given)
-    return validate_org_root(recipe.org_root)
+def with_recipe_settings(values: Mapping[str, Any], recipe: Recipe) -> dict[str, Any]:
+    """Options the recipe may set (`in_recipe`) take the recipe's value where the run gave none:
+    given > recipe > default. (Both were checked: the option by its definition, the recipe when loaded.)"""
+    merged = dict(values)
+    for option in RUN_OPTIONS:
+        from_recipe = getattr(recipe, option.name, None) if option.in_recipe else None
+        if from_recipe is not None and merged[option.name] is None:
+            merged[option.name] = from_recipe
+    return merged
 
 
 def _region_rules(path: Path | str | None) -> list:

@@ -157,3 +157,11 @@ def test_a_recipe_setting_that_cannot_be_honoured_is_refused(one_file, tmp_path,
     with pytest.raises(RecipeError, match=message):
         deidcli.run(one_file, tmp_path / "out", key=KEY, recipe=recipe, ocr="never", accept_burned_in_risk=True)
     assert not (tmp_path / "out").exists()
+
+
+def test_options_a_recipe_may_set_exist_on_recipe_and_default_to_none():
+    recipe_fields = {field.name for field in dataclasses.fields(deidcli.Recipe)}
+    settable = [option for option in RUN_OPTIONS if option.in_recipe]
+    assert settable
+    for option in settable:
+        assert option.default is None and option.name in recipe_fields, option.name
