@@ -38,8 +38,12 @@ from deidcli.pseudonyms import validate_org_root
 from deidcli.recipe.load import Problem, load_recipe
 from deidcli.recipe.model import Recipe
 
-#: The Python module each OCR engine needs (checked before the first file when OCR may run).
-ENGINE_MODULES = {"rapidocr": "rapidocr_onnxruntime", "easyocr": "easyocr"}
+#: The Python modules each OCR engine imports (checked before the first file when OCR may run), and how to
+#: install them.
+ENGINE_MODULES = {
+    "rapidocr": (("rapidocr_onnxruntime",), "pip install rapidocr_onnxruntime"),
+    "easyocr": (("easyocr", "easyocr_en_models", "torch"), "pip install 'deidcli[easyocr]'"),
+}
 
 
 @dataclass
@@ -185,11 +189,12 @@ def _check_authorised_words(recipe: Recipe, path: Path | str | None) -> None:
 
 
 def _check_engine_installed(engine: str) -> None:
-    module = ENGINE_MODULES[engine]
-    if importlib.util.find_spec(module) is None:
-        raise OptionError("{ocr_engine} {engine} needs the Python package {module}, which is not installed; "
-                          "install it, choose another {ocr_engine}, or set {ocr} never with {region_rules}",
-                          engine=engine, module=module)
+    modules, install = ENGINE_MODULES[engine]
+    missing = [module for module in modules if importlib.util.find_spec(module) is None]
+    if missing:
+        raise OptionError("{ocr_engine} {engine} needs the Python package(s) {missing}, not installed here "
+                          "({install}); or choose another {ocr_engine}, or {ocr} never with {region_rules}",
+                          engine=engine, missing=", ".join(missing), install=install)
 
 
 def check_key_matches(key: KeyChoice, out_dir: Path, private_dir: Path) -> None:

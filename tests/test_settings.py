@@ -105,8 +105,8 @@ def test_unknown_ocr_engine_through_the_api_is_a_usage_error_not_a_quarantine(on
 def test_an_engine_that_is_not_installed_is_a_usage_error(one_file, tmp_path, monkeypatch):
     from deidcli import prepare
 
-    monkeypatch.setitem(prepare.ENGINE_MODULES, "easyocr", "no_such_module_for_deidcli_tests")
-    with pytest.raises(OptionError, match="needs the Python package no_such_module_for_deidcli_tests"):
+    monkeypatch.setitem(prepare.ENGINE_MODULES, "easyocr", (("no_such_module_for_deidcli_tests",), "pip install x"))
+    with pytest.raises(OptionError, match=r"needs the Python package\(s\) no_such_module_for_deidcli_tests"):
         deidcli.run(one_file, tmp_path / "out", key=KEY, ocr_engine="easyocr")
     assert not (tmp_path / "out").exists()
 
