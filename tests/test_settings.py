@@ -42,9 +42,10 @@ def test_settings_defaults_are_the_option_defaults():
 
 def test_option_choices_match_what_the_code_implements():
     from deidcli.ocr.engines import ENGINES
+    from deidcli.prepare import ENGINE_MODULES
     from deidcli.recipe.profiles import PROFILES as BUILT_PROFILES
 
-    assert set(OCR_ENGINES) == set(ENGINES)
+    assert set(OCR_ENGINES) == set(ENGINES) == set(ENGINE_MODULES)
     assert PROFILES == BUILT_PROFILES
 
 
