@@ -106,7 +106,8 @@ def show(name: str) -> None:
     loaded = _load(name)
     click.echo(f"name: {loaded.name}")
     click.echo(f"version: {loaded.version}")
-    click.echo(f"description: {loaded.description}")
+    published = f"{PUBLISHED[name]}, kept as published." if name in PUBLISHED else ""
+    click.echo(f"description: {loaded.description or published}")
     click.echo(f"method codes: {', '.join(loaded.method_codes) or '-'}")
     click.echo(f"date shift days: {loaded.date_shift_days[0]} to {loaded.date_shift_days[1]}")
     click.echo(f"authorised words: {', '.join(loaded.authorised_words) or '-'}")
