@@ -74,9 +74,10 @@ def deidentify(dataset: Dataset, recipe: Any = None, **options: Any) -> Dataset:
                           known=", ".join(DATASET_OPTIONS))
     given = {"recipe": recipe, **options} if recipe is not None else dict(options)
     values = resolve_options(given, Surface.API)
-    if values["key"] is None and not os.environ.get(KEY_ENV):
+    given_key = values["key"] if values["key"] is not None else os.environ.get(KEY_ENV)
+    if not given_key:  # one dataset has no private folder to find or keep a key in
         raise OptionError("deidentify() needs {key}: the key's bytes or a key file (or set {env})", env=KEY_ENV)
-    key = choose_key(values["key"], private_dir=Path(os.devnull)).key
+    key = choose_key(given_key, private_dir=Path(os.devnull)).key  # a given key: no folder is looked at
     pipeline = _dataset_pipeline(build_settings(values, key))
     if "SOPClassUID" not in dataset:
         raise FileRejected("no_sop_class")
