@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from pydicom.datadict import dictionary_VR
 from pydicom.dataelem import DataElement
 from pydicom.dataset import Dataset
 from pydicom.multival import MultiValue
@@ -183,7 +184,25 @@ def _transform(
         return element
     if action is _EFFACER:
         return DataElement(tag, vr, None if vr not in BINARY_VRS else b"")
+    vr = _standard_vr(tag, vr)
+    if vr != element.VR:
+        element = DataElement(tag, vr, element.value)
     return DataElement(tag, vr, _pseudonymised_value(element, pseudonymizer, report))
+
+
+def _standard_vr(tag: int, vr: str) -> str:
+    """The dictionary VR of a public attribute sent with another string VR (PatientAge as LO, a date as SH):
+    the pseudonym must follow what the attribute is (an age is capped, a date shifted), not how a sender
+    labelled it, and the output carries the standard VR. Private tags and multi-VR entries keep theirs."""
+    if (tag >> 16) % 2 or vr in BINARY_VRS or vr in NUMERIC_VRS:
+        return vr
+    try:
+        standard = dictionary_VR(tag)
+    except KeyError:
+        return vr
+    if standard == vr or " or " in standard or standard in BINARY_VRS or standard in NUMERIC_VRS or standard == "SQ":
+        return vr
+    return standard
 
 
 def _pseudonymised_value(element: DataElement, pseudonymizer: Pseudonymizer, report: AttributeReport) -> object:

@@ -435,15 +435,27 @@ class BatchRun:
 
 
 def summarise(summary: BatchSummary) -> str:
-    """The one-paragraph end-of-run summary (no PHI: counts and reason codes only)."""
+    """The one-paragraph end-of-run summary (no PHI: counts and reason codes only).
+
+    Counts are this run's; inputs an earlier run already finished (same recipe and key) are reported as
+    "skipped (already done)", so a re-run never claims to have written what it did not touch."""
     rows = summary.rows
-    by_status = Counter(row["status"] for row in rows)
+    by_status = Counter()
+    for (status, _reason), number in summary.counts.items():
+        by_status[status] += number
+    processed = sum(by_status.values())
+    already_done = max(0, len(rows) - processed)
     reasons = Counter(row["reason"] for row in rows if row["status"] != Status.WRITTEN.value)
-    rate = len(rows) / summary.seconds if summary.seconds else 0.0
-    text = (
-        f"{by_status['written']} written, {by_status['quarantined']} quarantined, "
-        f"{by_status['skipped']} skipped of {len(rows)} files in {summary.seconds:.1f} s ({rate:.1f} files/s)."
-    )
+    if already_done and not processed:
+        text = f"{already_done} skipped (already done) of {len(rows)} files: nothing new to do."
+    else:
+        rate = processed / summary.seconds if summary.seconds else 0.0
+        done = f", {already_done} skipped (already done)" if already_done else ""
+        text = (
+            f"{by_status['written']} written, {by_status['quarantined']} quarantined, "
+            f"{by_status['skipped']} skipped{done} of {len(rows)} files in {summary.seconds:.1f} s "
+            f"({rate:.1f} files/s)."
+        )
     if reasons:
         text += " Not written, by reason: " + ", ".join(f"{k} {v}" for k, v in sorted(reasons.items())) + "."
     return text
