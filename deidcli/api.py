@@ -14,6 +14,7 @@ from pydicom.dataset import Dataset
 from deidcli.batch import BatchRun, BatchSummary, default_private_dir
 from deidcli.errors import FileRejected, UsageError
 from deidcli.keys import generate_key_file, load_key
+from deidcli.mapping import KEY_NAME
 from deidcli.pipeline import OCR_MODES, Pipeline, Settings
 from deidcli.pseudonyms import validate_org_root
 from deidcli.recipe.load import load_recipe
@@ -90,7 +91,7 @@ def run_batch(in_dir: str | Path, out_dir: str | Path, *, recipe=None, profile=N
     out_path = Path(out_dir)
     private_path = Path(private_dir) if private_dir else default_private_dir(out_path)
     if key is None and not os.environ.get("DEID_KEY_FILE"):
-        key_path = private_path / "deid.key"
+        key_path = private_path / KEY_NAME
         if not key_path.exists():
             private_path.mkdir(parents=True, exist_ok=True, mode=0o700)
             generate_key_file(key_path)

@@ -13,6 +13,15 @@ from pathlib import Path
 
 from pydicom.datadict import keyword_for_tag
 
+from deidcli.mapping import (
+    FILES_COLUMNS,
+    FILES_NAME,
+    OCR_TEXT_COLUMNS,
+    OCR_TEXT_NAME,
+    VALUES_COLUMNS,
+    VALUES_NAME,
+)
+
 
 @dataclass
 class FileResult:
@@ -62,9 +71,6 @@ class PrivateRecord:
     masked_text: list[tuple[int, str]] = field(default_factory=list)  # frame, recognised text
 
 
-FILES_COLUMNS = ["input_path", "input_id", "output_path", "status", "reason"]
-VALUES_COLUMNS = ["tag", "keyword", "vr", "original", "pseudonym"]
-OCR_TEXT_COLUMNS = ["input_path", "frame", "text"]
 
 
 class CsvAppender:
@@ -150,11 +156,11 @@ class PrivateMapping:
         folder.mkdir(parents=True, exist_ok=True, mode=0o700)
         os.chmod(folder, 0o700)
         self.folder = folder
-        self.files = CsvAppender(folder / "files.csv", FILES_COLUMNS)
-        self.values = CsvAppender(folder / "values.csv", VALUES_COLUMNS)
-        self.ocr_text = CsvAppender(folder / "ocr_text.csv", OCR_TEXT_COLUMNS)
+        self.files = CsvAppender(folder / FILES_NAME, FILES_COLUMNS)
+        self.values = CsvAppender(folder / VALUES_NAME, VALUES_COLUMNS)
+        self.ocr_text = CsvAppender(folder / OCR_TEXT_NAME, OCR_TEXT_COLUMNS)
         self._seen_values: set[tuple[str, str]] = set()
-        values_path = folder / "values.csv"
+        values_path = folder / VALUES_NAME
         if values_path.stat().st_size:
             with values_path.open(newline="", encoding="utf-8") as handle:
                 for row in csv.DictReader(handle):

@@ -41,6 +41,7 @@ from deidcli.audit import (
 )
 from deidcli.errors import FileRejected, OutputConflict, UsageError
 from deidcli.keys import key_fingerprint
+from deidcli.mapping import record_run_folders
 from deidcli.pipeline import Outcome, Pipeline, Settings, input_id, unprocessed_outcome
 from deidcli.reasons import Status
 from deidcli.write import resolve_inside
@@ -245,6 +246,7 @@ class BatchRun:
         todo = [item for item, identity in zip(inputs, order, strict=True) if identity not in done]
         self.audit = CsvAppender(audit_path, AUDIT_COLUMNS)
         self.mapping = PrivateMapping(self.private_dir)
+        record_run_folders(self.private_dir, self.in_dir, self.out_dir)
         exit_code = EXIT_OK
         interrupted = False
         previous_handlers = self._install_signal_handlers()
