@@ -7,6 +7,7 @@ and what we pin is that de-identification adds none (a required attribute remove
 from __future__ import annotations
 
 import csv
+import json
 import re
 import shutil
 import subprocess
@@ -183,3 +184,22 @@ def test_no_written_file_of_the_pydicom_corpora_gets_a_new_dciodvfy_error(tmp_pa
     unexpected = {name: errors for name, errors in failures.items() if name not in KNOWN_NEW_ERRORS}
     assert unexpected == {}
     assert set(KNOWN_NEW_ERRORS) <= set(failures), "an exception is no longer needed: remove it"
+
+
+# -- region rules ---------------------------------------------------------------------------------------
+def test_a_region_rule_with_frames_masks_only_those_frames(tmp_path, key_file):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    shutil.copy(pydicom_file("emri_small.dcm"), folder / "mr.dcm")
+    rules = tmp_path / "rules.json"
+    rules.write_text(json.dumps({"rules": [
+        {"name": "second-frame", "match": {"Modality": "MR"}, "rectangles": [[0, 0, 16, 16]], "frames": [1]},
+    ]}))
+    result = invoke("run", folder, tmp_path / "out", "--key-file", key_file, "--ocr", "never",
+                    "--region-rules", rules, "--workers", 1, "--no-progress")
+    assert result.exit_code == 0, result.output
+    written = next((tmp_path / "out").rglob("*.dcm"))
+    before, after = dcmread(folder / "mr.dcm").pixel_array, dcmread(written).pixel_array
+    assert (after[0] == before[0]).all() and (after[2:] == before[2:]).all()
+    assert (after[1, :16, :16] == after[1, :16, :16].min()).all() and (after[1, :16, :16] != before[1, :16, :16]).any()
+    assert (after[1, 16:, :] == before[1, 16:, :]).all()
