@@ -74,7 +74,7 @@ def run(in_dir: str | Path, out_dir: str | Path, *, recipe: Recipe | str | Path 
         ocr: str = "auto", ocr_engine: str = "rapidocr", ocr_skip_modalities: Sequence[str] = (),
         accept_burned_in_risk: bool = False, region_rules: str | Path | None = None,
         authorised_words: str | Path | None = None, file_timeout_s: float = 600.0, force: bool = False,
-        progress: bool = False):
+        progress: bool = False, patient_map: str | Path | None = None):
     """De-identify every DICOM file under `in_dir` into `out_dir`; return the audit as a pandas DataFrame."""
     return run_batch(**locals()).audit
 
@@ -82,12 +82,17 @@ def run(in_dir: str | Path, out_dir: str | Path, *, recipe: Recipe | str | Path 
 def run_batch(in_dir: str | Path, out_dir: str | Path, *, recipe=None, profile=None, options=(), key=None,
               org_root=None, private_dir=None, workers=1, ocr="auto", ocr_engine="rapidocr",
               ocr_skip_modalities=(), accept_burned_in_risk=False, region_rules=None, authorised_words=None,
-              file_timeout_s=600.0, force=False, progress=False, on_new_key=None) -> BatchSummary:
+              file_timeout_s=600.0, force=False, progress=False, on_new_key=None, patient_map=None) -> BatchSummary:
     """`run`, returning the whole summary (exit code, counts); the CLI uses this."""
     if ocr not in OCR_MODES:
         raise UsageError(f"ocr must be one of {', '.join(OCR_MODES)}")
     if ocr == "never" and not region_rules and not accept_burned_in_risk:
         raise UsageError("--ocr never needs --region-rules FILE or an explicit --accept-burned-in-risk")
+    research_ids = None
+    if patient_map is not None:
+        from deidcli.patients import load_patient_map
+
+        research_ids = load_patient_map(patient_map)
     out_path = Path(out_dir)
     private_path = Path(private_dir) if private_dir else default_private_dir(out_path)
     if key is None and not os.environ.get("DEID_KEY_FILE"):
@@ -114,6 +119,7 @@ def run_batch(in_dir: str | Path, out_dir: str | Path, *, recipe=None, profile=N
         region_rules=rules,
         authorised_words_file=str(authorised_words) if authorised_words else None,
         file_timeout_s=file_timeout_s,
+        patient_map=research_ids,
     )
     batch = BatchRun(Path(in_dir), out_path, settings, private_dir=private_path, workers=workers, force=force,
                      progress=progress)

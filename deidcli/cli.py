@@ -54,11 +54,14 @@ def main() -> None:
 @click.option("--authorised-words", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="Words OCR may leave visible, one per line.")
 @click.option("--file-timeout", type=float, default=600.0, show_default=True, help="Seconds allowed per file.")
+@click.option("--patient-map", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="CSV (header line, then 'PatientID,research ID' rows): the study's own research IDs become "
+                   "PatientID, PatientName and the patient folder; a patient not in the map is quarantined.")
 @click.option("--force", is_flag=True, help="Redo everything / write into an OUT_DIR made with another recipe or key.")
 @click.option("--no-progress", is_flag=True, help="No progress bar.")
 def run(in_dir: Path, out_dir: Path, org_root, recipe, profile, options, key_file, private_dir, workers, ocr,
         ocr_engine, ocr_skip_modalities, accept_burned_in_risk, region_rules, authorised_words, file_timeout,
-        force, no_progress) -> None:
+        force, no_progress, patient_map) -> None:
     """De-identify every DICOM file under IN_DIR into OUT_DIR, with an audit in OUT_DIR/audit.csv."""
     from deidcli.api import run_batch
     from deidcli.batch import summarise
@@ -73,7 +76,7 @@ def run(in_dir: Path, out_dir: Path, org_root, recipe, profile, options, key_fil
             private_dir=private_dir, workers=workers, ocr=ocr, ocr_engine=ocr_engine,
             ocr_skip_modalities=ocr_skip_modalities, accept_burned_in_risk=accept_burned_in_risk,
             region_rules=region_rules, authorised_words=authorised_words, file_timeout_s=file_timeout, force=force,
-            progress=not no_progress and sys.stderr.isatty(), on_new_key=announce_key,
+            progress=not no_progress and sys.stderr.isatty(), on_new_key=announce_key, patient_map=patient_map,
         )
     except (UsageError, RecipeError, DeidError) as error:
         _fail(error)

@@ -24,10 +24,11 @@ from deidcli.audit import FileResult, PrivateRecord
 from deidcli.errors import FileRejected
 from deidcli.geometry import Rect
 from deidcli.keys import key_fingerprint
+from deidcli.patients import OutputPatient, output_patient
 from deidcli.pseudonyms import Pseudonymizer
 from deidcli.read import read_dicom
 from deidcli.reasons import Status, status_of
-from deidcli.recipe.model import Recipe
+from deidcli.recipe.model import Action, Recipe
 from deidcli.write import (
     add_method_code,
     check_output_relative_path,
@@ -54,6 +55,7 @@ class Settings:
     region_rules: list = field(default_factory=list)  # list[deidcli.pixels.RegionRule]
     authorised_words_file: str | None = None
     file_timeout_s: float = 600.0
+    patient_map: dict[str, str] | None = None  # original PatientID -> research ID (--patient-map)
 
 
 @dataclass
@@ -141,11 +143,33 @@ class Pipeline:
             report.kept, report.removed, report.emptied, report.pseudonymised
         )
         private.replacements = [(f"{r.tag:08x}", r.vr, r.original, r.pseudonym) for r in report.replacements]
+        patient = self._output_patient(source, target, private)
+        result.detail = patient.note
         if str(source.file_meta.get("TransferSyntaxUID", "")) == ExplicitVRBigEndian:
             swap_words_to_little_endian(target)
         syntax = self._pixel_stage(source, target, result, private)
-        result.output_path = self.output_relative_path(source, target)
+        result.output_path = self.output_relative_path(source, target, patient.folder)
         return write_temporary(target, syntax, self.temp_dir)
+
+    def _output_patient(self, source: Dataset, target: Dataset, private: PrivateRecord) -> OutputPatient:
+        """Who the patient is in the output. A research ID from --patient-map replaces PatientID and
+        PatientName (and their keyed pseudonyms in the mapping); a pseudo-patient of a file without PatientID
+        becomes its PatientID where the recipe pseudonymises PatientID, so a split by PatientID keeps it apart."""
+        pseudonymizer = Pseudonymizer(self.settings.key, self.settings.org_root)
+        patient = output_patient(source, pseudonymizer, private.input_path, self.settings.patient_map)
+        if patient.research_id:
+            names = {"00100020": ("LO", "PatientID"), "00100010": ("PN", "PatientName")}
+            private.replacements = [r for r in private.replacements if r[0] not in names]
+            for tag, (vr, keyword) in names.items():
+                original = str(source.get(keyword, "") or "").strip()
+                setattr(target, keyword, patient.research_id)
+                if original:
+                    private.replacements.append((tag, vr, original, patient.research_id))
+        elif patient.note:
+            rule = self.settings.recipe.general_rule(0x00100020, None)
+            if rule is not None and rule.action is Action.PSEUDONYMISER:
+                target.PatientID = patient.folder
+        return patient
 
     # -- attributes ---------------------------------------------------------------------------------
     def deidentify(self, source: Dataset, fallback_identity: str = "") -> tuple[Dataset, AttributeReport]:
@@ -167,11 +191,10 @@ class Pipeline:
         mark_deidentified(target, recipe, dates=dates)
         return target, report
 
-    def output_relative_path(self, source: Dataset, target: Dataset) -> str:
-        """OUT/<pseudo patient>/<study>/<series>/<instance>.dcm from keyed pseudonyms of the original values
-        only (never a kept original, whatever the recipe keeps): no PHI in paths."""
+    def output_relative_path(self, source: Dataset, target: Dataset, patient: str) -> str:
+        """OUT/<patient>/<study>/<series>/<instance>.dcm from keyed pseudonyms of the original values
+        only (never a kept original, whatever the recipe keeps), or the study's research ID: no PHI in paths."""
         pseudonymizer = Pseudonymizer(self.settings.key, self.settings.org_root)
-        patient = pseudonymizer.identifier(str(source.get("PatientID", "") or ""), "LO") or "NOPATIENTID"
         study, series, instance = (
             pseudonymizer.uid(str(source.get(keyword, "") or "")) or f"NO{keyword.upper()}"
             for keyword in ("StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID")

@@ -15,7 +15,7 @@ from pydicom.dataelem import DataElement
 
 from deidcli.api import deidentify
 from deidcli.cli import main
-from tests.conftest import KEY, planted_dataset, write_planted
+from tests.conftest import KEY, PLANTED, planted_dataset, write_planted
 
 
 def invoke(*args: object, env: dict | None = None):
@@ -133,3 +133,87 @@ def test_lookup_csv_is_machine_readable_and_tables_fit_the_terminal(delivered):
         assert max(len(line) for line in table.output.splitlines()) <= width, table.output
     narrow = invoke("mapping", "lookup", private, "jane/a.dcm", env={"COLUMNS": "60"})
     assert all(len(line) <= 60 for line in narrow.output.splitlines()), narrow.output
+
+
+# -- the hospital's own ID map ------------------------------------------------------------------------------
+def _audit(out: Path) -> list[dict[str, str]]:
+    with (out / "audit.csv").open(newline="", encoding="utf-8") as handle:
+        return list(csv.DictReader(handle))
+
+
+def _files(private: Path) -> dict[str, dict[str, str]]:
+    with (private / "files.csv").open(newline="", encoding="utf-8") as handle:
+        return {row["input_path"]: row for row in csv.DictReader(handle)}
+
+
+def test_patient_map_ids_name_the_patient_and_folder_and_an_unmapped_patient_is_quarantined(tmp_path, key_file):
+    folder = tmp_path / "in"
+    write_planted(folder / "mapped.dcm", patient_id="MRN-1")
+    write_planted(folder / "unmapped.dcm", patient_id="MRN-2")
+    ids = tmp_path / "ids.csv"
+    ids.write_text("PatientID,ResearchID\nMRN-1,BREAST-0042\n")
+    result = header_run(folder, tmp_path / "out", key_file, "--patient-map", ids)
+    assert result.exit_code == 3, result.output
+    files = _files(tmp_path / "out.private")
+    assert files["unmapped.dcm"]["reason"] == "not_in_patient_map" and files["unmapped.dcm"]["output_path"] == ""
+    assert files["mapped.dcm"]["output_path"].startswith("BREAST-0042/")
+    written = dcmread(tmp_path / "out" / files["mapped.dcm"]["output_path"])
+    assert (written.PatientID, str(written.PatientName)) == ("BREAST-0042", "BREAST-0042")
+    assert sorted(p.name for p in (tmp_path / "out").iterdir() if p.is_dir() and not p.name.startswith(".")) == [
+        "BREAST-0042"]
+    found = _json(invoke("mapping", "lookup", tmp_path / "out.private", "MRN-1", "--format", "json"))
+    assert [(m["keyword"], m["pseudonym"]) for m in found if m["table"] == "values"] == [("PatientID", "BREAST-0042")]
+    found = _json(invoke("mapping", "reverse", tmp_path / "out.private", "BREAST-0042", "--format", "json"))
+    assert {m["original"] for m in found} == {"MRN-1", PLANTED["PatientName"]}
+
+
+@pytest.mark.parametrize(("content", "message"), [
+    ("PatientID,ResearchID\nMRN-1,R1\nMRN-1,R2\n", "listed twice"),
+    ("PatientID,ResearchID\nMRN-1,R1\nMRN-2,R1\n", "given to two patients"),
+    ("PatientID,ResearchID\nMRN-1,\n", "empty research ID"),
+    ("PatientID,ResearchID\n,R1\n", "empty PatientID"),
+    ("PatientID,ResearchID\nMRN-1,../escape\n", "safe folder name"),
+    ("PatientID,ResearchID\nMRN-1,r1\n", "upper-case"),
+    ("PatientID,ResearchID\nMRN-1,R\\1\n", "valid LO value"),
+    ("PatientID,ResearchID\nMRN-1,CON\n", "safe folder name"),
+    ("PatientID,ResearchID\nMRN-1,R1,extra\n", "expected 2 columns"),
+    ("PatientID,ResearchID\n", "at least one"),
+])
+def test_a_bad_patient_map_is_a_usage_error_before_any_file(tmp_path, key_file, content, message):
+    folder = tmp_path / "in"
+    write_planted(folder / "a.dcm", patient_id="MRN-1")
+    ids = tmp_path / "ids.csv"
+    ids.write_text(content)
+    result = header_run(folder, tmp_path / "out", key_file, "--patient-map", ids)
+    assert result.exit_code == 2, result.output
+    assert message in result.output
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").rglob("*.dcm"))
+
+
+# -- files without PatientID ----------------------------------------------------------------------------------
+def test_files_without_patient_id_get_one_keyed_pseudo_patient_per_study(tmp_path, key_file):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for name, study in (("s1a.dcm", "1.2.3.1"), ("s1b.dcm", "1.2.3.1"), ("s2.dcm", "1.2.3.2")):
+        dataset = planted_dataset(study_uid=study)
+        del dataset.PatientID
+        dataset.save_as(folder / name, enforce_file_format=True)
+    no_study = planted_dataset()
+    del no_study.PatientID, no_study.StudyInstanceUID
+    no_study.save_as(folder / "nostudy.dcm", enforce_file_format=True)
+    result = header_run(folder, tmp_path / "out", key_file, "--recipe", "mammography")
+    assert result.exit_code == 0, result.output
+    files = _files(tmp_path / "out.private")
+    patients = {name: row["output_path"].split("/")[0] for name, row in files.items()}
+    assert patients["s1a.dcm"] == patients["s1b.dcm"]
+    assert len({patients["s1a.dcm"], patients["s2.dcm"], patients["nostudy.dcm"]}) == 3
+    assert all(patient.startswith("NOPID.") for patient in patients.values())
+    written = dcmread(tmp_path / "out" / files["s2.dcm"]["output_path"])
+    assert written.PatientID == patients["s2.dcm"]  # mammography pseudonymises PatientID: the split sees it
+    details = {row["detail"] for row in _audit(tmp_path / "out")}
+    assert details == {"no PatientID: pseudo-patient keyed on StudyInstanceUID",
+                       "no PatientID: pseudo-patient keyed on the input path"}
+    again = header_run(folder, tmp_path / "out2", key_file, "--recipe", "mammography")
+    assert again.exit_code == 0
+    assert {row["output_path"] for row in _files(tmp_path / "out2.private").values()} == {
+        row["output_path"] for row in files.values()}
