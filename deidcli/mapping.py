@@ -11,6 +11,7 @@ are recorded in `run.json` beside the tables.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 import os
@@ -41,19 +42,28 @@ class MappingNotFound(Exception):
 
 
 # -- the folders a run used ----------------------------------------------------------------------------
-def record_run_folders(private_dir: Path, in_dir: Path, out_dir: Path) -> None:
-    """Remember IN_DIR and OUT_DIR (absolute) so lookups accept absolute and relative paths; atomic."""
+def record_run_folders(private_dir: Path, in_dir: Path, out_dir: Path) -> bool:
+    """Remember IN_DIR and OUT_DIR (absolute) so lookups accept absolute and relative paths; atomic.
+
+    Best effort, after the batch: the tables matter, this does not (lookups fall back to matching the tail
+    of a path), so a full or read-only private folder only returns False."""
     path = private_dir / RUNS_NAME
     runs = run_folders(private_dir)
     entry = {"in_dir": str(Path(in_dir).resolve()), "out_dir": str(Path(out_dir).resolve())}
     if entry in runs:
-        return
+        return True
     temporary = path.with_suffix(".tmp")
-    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
-        json.dump({"runs": [*runs, entry]}, handle, indent=2)
-        handle.write("\n")
-    os.replace(temporary, path)
+    try:
+        descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
+            json.dump({"runs": [*runs, entry]}, handle, indent=2)
+            handle.write("\n")
+        os.replace(temporary, path)
+    except OSError:
+        with contextlib.suppress(OSError):
+            temporary.unlink()
+        return False
+    return True
 
 
 def run_folders(private_dir: Path) -> list[dict[str, str]]:
@@ -65,15 +75,20 @@ def run_folders(private_dir: Path) -> list[dict[str, str]]:
 
 
 # -- reading the tables --------------------------------------------------------------------------------
-def read_table(private_dir: Path, name: str) -> list[dict[str, str]]:
-    """A mapping table's rows; a damaged line (a kill mid-write, a stray NUL) is skipped, never fatal."""
+def read_table(private_dir: Path, name: str, warn=None) -> list[dict[str, str]]:
+    """A mapping table's rows. A damaged record (a kill mid-write) is skipped, never fatal; `warn` is told
+    where (path:line), so the user knows the answer may be incomplete."""
+    from deidcli.audit import read_table as read_csv_table  # audit.py imports this module's names
+
     path = private_dir / name
     if not path.is_file():
         raise MappingNotFound(f"{path} not found: is {private_dir} a deid private folder?")
-    with path.open(newline="", encoding="utf-8", errors="replace") as handle:
-        lines = (line.replace("\0", "") for line in handle)
-        return [row for row in csv.DictReader(lines)
-                if None not in row and all(value is not None for value in row.values())]
+    columns = {FILES_NAME: FILES_COLUMNS, VALUES_NAME: VALUES_COLUMNS, OCR_TEXT_NAME: OCR_TEXT_COLUMNS}.get(name)
+    table = read_csv_table(path, columns)
+    for problem in table.skipped:
+        if warn is not None:
+            warn(problem)
+    return table.rows
 
 
 # -- normalisation -------------------------------------------------------------------------------------
@@ -162,11 +177,12 @@ def _path_tier(needle: str, value: str, candidates: set[str], substring: bool) -
     return None
 
 
-def lookup(private_dir: Path, needle: str, *, reverse: bool = False, substring: bool = False) -> list[Match]:
+def lookup(private_dir: Path, needle: str, *, reverse: bool = False, substring: bool = False,
+           warn=None) -> list[Match]:
     """Value pairs and file pairs matching `needle`: an original value or input path (`reverse=False`), or a
     pseudonym or output path (`reverse=True`). Exact matches first; substring matches only when asked."""
-    values = read_table(private_dir, VALUES_NAME)
-    files = read_table(private_dir, FILES_NAME)
+    values = read_table(private_dir, VALUES_NAME, warn)
+    files = read_table(private_dir, FILES_NAME, warn)
     column = "pseudonym" if reverse else "original"
     matches: list[Match] = []
     for row in values:

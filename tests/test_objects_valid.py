@@ -98,7 +98,8 @@ def test_the_ecg_keeps_its_recording_and_channel_definitions():
         assert after.SamplingFrequency == before.SamplingFrequency
         assert len(after.ChannelDefinitionSequence) == before.NumberOfWaveformChannels
         lead = after.ChannelDefinitionSequence[0].ChannelSourceSequence[0]
-        assert lead.CodeMeaning == before.ChannelDefinitionSequence[0].ChannelSourceSequence[0].CodeMeaning
+        assert lead.CodeValue == before.ChannelDefinitionSequence[0].ChannelSourceSequence[0].CodeValue
+        assert lead.CodeMeaning  # dictionary text only (hostile values), but present: the item stays valid
     assert "MultiplexGroupLabel" not in clean.WaveformSequence[0]  # free text: not needed, not kept
     assert "WaveformAnnotationSequence" not in clean  # interpretation text ("RITMO SINUSALE"): removed
 
