@@ -43,6 +43,7 @@ from deidcli.errors import FileRejected, OutputConflict, UsageError
 from deidcli.keys import key_fingerprint
 from deidcli.pipeline import Outcome, Pipeline, Settings, input_id, unprocessed_outcome
 from deidcli.reasons import Status
+from deidcli.verify.release import seal_release
 from deidcli.write import resolve_inside
 
 AUDIT_NAME = "audit.csv"
@@ -271,6 +272,8 @@ class BatchRun:
             self.audit.close()
             self.mapping.close()
         rows = compact_audit(audit_path, order) if not interrupted else read_audit(audit_path)
+        if not interrupted:  # OUT_DIR/SHA256SUMS + run facts for `deid verify` / `deid report`
+            seal_release(self.out_dir, self.private_dir, in_dir=self.in_dir, recipe=self.settings.recipe.to_json())
         if not interrupted and any(row["status"] == Status.QUARANTINED.value for row in rows):
             exit_code = EXIT_QUARANTINED
         return BatchSummary(rows, exit_code, self.counts, time.perf_counter() - started, interrupted)
