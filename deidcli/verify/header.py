@@ -92,6 +92,23 @@ def index_original(original: Path | None, needles: NeedleSet) -> OriginalIndex |
         return None
 
 
+def drop_undecodable(dataset: pydicom.Dataset, trail: str = "") -> list[tuple[str, str]]:
+    """Remove (from this in-memory copy) elements pydicom cannot decode, at any depth, and say where they were.
+    Their bytes stay in the raw search, which then finds any value they hide."""
+    dropped = []
+    for tag in list(dataset.keys()):  # noqa: SIM118 - keys() does not decode
+        place = f"{trail}({tag.group:04X},{tag.element:04X})"
+        try:
+            element = dataset[tag]
+            if element.VR == "SQ":
+                for number, item in enumerate(element.value or []):
+                    dropped += drop_undecodable(item, f"{place}[{number}] > ")
+        except Exception as error:  # noqa: BLE001 - hostile bytes: whatever the decoder raises
+            del dataset._dict[tag]
+            dropped.append((place, type(error).__name__))
+    return dropped
+
+
 def check_file(context: Context, path: Path, relative: str, original: Path | None) -> list[Finding]:
     """Every header finding of one output file."""
     findings: list[Finding] = []
@@ -103,6 +120,8 @@ def check_file(context: Context, path: Path, relative: str, original: Path | Non
         findings += _raw_values(context, raw, relative, set(), set(), None)
         return findings
     span = pixel_span(dataset)
+    for place, error in drop_undecodable(dataset):
+        findings.append(Finding(relative, "structure", place, f"element that does not decode ({error}): hidden bytes?"))
     originals = index_original(original, context.needles)
     decoded_needles, decoded_uids = set(), set()
     elements = list(walk(dataset.file_meta, ("file meta",))) + list(walk(dataset))
