@@ -266,7 +266,8 @@ def _e(text: object) -> str:
 def _card(entry: Entry) -> str:
     masked = bool(entry.rects) or (entry.share_changed or 0) > 0
     attributes = (f'class="card status-{_e(entry.status)}" data-status="{_e(entry.status)}" '
-                  f'data-masked="{int(masked)}" data-lowconf="{int(entry.low_confidence)}"')
+                  f'data-masked="{int(masked)}" data-lowconf="{int(entry.low_confidence)}" '
+                  f'data-share="{"" if entry.share_changed is None else f"{entry.share_changed:.6f}"}"')
     parts = [f"<section {attributes}>", f"<h2>{_e(entry.input_path)} &rarr; {_e(entry.output_path or '(no output)')}</h2>"]
     status = f"{_e(entry.status)} ({_e(entry.reason)})"
     if entry.share_changed is not None:
@@ -286,7 +287,8 @@ def _card(entry: Entry) -> str:
     if entry.rects:
         listed = ", ".join(f"({x0},{y0})-({x1},{y1})" for x0, y0, x1, y1 in entry.rects[:MAX_RECTS_LISTED])
         more = f" and {len(entry.rects) - MAX_RECTS_LISTED} more" if len(entry.rects) > MAX_RECTS_LISTED else ""
-        parts.append(f"<div>Changed regions on frame {entry.worst_frame}: {len(entry.rects)}: {_e(listed)}{more}</div>")
+        parts.append(f"<details class=regions><summary>Changed regions on frame {entry.worst_frame}: {len(entry.rects)}"
+                     f"</summary>{_e(listed)}{more}</details>")
     if entry.masked_text:
         rows = "".join(f"<tr><td>{_e(frame)}</td><td class=v>{_e(text)}</td></tr>" for frame, text in entry.masked_text)
         parts.append(f"<details><summary>Text read in masked boxes ({len(entry.masked_text)})</summary>"
