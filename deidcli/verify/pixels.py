@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import warnings
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -79,6 +80,7 @@ class Reader:
             import torch
 
             torch.set_num_threads(1)
+            warnings.filterwarnings("ignore", category=UserWarning, module=r"torch(\..*)?$")
             self._reader = easyocr.Reader(["en"], gpu=False, model_storage_directory=easyocr_en_models.model_dir(),
                                           download_enabled=False, verbose=False)
         else:
