@@ -5,21 +5,22 @@ The CLI is a thin layer over these two functions.
 
 from __future__ import annotations
 
+import inspect
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 from pydicom.dataset import Dataset
 
 from deidcli.batch import BatchRun, BatchSummary, default_private_dir
 from deidcli.errors import FileRejected, UsageError
 from deidcli.keys import generate_key_file, load_key
-from deidcli.pipeline import OCR_MODES, Pipeline, Settings
+from deidcli.options import DEFAULT_RECIPE, RUN_OPTIONS, OptionError, Surface, resolve_options
+from deidcli.pipeline import Pipeline, Settings
 from deidcli.pseudonyms import validate_org_root
 from deidcli.recipe.load import load_recipe
 from deidcli.recipe.model import Recipe
-
-DEFAULT_RECIPE = "default"
 
 
 def resolve_recipe(recipe: Recipe | str | Path | None = None, profile: str | None = None,
@@ -67,28 +68,25 @@ def deidentify(dataset: Dataset, recipe: Recipe | str | Path | None = None, *, k
     return target
 
 
-def run(in_dir: str | Path, out_dir: str | Path, *, recipe: Recipe | str | Path | None = None,
-        profile: str | None = None, options: Sequence[str] = (), key: bytes | str | Path | None = None,
-        org_root: str | None = None, private_dir: str | Path | None = None, workers: int = 1,
-        ocr: str = "auto", ocr_engine: str = "rapidocr", ocr_skip_modalities: Sequence[str] = (),
-        accept_burned_in_risk: bool = False, region_rules: str | Path | None = None,
-        authorised_words: str | Path | None = None, file_timeout_s: float = 600.0, force: bool = False,
-        progress: bool = False):
-    """De-identify every DICOM file under `in_dir` into `out_dir`; return the audit as a pandas DataFrame."""
-    return run_batch(**locals()).audit
+def run(in_dir: str | Path, out_dir: str | Path, **options: Any):
+    """De-identify every DICOM file under `in_dir` into `out_dir`; return the audit as a pandas DataFrame.
+
+    Keyword arguments are the run options of `deidcli.options.RUN_OPTIONS` (the same as `deid run`'s).
+    """
+    return run_batch(in_dir, out_dir, **options).audit
 
 
-def run_batch(in_dir: str | Path, out_dir: str | Path, *, recipe=None, profile=None, options=(), key=None,
-              org_root=None, private_dir=None, workers=1, ocr="auto", ocr_engine="rapidocr",
-              ocr_skip_modalities=(), accept_burned_in_risk=False, region_rules=None, authorised_words=None,
-              file_timeout_s=600.0, force=False, progress=False, on_new_key=None) -> BatchSummary:
-    """`run`, returning the whole summary (exit code, counts); the CLI uses this."""
-    if ocr not in OCR_MODES:
-        raise UsageError(f"ocr must be one of {', '.join(OCR_MODES)}")
-    if ocr == "never" and not region_rules and not accept_burned_in_risk:
-        raise UsageError("--ocr never needs --region-rules FILE or an explicit --accept-burned-in-risk")
+def run_batch(in_dir: str | Path, out_dir: str | Path, *, surface: Surface = Surface.API,
+              on_new_key: Callable[[Path], None] | None = None, **given: Any) -> BatchSummary:
+    """`run`, returning the whole summary (exit code, counts); the CLI uses this with surface=CLI."""
+    values = resolve_options(given, surface)
+    ocr, region_rules = values["ocr"], values["region_rules"]
+    if ocr == "never" and not region_rules and not values["accept_burned_in_risk"]:
+        raise OptionError("{ocr} never needs {region_rules} FILE or an explicit {accept_burned_in_risk}")
     out_path = Path(out_dir)
+    private_dir = values["private_dir"]
     private_path = Path(private_dir) if private_dir else default_private_dir(out_path)
+    key = values["key"]
     if key is None and not os.environ.get("DEID_KEY_FILE"):
         key_path = private_path / "deid.key"
         if not key_path.exists():
@@ -102,18 +100,31 @@ def run_batch(in_dir: str | Path, out_dir: str | Path, *, recipe=None, profile=N
         from deidcli.pixels import load_region_rules
 
         rules = load_region_rules(region_rules)
+    authorised_words = values["authorised_words"]
     settings = Settings(
-        recipe=resolve_recipe(recipe, profile, options),
+        recipe=resolve_recipe(values["recipe"], values["profile"], values["options"]),
         key=resolve_key(key),
-        org_root=validate_org_root(org_root),
+        org_root=validate_org_root(values["org_root"]),
         ocr=ocr,
-        ocr_engine=ocr_engine,
-        ocr_skip_modalities=tuple(ocr_skip_modalities),
-        accept_burned_in_risk=accept_burned_in_risk,
+        ocr_engine=values["ocr_engine"],
+        ocr_skip_modalities=values["ocr_skip_modalities"],
+        accept_burned_in_risk=values["accept_burned_in_risk"],
         region_rules=rules,
         authorised_words_file=str(authorised_words) if authorised_words else None,
-        file_timeout_s=file_timeout_s,
+        file_timeout_s=values["file_timeout_s"],
     )
-    batch = BatchRun(Path(in_dir), out_path, settings, private_dir=private_path, workers=workers, force=force,
-                     progress=progress)
+    batch = BatchRun(Path(in_dir), out_path, settings, private_dir=private_path, workers=values["workers"],
+                     force=values["force"], progress=values["progress"])
     return batch.run()
+
+
+def _signature_from_options() -> inspect.Signature:
+    """`help(deidcli.run)` lists every run option with its default, from the one definition."""
+    keyword = inspect.Parameter.KEYWORD_ONLY
+    positional = inspect.Parameter.POSITIONAL_OR_KEYWORD
+    parameters = [inspect.Parameter("in_dir", positional), inspect.Parameter("out_dir", positional)]
+    parameters += [inspect.Parameter(option.name, keyword, default=option.default) for option in RUN_OPTIONS]
+    return inspect.Signature(parameters)
+
+
+run.__signature__ = _signature_from_options()  # type: ignore[attr-defined]

@@ -1,7 +1,8 @@
 """The `deid` command: a thin click layer over `deidcli.api`.
 
 Exit codes: 0 every file written or skipped; 3 some files quarantined; 2 usage error (bad option,
-bad recipe, conflicting OUT_DIR); 4 disk full (resume later); 130 / 143 interrupted (resume with the
+bad recipe, conflicting OUT_DIR); 4 OUT_DIR or the private folder cannot be written: full, read-only or
+permission denied, before or during the batch (resume later); 130 / 143 interrupted (resume with the
 same command).
 """
 
@@ -9,18 +10,21 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import click
 
 from deidcli._version import __version__
-from deidcli.errors import DeidError, RecipeError, UsageError
+from deidcli.errors import DeidError
+from deidcli.options import RUN_OPTIONS, Kind, RunOption, Surface, render_error
 
 RESUME_HINT = "Interrupted: outputs so far are complete; resume with the same command."
 
 
 def _fail(error: DeidError) -> None:
-    click.echo(f"Error: {error}", err=True)
+    click.echo(f"Error: {render_error(error, Surface.CLI)}", err=True)
     sys.exit(2)
 
 
@@ -30,36 +34,51 @@ def main() -> None:
     """De-identify folders of DICOM files: zero-trust recipes, keyed pseudonyms, OCR of burned-in text, an audit."""
 
 
+def _click_option(option: RunOption) -> Callable:
+    """The click option of one run option, built from its single definition in `deidcli.options`."""
+    settings: dict[str, Any] = {"help": option.help_for(Surface.CLI), "metavar": option.metavar, "envvar": option.envvar,
+                                "multiple": option.multiple}
+    if option.kind is Kind.FLAG:
+        settings.update(is_flag=True, flag_value=not option.cli_inverted, default=option.default_for(Surface.CLI))
+        settings.pop("metavar")
+    else:
+        settings["default"] = option.default_for(Surface.CLI)
+        settings["show_default"] = option.default_for(Surface.CLI) not in (None, ())
+        settings["type"] = _CLICK_TYPES[option.kind] if not option.choices else click.Choice(option.choices)
+    return click.option(option.flag, option.name, **settings)
+
+
+_CLICK_TYPES: dict[Kind, Any] = {
+    Kind.TEXT: str,
+    Kind.INT: int,
+    Kind.FLOAT: float,
+    Kind.FILE: click.Path(exists=True, dir_okay=False, path_type=Path),
+    Kind.FOLDER: click.Path(file_okay=False, path_type=Path),
+    Kind.KEY: click.Path(dir_okay=False, path_type=Path),
+}
+
+
+def run_options(command: Callable) -> Callable:
+    """Decorate `command` with every run option, in the order of `RUN_OPTIONS`."""
+    for option in reversed(RUN_OPTIONS):
+        command = _click_option(option)(command)
+    return command
+
+
 @main.command()
 @click.argument("in_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.argument("out_dir", type=click.Path(file_okay=False, path_type=Path))
-@click.option("--org-root", help="UID root for new UIDs (default: 2.25 UUID-derived UIDs).")
-@click.option("--recipe", "recipe", help="Recipe: a built-in name (deid recipe list) or a JSON file. Default: 'default'.")
-@click.option("--profile", type=click.Choice(["basic"]), help="Build the recipe from the PS3.15 basic profile...")
-@click.option("--option", "options", multiple=True, help="...with these PS3.15 options (e.g. retain-modified-dates).")
-@click.option("--key-file", envvar="DEID_KEY_FILE", type=click.Path(dir_okay=False, path_type=Path),
-              help="Secret HMAC key (deid keygen). Default: created in the private folder.")
-@click.option("--private-dir", type=click.Path(file_okay=False, path_type=Path),
-              help="Where the private mapping goes (default: OUT_DIR.private, mode 0700).")
-@click.option("--workers", type=click.IntRange(min=1), default=os.cpu_count() or 1, show_default=True,
-              help="Worker processes.")
-@click.option("--ocr", type=click.Choice(["auto", "always", "never"]), default="auto", show_default=True,
-              help="Burned-in text detection. 'never' needs --region-rules or --accept-burned-in-risk.")
-@click.option("--ocr-engine", type=click.Choice(["rapidocr", "easyocr"]), default="rapidocr", show_default=True)
-@click.option("--ocr-skip-modality", "ocr_skip_modalities", multiple=True, metavar="MODALITY",
-              help="With --ocr auto, do not OCR this modality (e.g. CT, MR). Repeatable.")
-@click.option("--accept-burned-in-risk", is_flag=True, help="Allow --ocr never without region rules.")
-@click.option("--region-rules", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="JSON rules: rectangles to blank for known devices.")
-@click.option("--authorised-words", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="Words OCR may leave visible, one per line.")
-@click.option("--file-timeout", type=float, default=600.0, show_default=True, help="Seconds allowed per file.")
-@click.option("--force", is_flag=True, help="Redo everything / write into an OUT_DIR made with another recipe or key.")
-@click.option("--no-progress", is_flag=True, help="No progress bar.")
-def run(in_dir: Path, out_dir: Path, org_root, recipe, profile, options, key_file, private_dir, workers, ocr,
-        ocr_engine, ocr_skip_modalities, accept_burned_in_risk, region_rules, authorised_words, file_timeout,
-        force, no_progress) -> None:
-    """De-identify every DICOM file under IN_DIR into OUT_DIR, with an audit in OUT_DIR/audit.csv."""
+@run_options
+def run(in_dir: Path, out_dir: Path, **options: Any) -> None:
+    """De-identify every DICOM file under IN_DIR into OUT_DIR, with an audit in OUT_DIR/audit.csv.
+
+    OUT_DIR must not be inside IN_DIR. The private mapping (original <-> pseudonym) goes to a separate
+    folder, OUT_DIR.private unless --private-dir says otherwise. Running the same command again resumes:
+    files already written are skipped.
+
+    Exit status: 0 when every file was written or skipped, 3 when some were quarantined (see audit.csv),
+    2 for a usage error (nothing is created then), 4 when the disk is full, 130 or 143 when interrupted.
+    """
     from deidcli.api import run_batch
     from deidcli.batch import summarise
 
@@ -67,23 +86,17 @@ def run(in_dir: Path, out_dir: Path, org_root, recipe, profile, options, key_fil
         click.secho(f"NEW KEY: created {path}. Keep it secret and keep it: the same key is needed to get the "
                     "same pseudonyms in later runs.", fg="yellow", err=True, bold=True)
 
+    options["progress"] = options["progress"] and sys.stderr.isatty()
     try:
-        summary = run_batch(
-            in_dir, out_dir, recipe=recipe, profile=profile, options=options, key=key_file, org_root=org_root,
-            private_dir=private_dir, workers=workers, ocr=ocr, ocr_engine=ocr_engine,
-            ocr_skip_modalities=ocr_skip_modalities, accept_burned_in_risk=accept_burned_in_risk,
-            region_rules=region_rules, authorised_words=authorised_words, file_timeout_s=file_timeout, force=force,
-            progress=not no_progress and sys.stderr.isatty(), on_new_key=announce_key,
-        )
-    except (UsageError, RecipeError, DeidError) as error:
+        summary = run_batch(in_dir, out_dir, surface=Surface.CLI, on_new_key=announce_key, **options)
+    except DeidError as error:
         _fail(error)
         return
     if summary.interrupted:
-        click.echo(RESUME_HINT if summary.exit_code in (130, 143) else
-                   "Stopped: the output disk is full. Free space and resume with the same command.", err=True)
+        click.echo(RESUME_HINT if summary.exit_code in (130, 143) else summary.message, err=True)
         sys.exit(summary.exit_code)
     click.echo(summarise(summary))
-    private = private_dir or out_dir.parent / (out_dir.name + ".private")
+    private = options["private_dir"] or out_dir.parent / (out_dir.name + ".private")
     click.echo(f"Output: {out_dir}  Audit: {out_dir / 'audit.csv'}  Private mapping: {private}")
     sys.exit(summary.exit_code)
 
@@ -116,12 +129,18 @@ def mapping() -> None:
 
 
 def _mapping_table(private_dir: Path, name: str):
+    """A mapping table as text columns; damaged records are skipped and named (file:line) on stderr."""
     import pandas as pd
+
+    from deidcli.audit import read_table
 
     path = private_dir / name
     if not path.exists():
         raise click.ClickException(f"{path} not found: is {private_dir} a deid private folder?")
-    return pd.read_csv(path, dtype=str, keep_default_na=False)
+    table = read_table(path)
+    for problem in table.skipped:
+        click.echo(f"warning: {problem}", err=True)
+    return pd.DataFrame(table.rows, columns=table.columns, dtype=str)
 
 
 @mapping.command("show")

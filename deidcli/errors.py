@@ -6,6 +6,8 @@
 
 from __future__ import annotations
 
+import errno
+
 
 class DeidError(Exception):
     """Root of every error raised by deidcli."""
@@ -49,3 +51,25 @@ class OcrError(FileRejected):
 
 class OutputConflict(UsageError):
     """OUT_DIR holds work from another recipe or key, and --force was not given."""
+
+
+#: errno values that say the output storage (OUT_DIR, the private folder) failed, not the input file: the batch
+#: stops (exit 4) instead of quarantining file after file as `write_failed`.
+STORAGE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS, errno.EACCES, errno.EPERM,
+                            errno.EIO})
+
+
+def storage_error(error: BaseException) -> OSError | None:
+    """The OSError with a storage errno in `error`'s cause chain, or None.
+
+    Why the chain: pydicom re-raises a write error as a new OSError without its errno ("With tag ... got
+    exception: [Errno 28] ..."), so the full disk would read as a bad file.
+    """
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, OSError) and current.errno in STORAGE_ERRNOS:
+            return current
+        current = current.__cause__ or current.__context__
+    return None

@@ -8,7 +8,6 @@ place by the batch once everything succeeded).
 
 from __future__ import annotations
 
-import errno
 import hashlib
 import hmac
 import time
@@ -21,11 +20,12 @@ from pydicom.uid import ExplicitVRBigEndian
 
 from deidcli.attributes import AttributeReport, apply_recipe
 from deidcli.audit import FileResult, PrivateRecord
-from deidcli.errors import FileRejected
+from deidcli.errors import FileRejected, storage_error
 from deidcli.geometry import Rect
 from deidcli.keys import key_fingerprint
+from deidcli.options import default_of
 from deidcli.pseudonyms import Pseudonymizer
-from deidcli.read import read_dicom
+from deidcli.read import checked_sop_class, read_dicom
 from deidcli.reasons import Status, status_of
 from deidcli.recipe.model import Recipe
 from deidcli.write import (
@@ -37,8 +37,6 @@ from deidcli.write import (
     write_temporary,
 )
 
-OCR_MODES = ("auto", "always", "never")
-
 
 @dataclass
 class Settings:
@@ -47,13 +45,13 @@ class Settings:
     recipe: Recipe
     key: bytes
     org_root: str
-    ocr: str = "auto"
-    ocr_engine: str = "rapidocr"
-    ocr_skip_modalities: tuple[str, ...] = ()
-    accept_burned_in_risk: bool = False
-    region_rules: list = field(default_factory=list)  # list[deidcli.pixels.RegionRule]
-    authorised_words_file: str | None = None
-    file_timeout_s: float = 600.0
+    ocr: str = default_of("ocr")
+    ocr_engine: str = default_of("ocr_engine")
+    ocr_skip_modalities: tuple[str, ...] = default_of("ocr_skip_modalities")
+    accept_burned_in_risk: bool = default_of("accept_burned_in_risk")
+    region_rules: list = field(default_factory=list)  # list[deidcli.pixels.RegionRule], loaded from the file
+    authorised_words_file: str | None = default_of("authorised_words")
+    file_timeout_s: float = default_of("file_timeout_s")
 
 
 @dataclass
@@ -114,8 +112,9 @@ class Pipeline:
         except FileRejected as rejection:
             result.status, result.reason, result.detail = status_of(rejection.reason).value, rejection.reason, rejection.detail
         except OSError as error:
-            if error.errno == errno.ENOSPC:
-                raise
+            failure = storage_error(error)
+            if failure is not None:  # the disk, not the file: the batch stops (exit 4)
+                raise failure from None
             result.status, result.reason, result.detail = Status.QUARANTINED.value, "write_failed", type(error).__name__
         except MemoryError:
             result.status, result.reason = Status.QUARANTINED.value, "too_large"
@@ -159,7 +158,7 @@ class Pipeline:
             self.settings.key, self.settings.org_root, recipe.date_shift_days, patient=_patient_identity(source)
         )
         target, report = apply_recipe(source, recipe, pseudonymizer)
-        target.SOPClassUID = source.SOPClassUID
+        target.SOPClassUID = checked_sop_class(source)
         if not str(target.get("SOPInstanceUID", "")).strip():
             original = str(source.get("SOPInstanceUID", "") or "").strip()
             target.SOPInstanceUID = pseudonymizer.uid(original or f"no-sop-instance-uid:{fallback_identity}")

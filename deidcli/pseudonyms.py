@@ -52,6 +52,14 @@ def is_registered_uid(value: str) -> bool:
     return value in UID_dictionary
 
 
+def registered_uid_type(value: str) -> str:
+    """The kind of a registered UID ("SOP Class", "Transfer Syntax", "Coding Scheme"...), "" if unregistered."""
+    from pydicom._uid_dict import UID_dictionary
+
+    entry = UID_dictionary.get(value)
+    return entry[1] if entry else ""
+
+
 _TOKEN_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no I, O, 0, 1: readable over the phone
 
 

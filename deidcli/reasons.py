@@ -27,6 +27,7 @@ REASONS: dict[str, tuple[Status, str]] = {
     "changed_while_read": (Status.QUARANTINED, "the file changed while it was read"),
     "gzip_wrapped": (Status.QUARANTINED, "gzip-compressed file; decompress it first"),
     "no_sop_class": (Status.QUARANTINED, "no SOPClassUID: a dataset fragment, not a composite instance"),
+    "unknown_sop_class": (Status.QUARANTINED, "SOPClassUID or MediaStorageSOPClassUID is not a SOP class DICOM registers"),
     "no_pixel_module": (Status.QUARANTINED, "an image SOP class without usable pixel attributes"),
     "pixel_decode_failed": (Status.QUARANTINED, "pixel data could not be decoded"),
     "pixel_truncated": (Status.QUARANTINED, "pixel data shorter than Rows x Columns x frames needs"),
