@@ -15,6 +15,7 @@ from deidcli.api import run_batch
 from tests.conftest import KEY, ORG_ROOT, PLANTED, pydicom_file, write_planted
 
 BLOB_ROWS, BLOB_COLUMNS, BAND_ROWS = 160, 480, 20
+INSTITUTION = "ACMEVISION"
 
 
 def blob_dataset() -> Dataset:
@@ -30,6 +31,8 @@ def blob_dataset() -> Dataset:
     ds.PatientID = PLANTED["PatientID"]
     ds.PatientBirthDate = PLANTED["birth_date"]
     ds.StudyDescription = "<script>alert('x')</script> KNEE"
+    ds.InstitutionName = INSTITUTION  # pseudonymised, and also the start of the kept Manufacturer
+    ds.Manufacturer = INSTITUTION + " MEDICAL"
     ds.Rows, ds.Columns = BLOB_ROWS, BLOB_COLUMNS
     ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
     ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 8, 8, 7, 0

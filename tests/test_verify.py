@@ -15,7 +15,7 @@ from deidcli.cli import main
 from deidcli.verify.needles import build_needles, date_forms, person_name_forms, text_tokens, too_weak
 from deidcli.verify.scan import verify_release
 from tests.conftest import PLANTED
-from tests.release_helpers import copy_release, edit_output, make_release, output_of
+from tests.release_helpers import INSTITUTION, copy_release, edit_output, make_release, output_of
 
 NAME = PLANTED["PatientName"]  # PLANTEDNAME^ALICE: emptied by the default recipe, known from the original
 
@@ -166,6 +166,33 @@ def test_attribute_outside_the_recipe_and_missing_mark_are_found(leaky):
     messages = {(f.place, f.message) for f in findings(out_dir, private_dir) if f.file == relative}
     assert ("(0012,0062) PatientIdentityRemoved", "is not YES") in messages
     assert ("(0010,1000) OtherPatientIDs", "attribute the recipe does not keep") in messages
+
+
+def test_value_kept_by_the_recipe_where_the_original_had_it_is_not_a_finding_elsewhere_it_is(leaky):
+    out_dir, private_dir = leaky  # blob's kept Manufacturer "ACMEVISION MEDICAL" holds its InstitutionName
+    relative = output_of(private_dir, "ct.dcm")
+    edit_output(out_dir, relative, lambda ds: setattr(ds, "Manufacturer", INSTITUTION + " MEDICAL"))
+    found = [f for f in findings(out_dir, private_dir) if f.check == "values"]
+    assert [(f.file, f.place, f.value) for f in found] == [(relative, "(0008,0070) Manufacturer", INSTITUTION)]
+
+
+@pytest.mark.easyocr
+def test_easyocr_engine_finds_drawn_text(leaky):
+    pytest.importorskip("easyocr", reason="the easyocr extra is not installed")
+    pytest.importorskip("easyocr_en_models", reason="the easyocr extra is not installed")
+    out_dir, private_dir = leaky
+    relative = output_of(private_dir, "blob.dcm")
+
+    def draw(ds):
+        image = ds.pixel_array.copy()
+        cv2.putText(image, "ALICE PLANTEDNAME", (60, 100), cv2.FONT_HERSHEY_SIMPLEX, 1.0, 255, 2, cv2.LINE_AA)
+        ds.PixelData = image.tobytes()
+
+    edit_output(out_dir, relative, draw)
+    result = verify_release(out_dir, private_dir, engine="easyocr", pixels=True)
+    found = [f for f in result.findings if f.check == "pixels"]
+    assert found and all(f.file == relative for f in found) and result.engine == "easyocr"
+    assert any("PLANTEDNAME" in f.value.upper().replace(" ", "") for f in found), [f.value for f in found]
 
 
 def test_deleted_output_breaks_reconciliation(leaky):

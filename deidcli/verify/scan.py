@@ -123,13 +123,22 @@ def _run_file_findings(needles: NeedleSet, out_dir: Path) -> list[Finding]:
     return findings
 
 
-def collect_needles(facts: RunFacts) -> NeedleSet:
-    originals = []
+def collect_needles(facts: RunFacts, workers: int = 1) -> NeedleSet:
+    """Needles from values.csv and from the originals (their headers read in parallel on large runs)."""
+    sources = []
     if facts.in_dir is not None:
         for row in facts.files:
             source = facts.in_dir / row.get("input_path", "")
             if row.get("input_path") and source.is_file() and not source.is_symlink():
-                originals += original_values(source)
+                sources.append(source)
+    originals = []
+    if workers > 1 and len(sources) > 50:
+        with ProcessPoolExecutor(workers, initializer=quiet_pydicom) as pool:
+            for values in pool.map(original_values, sources, chunksize=16):
+                originals += values
+    else:
+        for source in sources:
+            originals += original_values(source)
     return build_needles(facts.values, originals)
 
 
@@ -140,7 +149,7 @@ def verify_release(out_dir: Path, private_dir: Path | None = None, *, engine: st
     started = time.perf_counter()
     quiet_pydicom()
     facts = load_run_facts(out_dir, private_dir, recipe, in_dir)
-    needles = collect_needles(facts)
+    needles = collect_needles(facts, workers)
     context = Context(needles, RecipeView(facts.recipe), facts.org_root)
     engine = (engine or default_engine()) if pixels else ""
     words = authorised_words(RecipeView(facts.recipe).authorised_word_lists)
