@@ -256,6 +256,9 @@ function applyFilters(){
     c.classList.toggle('hidden',hide);});
 }
 document.querySelectorAll('.filters input').forEach(function(i){i.addEventListener('change',applyFilters);});
+/* report.html#f-quar,f-low opens with those filters on (a link to share a view) */
+location.hash.slice(1).split(',').forEach(function(id){var box=document.getElementById(id);if(box){box.checked=true;}});
+applyFilters();
 """
 
 

@@ -148,3 +148,17 @@ def test_report_renders_in_headless_chromium(release, tmp_path):
     image = cv2.imread(str(shot))
     assert image is not None and image.shape[:2] == (1400, 1000)
     assert image.std() > 10  # not a blank page: text and thumbnails were drawn
+
+
+def test_filters_hide_cards_in_a_real_browser(release):
+    browser = shutil.which("chromium") or shutil.which("chromium-browser")
+    if browser is None:
+        pytest.skip("Chromium is not installed (Debian: apt-get install chromium): the filter test needs it")
+    _, out_dir, private_dir = release
+    path = write_report(out_dir, private_dir)
+    dumped = subprocess.run([browser, "--headless", "--no-sandbox", "--disable-gpu", "--dump-dom",
+                             path.as_uri() + "#f-quar"], capture_output=True, text=True, timeout=120, check=False)
+    page = Page()
+    page.feed(dumped.stdout)
+    shown = [(card["data-status"], "hidden" not in card["class"]) for card in page.cards]
+    assert shown == [("written", False)] * 3 + [("quarantined", True)]
