@@ -156,6 +156,18 @@ def compare_pixels(original: Path | None, output: Path, boxes: list[dict], entry
         entry.note = "original not available: share of the image changed not measured"
 
 
+def original_thumbnail(original: Path) -> str:
+    from pydicom.pixels import iter_pixels
+
+    header = pydicom.dcmread(original, stop_before_pixels=True, force=True)
+    if "Rows" not in header:
+        return ""
+    frame = next(iter_pixels(original))
+    low, high = np.percentile(frame, [0.5, 99.5])
+    view = str(header.get("PhotometricInterpretation", "MONOCHROME2")) if frame.ndim == 2 else "RGB"
+    return thumbnail(display8(frame, (float(low), float(max(high, low + 1))), view), [], [])
+
+
 def _flatten(dataset: pydicom.Dataset, trail: str = "") -> dict[str, str]:
     values: dict[str, str] = {}
     for element in dataset:
@@ -224,6 +236,11 @@ def build_entries(facts: RunFacts, verify: dict | None) -> list[Entry]:
                 entry.header_diff = header_diff(original, output)
             except Exception as error:  # noqa: BLE001
                 entry.note += f" header not compared ({type(error).__name__})"
+        elif original is not None:
+            try:  # what was held back: the original alone, so a reviewer sees what the quarantine kept out
+                entry.thumbs = (original_thumbnail(original), "")
+            except Exception:  # noqa: BLE001 - a quarantined file is often one that does not decode
+                entry.note = "original not displayable"
         entries.append(entry)
     rank = {"written": 0, "quarantined": 1, "skipped": 2}
     entries.sort(key=lambda e: (rank.get(e.status, 3), -(e.share_changed if e.share_changed is not None else -1)))
@@ -279,13 +296,14 @@ def _card(entry: Entry) -> str:
                      f"image changed</span> &middot; {entry.frames} frame(s), worst frame {entry.worst_frame}</div>")
     else:
         parts.append(f"<div>{status}</div>")
-    if entry.thumbs[1]:
+    if entry.thumbs[0] or entry.thumbs[1]:
         figures = []
         if entry.thumbs[0]:
             figures.append(f'<figure><img alt="original" src="data:image/png;base64,{entry.thumbs[0]}">'
                            "<figcaption>original</figcaption></figure>")
-        figures.append(f'<figure><img alt="de-identified" src="data:image/png;base64,{entry.thumbs[1]}">'
-                       "<figcaption>de-identified</figcaption></figure>")
+        if entry.thumbs[1]:
+            figures.append(f'<figure><img alt="de-identified" src="data:image/png;base64,{entry.thumbs[1]}">'
+                           "<figcaption>de-identified</figcaption></figure>")
         parts.append(f'<div class="pair">{"".join(figures)}</div>')
     if entry.rects:
         listed = ", ".join(f"({x0},{y0})-({x1},{y1})" for x0, y0, x1, y1 in entry.rects[:MAX_RECTS_LISTED])

@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import cv2
+import pydicom
 import pytest
 from click.testing import CliRunner
 from pydicom.sequence import Sequence
@@ -87,6 +88,18 @@ def test_original_id_in_a_file_name_is_found(leaky):
     found = findings(out_dir, private_dir)
     assert any(f.file == renamed.as_posix() and f.place == "path" and f.value == PLANTED["PatientID"] for f in found)
     assert any(f.check == "reconciliation" and f.file == relative for f in found)  # the written file is gone
+
+
+def test_original_uid_as_a_file_name_is_found(leaky):
+    out_dir, private_dir = leaky
+    relative = output_of(private_dir, "ct.dcm")
+    from tests.conftest import pydicom_file
+
+    original_uid = pydicom.dcmread(pydicom_file("CT_small.dcm")).SOPInstanceUID
+    renamed = Path(relative).with_name(f"{original_uid}.dcm")
+    (out_dir / relative).rename(out_dir / renamed)
+    found = findings(out_dir, private_dir)
+    assert any(f.file == renamed.as_posix() and f.place == "path" and f.value == original_uid for f in found)
 
 
 def test_text_drawn_in_an_unmasked_pixel_region_is_found_with_a_crop(leaky):

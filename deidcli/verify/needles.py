@@ -22,7 +22,8 @@ from pydicom.datadict import tag_for_keyword
 from pydicom.uid import UID_dictionary
 
 TOKEN = re.compile(rb"[A-Za-z0-9\x80-\xff]+")
-UID_TOKEN = re.compile(rb"(?<![0-9.])[0-9]+(?:\.[0-9]+){2,}(?![0-9.])")
+#: A UID-shaped run of digits and dots; it may be followed by a dot that starts something else ("UID.dcm").
+UID_TOKEN = re.compile(rb"(?<![0-9.])[0-9]+(?:\.[0-9]+){2,}(?![0-9]|\.[0-9])")
 MONTHS = ["JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC"]
 MONTH_NAMES = ["JANUARY", "FEBRUARY", "MARCH", "APRIL", "MAY", "JUNE", "JULY", "AUGUST", "SEPTEMBER", "OCTOBER",
                "NOVEMBER", "DECEMBER"]

@@ -190,7 +190,7 @@ def _save_crop(image: np.ndarray, box: Box, crops_dir: Path, relative: str, inde
     if crop.size == 0:
         return ""
     crops_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-    name = f"{Path(relative).stem[-24:]}-f{box.frame}-{index}.png"
+    name = f"{Path(relative).stem}-f{box.frame}-{index}.png"
     target = crops_dir / name
     cv2.imwrite(str(target), np.ascontiguousarray(crop[..., ::-1]))
     return str(target)
