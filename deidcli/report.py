@@ -262,6 +262,7 @@ table{border-collapse:collapse;font-size:12px}td,th{border:1px solid #ddd;paddin
 td.v{max-width:420px;word-break:break-all}
 .legend i{display:inline-block;width:12px;height:12px;border:2px solid;margin:0 4px -2px 8px}
 .hidden{display:none}
+table.findings img{max-width:320px}
 """
 
 JS = """
@@ -335,7 +336,13 @@ def _card(entry: Entry) -> str:
     return "\n".join(parts)
 
 
-def _verify_section(verify: dict | None) -> str:
+def short_output(path: str) -> str:
+    """PATIENT/.../last digits of the instance UID: enough to tell files apart in a table."""
+    parts = path.split("/")
+    return path if len(parts) < 3 else f"{parts[0]}/\u2026{parts[-1][-16:]}"
+
+
+def _verify_section(verify: dict | None, inputs: dict[str, str]) -> str:
     if verify is None:
         return "<section id=verify><h2>Verify</h2><p>deid verify has not run on this release.</p></section>"
     findings = verify.get("findings", [])
@@ -350,7 +357,10 @@ def _verify_section(verify: dict | None) -> str:
         if finding.get("crop") and Path(finding["crop"]).is_file():
             data = base64.b64encode(Path(finding["crop"]).read_bytes()).decode("ascii")
             crop = f'<img alt="crop" src="data:image/png;base64,{data}">'
-        rows.append(f"<tr><td class=v>{_e(finding['file'])}</td><td>{_e(finding['check'])}</td><td class=v>"
+        file = finding["file"]
+        where = (f"{_e(inputs.get(file, ''))}<br><small title=\"{_e(file)}\">{_e(short_output(file))}</small>"
+                 if file else "(release)")
+        rows.append(f"<tr><td class=v>{where}</td><td>{_e(finding['check'])}</td><td class=v>"
                     f"{_e(finding['place'])}</td><td>{_e(finding['message'])}</td><td class=v>{_e(finding.get('value', ''))}"
                     f"</td><td>{crop}</td></tr>")
     return (head + "<table class=findings><tr><th>file</th><th>check</th><th>place</th><th>finding</th><th>value</th>"
@@ -358,6 +368,7 @@ def _verify_section(verify: dict | None) -> str:
 
 
 def render(facts: RunFacts, entries: list[Entry], verify: dict | None) -> str:
+    inputs = {e.output_path: e.input_path for e in entries if e.output_path}
     statuses = Counter(e.status for e in entries)
     quarantined = Counter(e.reason for e in entries if e.status == "quarantined")
     masked = sum(int(_float(r.get("rects_masked", "")) or 0) for r in facts.audit)
@@ -380,7 +391,7 @@ def render(facts: RunFacts, entries: list[Entry], verify: dict | None) -> str:
             f"<h1>deid review of {_e(facts.out_dir)}</h1>"
             "<p><b>Private:</b> this page shows original images and values. Keep it with the private mapping.</p>"
             f'<div class=counts id=counts>{"".join(counts)}</div>{legend}{filters}'
-            f"{_verify_section(verify)}<h2>Files, most changed first</h2>"
+            f"{_verify_section(verify, inputs)}<h2>Files, most changed first</h2>"
             + "\n".join(_card(e) for e in entries) + f"<script>{JS}</script></body></html>\n")
 
 
