@@ -162,3 +162,30 @@ def test_filters_hide_cards_in_a_real_browser(release):
     page.feed(dumped.stdout)
     shown = [(card["data-status"], "hidden" not in card["class"]) for card in page.cards]
     assert shown == [("written", False)] * 3 + [("quarantined", True)]
+
+
+def test_kept_mammography_label_is_authorised_in_verify_and_listed_in_the_report(tmp_path):
+    import cv2
+    import numpy as np
+
+    from deidcli.api import run_batch
+    from tests.release_helpers import KEY, ORG_ROOT, blob_dataset
+
+    dataset = blob_dataset()
+    dataset.Modality = "MG"
+    image = np.frombuffer(dataset.PixelData, np.uint8).reshape(dataset.Rows, dataset.Columns).copy()
+    cv2.putText(image, "R MLO", (380, 40), cv2.FONT_HERSHEY_SIMPLEX, 0.9, 255, 2, cv2.LINE_AA)
+    dataset.PixelData = image.tobytes()
+    (tmp_path / "in").mkdir()
+    dataset.save_as(tmp_path / "in" / "mg.dcm", enforce_file_format=True)
+    (tmp_path / "site.key").write_text(KEY.hex())
+    summary = run_batch(tmp_path / "in", tmp_path / "out", key=tmp_path / "site.key", org_root=ORG_ROOT,
+                        recipe="mammography", workers=1)
+    assert summary.rows[0]["ocr_spared_text"] == "R MLO"  # the writer kept the label
+    result = verify_release(tmp_path / "out", engine="rapidocr", pixels=True)
+    assert result.findings == []
+    kinds = [box["kind"] for boxes in result.boxes.values() for box in boxes]
+    assert kinds == ["authorised"]
+    html_text = write_report(tmp_path / "out").read_text()
+    assert "<td>authorised</td><td class=v>R MLO</td>" in html_text
+    assert 'data-share="0.000000"' in html_text  # nothing was masked
