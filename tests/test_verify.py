@@ -266,3 +266,21 @@ def test_person_name_and_birth_date_variants():
 def test_short_name_part_does_not_match_inside_a_longer_word():
     needles = build_needles([], [("DOE^JANE", "PN", 0x00100010, "PatientName")])
     assert not needles.find_text("ADOE7 JANET") and needles.find_text("report for doe, jane")
+
+
+def test_verify_imports_no_writer_module():
+    """Independence is the point of verify: its modules import pydicom and each other, never the writer."""
+    import ast
+
+    import deidcli.verify
+
+    folder = Path(deidcli.verify.__file__).parent
+    imported = set()
+    for module in folder.glob("*.py"):
+        for node in ast.walk(ast.parse(module.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module:
+                imported.add(node.module)
+            elif isinstance(node, ast.Import):
+                imported.update(alias.name for alias in node.names)
+    ours = {name for name in imported if name.startswith("deidcli")}
+    assert ours and all(name.startswith("deidcli.verify") for name in ours), ours
