@@ -189,6 +189,16 @@ def test_value_kept_by_the_recipe_where_the_original_had_it_is_not_a_finding_els
     assert [(f.file, f.place, f.value) for f in found] == [(relative, "(0008,0070) Manufacturer", INSTITUTION)]
 
 
+def test_hidden_copy_of_a_value_the_recipe_keeps_is_still_found(leaky):
+    out_dir, private_dir = leaky
+    relative = output_of(private_dir, "blob.dcm")  # its kept Manufacturer holds INSTITUTION legitimately
+    data = bytearray((out_dir / relative).read_bytes())
+    data[0:len(INSTITUTION)] = INSTITUTION.encode()
+    (out_dir / relative).write_bytes(bytes(data))
+    found = [f for f in findings(out_dir, private_dir) if f.check == "values"]
+    assert len(found) == 1 and found[0].value == INSTITUTION and found[0].place.startswith("raw bytes at offset 0, ")
+
+
 @pytest.mark.easyocr
 def test_easyocr_engine_finds_drawn_text(leaky):
     pytest.importorskip("easyocr", reason="the easyocr extra is not installed")

@@ -11,6 +11,7 @@ in that same attribute: that is the recipe's decision (TOSHIBA as Manufacturer),
 from __future__ import annotations
 
 import re
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -138,13 +139,14 @@ def check_file(context: Context, path: Path, relative: str, original: Path | Non
         dataset = pydicom.dcmread(path, force=True)
     except Exception as error:  # noqa: BLE001 - an output that does not parse is itself a finding
         findings.append(Finding(relative, "structure", "file", f"not readable as DICOM ({type(error).__name__})"))
-        findings += _raw_values(context, raw, relative, set(), set(), None)
+        findings += _raw_values(context, raw, relative, Counter(), set(), None)
         return findings
     span = pixel_span(dataset)
     for place, error in drop_undecodable(dataset):
         findings.append(Finding(relative, "structure", place, f"element that does not decode ({error}): hidden bytes?"))
     originals = index_original(original, context.needles)
-    decoded_needles, decoded_uids = set(), set()
+    decoded_needles: Counter[int] = Counter()
+    decoded_uids: set[str] = set()
     elements = list(walk(dataset.file_meta, ("file meta",))) + list(walk(dataset))
     for element, place, parent in elements:
         if int(element.tag) in PIXEL_TAGS or element.VR == "SQ":
@@ -152,8 +154,9 @@ def check_file(context: Context, path: Path, relative: str, original: Path | Non
         trail = " > ".join(place)
         text = element_text(element)
         kept_here = context.recipe.keeps(int(element.tag), parent) and originals is not None
-        for number in context.needles.find_text(text):
-            decoded_needles.add(number)
+        counted = context.needles.count_text(text)
+        decoded_needles.update(counted)
+        for number in counted:
             if kept_here and number in originals.needles.get(int(element.tag), set()):
                 continue
             needle = context.needles.needles[number]
@@ -178,15 +181,17 @@ def check_file(context: Context, path: Path, relative: str, original: Path | Non
     return findings
 
 
-def _raw_values(context: Context, raw: bytes, relative: str, decoded_needles: set[int], decoded_uids: set[str],
+def _raw_values(context: Context, raw: bytes, relative: str, decoded_needles: Counter[int], decoded_uids: set[str],
                 span: tuple[int, int, bool] | None) -> list[Finding]:
-    """Values in the bytes that no decoded value explains: hidden places (preamble, trailing bytes)."""
+    """Values in the bytes that no decoded value explains (more copies in the bytes than in the decoded
+    values): hidden places such as the preamble or bytes after the dataset."""
     findings = []
     header = raw if span is None else raw[: span[0]] + b"\x00" + raw[span[1]:]
-    for number in context.needles.find_bytes(header) - decoded_needles:
+    in_bytes = context.needles.count_tokens(tokens(header))
+    for number in [n for n, count in in_bytes.items() if count > decoded_needles.get(n, 0)]:
         needle = context.needles.needles[number]
-        offset = _offset(raw, needle.tokens[0], span)
-        findings.append(Finding(relative, "values", f"raw bytes at offset {offset}",
+        offsets = _offsets(raw, needle.tokens[0], span)
+        findings.append(Finding(relative, "values", f"raw bytes at offset {offsets}",
                                 f"original value of {needle.source} in bytes outside any decoded value", needle.value))
     for uid in context.needles.find_uids(header) - decoded_uids:
         findings.append(Finding(relative, "values", f"raw bytes at offset {raw.find(uid.encode())}",
@@ -200,12 +205,11 @@ def _raw_values(context: Context, raw: bytes, relative: str, decoded_needles: se
     return findings
 
 
-def _offset(raw: bytes, token: bytes, span: tuple[int, int, bool] | None) -> int:
+def _offsets(raw: bytes, token: bytes, span: tuple[int, int, bool] | None, most: int = 5) -> str:
+    """Where a needle's first token sits in the bytes outside the pixel data (up to `most` offsets)."""
     pattern = re.compile(rb"(?<![A-Za-z0-9\x80-\xff])" + re.escape(token) + rb"(?![A-Za-z0-9\x80-\xff])", re.I)
-    for match in pattern.finditer(raw):
-        if span is None or not span[0] <= match.start() < span[1]:
-            return match.start()
-    return -1
+    found = [m.start() for m in pattern.finditer(raw) if span is None or not span[0] <= m.start() < span[1]]
+    return ", ".join(str(offset) for offset in found[:most]) + (" ..." if len(found) > most else "")
 
 
 def _structure(context: Context, dataset: pydicom.Dataset, raw: bytes, relative: str,

@@ -13,6 +13,7 @@ without drowning in false hits are not searched and are listed as not checked.
 from __future__ import annotations
 
 import re
+from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -138,9 +139,9 @@ class NeedleSet:
         for number, needle in enumerate(self.needles):
             self.index.setdefault(needle.tokens[0], []).append(number)
 
-    def find_tokens(self, haystack: list[bytes]) -> set[int]:
-        """Numbers of the needles whose token sequence occurs in `haystack`."""
-        found: set[int] = set()
+    def count_tokens(self, haystack: list[bytes]) -> Counter[int]:
+        """How often each needle's token sequence occurs in `haystack` (needle number -> count)."""
+        found: Counter[int] = Counter()
         index = self.index
         for position, token in enumerate(haystack):
             candidates = index.get(token)
@@ -149,14 +150,21 @@ class NeedleSet:
             for number in candidates:
                 wanted = self.needles[number].tokens
                 if tuple(haystack[position:position + len(wanted)]) == wanted:
-                    found.add(number)
+                    found[number] += 1
         return found
+
+    def find_tokens(self, haystack: list[bytes]) -> set[int]:
+        """Numbers of the needles whose token sequence occurs in `haystack`."""
+        return set(self.count_tokens(haystack))
 
     def find_text(self, text: str) -> set[int]:
         return self.find_tokens(tokens(text.encode("utf-8", "surrogateescape")))
 
     def find_bytes(self, data: bytes) -> set[int]:
         return self.find_tokens(tokens(data))
+
+    def count_text(self, text: str) -> Counter[int]:
+        return self.count_tokens(tokens(text.encode("utf-8", "surrogateescape")))
 
     def find_uids(self, data: bytes) -> set[str]:
         return {uid for uid in (m.decode() for m in UID_TOKEN.findall(data)) if uid in self.uids}
