@@ -46,6 +46,7 @@ from deidcli.keys import key_fingerprint
 from deidcli.mapping import record_run_folders
 from deidcli.pipeline import Outcome, Pipeline, Settings, input_id, unprocessed_outcome
 from deidcli.reasons import Status
+from deidcli.verify.release import seal_release
 from deidcli.write import resolve_inside
 
 AUDIT_NAME = "audit.csv"
@@ -360,6 +361,8 @@ class BatchRun:
         else:
             try:
                 rows = compact_audit(audit_path, order)
+                # OUT_DIR/SHA256SUMS + run facts for `deid verify` / `deid report`
+                seal_release(self.out_dir, self.private_dir, in_dir=self.in_dir, recipe=self.settings.recipe.to_json())
             except OSError as error:
                 return self._stopped(StorageFailure("OUT_DIR", error), audit_path, started)
             if any(row["status"] == Status.QUARANTINED.value for row in rows):

@@ -8,6 +8,7 @@ same command).
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -204,6 +205,54 @@ def _print_matches(private_dir: Path, needle: str, *, reverse: bool, substring: 
         hint = "" if substring else " (--substring also lists values that contain it)"
         raise click.ClickException(f"{needle!r} not found in {private_dir}{hint}")
     click.echo(matches_as_text(matches, fmt, _terminal_width()))
+
+
+@main.command("verify")
+@click.argument("out_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--private-dir", type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="The run's private folder (default: OUT_DIR.private).")
+@click.option("--engine", type=click.Choice(["easyocr", "rapidocr"]),
+              help="Text detector for the pixel check (default: easyocr when installed, else rapidocr).")
+@click.option("--no-pixels", is_flag=True, help="Skip the pixel check (no OCR).")
+@click.option("--recipe", "recipe_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="The recipe JSON the run used (default: recorded by the run).")
+@click.option("--in-dir", type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="Where the originals are (default: recorded by the run).")
+@click.option("--workers", type=click.IntRange(min=1), default=os.cpu_count() or 1, show_default=True)
+@click.option("--no-progress", is_flag=True, help="No progress bar.")
+def verify(out_dir: Path, private_dir, engine, no_pixels, recipe_file, in_dir, workers, no_progress) -> None:
+    """An independent leak scan of OUT_DIR: exit 0 clean, 1 findings (listed by file and check), 2 usage error."""
+    from deidcli.verify.scan import summary_lines, verify_release
+    from deidcli.verify.sources import SourceError
+
+    try:
+        result = verify_release(out_dir, private_dir, engine=engine, pixels=not no_pixels, workers=workers,
+                                progress=not no_progress and sys.stderr.isatty(), recipe=recipe_file, in_dir=in_dir)
+    except SourceError as error:
+        click.echo(f"Error: {error}", err=True)
+        sys.exit(2)
+    for line in summary_lines(result):
+        click.echo(line)
+    sys.exit(result.exit_code)
+
+
+@main.command("report")
+@click.argument("out_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--private-dir", type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="The run's private folder (default: OUT_DIR.private); the report is written there.")
+@click.option("--in-dir", type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="Where the originals are (default: recorded by the run).")
+def report(out_dir: Path, private_dir, in_dir) -> None:
+    """Write a self-contained HTML review page (originals beside outputs) to PRIVATE_DIR/report.html."""
+    from deidcli.report import write_report
+    from deidcli.verify.sources import SourceError
+
+    try:
+        path = write_report(out_dir, private_dir, in_dir=in_dir)
+    except SourceError as error:
+        click.echo(f"Error: {error}", err=True)
+        sys.exit(2)
+    click.echo(f"Report: {path}")
 
 
 def _register_recipe_commands() -> None:
