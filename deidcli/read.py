@@ -12,10 +12,11 @@ import warnings
 from pathlib import Path
 
 import pydicom
-from pydicom.dataset import FileDataset
+from pydicom.dataset import Dataset, FileDataset
 from pydicom.uid import DeflatedExplicitVRLittleEndian
 
 from deidcli.errors import FileRejected
+from deidcli.pseudonyms import registered_uid_type
 
 MEDIA_STORAGE_DIRECTORY = "1.2.840.10008.1.3.10"
 _GZIP_MAGIC = b"\x1f\x8b"
@@ -66,7 +67,37 @@ def read_dicom(path: Path) -> FileDataset:
         raise FileRejected("dicomdir")
     if "SOPClassUID" not in dataset:
         raise FileRejected("no_sop_class")
+    checked_sop_class(dataset)
     return dataset
+
+
+def checked_sop_class(dataset: Dataset) -> str:
+    """The SOPClassUID to write, after checking the UIDs that are copied or used unchanged.
+
+    The SOP class is copied as is, so it must be a SOP class the standard registers. Anything else (a
+    private vendor class, an MRN under 1.2.840.10008, a path) is `unknown_sop_class`; so are the file
+    meta UIDs (`check_file_meta_uids`). Details never quote the value.
+    """
+    value = str(dataset.get("SOPClassUID", "") or "").strip("\0 ")
+    if registered_uid_type(value) != "SOP Class":
+        raise FileRejected("unknown_sop_class", "SOPClassUID is not a SOP class registered by DICOM")
+    check_file_meta_uids(dataset)
+    return value
+
+
+def check_file_meta_uids(dataset: Dataset) -> None:
+    """File meta values that decide how the file is written must be registered UIDs as well: the
+    MediaStorageSOPClassUID (`unknown_sop_class`) and the TransferSyntaxUID (`unsupported_transfer_syntax`;
+    it reaches the output meta and the audit's transfer_syntax_in column)."""
+    meta = getattr(dataset, "file_meta", None)
+    if meta is None:
+        return
+    media_class = str(meta.get("MediaStorageSOPClassUID", "") or "").strip("\0 ")
+    if media_class and registered_uid_type(media_class) != "SOP Class":
+        raise FileRejected("unknown_sop_class", "MediaStorageSOPClassUID is not a SOP class registered by DICOM")
+    syntax = str(meta.get("TransferSyntaxUID", "") or "").strip("\0 ")
+    if syntax and registered_uid_type(syntax) != "Transfer Syntax":
+        raise FileRejected("unsupported_transfer_syntax", "TransferSyntaxUID is not a registered transfer syntax")
 
 
 def _is_truncated(dataset: FileDataset, file_size: int) -> bool:

@@ -68,7 +68,8 @@ def test_mapping_prints_and_finds_an_undecodable_name_on_a_strict_utf8_terminal(
     shown = subprocess.run([*DEID, "mapping", "show", "--files", str(private)], capture_output=True, env=strict)
     assert shown.returncode == 0, shown.stderr.decode(errors="replace")
     assert b"caf\xe9\xff.dcm" in shown.stdout
-    lookup = subprocess.run([*DEID.copy(), "mapping", "lookup", str(private), os.fsdecode(b"caf\xe9\xff")],
+    lookup = subprocess.run([*DEID, "mapping", "lookup", "--format", "csv", str(private),
+                             os.fsdecode(b"caf\xe9\xff.dcm")],
                             capture_output=True, env=strict)
     assert lookup.returncode == 0, lookup.stderr.decode(errors="replace")
     written = {row["input_path"]: row["output_path"]
