@@ -129,12 +129,23 @@ def discover(in_dir: Path) -> Iterator[InputFile]:
     the audit accounts for every name the user sees.
     """
     root = in_dir.resolve()
-    for folder, dirnames, filenames in os.walk(root, followlinks=False):
+    unlisted: list[OSError] = []  # folders os.walk could not list (permissions, I/O): each gets a row too
+    for folder, dirnames, filenames in os.walk(root, followlinks=False, onerror=unlisted.append):
+        yield from _unlisted_rows(unlisted, root)
         dirnames.sort()
         linked_folders = [name for name in dirnames if os.path.islink(os.path.join(folder, name))]
         for name in sorted(filenames + linked_folders):
             path = Path(folder) / name
             yield InputFile(path, path.relative_to(root).as_posix(), _skip_reason(path, root))
+    yield from _unlisted_rows(unlisted, root)
+
+
+def _unlisted_rows(unlisted: list[OSError], root: Path) -> Iterator[InputFile]:
+    while unlisted:
+        error = unlisted.pop(0)
+        path = Path(error.filename) if error.filename else root
+        relative = path.relative_to(root).as_posix() if path.is_relative_to(root) else path.name
+        yield InputFile(path, relative or ".", "unreadable")
 
 
 def _skip_reason(path: Path, root: Path) -> str:

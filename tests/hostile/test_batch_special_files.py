@@ -71,3 +71,26 @@ def test_special_files_are_skipped_unopened_and_linked_folders_get_a_row(tmp_pat
     assert {by_id[row["input_id"]]["status"] for row in files if row["input_path"] != "real/a.dcm"} == {"skipped"}
     assert raw_leaks(out, [CANARY]) == []
     assert len(list(out.rglob("*.dcm"))) == 1
+
+
+def test_a_folder_that_cannot_be_listed_gets_an_unreadable_row_and_the_rest_runs(tmp_path, monkeypatch):
+    import deidcli
+    from tests.conftest import KEY, ORG_ROOT
+
+    folder = tmp_path / "in"
+    write_planted(folder / "open" / "a.dcm")
+    write_planted(folder / "locked" / "b.dcm")
+    real_scandir = os.scandir
+
+    def scandir_refusing_locked(path="."):
+        if isinstance(path, str | os.PathLike) and Path(path).name == "locked":  # chmod 000, but not for root
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_scandir(path)
+
+    monkeypatch.setattr(os, "scandir", scandir_refusing_locked)
+    private = tmp_path / "private"
+    audit = deidcli.run(folder, tmp_path / "out", key=KEY, org_root=ORG_ROOT, ocr="never",
+                        accept_burned_in_risk=True, private_dir=private)
+    files = {row["input_id"]: row["input_path"] for row in read_table(private / "files.csv", FILES_COLUMNS).rows}
+    reasons = {files[input_id]: reason for input_id, reason in zip(audit["input_id"], audit["reason"], strict=True)}
+    assert reasons == {"open/a.dcm": "ok", "locked": "unreadable"}
