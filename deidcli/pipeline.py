@@ -24,6 +24,7 @@ from deidcli.audit import FileResult, PrivateRecord
 from deidcli.errors import FileRejected
 from deidcli.geometry import Rect
 from deidcli.keys import key_fingerprint
+from deidcli.pixels.integrity import check_pixel_integrity
 from deidcli.pseudonyms import Pseudonymizer
 from deidcli.read import checked_sop_class, read_dicom
 from deidcli.reasons import Status, status_of
@@ -137,6 +138,7 @@ class Pipeline:
     def _process(self, path: Path, result: FileResult, private: PrivateRecord) -> Path:
         source = read_dicom(path)
         target, report = self.deidentify(source, fallback_identity=private.input_path)
+        check_pixel_integrity(source, target)
         result.kept, result.removed, result.emptied, result.pseudonymised = (
             report.kept, report.removed, report.emptied, report.pseudonymised
         )
