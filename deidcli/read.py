@@ -76,13 +76,29 @@ def checked_sop_class(dataset: Dataset) -> str:
 
     The SOP class is copied as is, so it must be a SOP class the standard registers. Anything else (a
     private vendor class, an MRN under 1.2.840.10008, a path) is `unknown_sop_class`; so are the file
-    meta UIDs (`check_file_meta_uids`). Details never quote the value.
+    meta UIDs (`check_file_meta_uids`). Documents and video are refused (`check_cleanable_content`).
+    Details never quote the value.
     """
     value = str(dataset.get("SOPClassUID", "") or "").strip("\0 ")
     if registered_uid_type(value) != "SOP Class":
         raise FileRejected("unknown_sop_class", "SOPClassUID is not a SOP class registered by DICOM")
     check_file_meta_uids(dataset)
+    check_cleanable_content(dataset, value)
     return value
+
+
+def check_cleanable_content(dataset: Dataset, sop_class: str) -> None:
+    """Refuse, before any work, content no stage can inspect, whatever the recipe keeps: an encapsulated
+    document (PDF, CDA, STL/OBJ/MTL: its text and pictures are never read) and video (MPEG/HEVC: burned-in
+    text cannot be masked frame by frame). Emptying the document instead would write a hollow instance as
+    `ok` (silent loss); keeping it would release text nobody checked."""
+    from deidcli.pixels.frames import ENCAPSULATED_DOCUMENT_SOP_CLASSES, VIDEO_TRANSFER_SYNTAXES
+
+    if sop_class in ENCAPSULATED_DOCUMENT_SOP_CLASSES or "EncapsulatedDocument" in dataset:
+        raise FileRejected("encapsulated_document", "an encapsulated document cannot be cleaned")
+    meta = getattr(dataset, "file_meta", None)
+    if meta is not None and str(meta.get("TransferSyntaxUID", "")) in VIDEO_TRANSFER_SYNTAXES:
+        raise FileRejected("video_not_cleanable", "a video transfer syntax cannot be cleaned frame by frame")
 
 
 def check_file_meta_uids(dataset: Dataset) -> None:
