@@ -15,6 +15,7 @@ import pydicom
 from pydicom.dataset import Dataset, FileDataset
 from pydicom.uid import DeflatedExplicitVRLittleEndian
 
+from deidcli.charset import sanitise_read_character_set
 from deidcli.errors import FileRejected
 from deidcli.pseudonyms import registered_uid_type
 
@@ -44,6 +45,7 @@ def read_dicom(path: Path) -> FileDataset:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             dataset = pydicom.dcmread(path, force=not has_preamble)
+            sanitise_read_character_set(dataset)  # before any value is decoded
         if not has_preamble and not _looks_like_dicom(dataset):
             raise FileRejected("not_dicom")
         if any("End of file" in str(w.message) or "truncat" in str(w.message).lower() for w in caught):
