@@ -56,6 +56,7 @@ def test_unknown_well_formed_code_keeps_its_code_and_loses_its_text(tmp_path: Pa
 @pytest.mark.parametrize(("value", "scheme"), [
     (f"husband {CANARY}", "99LOCAL"),            # spaces
     (f"{CANARY.lower()}", "99LOCAL"),              # a lower-case word
+    (CANARY, "99LOCAL"),                          # an upper-case word (a surname fits): 4+ letters
     ("A" * 10 + CANARY, "99LOCAL"),               # over-long for SH
     ("T-04001", f"mother-{CANARY.lower()}"),      # a scheme that is a word
 ])
