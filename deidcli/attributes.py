@@ -68,7 +68,7 @@ def safe_character_set(element: DataElement) -> DataElement:
     """SpecificCharacterSet kept only when every value is a defined term (see `deidcli.charset`)."""
     values = element.value if isinstance(element.value, list | MultiValue) else [element.value]
     terms = defined_character_set([str(value or "") for value in values])
-    if terms == [str(value or "") for value in values]:
+    if terms == [str(value or "") for value in values] and element.VR == "CS":
         return element
     return DataElement(element.tag, "CS", terms if len(terms) > 1 else terms[0])
 
