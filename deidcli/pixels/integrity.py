@@ -34,7 +34,10 @@ def check_pixel_integrity(source: Dataset, kept: Dataset) -> None:
     for tag in (PIXEL_DATA, FLOAT_PIXEL_DATA, DOUBLE_FLOAT_PIXEL_DATA):
         if tag not in source or tag not in kept:
             continue
-        value = source[tag].value
+        try:
+            value = source[tag].value
+        except Exception as error:  # noqa: BLE001 - pydicom raises many types on a corrupt element
+            raise PixelError("pixel_decode_failed", f"{type(error).__name__} reading pixel data") from error
         if not isinstance(value, bytes | bytearray):
             raise PixelError("pixel_decode_failed", "pixel data value is not bytes")
         syntax = _transfer_syntax(source)
