@@ -109,3 +109,14 @@ def test_cleaned_code_items_keep_the_image_valid(tmp_path: Path) -> None:
     assert written.ViewCodeSequence[0].CodeMeaning == "cranio-caudal"
     path, output = tmp_path / "in" / "a.dcm", next((tmp_path / "out").rglob("*.dcm"))
     assert dciodvfy_errors(output) - dciodvfy_errors(path) == set()
+
+
+def test_in_memory_deidentify_cleans_code_items_too() -> None:
+    import deidcli
+    from tests.conftest import KEY
+
+    dataset = planted_dataset()
+    dataset.AnatomicRegionSequence = Sequence([_code("T-04000", "SRT", f"husband of {CANARY}"),
+                                               _code(f"{CANARY} X", "99LOCAL", "Breast")])
+    result = deidcli.deidentify(dataset, recipe="default", key=KEY)
+    assert [(item.CodeValue, item.CodeMeaning) for item in result.AnatomicRegionSequence] == [("T-04000", "Breast")]
