@@ -294,3 +294,18 @@ def test_verify_imports_no_writer_module():
                 imported.update(alias.name for alias in node.names)
     ours = {name for name in imported if name.startswith("deidcli")}
     assert ours and all(name.startswith("deidcli.verify") for name in ours), ours
+
+
+def test_release_without_its_facts_file_is_verified_from_the_manifest_and_the_mapping(leaky):
+    out_dir, private_dir = leaky
+    (private_dir / "release.json").unlink()
+    result = verify_release(out_dir, private_dir, pixels=False)
+    assert result.findings == [] and any("built-in 'default'" in note for note in result.notes)
+    assert "PLANTEDNAME" in {n.tokens[0].decode() for n in collect_needles_for(out_dir, private_dir)}
+
+
+def collect_needles_for(out_dir: Path, private_dir: Path):
+    from deidcli.verify.scan import collect_needles
+    from deidcli.verify.sources import load_run_facts
+
+    return collect_needles(load_run_facts(out_dir, private_dir)).needles  # originals found through run.json

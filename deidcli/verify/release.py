@@ -2,7 +2,7 @@
 
 `deid run` calls `seal_release` once, after the audit is compacted, so the sums cover the final files.
 SHA256SUMS is in `sha256sum` format (`sha256sum -c SHA256SUMS` works in OUT_DIR) so a recipient can check
-the release without deidcli. The run facts (`run.json`: IN_DIR and the recipe as JSON) go to the private
+the release without deidcli. The run facts (`release.json`: IN_DIR and the recipe as JSON) go to the private
 folder: IN_DIR's path may itself name a patient, and verify/report need it to find the originals.
 """
 
@@ -14,7 +14,7 @@ import os
 from pathlib import Path
 
 SUMS_NAME = "SHA256SUMS"
-RUN_FACTS_NAME = "run.json"
+RUN_FACTS_NAME = "release.json"  # not run.json: the mapping reader owns that name
 #: Names in OUT_DIR that are never outputs to seal (the sums themselves, a killed run's scratch folder).
 UNSEALED = {SUMS_NAME, ".deid-tmp"}
 
