@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 SUMS_NAME = "SHA256SUMS"
@@ -42,8 +43,10 @@ def release_files(out_dir: Path) -> list[str]:
 
 def write_sums(out_dir: Path) -> Path:
     """Write OUT_DIR/SHA256SUMS atomically (temp + rename)."""
-    lines = [f"{sha256_file(out_dir / relative)}  {relative}\n" for relative in release_files(out_dir)
-             if not (out_dir / relative).is_symlink()]
+    files = [relative for relative in release_files(out_dir) if not (out_dir / relative).is_symlink()]
+    with ThreadPoolExecutor(max_workers=min(8, (os.cpu_count() or 1) + 1)) as pool:  # hashlib frees the GIL
+        digests = list(pool.map(lambda relative: sha256_file(out_dir / relative), files))
+    lines = [f"{digest}  {relative}\n" for digest, relative in zip(digests, files, strict=True)]
     path = out_dir / SUMS_NAME
     temporary = path.with_name(SUMS_NAME + ".tmp")
     temporary.write_text("".join(lines), encoding="utf-8")
