@@ -205,9 +205,9 @@ def _apply_to_dataset(
         elif action is _CONSERVER and tag in REGISTERED_ONLY_UID_TAGS:
             action = Action.PSEUDONYMISER  # the UID pseudonymiser returns registered UIDs unchanged
         report.count(action)
+        if action is not _CONSERVER and action is not Action.PSEUDONYMISER and raw.value and _is_date(raw):
+            report.dates_removed += 1  # removed or emptied: LongitudinalTemporalInformationModified says REMOVED
         if action is _RETIRER:
-            if raw.VR in ("DA", "DT"):
-                report.dates_removed += 1
             continue
         if action is _CONSERVER and raw.is_raw and raw.VR not in _CONVERT_FIRST_VRS and retyped is None:
             target[tag] = raw  # kept as read: byte-exact and cheap
@@ -224,6 +224,17 @@ def _apply_to_dataset(
     for group, block in kept_blocks:
         target[(group << 16) | block] = DataElement((group << 16) | block, "LO", creators[(group, block)])
     return target
+
+
+def _is_date(raw) -> bool:
+    """DA/DT, by the element's VR or (implicit VR files) the dictionary's."""
+    vr = raw.VR
+    if vr is None or vr == "UN":
+        try:
+            vr = dictionary_VR(raw.tag)
+        except KeyError:
+            return False
+    return vr in ("DA", "DT")
 
 
 def _action_for(recipe: Recipe, tag: int, creator: str | None, parent: int | None, floor: Action) -> Action:

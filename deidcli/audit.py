@@ -18,6 +18,15 @@ from pathlib import Path
 
 from pydicom.datadict import keyword_for_tag
 
+from deidcli.mapping import (
+    FILES_COLUMNS,
+    FILES_NAME,
+    OCR_TEXT_COLUMNS,
+    OCR_TEXT_NAME,
+    VALUES_COLUMNS,
+    VALUES_NAME,
+)
+
 
 @dataclass
 class FileResult:
@@ -67,9 +76,6 @@ class PrivateRecord:
     masked_text: list[tuple[int, str]] = field(default_factory=list)  # frame, recognised text
 
 
-FILES_COLUMNS = ["input_path", "input_id", "output_path", "status", "reason"]
-VALUES_COLUMNS = ["tag", "keyword", "vr", "original", "pseudonym"]
-OCR_TEXT_COLUMNS = ["input_path", "frame", "text"]
 
 
 #: How the private tables and the audit are encoded. `surrogateescape` keeps an input file name that is not
@@ -312,12 +318,12 @@ class PrivateMapping:
         self.folder = folder
         self.skipped: list[str] = []  # damaged records found while reading values.csv back
         self._seen_values: set[tuple[str, str]] = set()
-        values = read_table(folder / "values.csv", VALUES_COLUMNS)
+        values = read_table(folder / VALUES_NAME, VALUES_COLUMNS)
         self.skipped += values.skipped
         self._seen_values.update((row["tag"], row["original"]) for row in values.rows)
-        self.files = CsvAppender(folder / "files.csv", FILES_COLUMNS, durable=True, mode=PRIVATE_FILE_MODE)
-        self.values = CsvAppender(folder / "values.csv", VALUES_COLUMNS, durable=True, mode=PRIVATE_FILE_MODE)
-        self.ocr_text = CsvAppender(folder / "ocr_text.csv", OCR_TEXT_COLUMNS, durable=True,
+        self.files = CsvAppender(folder / FILES_NAME, FILES_COLUMNS, durable=True, mode=PRIVATE_FILE_MODE)
+        self.values = CsvAppender(folder / VALUES_NAME, VALUES_COLUMNS, durable=True, mode=PRIVATE_FILE_MODE)
+        self.ocr_text = CsvAppender(folder / OCR_TEXT_NAME, OCR_TEXT_COLUMNS, durable=True,
                                     mode=PRIVATE_FILE_MODE)
 
     def record(self, record: PrivateRecord) -> None:

@@ -43,8 +43,10 @@ from deidcli.audit import (
 )
 from deidcli.errors import FileRejected, KeyMismatch, OutputConflict, UsageError, storage_error
 from deidcli.keys import key_fingerprint
+from deidcli.mapping import record_run_folders
 from deidcli.pipeline import Outcome, Pipeline, Settings, input_id, unprocessed_outcome
 from deidcli.reasons import Status
+from deidcli.verify.release import seal_release
 from deidcli.write import resolve_inside
 
 AUDIT_NAME = "audit.csv"
@@ -351,6 +353,7 @@ class BatchRun:
             shutil.rmtree(self.temp_dir, ignore_errors=True)
             self.audit.close()
             self.mapping.close()
+            record_run_folders(self.private_dir, self.in_dir, self.out_dir)  # best effort: lookups only
         if stopped is not None:
             return self._stopped(stopped, audit_path, started)
         if interrupted:
@@ -358,6 +361,8 @@ class BatchRun:
         else:
             try:
                 rows = compact_audit(audit_path, order)
+                # OUT_DIR/SHA256SUMS + run facts for `deid verify` / `deid report`
+                seal_release(self.out_dir, self.private_dir, in_dir=self.in_dir, recipe=self.settings.recipe.to_json())
             except OSError as error:
                 return self._stopped(StorageFailure("OUT_DIR", error), audit_path, started)
             if any(row["status"] == Status.QUARANTINED.value for row in rows):
@@ -581,15 +586,27 @@ class BatchRun:
 
 
 def summarise(summary: BatchSummary) -> str:
-    """The one-paragraph end-of-run summary (no PHI: counts and reason codes only)."""
+    """The one-paragraph end-of-run summary (no PHI: counts and reason codes only).
+
+    Counts are this run's; inputs an earlier run already finished (same recipe and key) are reported as
+    "skipped (already done)", so a re-run never claims to have written what it did not touch."""
     rows = summary.rows
-    by_status = Counter(row["status"] for row in rows)
+    by_status = Counter()
+    for (status, _reason), number in summary.counts.items():
+        by_status[status] += number
+    processed = sum(by_status.values())
+    already_done = max(0, len(rows) - processed)
     reasons = Counter(row["reason"] for row in rows if row["status"] != Status.WRITTEN.value)
-    rate = len(rows) / summary.seconds if summary.seconds else 0.0
-    text = (
-        f"{by_status['written']} written, {by_status['quarantined']} quarantined, "
-        f"{by_status['skipped']} skipped of {len(rows)} files in {summary.seconds:.1f} s ({rate:.1f} files/s)."
-    )
+    if already_done and not processed:
+        text = f"{already_done} skipped (already done) of {len(rows)} files: nothing new to do."
+    else:
+        rate = processed / summary.seconds if summary.seconds else 0.0
+        done = f", {already_done} skipped (already done)" if already_done else ""
+        text = (
+            f"{by_status['written']} written, {by_status['quarantined']} quarantined, "
+            f"{by_status['skipped']} skipped{done} of {len(rows)} files in {summary.seconds:.1f} s "
+            f"({rate:.1f} files/s)."
+        )
     if reasons:
         text += " Not written, by reason: " + ", ".join(f"{k} {v}" for k, v in sorted(reasons.items())) + "."
     return text

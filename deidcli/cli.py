@@ -8,6 +8,7 @@ same command).
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -128,59 +129,130 @@ def mapping() -> None:
     """Read the private mapping (original <-> pseudonym). It holds PHI: keep it apart from OUT_DIR."""
 
 
-def _mapping_table(private_dir: Path, name: str):
-    """A mapping table as text columns; damaged records are skipped and named (file:line) on stderr."""
-    import pandas as pd
+_FORMAT = click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table",
+                       show_default=True, help="table fits the terminal; csv and json print every value whole.")
 
-    from deidcli.audit import read_table
 
-    path = private_dir / name
-    if not path.exists():
-        raise click.ClickException(f"{path} not found: is {private_dir} a deid private folder?")
-    table = read_table(path)
-    for problem in table.skipped:
-        click.echo(f"warning: {problem}", err=True)
-    return pd.DataFrame(table.rows, columns=table.columns, dtype=str)
+def _warn(problem: str) -> None:
+    """Damaged records of a mapping table are skipped and named (file:line) on stderr."""
+    click.echo(f"warning: {problem}", err=True)
+
+
+def _terminal_width() -> int:
+    import shutil
+
+    return shutil.get_terminal_size((120, 24)).columns
 
 
 @mapping.command("show")
 @click.argument("private_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
-@click.option("--files", "what", flag_value="files.csv", help="Show input <-> output paths.")
-@click.option("--values", "what", flag_value="values.csv", default=True, help="Show original -> pseudonym values.")
-def mapping_show(private_dir: Path, what: str) -> None:
+@click.option("--files", "what", flag_value="files", help="Show input <-> output paths.")
+@click.option("--values", "what", flag_value="values", default=True, help="Show original -> pseudonym values.")
+@_FORMAT
+def mapping_show(private_dir: Path, what: str, fmt: str) -> None:
     """Print a mapping table of PRIVATE_DIR."""
-    table = _mapping_table(private_dir, what)
-    click.echo(table.to_string(index=False) if not table.empty else "(empty)")
+    from deidcli.mapping import (
+        FILES_COLUMNS,
+        FILES_NAME,
+        VALUES_COLUMNS,
+        VALUES_NAME,
+        MappingNotFound,
+        format_rows,
+        read_table,
+    )
+
+    name, columns = (FILES_NAME, FILES_COLUMNS) if what == "files" else (VALUES_NAME, VALUES_COLUMNS)
+    try:
+        rows = read_table(private_dir, name, warn=_warn)
+    except MappingNotFound as error:
+        raise click.ClickException(str(error)) from None
+    if not rows and fmt == "table":
+        click.echo("(empty)")
+        return
+    click.echo(format_rows(columns, [[row[c] for c in columns] for row in rows], fmt, _terminal_width()))
 
 
 @mapping.command("lookup")
 @click.argument("private_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.argument("value")
-def mapping_lookup(private_dir: Path, value: str) -> None:
-    """Which pseudonym did VALUE (an original value or input path) get?"""
-    _print_matches(private_dir, value, original=True)
+@click.option("--substring", is_flag=True, help="Also list values and paths that merely contain VALUE.")
+@_FORMAT
+def mapping_lookup(private_dir: Path, value: str, substring: bool, fmt: str) -> None:
+    """Which pseudonym did VALUE get? VALUE is an original value (a person name in any order or case:
+    `Jane Doe`, `DOE, JANE`) or an input file (absolute, or relative to IN_DIR or the current folder)."""
+    _print_matches(private_dir, value, reverse=False, substring=substring, fmt=fmt)
 
 
 @mapping.command("reverse")
 @click.argument("private_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.argument("pseudonym")
-def mapping_reverse(private_dir: Path, pseudonym: str) -> None:
+@click.option("--substring", is_flag=True, help="Also list pseudonyms and paths that merely contain PSEUDONYM.")
+@_FORMAT
+def mapping_reverse(private_dir: Path, pseudonym: str, substring: bool, fmt: str) -> None:
     """Which original value (or input file) does PSEUDONYM (a value or an output path) stand for?"""
-    _print_matches(private_dir, pseudonym, original=False)
+    _print_matches(private_dir, pseudonym, reverse=True, substring=substring, fmt=fmt)
 
 
-def _print_matches(private_dir: Path, needle: str, original: bool) -> None:
-    values = _mapping_table(private_dir, "values.csv")
-    files = _mapping_table(private_dir, "files.csv")
-    value_hits = values[values["original" if original else "pseudonym"].str.strip() == needle.strip()]
-    file_column = "input_path" if original else "output_path"
-    file_hits = files[(files[file_column] == needle) | files[file_column].str.contains(needle, regex=False)]
-    if value_hits.empty and file_hits.empty:
-        raise click.ClickException(f"{needle!r} not found in {private_dir}")
-    if not value_hits.empty:
-        click.echo(value_hits.to_string(index=False))
-    if not file_hits.empty:
-        click.echo(file_hits.to_string(index=False))
+def _print_matches(private_dir: Path, needle: str, *, reverse: bool, substring: bool, fmt: str) -> None:
+    """Exit 0 with the matches, best first; exit 1 when nothing matches (scripts can test it)."""
+    from deidcli.mapping import MappingNotFound, lookup, matches_as_text
+
+    try:
+        matches = lookup(private_dir, needle, reverse=reverse, substring=substring, warn=_warn)
+    except MappingNotFound as error:
+        raise click.ClickException(str(error)) from None
+    if not matches:
+        hint = "" if substring else " (--substring also lists values that contain it)"
+        raise click.ClickException(f"{needle!r} not found in {private_dir}{hint}")
+    click.echo(matches_as_text(matches, fmt, _terminal_width()))
+
+
+@main.command("verify")
+@click.argument("out_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--private-dir", type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="The run's private folder (default: OUT_DIR.private).")
+@click.option("--engine", type=click.Choice(["easyocr", "rapidocr"]),
+              help="Text detector for the pixel check (default: easyocr when installed, else rapidocr).")
+@click.option("--no-pixels", is_flag=True, help="Skip the pixel check (no OCR).")
+@click.option("--recipe", "recipe_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="The recipe JSON the run used (default: recorded by the run).")
+@click.option("--in-dir", type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="Where the originals are (default: recorded by the run).")
+@click.option("--workers", type=click.IntRange(min=1), default=os.cpu_count() or 1, show_default=True)
+@click.option("--no-progress", is_flag=True, help="No progress bar.")
+def verify(out_dir: Path, private_dir, engine, no_pixels, recipe_file, in_dir, workers, no_progress) -> None:
+    """An independent leak scan of OUT_DIR: exit 0 clean, 1 findings (listed by file and check), 2 usage error."""
+    from deidcli.verify.scan import summary_lines, verify_release
+    from deidcli.verify.sources import SourceError
+
+    try:
+        result = verify_release(out_dir, private_dir, engine=engine, pixels=not no_pixels, workers=workers,
+                                progress=not no_progress and sys.stderr.isatty(), recipe=recipe_file, in_dir=in_dir)
+    except SourceError as error:
+        click.echo(f"Error: {error}", err=True)
+        sys.exit(2)
+    for line in summary_lines(result):
+        click.echo(line)
+    sys.exit(result.exit_code)
+
+
+@main.command("report")
+@click.argument("out_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--private-dir", type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="The run's private folder (default: OUT_DIR.private); the report is written there.")
+@click.option("--in-dir", type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="Where the originals are (default: recorded by the run).")
+def report(out_dir: Path, private_dir, in_dir) -> None:
+    """Write a self-contained HTML review page (originals beside outputs) to PRIVATE_DIR/report.html."""
+    from deidcli.report import write_report
+    from deidcli.verify.sources import SourceError
+
+    try:
+        path = write_report(out_dir, private_dir, in_dir=in_dir)
+    except SourceError as error:
+        click.echo(f"Error: {error}", err=True)
+        sys.exit(2)
+    click.echo(f"Report: {path}")
 
 
 def _register_recipe_commands() -> None:

@@ -221,6 +221,15 @@ RUN_OPTIONS: tuple[RunOption, ...] = (
         help="Seconds one file may take before it is quarantined as 'timeout'; 0 means no limit.",
     ),
     RunOption(
+        "patient_map", Kind.FILE, metavar="CSV",
+        help="The study's own research IDs: a CSV file with a header line, then 'PatientID,research ID' rows. "
+             "The research ID becomes PatientID, PatientName and the patient folder (instead of the keyed "
+             "code) and is recorded in the private mapping; a file whose patient is not in the map is "
+             "quarantined as 'not_in_patient_map', never given a made-up ID. The map is checked before the "
+             "first file (duplicates, empty IDs, research IDs that are not upper-case letters, digits, '.', '-' "
+             "or '_').",
+    ),
+    RunOption(
         "force", Kind.FLAG, default=False,
         help="Redo every file, and allow writing into an OUT_DIR that was made with another recipe or that "
              "holds other files. It never allows a different key: pseudonyms would no longer link.",

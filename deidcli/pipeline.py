@@ -24,10 +24,11 @@ from deidcli.errors import FileRejected, storage_error
 from deidcli.geometry import Rect
 from deidcli.keys import key_fingerprint
 from deidcli.options import default_of
+from deidcli.patients import OutputPatient, output_patient
 from deidcli.pseudonyms import Pseudonymizer
 from deidcli.read import checked_sop_class, read_dicom
 from deidcli.reasons import Status, status_of
-from deidcli.recipe.model import Recipe
+from deidcli.recipe.model import Action, Recipe
 from deidcli.write import (
     add_method_code,
     check_output_relative_path,
@@ -52,6 +53,7 @@ class Settings:
     region_rules: list = field(default_factory=list)  # list[deidcli.pixels.RegionRule], loaded from the file
     authorised_words_file: str | None = default_of("authorised_words")
     file_timeout_s: float = default_of("file_timeout_s")
+    patient_map: dict[str, str] | None = None  # original PatientID -> research ID, loaded from the file
 
 
 @dataclass
@@ -136,7 +138,9 @@ class Pipeline:
     def _process(self, path: Path, result: FileResult, private: PrivateRecord) -> Path:
         source = read_dicom(path)
         target, syntax = self.clean(source, result, private)
-        result.output_path = self.output_relative_path(source, target)
+        patient = self._output_patient(source, target, private)
+        result.detail = patient.note
+        result.output_path = self.output_relative_path(source, target, patient.folder)
         return write_temporary(target, syntax, self.temp_dir)
 
     def clean(self, source: Dataset, result: FileResult, private: PrivateRecord) -> tuple[Dataset, str]:
@@ -153,6 +157,26 @@ class Pipeline:
         if str(source.file_meta.get("TransferSyntaxUID", "")) == ExplicitVRBigEndian:
             swap_words_to_little_endian(target)
         return target, self._pixel_stage(source, target, result, private)
+
+    def _output_patient(self, source: Dataset, target: Dataset, private: PrivateRecord) -> OutputPatient:
+        """Who the patient is in the output. A research ID from --patient-map replaces PatientID and
+        PatientName (and their keyed pseudonyms in the mapping); a pseudo-patient of a file without PatientID
+        becomes its PatientID where the recipe pseudonymises PatientID, so a split by PatientID keeps it apart."""
+        pseudonymizer = Pseudonymizer(self.settings.key, self.settings.org_root)
+        patient = output_patient(source, pseudonymizer, private.input_path, self.settings.patient_map)
+        if patient.research_id:
+            names = {"00100020": ("LO", "PatientID"), "00100010": ("PN", "PatientName")}
+            private.replacements = [r for r in private.replacements if r[0] not in names]
+            for tag, (vr, keyword) in names.items():
+                original = str(source.get(keyword, "") or "").strip()
+                setattr(target, keyword, patient.research_id)
+                if original:
+                    private.replacements.append((tag, vr, original, patient.research_id))
+        elif patient.note:
+            rule = self.settings.recipe.general_rule(0x00100020, None)
+            if rule is not None and rule.action is Action.PSEUDONYMISER:
+                target.PatientID = patient.folder
+        return patient
 
     # -- attributes ---------------------------------------------------------------------------------
     def deidentify(self, source: Dataset, fallback_identity: str = "") -> tuple[Dataset, AttributeReport]:
@@ -174,11 +198,10 @@ class Pipeline:
         mark_deidentified(target, recipe, dates=dates)
         return target, report
 
-    def output_relative_path(self, source: Dataset, target: Dataset) -> str:
-        """OUT/<pseudo patient>/<study>/<series>/<instance>.dcm from keyed pseudonyms of the original values
-        only (never a kept original, whatever the recipe keeps): no PHI in paths."""
+    def output_relative_path(self, source: Dataset, target: Dataset, patient: str) -> str:
+        """OUT/<patient>/<study>/<series>/<instance>.dcm from keyed pseudonyms of the original values
+        only (never a kept original, whatever the recipe keeps), or the study's research ID: no PHI in paths."""
         pseudonymizer = Pseudonymizer(self.settings.key, self.settings.org_root)
-        patient = pseudonymizer.identifier(str(source.get("PatientID", "") or ""), "LO") or "NOPATIENTID"
         study, series, instance = (
             pseudonymizer.uid(str(source.get(keyword, "") or "")) or f"NO{keyword.upper()}"
             for keyword in ("StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID")
@@ -267,17 +290,26 @@ class _FrameScanner:
             result.ocr_engine = pipeline.settings.ocr_engine
 
     def __call__(self, index: int, frame: np.ndarray) -> list[Rect]:
+        regions = self._regions_for(index)
         if not self.run_ocr:
-            self.all_rects.update(self.regions)
-            return list(self.regions)
+            self.all_rects.update(regions)
+            return regions
         digest = hashlib.blake2b(np.ascontiguousarray(frame).data, digest_size=16).digest()
         cached = self.cache.get(digest)
         if cached is None:
             cached = self._scan(index, frame)
             self.cache[digest] = cached
-        self.all_rects.update(self.regions)
+        self.all_rects.update(regions)
         self.all_rects.update(cached)
-        return list(self.regions) + cached
+        return regions + cached
+
+    def _regions_for(self, index: int) -> list[Rect]:
+        """The region rules' rectangles for this frame: a rule with `frames` applies to those frames only."""
+        if not self.regions:
+            return []
+        from deidcli.pixels import match_regions
+
+        return match_regions(self.source, self.pipeline.settings.region_rules, frame=index)
 
     def _scan(self, index: int, frame: np.ndarray) -> list[Rect]:
         source = self.source

@@ -112,6 +112,11 @@ def build_settings(values: Mapping[str, Any], key: bytes) -> Settings:
     _check_authorised_words(recipe, values["authorised_words"])
     if values["ocr"] != "never":
         _check_engine_installed(values["ocr_engine"])
+    patient_map = None
+    if values["patient_map"] is not None:
+        from deidcli.patients import load_patient_map
+
+        patient_map = load_patient_map(values["patient_map"])
     return Settings(
         recipe=recipe,
         key=key,
@@ -123,6 +128,7 @@ def build_settings(values: Mapping[str, Any], key: bytes) -> Settings:
         region_rules=region_rules,
         authorised_words_file=str(values["authorised_words"]) if values["authorised_words"] else None,
         file_timeout_s=values["file_timeout_s"],
+        patient_map=patient_map,
     )
 
 

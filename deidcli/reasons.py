@@ -46,6 +46,7 @@ REASONS: dict[str, tuple[Status, str]] = {
     "too_large": (Status.QUARANTINED, "an element length exceeds the file size or the memory budget"),
     "too_deep": (Status.QUARANTINED, "sequences nested deeper than the supported depth"),
     "worker_crashed": (Status.QUARANTINED, "the worker process died on this file (e.g. a codec crashed)"),
+    "not_in_patient_map": (Status.QUARANTINED, "the file's PatientID is not in --patient-map (no research ID is ever made up)"),
     "duplicate_instance": (Status.QUARANTINED, "another input already produced this SOP instance in this run"),
     "unsafe_output_path": (Status.QUARANTINED, "the output path would not be made of generated characters inside OUT_DIR"),
     "internal_error": (Status.QUARANTINED, "unexpected error; reported with its exception type only"),
