@@ -354,11 +354,15 @@ class PrivateMapping:
         self.ocr_text.append([[record.input_path, frame, text] for frame, text in record.masked_text])
         self.files.append([[record.input_path, record.input_id, record.output_path, record.status, record.reason]])
 
+    @property
+    def tables(self) -> tuple[CsvAppender, ...]:
+        return (self.values, self.ocr_text, self.files)
+
     def sync(self) -> None:
         """Make every recorded line durable: values and OCR text before files.csv, which vouches for them."""
-        for appender in (self.values, self.ocr_text, self.files):
+        for appender in self.tables:
             appender.sync()
 
     def close(self) -> None:
-        for appender in (self.values, self.ocr_text, self.files):
+        for appender in self.tables:
             appender.close()

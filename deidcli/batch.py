@@ -440,6 +440,8 @@ class BatchRun:
             if hasattr(self, "audit"):
                 self.audit.close()
             raise StorageFailure(where, error) from error
+        repaired = [table.path for table in (self.audit, *self.mapping.tables) if table.repaired]
+        skipped += [f"{path}: an unfinished last line (a write cut short) was removed" for path in repaired]
         for problem in skipped + self.mapping.skipped:
             print(f"warning: {problem}", file=sys.stderr)
         inputs = list(discover(self.in_dir))
