@@ -217,3 +217,12 @@ def test_files_without_patient_id_get_one_keyed_pseudo_patient_per_study(tmp_pat
     assert again.exit_code == 0
     assert {row["output_path"] for row in _files(tmp_path / "out2.private").values()} == {
         row["output_path"] for row in files.values()}
+
+
+def test_anonymous_studies_get_their_own_date_shift():
+    shifts = set()
+    for study in ("1.2.3.1", "1.2.3.2", "1.2.3.3", "1.2.3.4"):
+        dataset = planted_dataset(study_uid=study)
+        del dataset.PatientID, dataset.PatientName
+        shifts.add(deidentify(dataset, "mammography", key=KEY).StudyDate)
+    assert len(shifts) > 1
