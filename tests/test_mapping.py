@@ -226,3 +226,13 @@ def test_anonymous_studies_get_their_own_date_shift():
         del dataset.PatientID, dataset.PatientName
         shifts.add(deidentify(dataset, "mammography", key=KEY).StudyDate)
     assert len(shifts) > 1
+
+
+def test_lookup_survives_a_damaged_mapping_line_and_names_it(delivered):
+    _, _, private = delivered
+    with (private / "values.csv").open("a", encoding="utf-8") as handle:
+        handle.write('00100010,PatientName,PN,"UNBALANCED\n')
+    found = invoke("mapping", "lookup", private, "Jane Doe")
+    assert found.exit_code == 0
+    assert "DOE^JANE" in found.stdout
+    assert "values.csv:" in found.stderr and "skipped" in found.stderr
