@@ -41,11 +41,12 @@ from deidcli.audit import (
     compact_audit,
     read_audit,
 )
-from deidcli.errors import FileRejected, OutputConflict, UsageError, storage_error
+from deidcli.errors import FileRejected, KeyMismatch, OutputConflict, UsageError, storage_error
 from deidcli.keys import key_fingerprint
 from deidcli.mapping import record_run_folders
 from deidcli.pipeline import Outcome, Pipeline, Settings, input_id, unprocessed_outcome
 from deidcli.reasons import Status
+from deidcli.verify.release import seal_release
 from deidcli.write import resolve_inside
 
 AUDIT_NAME = "audit.csv"
@@ -167,23 +168,50 @@ def _manifest(settings: Settings) -> dict:
     }
 
 
-def prepare_out_dir(out_dir: Path, settings: Settings, force: bool) -> None:
-    """Refuse to mix runs: OUT_DIR is new, or a resume of the same recipe+key, or --force."""
-    out_dir.mkdir(parents=True, exist_ok=True)
+def read_manifest(out_dir: Path) -> dict | None:
+    """What an earlier run recorded in OUT_DIR (recipe hash, key fingerprint, org root), or None."""
     manifest_path = out_dir / MANIFEST_NAME
+    if not manifest_path.exists():
+        return None
+    try:
+        previous = json.loads(manifest_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:
+        raise OutputConflict("{out_dir}: its run record {name} cannot be read ({problem}); use a new OUT_DIR",
+                             out_dir=out_dir, name=MANIFEST_NAME, problem=type(error).__name__) from None
+    return previous if isinstance(previous, dict) else {}
+
+
+def check_out_dir(out_dir: Path, settings: Settings, force: bool) -> None:
+    """Refuse to mix runs, creating nothing: OUT_DIR is new, or a resume with the same recipe and key, or
+    --force for another recipe. A different key is refused even with --force: pseudonyms would not link."""
+    if out_dir.exists() and not out_dir.is_dir():
+        raise UsageError(f"OUT_DIR {out_dir} is a file, not a folder")
+    previous = read_manifest(out_dir)
     wanted = _manifest(settings)
-    if manifest_path.exists():
-        previous = json.loads(manifest_path.read_text())
-        for field_name in ("recipe_hash", "key_fingerprint", "org_root"):
+    if previous is not None:
+        if previous.get("key_fingerprint") != wanted["key_fingerprint"]:
+            raise KeyMismatch("{out_dir} was written with the key of fingerprint {expected}, not {given}: give "
+                              "that key with {key}, or write to a new OUT_DIR",
+                              out_dir=out_dir, expected=previous.get("key_fingerprint"),
+                              given=wanted["key_fingerprint"])
+        for field_name in ("recipe_hash", "org_root"):
             if previous.get(field_name) != wanted[field_name] and not force:
                 raise OutputConflict(
-                    f"{out_dir} was written with a different {field_name.replace('_', ' ')} "
-                    f"({previous.get(field_name)} != {wanted[field_name]}); use a new OUT_DIR, or --force to redo it"
-                )
-    elif any(p.name not in (TEMP_DIR_NAME,) for p in out_dir.iterdir()) and not force:
-        raise OutputConflict(f"{out_dir} is not empty and was not written by deid run; use an empty folder or --force")
+                    "{out_dir} was written with a different {what} ({old} != {new}); use a new OUT_DIR, or "
+                    "{force} to redo it", out_dir=out_dir, what=field_name.replace("_", " "),
+                    old=previous.get(field_name), new=wanted[field_name])
+    elif out_dir.is_dir() and any(p.name != TEMP_DIR_NAME for p in out_dir.iterdir()) and not force:
+        raise OutputConflict("{out_dir} is not empty and was not written by deid run; use an empty folder or "
+                             "{force}", out_dir=out_dir)
+
+
+def prepare_out_dir(out_dir: Path, settings: Settings, force: bool) -> None:
+    """Check OUT_DIR (see `check_out_dir`), then create it and record what this run is made with."""
+    check_out_dir(out_dir, settings, force)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    manifest_path = out_dir / MANIFEST_NAME
     temporary = manifest_path.with_suffix(".tmp")
-    temporary.write_text(json.dumps(wanted, indent=2) + "\n")
+    temporary.write_text(json.dumps(_manifest(settings), indent=2) + "\n")
     os.replace(temporary, manifest_path)
 
 
@@ -333,6 +361,8 @@ class BatchRun:
         else:
             try:
                 rows = compact_audit(audit_path, order)
+                # OUT_DIR/SHA256SUMS + run facts for `deid verify` / `deid report`
+                seal_release(self.out_dir, self.private_dir, in_dir=self.in_dir, recipe=self.settings.recipe.to_json())
             except OSError as error:
                 return self._stopped(StorageFailure("OUT_DIR", error), audit_path, started)
             if any(row["status"] == Status.QUARANTINED.value for row in rows):

@@ -8,6 +8,7 @@ same command).
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -76,28 +77,29 @@ def run(in_dir: Path, out_dir: Path, **options: Any) -> None:
     files already written are skipped.
 
     Exit status: 0 when every file was written or skipped, 3 when some were quarantined (see audit.csv),
-    2 for a usage error (nothing is created then), 4 when the disk is full, 130 or 143 when interrupted.
+    2 for a usage error (nothing is created then), 4 when OUT_DIR or the private folder cannot be
+    written (full, read-only, permission denied), 130 or 143 when interrupted.
     """
-    from deidcli.api import run_batch
+    from deidcli.api import new_key_message, run_batch
     from deidcli.batch import summarise
 
-    def announce_key(path: Path) -> None:
-        click.secho(f"NEW KEY: created {path}. Keep it secret and keep it: the same key is needed to get the "
-                    "same pseudonyms in later runs.", fg="yellow", err=True, bold=True)
+    def announce_key(path: Path, fingerprint: str) -> None:
+        click.secho(new_key_message(path, fingerprint), fg="yellow", err=True, bold=True)
 
     options["progress"] = options["progress"] and sys.stderr.isatty()
     try:
-        summary = run_batch(in_dir, out_dir, surface=Surface.CLI, on_new_key=announce_key, **options)
+        result = run_batch(in_dir, out_dir, surface=Surface.CLI, on_new_key=announce_key, **options)
     except DeidError as error:
         _fail(error)
         return
-    if summary.interrupted:
-        click.echo(RESUME_HINT if summary.exit_code in (130, 143) else summary.message, err=True)
-        sys.exit(summary.exit_code)
-    click.echo(summarise(summary))
-    private = options["private_dir"] or out_dir.parent / (out_dir.name + ".private")
-    click.echo(f"Output: {out_dir}  Audit: {out_dir / 'audit.csv'}  Private mapping: {private}")
-    sys.exit(summary.exit_code)
+    if result.interrupted:
+        click.echo(RESUME_HINT if result.exit_code in (130, 143) else
+                   result.summary.message, err=True)
+        sys.exit(result.exit_code)
+    click.echo(summarise(result.summary))
+    click.echo(f"Output: {out_dir}  Audit: {out_dir / 'audit.csv'}  Private mapping: {result.private_dir}  "
+               f"Key fingerprint: {result.key_fingerprint}")
+    sys.exit(result.exit_code)
 
 
 @main.command()
@@ -203,6 +205,54 @@ def _print_matches(private_dir: Path, needle: str, *, reverse: bool, substring: 
         hint = "" if substring else " (--substring also lists values that contain it)"
         raise click.ClickException(f"{needle!r} not found in {private_dir}{hint}")
     click.echo(matches_as_text(matches, fmt, _terminal_width()))
+
+
+@main.command("verify")
+@click.argument("out_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--private-dir", type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="The run's private folder (default: OUT_DIR.private).")
+@click.option("--engine", type=click.Choice(["easyocr", "rapidocr"]),
+              help="Text detector for the pixel check (default: easyocr when installed, else rapidocr).")
+@click.option("--no-pixels", is_flag=True, help="Skip the pixel check (no OCR).")
+@click.option("--recipe", "recipe_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="The recipe JSON the run used (default: recorded by the run).")
+@click.option("--in-dir", type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="Where the originals are (default: recorded by the run).")
+@click.option("--workers", type=click.IntRange(min=1), default=os.cpu_count() or 1, show_default=True)
+@click.option("--no-progress", is_flag=True, help="No progress bar.")
+def verify(out_dir: Path, private_dir, engine, no_pixels, recipe_file, in_dir, workers, no_progress) -> None:
+    """An independent leak scan of OUT_DIR: exit 0 clean, 1 findings (listed by file and check), 2 usage error."""
+    from deidcli.verify.scan import summary_lines, verify_release
+    from deidcli.verify.sources import SourceError
+
+    try:
+        result = verify_release(out_dir, private_dir, engine=engine, pixels=not no_pixels, workers=workers,
+                                progress=not no_progress and sys.stderr.isatty(), recipe=recipe_file, in_dir=in_dir)
+    except SourceError as error:
+        click.echo(f"Error: {error}", err=True)
+        sys.exit(2)
+    for line in summary_lines(result):
+        click.echo(line)
+    sys.exit(result.exit_code)
+
+
+@main.command("report")
+@click.argument("out_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--private-dir", type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="The run's private folder (default: OUT_DIR.private); the report is written there.")
+@click.option("--in-dir", type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="Where the originals are (default: recorded by the run).")
+def report(out_dir: Path, private_dir, in_dir) -> None:
+    """Write a self-contained HTML review page (originals beside outputs) to PRIVATE_DIR/report.html."""
+    from deidcli.report import write_report
+    from deidcli.verify.sources import SourceError
+
+    try:
+        path = write_report(out_dir, private_dir, in_dir=in_dir)
+    except SourceError as error:
+        click.echo(f"Error: {error}", err=True)
+        sys.exit(2)
+    click.echo(f"Report: {path}")
 
 
 def _register_recipe_commands() -> None:

@@ -17,6 +17,25 @@ class UsageError(DeidError):
     """The caller asked for something inconsistent (bad option, OUT_DIR inside IN_DIR, ...)."""
 
 
+class OptionError(UsageError):
+    """A usage error naming run options: the message is a template with {option_name} placeholders.
+
+    Why a template: the same error reaches command line users, who type `--region-rules`, and Python users,
+    who pass `region_rules=`. `str(error)` is the Python spelling; `render("cli")` the command line one.
+    Values (paths, user input) go in `values`, never in the template, so braces in them are harmless.
+    """
+
+    def __init__(self, template: str, **values: object) -> None:
+        self.template = template
+        self.values = values
+        super().__init__(self.render("api"))
+
+    def render(self, surface: str) -> str:
+        from deidcli.options import render_template  # the option table; imported late (it imports us)
+
+        return render_template(self.template, surface, **self.values)
+
+
 class RecipeError(DeidError):
     """A recipe could not be loaded or is invalid. `problems` lists what `check-recipe` found."""
 
@@ -49,8 +68,12 @@ class OcrError(FileRejected):
     """Text detection failed or was not trustworthy; the file must not be written."""
 
 
-class OutputConflict(UsageError):
-    """OUT_DIR holds work from another recipe or key, and --force was not given."""
+class OutputConflict(OptionError):
+    """OUT_DIR holds work from another recipe or key, or files that deid run did not write."""
+
+
+class KeyMismatch(OutputConflict):
+    """The key given (or found) is not the key OUT_DIR was written with: pseudonyms would not link."""
 
 
 #: errno values that say the output storage (OUT_DIR, the private folder) failed, not the input file: the batch

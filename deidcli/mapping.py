@@ -6,7 +6,7 @@ Why lookups normalise: a data manager types a patient's name the way the request
 set of their words (case, accents, separators and the order of family and given names ignored); other
 values exactly, then case-insensitively. Substring matches only on request: a short needle matches
 thousands of values. Paths may be typed absolute or relative to IN_DIR/OUT_DIR: the folders a run used
-are recorded in `run.json` beside the tables.
+are recorded in `folders.json` beside the tables.
 """
 
 from __future__ import annotations
@@ -24,8 +24,8 @@ from pathlib import Path, PurePosixPath
 FILES_NAME = "files.csv"
 VALUES_NAME = "values.csv"
 OCR_TEXT_NAME = "ocr_text.csv"
-RUNS_NAME = "run.json"
-KEY_NAME = "deid.key"
+#: IN_DIR and OUT_DIR of each run into this private folder, for lookups by path (verify's run.json is another file).
+RUNS_NAME = "folders.json"
 
 FILES_COLUMNS = ["input_path", "input_id", "output_path", "status", "reason"]
 VALUES_COLUMNS = ["tag", "keyword", "vr", "original", "pseudonym"]

@@ -23,7 +23,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-from deidcli.errors import UsageError
+from deidcli.errors import OptionError, UsageError
 
 #: OCR modes: `auto` reads every image except skipped modalities, `always` every image, `never` none.
 OCR_MODES = ("auto", "always", "never")
@@ -73,8 +73,11 @@ class RunOption:
     envvar: str | None = None
     #: For FLAG options whose command line flag says the opposite (--no-progress sets progress False).
     cli_inverted: bool = False
-    #: A recipe file may set this option at its top level (precedence: given > recipe > default).
+    #: A recipe file may set this option at its top level, read into the `Recipe` attribute of the same name
+    #: (precedence: given > recipe > default, so such an option's default is None).
     in_recipe: bool = False
+    #: `deidcli.deidentify(dataset, ...)` takes it too (it concerns one dataset, not folders or workers).
+    for_dataset: bool = False
     #: Extra check of a given value (raises OptionError); runs before the first file.
     check: Callable[[Any], None] | None = field(default=None, compare=False)
 
@@ -96,30 +99,19 @@ class RunOption:
         return self.default
 
 
-class OptionError(UsageError):
-    """A usage error about one or more options; `template` names them as {option_name} placeholders.
-
-    `str(error)` is the Python API spelling; `error.render(Surface.CLI)` the command line spelling.
-    """
-
-    def __init__(self, template: str, **values: Any) -> None:
-        self.template = template
-        self.values = values
-        super().__init__(self.render(Surface.API))
-
-    def render(self, surface: Surface) -> str:
-        return render_template(self.template, surface, **self.values)
-
-
-def render_template(template: str, surface: Surface, **values: Any) -> str:
+def render_template(template: str, surface: Surface | str, **values: Any) -> str:
     """Fill {option_name} placeholders with the option's spelling on `surface` (and other values)."""
-    names = {name: option.spelled(surface).rstrip("=") for name, option in OPTIONS.items()}
-    return template.format(**names, **values)
+    names = {name: option.spelled(Surface(surface)).rstrip("=") for name, option in OPTIONS.items()}
+    return template.format_map({**names, **values})
 
 
 def render_error(error: Exception, surface: Surface) -> str:
     """The message of any deidcli error, option names spelled for `surface`."""
     return error.render(surface) if isinstance(error, OptionError) else str(error)
+
+
+__all__ = ["OPTIONS", "RUN_OPTIONS", "Kind", "OptionError", "RunOption", "Surface", "default_of",
+           "render_error", "render_template", "resolve_options"]
 
 
 # -- value checks (pure, cheap; the costly ones, like loading a recipe, live in deidcli.prepare) ----------
@@ -129,11 +121,7 @@ def _check_org_root(value: Any) -> None:
     try:
         validate_org_root(value)
     except UsageError as error:
-        raise OptionError("{org_root} {problem}", problem=_without_flag(str(error), "--org-root")) from None
-
-
-def _without_flag(message: str, flag: str) -> str:
-    return message.removeprefix(flag).strip()
+        raise OptionError("{org_root} {problem}", problem=str(error)) from None
 
 
 def _check_workers(value: Any) -> None:
@@ -159,24 +147,24 @@ def _check_profile_options(value: Any) -> None:
 #: Every option of `deid run` / `deidcli.run`, in the order `deid run --help` lists them.
 RUN_OPTIONS: tuple[RunOption, ...] = (
     RunOption(
-        "recipe", Kind.TEXT, metavar="NAME|FILE",
+        "recipe", Kind.TEXT, for_dataset=True, metavar="NAME|FILE",
         help="The recipe that says what happens to each attribute: a built-in name (see 'deid recipe list') "
              "or a JSON file. Attributes the recipe does not name are removed. When neither a recipe nor a "
              "profile is given, the built-in recipe 'default' is used.",
     ),
     RunOption(
-        "profile", Kind.TEXT, choices=PROFILES,
+        "profile", Kind.TEXT, for_dataset=True, choices=PROFILES,
         help="Build the recipe from this PS3.15 profile instead of naming one (the standard has one: basic). "
              "Cannot be combined with {recipe}.",
     ),
     RunOption(
-        "options", Kind.TEXT, multiple=True, default=(), cli_flag="--option", metavar="OPTION",
+        "options", Kind.TEXT, for_dataset=True, multiple=True, default=(), cli_flag="--option", metavar="OPTION",
         check=_check_profile_options,
         help="Add this PS3.15 option to {profile}, for example retain-modified-dates (repeatable; "
              "'deid recipe list' shows them all). Implies the basic profile when no profile is given.",
     ),
     RunOption(
-        "key", Kind.KEY, cli_flag="--key-file", envvar="DEID_KEY_FILE", metavar="FILE",
+        "key", Kind.KEY, for_dataset=True, cli_flag="--key-file", envvar="DEID_KEY_FILE", metavar="FILE",
         help="The secret key file every pseudonym is derived from (make one with 'deid keygen'; the Python "
              "API also takes the key's bytes). Use the same key for every delivery of a study, or pseudonyms "
              "will not link. When {key} is not given, the file named by the DEID_KEY_FILE environment "
@@ -184,7 +172,7 @@ RUN_OPTIONS: tuple[RunOption, ...] = (
              "is new, a key is created in the private folder and announced with its fingerprint.",
     ),
     RunOption(
-        "org_root", Kind.TEXT, in_recipe=True, check=_check_org_root, metavar="UID_ROOT",
+        "org_root", Kind.TEXT, for_dataset=True, in_recipe=True, check=_check_org_root, metavar="UID_ROOT",
         help="Your organisation's UID root, under which new UIDs are made. A recipe may set it too (as "
              "\"org_root\"); {org_root} wins over the recipe. When neither gives one, UIDs are 2.25 "
              "UUID-derived UIDs.",
@@ -200,30 +188,30 @@ RUN_OPTIONS: tuple[RunOption, ...] = (
              "default; the Python API uses one unless told otherwise.",
     ),
     RunOption(
-        "ocr", Kind.TEXT, default="auto", choices=OCR_MODES,
+        "ocr", Kind.TEXT, for_dataset=True, default="auto", choices=OCR_MODES,
         help="When burned-in text is looked for: 'auto' reads every image except skipped modalities, 'always' "
              "every image, 'never' none. 'never' needs {region_rules} or {accept_burned_in_risk}.",
     ),
     RunOption(
-        "ocr_engine", Kind.TEXT, default="rapidocr", choices=OCR_ENGINES,
+        "ocr_engine", Kind.TEXT, for_dataset=True, default="rapidocr", choices=OCR_ENGINES,
         help="The text detector: 'rapidocr' (the default, fast on CPU) or 'easyocr' (needs the easyocr extra).",
     ),
     RunOption(
-        "ocr_skip_modalities", Kind.TEXT, multiple=True, default=(), cli_flag="--ocr-skip-modality",
+        "ocr_skip_modalities", Kind.TEXT, for_dataset=True, multiple=True, default=(), cli_flag="--ocr-skip-modality",
         metavar="MODALITY",
         help="With {ocr} 'auto', do not read images of this modality, for example CT or MR (repeatable).",
     ),
     RunOption(
-        "accept_burned_in_risk", Kind.FLAG, default=False,
+        "accept_burned_in_risk", Kind.FLAG, for_dataset=True, default=False,
         help="Allow {ocr} 'never' without {region_rules}: images whose header says they carry burned-in text "
              "are then written with their pixels untouched.",
     ),
     RunOption(
-        "region_rules", Kind.FILE, metavar="FILE",
+        "region_rules", Kind.FILE, for_dataset=True, metavar="FILE",
         help="A JSON file of rectangles to blank on images from known devices; the README shows the format.",
     ),
     RunOption(
-        "authorised_words", Kind.FILE, metavar="FILE",
+        "authorised_words", Kind.FILE, for_dataset=True, metavar="FILE",
         help="A text file of words OCR may leave visible, one per line. They are added to the word lists the "
              "recipe names.",
     ),

@@ -137,18 +137,26 @@ class Pipeline:
 
     def _process(self, path: Path, result: FileResult, private: PrivateRecord) -> Path:
         source = read_dicom(path)
+        target, syntax = self.clean(source, result, private)
+        patient = self._output_patient(source, target, private)
+        result.detail = patient.note
+        result.output_path = self.output_relative_path(source, target, patient.folder)
+        return write_temporary(target, syntax, self.temp_dir)
+
+    def clean(self, source: Dataset, result: FileResult, private: PrivateRecord) -> tuple[Dataset, str]:
+        """Attributes, then pixels: the de-identified dataset and its transfer syntax (not yet written).
+
+        The one path both `deid run` and `deidcli.deidentify` take, so a dataset is never marked
+        PatientIdentityRemoved with its burned-in text still in the pixels.
+        """
         target, report = self.deidentify(source, fallback_identity=private.input_path)
         result.kept, result.removed, result.emptied, result.pseudonymised = (
             report.kept, report.removed, report.emptied, report.pseudonymised
         )
         private.replacements = [(f"{r.tag:08x}", r.vr, r.original, r.pseudonym) for r in report.replacements]
-        patient = self._output_patient(source, target, private)
-        result.detail = patient.note
         if str(source.file_meta.get("TransferSyntaxUID", "")) == ExplicitVRBigEndian:
             swap_words_to_little_endian(target)
-        syntax = self._pixel_stage(source, target, result, private)
-        result.output_path = self.output_relative_path(source, target, patient.folder)
-        return write_temporary(target, syntax, self.temp_dir)
+        return target, self._pixel_stage(source, target, result, private)
 
     def _output_patient(self, source: Dataset, target: Dataset, private: PrivateRecord) -> OutputPatient:
         """Who the patient is in the output. A research ID from --patient-map replaces PatientID and

@@ -34,10 +34,10 @@ def validate_org_root(root: str | None) -> str:
         return UUID_ROOT
     root = root.strip().rstrip(".")
     if not _UID_ROOT.match(root):
-        raise UsageError(f"--org-root {root!r} is not a UID root (digits and dots, no leading zeros)")
+        raise UsageError(f"{root!r} is not a UID root (digits and dots, no leading zeros)")
     if len(root) + 1 + MIN_UID_DIGITS > MAX_UID_LENGTH:
         raise UsageError(
-            f"--org-root {root!r} is {len(root)} characters; at most {MAX_UID_LENGTH - 1 - MIN_UID_DIGITS} "
+            f"{root!r} is {len(root)} characters; at most {MAX_UID_LENGTH - 1 - MIN_UID_DIGITS} "
             "leave room for unique UIDs"
         )
     return root

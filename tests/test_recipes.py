@@ -388,7 +388,8 @@ def _dciodvfy_errors(dataset: Dataset, folder: Path, name: str) -> set[str]:
 @pytest.mark.parametrize("modality", list(IMAGES))
 def test_basic_keeps_images_valid_with_pixels_and_geometry(modality, tmp_path):
     source = IMAGES[modality]()
-    result = deidcli.deidentify(source, recipe="basic", key=KEY)
+    # OCR off: this pins what the recipe keeps; burned-in text cleaning is tested in test_api.py
+    result = deidcli.deidentify(source, recipe="basic", key=KEY, ocr="never", accept_burned_in_risk=True)
     for keyword in KEPT:
         if keyword in source:
             assert keyword in result and result[keyword].value == source[keyword].value, keyword

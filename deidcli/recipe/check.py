@@ -9,6 +9,7 @@ measured against the PS3.15 basic profile so the user sees what their recipe doe
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cache
 
@@ -33,7 +34,10 @@ _PRIVATE_WITHOUT_CREATOR = "private tag without a private creator never matches"
 
 @dataclass
 class CheckSummary:
-    """Counts for the report: rules per action and how the recipe differs from the basic profile."""
+    """Counts for the report: rules per action and how the recipe differs from the basic profile.
+
+    `compared` is False when the recipe has errors: a comparison of rules that will not run would mislead.
+    """
 
     rules_per_action: dict[str, int]
     specific_rules: int
@@ -41,18 +45,30 @@ class CheckSummary:
     differences: int = 0
     less_strict: int = 0
     stricter: int = 0
-    examples: list[str] = field(default_factory=list)
+    #: Every difference from the basic profile, least strict first (the ones to review).
+    all_differences: list[str] = field(default_factory=list)
+    compared: bool = True
 
-    def lines(self) -> list[str]:
+    @property
+    def examples(self) -> list[str]:
+        """The differences a default report shows."""
+        return self.all_differences[:EXAMPLE_COUNT]
+
+    def lines(self, show_all: bool = False) -> list[str]:
         counts = ", ".join(f"{action.value} {self.rules_per_action.get(action.value, 0)}" for action in Action)
         total = sum(self.rules_per_action.values())
         lines = [
             f"{total} general rules ({counts}); {self.specific_rules} specific rules; "
             f"{self.private_rules} private rules",
-            f"compared with the basic profile: {self.differences} attributes treated differently "
-            f"({self.less_strict} less strict, {self.stricter} stricter)",
         ]
-        lines += [f"  {example}" for example in self.examples]
+        if not self.compared:
+            return lines + ["not compared with the basic profile: fix the errors first"]
+        lines.append(f"compared with the basic profile: {self.differences} attributes treated differently "
+                     f"({self.less_strict} less strict, {self.stricter} stricter)")
+        shown = self.all_differences if show_all else self.examples
+        lines += [f"  {difference}" for difference in shown]
+        if len(shown) < len(self.all_differences):
+            lines.append(f"  ... and {len(self.all_differences) - len(shown)} more (--all lists every one)")
         return lines
 
 
@@ -78,7 +94,8 @@ class CheckReport:
             return 2
         return 1 if strict and self.warnings else 0
 
-    def render(self) -> str:
+    def render(self, show_all: bool = False) -> str:
+        """The report as text; `show_all` lists every difference from the basic profile, not the first few."""
         lines = []
         for problem in self.problems:
             lines.append(f"{problem.severity}: {problem.where}: {problem.message}")
@@ -86,15 +103,22 @@ class CheckReport:
                 lines.append(f"    fix: {problem.hint}")
         lines.append(f"{self.name}: {len(self.errors)} error(s), {len(self.warnings)} warning(s)")
         if self.summary is not None:
-            lines += self.summary.lines()
+            lines += self.summary.lines(show_all)
         return "\n".join(lines)
 
 
-def check_recipe_text(text: str, name: str = "recipe") -> CheckReport:
-    """Check recipe JSON text: the loader's structural problems plus dictionary and risk checks."""
+def check_recipe_text(text: str, name: str = "recipe",
+                      setting_checks: Callable[[Recipe], list[Problem]] | None = None) -> CheckReport:
+    """Check recipe JSON text: the loader's structural problems plus dictionary and risk checks.
+
+    `setting_checks` adds problems about the recipe's settings that this package cannot judge (whether its
+    word lists exist is the OCR's business); the CLI and `deidcli.check_recipe` pass the run's own checks.
+    """
     recipe, problems = parse_recipe_text(text, name)
     if recipe is None:
         return CheckReport(name, problems, None)
+    if setting_checks is not None:
+        problems = problems + setting_checks(recipe)
     findings: list[Problem] = []
     for rule in recipe.rules:
         findings += _dictionary_problems(rule)
@@ -103,7 +127,9 @@ def check_recipe_text(text: str, name: str = "recipe") -> CheckReport:
         findings += _specific_problems(rule, recipe)
     replaced = {p.where for p in findings if "without a private creator" in p.message}
     kept = [p for p in problems if not (p.where in replaced and p.message == _PRIVATE_WITHOUT_CREATOR)]
-    return CheckReport(recipe.name, kept + findings, _summary(recipe))
+    all_problems = kept + findings
+    compare = not any(problem.severity == "error" for problem in all_problems)
+    return CheckReport(recipe.name, all_problems, _summary(recipe, compare))
 
 
 # -- helpers ------------------------------------------------------------------------------------------
@@ -324,13 +350,16 @@ def _specific_keep_risk(rule: Rule, parent_name: str) -> list[Problem]:
 
 
 # -- summary ----------------------------------------------------------------------------------------
-def _summary(recipe: Recipe) -> CheckSummary:
+def _summary(recipe: Recipe, compare: bool = True) -> CheckSummary:
     counts = Counter(rule.action.value for rule in recipe.rules)
     summary = CheckSummary(
         rules_per_action=dict(counts),
         specific_rules=len(recipe.specific_rules),
         private_rules=sum(1 for rule in recipe.rules if rule.creator is not None),
+        compared=compare,
     )
+    if not compare:
+        return summary
     basic = _basic()
     tags = {
         rule.pattern.value
@@ -348,9 +377,9 @@ def _summary(recipe: Recipe) -> CheckSummary:
     summary.less_strict = sum(1 for delta, *_ in differences if delta < 0)
     summary.stricter = summary.differences - summary.less_strict
     differences.sort(key=lambda item: (item[0], item[1]))  # least strict first: the ones to review
-    for _delta, tag, ours, theirs in differences[:EXAMPLE_COUNT]:
+    for _delta, tag, ours, theirs in differences:
         keyword = keyword_for_tag(tag) or _tag_text(tag)
-        summary.examples.append(f"{keyword} ({_tag_text(tag)}): basic {theirs.value}, this recipe {ours.value}")
+        summary.all_differences.append(f"{keyword} ({_tag_text(tag)}): basic {theirs.value}, this recipe {ours.value}")
     return summary
 
 

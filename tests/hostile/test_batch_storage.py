@@ -91,7 +91,7 @@ def test_full_out_dir_is_exit_4_with_a_message_and_resume_completes(tmp_path, sm
 
 def test_full_private_folder_is_exit_4_and_no_mapping_line_is_lost_or_merged(tmp_path, small_disk, key_file):
     folder = make_folder(tmp_path / "in", 40)
-    private = small_disk("private", "12k")
+    private = small_disk("private", "16k")  # the tables and key.json (which key the mapping is made with)
     out = tmp_path / "out"
     command = cli_command(folder, out, key_file) + ["--private-dir", str(private)]
     first = _run(command)
