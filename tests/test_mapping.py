@@ -236,3 +236,17 @@ def test_lookup_survives_a_damaged_mapping_line_and_names_it(delivered):
     assert found.exit_code == 0
     assert "DOE^JANE" in found.stdout
     assert "values.csv:" in found.stderr and "skipped" in found.stderr
+
+
+def test_a_bad_patient_map_through_the_api_names_the_parameter_not_the_flag(tmp_path):
+    import deidcli
+    from deidcli.errors import UsageError
+
+    folder = tmp_path / "in"
+    write_planted(folder / "a.dcm")
+    ids = tmp_path / "ids.csv"
+    ids.write_text("PatientID,ResearchID\nMRN-1,R1\nMRN-2,R1\n")
+    with pytest.raises(UsageError) as caught:
+        deidcli.run(folder, tmp_path / "out", key=KEY, patient_map=ids, ocr="never", accept_burned_in_risk=True)
+    assert str(caught.value).startswith("patient_map ") and "--patient-map" not in str(caught.value)
+    assert not (tmp_path / "out").exists()
