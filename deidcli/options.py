@@ -7,7 +7,7 @@ never differ between the command line and the library. To add an option, add one
 
 Messages name options through `OptionError`, whose text is a template such as
 ``"{ocr} never needs {region_rules} or {accept_burned_in_risk}"``: the command line renders the
-placeholders as `--ocr`, `--region-rules`, ...; the Python API as `ocr=`, `region_rules=`, ... So a library
+placeholders as `--ocr`, `--region-rules`, ...; the Python API as `ocr`, `region_rules`, ... So a library
 user is never told about a flag they cannot type, and a command line user never about a keyword argument.
 
 This module is cheap to import (no pydicom, no OCR): `deid --help` must stay fast.
@@ -24,6 +24,9 @@ from pathlib import Path
 from typing import Any
 
 from deidcli.errors import OptionError, UsageError
+
+__all__ = ["OPTIONS", "RUN_OPTIONS", "Kind", "OptionError", "RunOption", "Surface", "default_of",
+           "render_error", "render_template", "resolve_options"]
 
 #: OCR modes: `auto` reads every image except skipped modalities, `always` every image, `never` none.
 OCR_MODES = ("auto", "always", "never")
@@ -87,7 +90,7 @@ class RunOption:
 
     def spelled(self, surface: Surface) -> str:
         """How a message names this option on `surface`."""
-        return self.flag if surface is Surface.CLI else f"{self.name}="
+        return self.flag if surface is Surface.CLI else self.name
 
     def help_for(self, surface: Surface) -> str:
         """The help text, other options named as `surface` spells them."""
@@ -101,7 +104,7 @@ class RunOption:
 
 def render_template(template: str, surface: Surface | str, **values: Any) -> str:
     """Fill {option_name} placeholders with the option's spelling on `surface` (and other values)."""
-    names = {name: option.spelled(Surface(surface)).rstrip("=") for name, option in OPTIONS.items()}
+    names = {name: option.spelled(Surface(surface)) for name, option in OPTIONS.items()}
     return template.format_map({**names, **values})
 
 
@@ -109,9 +112,6 @@ def render_error(error: Exception, surface: Surface) -> str:
     """The message of any deidcli error, option names spelled for `surface`."""
     return error.render(surface) if isinstance(error, OptionError) else str(error)
 
-
-__all__ = ["OPTIONS", "RUN_OPTIONS", "Kind", "OptionError", "RunOption", "Surface", "default_of",
-           "render_error", "render_template", "resolve_options"]
 
 
 # -- value checks (pure, cheap; the costly ones, like loading a recipe, live in deidcli.prepare) ----------
@@ -259,7 +259,7 @@ def resolve_options(given: Mapping[str, Any], surface: Surface = Surface.API) ->
     unknown = [name for name in given if name not in OPTIONS]
     if unknown:
         close = difflib.get_close_matches(unknown[0], OPTIONS, n=1)
-        hint = f"; did you mean {OPTIONS[close[0]].spelled(surface).rstrip('=')}?" if close else ""
+        hint = f"; did you mean {OPTIONS[close[0]].spelled(surface)}?" if close else ""
         raise UsageError(f"unknown option {unknown[0]!r}{hint}")
     values: dict[str, Any] = {}
     for option in RUN_OPTIONS:
