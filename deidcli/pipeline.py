@@ -25,6 +25,7 @@ from deidcli.geometry import Rect
 from deidcli.keys import key_fingerprint
 from deidcli.options import default_of
 from deidcli.patients import OutputPatient, output_patient
+from deidcli.pixels.integrity import check_pixel_integrity
 from deidcli.pseudonyms import Pseudonymizer
 from deidcli.read import checked_sop_class, read_dicom
 from deidcli.reasons import Status, status_of
@@ -150,6 +151,7 @@ class Pipeline:
         PatientIdentityRemoved with its burned-in text still in the pixels.
         """
         target, report = self.deidentify(source, fallback_identity=private.input_path)
+        check_pixel_integrity(source, target)
         result.kept, result.removed, result.emptied, result.pseudonymised = (
             report.kept, report.removed, report.emptied, report.pseudonymised
         )

@@ -31,6 +31,7 @@ REASONS: dict[str, tuple[Status, str]] = {
     "no_pixel_module": (Status.QUARANTINED, "an image SOP class without usable pixel attributes"),
     "pixel_decode_failed": (Status.QUARANTINED, "pixel data could not be decoded"),
     "pixel_truncated": (Status.QUARANTINED, "pixel data shorter than Rows x Columns x frames needs"),
+    "pixel_extra_data": (Status.QUARANTINED, "pixel data holds bytes outside its frames (after the last frame, extra frames or fragments)"),
     "pixel_encode_failed": (Status.QUARANTINED, "masked pixels could not be re-encoded losslessly"),
     "unsupported_transfer_syntax": (Status.QUARANTINED, "no decoder for this transfer syntax"),
     "unsupported_pixel_format": (Status.QUARANTINED, "pixel layout deidcli cannot mask (float data, 2 or 4 samples, odd BitsAllocated)"),
