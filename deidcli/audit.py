@@ -100,21 +100,22 @@ class CsvAppender:
     append glues a new row to it (a malformed line, a mapping lost for good). Here every `append` encodes its
     rows to one byte string, writes it to an O_APPEND descriptor and, if the write fails or falls short, cuts
     the file back to its previous size before raising. A tail torn by a crash (power loss mid-write) is cut
-    off when the file is opened again. `durable` fsyncs after every append (the private mapping: a line
-    acknowledged is a line on disk); the audit is only flushed, since a file it forgets is simply redone.
+    off when the file is opened again. `sync` makes what was appended durable (fdatasync): the batch calls
+    it for the private mapping before it writes the audit rows of the files recorded there.
     """
 
-    def __init__(self, path: Path, columns: list[str], *, durable: bool = False, mode: int = 0o644) -> None:
+    def __init__(self, path: Path, columns: list[str], *, mode: int = 0o644) -> None:
         self.path = path
         self.columns = columns
-        self.durable = durable
         self.repaired = _cut_torn_tail(path, len(columns))
         created = not path.exists()
         self._fd: int | None = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, mode)
+        self._unsynced = False
         os.fchmod(self._fd, mode)  # also tightens a file an older version created with the umask's mode
         if os.fstat(self._fd).st_size == 0:
             self.append([columns])
-        if created and durable:
+        if created:
+            self.sync()
             _fsync_folder(path.parent)
 
     def append(self, rows: list[list]) -> None:
@@ -131,27 +132,41 @@ class CsvAppender:
                 if written <= 0:
                     raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(self.path))
                 view = view[written:]
-            if self.durable:
-                os.fsync(self._fd)
         except OSError as error:
             with contextlib.suppress(OSError):
                 os.ftruncate(self._fd, size)
-            if error.filename is None:
-                error.filename = str(self.path)
-            raise
+            raise _with_filename(error, self.path) from None
+        self._unsynced = True
 
     def sync(self) -> None:
-        if self._fd is not None:
-            os.fsync(self._fd)
+        """Make every appended line durable (raises OSError, e.g. EIO or ENOSPC on some file systems)."""
+        if self._fd is None or not self._unsynced:
+            return
+        try:
+            _sync_data(self._fd)
+        except OSError as error:
+            raise _with_filename(error, self.path) from None
+        self._unsynced = False
 
     def close(self) -> None:
-        """Close; never raises (every acknowledged line is already written, a failing fsync changes nothing)."""
+        """Close; never raises (what could not be synced is redone on resume: its audit row was not written)."""
         if self._fd is None:
             return
         with contextlib.suppress(OSError):
-            os.fsync(self._fd)
+            self.sync()
         os.close(self._fd)
         self._fd = None
+
+
+def _with_filename(error: OSError, path: Path) -> OSError:
+    if error.filename is None:
+        error.filename = str(path)
+    return error
+
+
+def _sync_data(descriptor: int) -> None:
+    """fdatasync where the system has it (the data and the size, not the times: cheaper), else fsync."""
+    (getattr(os, "fdatasync", None) or os.fsync)(descriptor)
 
 
 def _fsync_folder(folder: Path) -> None:
@@ -308,8 +323,9 @@ class PrivateMapping:
     """The private folder: files.csv (input path <-> output), values.csv (original -> pseudonym), ocr_text.csv.
 
     Every file's record is fsync'd before the batch renames its output or writes its audit row, and each
-    table gets whole lines only (see `CsvAppender`): a crash or a full disk loses no mapping of a file the
-    audit calls done. Tables are mode 0600 inside a 0700 folder.
+    table gets whole lines only (see `CsvAppender`). The batch calls `sync` before it writes the audit rows
+    of the files recorded since the last sync, so a crash or a full disk loses no mapping of a file the audit
+    calls done. Tables are mode 0600 inside a 0700 folder.
     """
 
     def __init__(self, folder: Path) -> None:
@@ -321,14 +337,13 @@ class PrivateMapping:
         values = read_table(folder / VALUES_NAME, VALUES_COLUMNS)
         self.skipped += values.skipped
         self._seen_values.update((row["tag"], row["original"]) for row in values.rows)
-        self.files = CsvAppender(folder / FILES_NAME, FILES_COLUMNS, durable=True, mode=PRIVATE_FILE_MODE)
-        self.values = CsvAppender(folder / VALUES_NAME, VALUES_COLUMNS, durable=True, mode=PRIVATE_FILE_MODE)
-        self.ocr_text = CsvAppender(folder / OCR_TEXT_NAME, OCR_TEXT_COLUMNS, durable=True,
-                                    mode=PRIVATE_FILE_MODE)
+        self.files = CsvAppender(folder / FILES_NAME, FILES_COLUMNS, mode=PRIVATE_FILE_MODE)
+        self.values = CsvAppender(folder / VALUES_NAME, VALUES_COLUMNS, mode=PRIVATE_FILE_MODE)
+        self.ocr_text = CsvAppender(folder / OCR_TEXT_NAME, OCR_TEXT_COLUMNS, mode=PRIVATE_FILE_MODE)
 
     def record(self, record: PrivateRecord) -> None:
         """Append one file's private rows: values and OCR text first, files.csv last (its row says the
-        file's mapping is complete); each table one whole, fsync'd write."""
+        file's mapping is complete); each table one whole write. Durable after the next `sync`."""
         new_values, new_keys = [], set()
         for tag, vr, original, pseudonym in record.replacements:
             if (tag, original) not in self._seen_values and (tag, original) not in new_keys:
@@ -339,6 +354,15 @@ class PrivateMapping:
         self.ocr_text.append([[record.input_path, frame, text] for frame, text in record.masked_text])
         self.files.append([[record.input_path, record.input_id, record.output_path, record.status, record.reason]])
 
+    @property
+    def tables(self) -> tuple[CsvAppender, ...]:
+        return (self.values, self.ocr_text, self.files)
+
+    def sync(self) -> None:
+        """Make every recorded line durable: values and OCR text before files.csv, which vouches for them."""
+        for appender in self.tables:
+            appender.sync()
+
     def close(self) -> None:
-        for appender in (self.files, self.values, self.ocr_text):
+        for appender in self.tables:
             appender.close()

@@ -169,7 +169,7 @@ def mapping_show(private_dir: Path, what: str, fmt: str) -> None:
     if not rows and fmt == "table":
         click.echo("(empty)")
         return
-    click.echo(format_rows(columns, [[row[c] for c in columns] for row in rows], fmt, _terminal_width()))
+    _echo_text(format_rows(columns, [[row[c] for c in columns] for row in rows], fmt, _terminal_width()))
 
 
 @mapping.command("lookup")
@@ -204,7 +204,13 @@ def _print_matches(private_dir: Path, needle: str, *, reverse: bool, substring: 
     if not matches:
         hint = "" if substring else " (--substring also lists values that contain it)"
         raise click.ClickException(f"{needle!r} not found in {private_dir}{hint}")
-    click.echo(matches_as_text(matches, fmt, _terminal_width()))
+    _echo_text(matches_as_text(matches, fmt, _terminal_width()))
+
+
+def _echo_text(text: str) -> None:
+    """Print mapping text byte-exact: an input name that is not UTF-8 comes out as its own bytes (the form
+    the shell gave it), never as a UnicodeEncodeError on a strict UTF-8 terminal."""
+    click.echo((text + "\n").encode("utf-8", "surrogateescape"), nl=False)
 
 
 @main.command("verify")

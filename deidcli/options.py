@@ -207,6 +207,11 @@ RUN_OPTIONS: tuple[RunOption, ...] = (
              "are then written with their pixels untouched.",
     ),
     RunOption(
+        "accept_recipe_risk", Kind.FLAG, default=False,
+        help="Run a recipe that keeps a patient name, ID, birth date or free text of the patient module "
+             "(refused otherwise). Every recipe warning is printed either way; 'deid check-recipe' explains them.",
+    ),
+    RunOption(
         "region_rules", Kind.FILE, for_dataset=True, metavar="FILE",
         help="A JSON file of rectangles to blank on images from known devices; the README shows the format.",
     ),
