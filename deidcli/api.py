@@ -73,15 +73,18 @@ def run(in_dir: str | Path, out_dir: str | Path, *, recipe: Recipe | str | Path 
         ocr: str = "auto", ocr_engine: str = "rapidocr", ocr_skip_modalities: Sequence[str] = (),
         accept_burned_in_risk: bool = False, region_rules: str | Path | None = None,
         authorised_words: str | Path | None = None, file_timeout_s: float = 600.0, force: bool = False,
-        progress: bool = False):
-    """De-identify every DICOM file under `in_dir` into `out_dir`; return the audit as a pandas DataFrame."""
+        progress: bool = False, scheduler: str | None = None):
+    """De-identify every DICOM file under `in_dir` into `out_dir`; return the audit as a pandas DataFrame.
+
+    `scheduler` ("tcp://HOST:8786") runs the per-file work on that Dask cluster instead of `workers`
+    local processes; IN and OUT must be reachable at the same paths on every worker."""
     return run_batch(**locals()).audit
 
 
 def run_batch(in_dir: str | Path, out_dir: str | Path, *, recipe=None, profile=None, options=(), key=None,
               org_root=None, private_dir=None, workers=1, ocr="auto", ocr_engine="rapidocr",
               ocr_skip_modalities=(), accept_burned_in_risk=False, region_rules=None, authorised_words=None,
-              file_timeout_s=600.0, force=False, progress=False, on_new_key=None) -> BatchSummary:
+              file_timeout_s=600.0, force=False, progress=False, on_new_key=None, scheduler=None) -> BatchSummary:
     """`run`, returning the whole summary (exit code, counts); the CLI uses this."""
     if ocr not in OCR_MODES:
         raise UsageError(f"ocr must be one of {', '.join(OCR_MODES)}")
@@ -114,6 +117,11 @@ def run_batch(in_dir: str | Path, out_dir: str | Path, *, recipe=None, profile=N
         authorised_words_file=str(authorised_words) if authorised_words else None,
         file_timeout_s=file_timeout_s,
     )
+    executor = None
+    if scheduler:
+        from deidcli.distributed import DaskExecutor  # imports dask: only when asked for
+
+        executor = DaskExecutor(scheduler)
     batch = BatchRun(Path(in_dir), out_path, settings, private_dir=private_path, workers=workers, force=force,
-                     progress=progress)
+                     progress=progress, executor=executor)
     return batch.run()

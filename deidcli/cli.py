@@ -56,9 +56,12 @@ def main() -> None:
 @click.option("--file-timeout", type=float, default=600.0, show_default=True, help="Seconds allowed per file.")
 @click.option("--force", is_flag=True, help="Redo everything / write into an OUT_DIR made with another recipe or key.")
 @click.option("--no-progress", is_flag=True, help="No progress bar.")
+@click.option("--scheduler", metavar="tcp://HOST:8786", envvar="DEID_SCHEDULER",
+              help="Run the per-file work on this Dask cluster (extra deidcli[dask]) instead of --workers local "
+                   "processes; IN_DIR and OUT_DIR must be at the same paths on every worker.")
 def run(in_dir: Path, out_dir: Path, org_root, recipe, profile, options, key_file, private_dir, workers, ocr,
         ocr_engine, ocr_skip_modalities, accept_burned_in_risk, region_rules, authorised_words, file_timeout,
-        force, no_progress) -> None:
+        force, no_progress, scheduler) -> None:
     """De-identify every DICOM file under IN_DIR into OUT_DIR, with an audit in OUT_DIR/audit.csv."""
     from deidcli.api import run_batch
     from deidcli.batch import summarise
@@ -73,7 +76,7 @@ def run(in_dir: Path, out_dir: Path, org_root, recipe, profile, options, key_fil
             private_dir=private_dir, workers=workers, ocr=ocr, ocr_engine=ocr_engine,
             ocr_skip_modalities=ocr_skip_modalities, accept_burned_in_risk=accept_burned_in_risk,
             region_rules=region_rules, authorised_words=authorised_words, file_timeout_s=file_timeout, force=force,
-            progress=not no_progress and sys.stderr.isatty(), on_new_key=announce_key,
+            progress=not no_progress and sys.stderr.isatty(), on_new_key=announce_key, scheduler=scheduler,
         )
     except (UsageError, RecipeError, DeidError) as error:
         _fail(error)
@@ -86,6 +89,36 @@ def run(in_dir: Path, out_dir: Path, org_root, recipe, profile, options, key_fil
     private = private_dir or out_dir.parent / (out_dir.name + ".private")
     click.echo(f"Output: {out_dir}  Audit: {out_dir / 'audit.csv'}  Private mapping: {private}")
     sys.exit(summary.exit_code)
+
+
+@main.command("cluster-check")
+@click.option("--scheduler", required=True, metavar="tcp://HOST:8786", envvar="DEID_SCHEDULER",
+              help="The Dask scheduler `deid run --scheduler` would use.")
+@click.option("--recipe", default="default", show_default=True, help="Built-in recipe whose hash workers must match.")
+@click.option("--ocr-engine", type=click.Choice(["rapidocr", "easyocr"]), default="rapidocr", show_default=True)
+@click.option("--ocr", type=click.Choice(["auto", "always", "never"]), default="auto", show_default=True,
+              help="'never': OCR readiness is not required.")
+def cluster_check(scheduler: str, recipe: str, ocr_engine: str, ocr: str) -> None:
+    """Show the workers of a Dask cluster (deidcli version, recipe hash, OCR readiness); exit 2 if any
+    worker runs another deidcli, other code or another recipe, or cannot run OCR when it is needed."""
+    try:
+        from deidcli.distributed import check_cluster, connect
+
+        client = connect(scheduler)
+    except DeidError as error:
+        _fail(error)
+        return
+    try:
+        check = check_cluster(client, recipe, ocr_engine if ocr != "never" else None)
+    finally:
+        client.close()
+    click.echo(f"Scheduler {check.scheduler}: {len(check.workers)} worker(s)")
+    click.echo(check.table())
+    if check.problems:
+        click.echo("Refused:\n  " + "\n  ".join(check.problems), err=True)
+        sys.exit(2)
+    click.echo(f"OK: every worker runs deidcli {check.client['deidcli']} (code {check.client['code']}) "
+               f"with recipe {recipe} {check.client['recipe_hash']}.")
 
 
 @main.command()
