@@ -410,7 +410,9 @@ class DaskExecutor:
         chunks = iter([items[start:start + size] for start in range(0, len(items), size)])
         run_tag = plugin_name.removeprefix("deidcli-")
         in_flight: dict = {}  # future -> (chunk number, files, attempt)
-        completed = as_completed(with_results=True, raise_errors=False, loop=client.loop)
+        # Results are fetched here, not by as_completed(with_results=True): a result lost with its worker is
+        # recomputed, and a recomputation that fails surfaces from result(), where it can be handled.
+        completed = as_completed(loop=client.loop)
 
         def submit(number: int, chunk: list[InputFile], attempt: int) -> None:
             payload = [(str(item.path), item.relative, input_id(settings.key, item.relative)) for item in chunk]
@@ -430,16 +432,24 @@ class DaskExecutor:
 
         try:
             refill()
-            for future, result in completed:
+            for future in completed:
                 if client.status not in ("running", "connecting"):
                     raise ClusterError(f"lost the Dask scheduler at {self.scheduler}; completed files are kept, "
                                        "re-run the same command to resume")
                 number, chunk, attempt = in_flight.pop(future)
-                if future.status == "finished" and isinstance(result, ChunkResult) and not result.plugin_missing:
+                try:
+                    result = future.result()
+                except (KilledWorker, CancelledError) as error:
+                    result = error
+                except Exception as error:  # noqa: BLE001 - decided below, per chunk
+                    result = error
+                finally:
+                    future.release()
+                if isinstance(result, ChunkResult) and not result.plugin_missing:
                     yield from result.outcomes
                     if result.disk_full:
                         raise DiskFull()
-                elif future.status == "finished" or _lost(result):
+                elif isinstance(result, ChunkResult | KilledWorker | CancelledError):
                     # the worker died (KilledWorker), the task was cancelled, or a new worker had no settings yet
                     if attempt + 1 < MAX_CHUNK_ATTEMPTS:
                         submit(number, chunk, attempt + 1)
@@ -448,7 +458,7 @@ class DaskExecutor:
                             yield unprocessed_outcome(settings, item.relative, "worker_crashed", "chunk lost")
                 else:  # the task raised outside our code (a worker that cannot unpickle it): fail closed
                     for item in chunk:
-                        yield unprocessed_outcome(settings, item.relative, "internal_error", _error_name(result))
+                        yield unprocessed_outcome(settings, item.relative, "internal_error", type(result).__name__)
                 refill()
         finally:
             if in_flight:
@@ -461,11 +471,3 @@ def _input_root(item: InputFile) -> Path:
     return item.path.parents[len(Path(item.relative).parts) - 1]
 
 
-def _lost(result) -> bool:
-    error = result[1] if isinstance(result, tuple) and len(result) == 3 else result
-    return isinstance(error, KilledWorker | CancelledError)
-
-
-def _error_name(result) -> str:
-    error = result[1] if isinstance(result, tuple) and len(result) == 3 else result
-    return type(error).__name__
