@@ -153,21 +153,22 @@ class PrivateMapping:
         self.files = CsvAppender(folder / "files.csv", FILES_COLUMNS)
         self.values = CsvAppender(folder / "values.csv", VALUES_COLUMNS)
         self.ocr_text = CsvAppender(folder / "ocr_text.csv", OCR_TEXT_COLUMNS)
-        self._seen_values: set[tuple[str, str]] = set()
+        # keyed by the pseudonym too: a date's pseudonym depends on the patient (per-patient shift)
+        self._seen_values: set[tuple[str, str, str]] = set()
         values_path = folder / "values.csv"
         if values_path.stat().st_size:
             with values_path.open(newline="", encoding="utf-8") as handle:
                 for row in csv.DictReader(handle):
-                    self._seen_values.add((row["tag"], row["original"]))
+                    self._seen_values.add((row["tag"], row["original"], row["pseudonym"]))
 
     def record(self, record: PrivateRecord) -> None:
         """Append one file's private rows; one flush per table per file (not per row)."""
         self.files.append([record.input_path, record.input_id, record.output_path, record.status, record.reason])
         new_values = False
         for tag, vr, original, pseudonym in record.replacements:
-            if (tag, original) in self._seen_values:
+            if (tag, original, pseudonym) in self._seen_values:
                 continue
-            self._seen_values.add((tag, original))
+            self._seen_values.add((tag, original, pseudonym))
             self.values.append([tag, keyword_for_tag(int(tag, 16)) or "", vr, original, pseudonym], flush=False)
             new_values = True
         if new_values:
