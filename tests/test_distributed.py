@@ -26,6 +26,7 @@ from click.testing import CliRunner  # noqa: E402
 from distributed import Client, LocalCluster, WorkerPlugin  # noqa: E402
 
 import deidcli  # noqa: E402
+import deidcli.distributed  # noqa: E402
 from deidcli.cli import main  # noqa: E402
 from deidcli.distributed import _process_with_thread_budget  # noqa: E402
 from deidcli.pipeline import Outcome, Settings  # noqa: E402
@@ -309,7 +310,8 @@ def test_a_worker_without_the_shared_folders_is_refused_before_any_file(client, 
     assert snapshot(tmp_path / "out") == {}
 
 
-def test_an_unreachable_scheduler_is_a_clear_usage_error(tmp_path):
+def test_an_unreachable_scheduler_is_a_clear_usage_error(monkeypatch):
+    monkeypatch.setattr(deidcli.distributed, "CONNECT_TIMEOUT_S", 2)
     result = CliRunner().invoke(main, ["cluster-check", "--scheduler", "tcp://127.0.0.1:9"])
     assert result.exit_code == 2
     assert "cannot reach the Dask scheduler" in result.output
