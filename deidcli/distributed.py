@@ -56,7 +56,7 @@ MAX_CRASHES_PER_FILE = 2
 #: How often one chunk may be lost (its worker died, the scheduler gave up) before its files are quarantined.
 MAX_CHUNK_ATTEMPTS = 5
 #: Files per task: enough to amortise the scheduler's per-task cost, small enough to keep workers balanced.
-MAX_CHUNK_FILES = 8
+MAX_CHUNK_FILES = 32
 #: Chunks in flight per worker thread.
 IN_FLIGHT_PER_THREAD = 2
 CONNECT_TIMEOUT_S = 30
