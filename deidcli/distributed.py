@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
-import errno
 import hashlib
 import itertools
 import os
@@ -42,8 +41,8 @@ from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
-from deidcli.batch import DiskFull, InputFile
-from deidcli.errors import DeidError, FileRejected, UsageError
+from deidcli.batch import InputFile, StorageFailure
+from deidcli.errors import DeidError, FileRejected, UsageError, storage_error
 from deidcli.pipeline import Outcome, Pipeline, Settings, input_id, unprocessed_outcome
 
 try:
@@ -106,10 +105,11 @@ class RunSettingsPlugin(WorkerPlugin):
 
 @dataclass
 class ChunkResult:
-    """What one task sends back: the outcomes of the files it finished; `disk_full` stops the batch."""
+    """What one task sends back: the outcomes of the files it finished; a storage error (errno, message:
+    OUT_DIR full or read-only) stops the batch as it does locally (exit 4)."""
 
     outcomes: list[Outcome] = field(default_factory=list)
-    disk_full: bool = False
+    storage_error: tuple[int, str] | None = None
     plugin_missing: bool = False
 
 
@@ -124,12 +124,13 @@ def process_chunk(plugin_name: str, items: list[tuple[str, str, str]]) -> ChunkR
     for path, relative, identity in items:
         try:
             chunk.outcomes.append(_process_file(pipeline, Path(path), relative, identity))
-        except OSError as error:  # the pipeline lets only a full disk through
-            if error.errno != errno.ENOSPC:
+        except OSError as error:  # the pipeline lets only storage errors through
+            failure = storage_error(error)
+            if failure is None:
                 chunk.outcomes.append(unprocessed_outcome(pipeline.settings, relative, "write_failed",
                                                           type(error).__name__))
                 continue
-            chunk.disk_full = True
+            chunk.storage_error = (failure.errno, failure.strerror or "")
             break
         except Exception as error:  # noqa: BLE001 - one bad file must never stop the batch
             chunk.outcomes.append(unprocessed_outcome(pipeline.settings, relative, "internal_error",
@@ -447,8 +448,8 @@ class DaskExecutor:
                     future.release()
                 if isinstance(result, ChunkResult) and not result.plugin_missing:
                     yield from result.outcomes
-                    if result.disk_full:
-                        raise DiskFull()
+                    if result.storage_error:
+                        raise StorageFailure("OUT_DIR", OSError(*result.storage_error))
                 elif isinstance(result, ChunkResult | KilledWorker | CancelledError):
                     # the worker died (KilledWorker), the task was cancelled, or a new worker had no settings yet
                     if attempt + 1 < MAX_CHUNK_ATTEMPTS:
