@@ -181,9 +181,13 @@ class _ThreadBudget:
 
     Why not SIGALRM: signals reach only the main thread and Dask runs tasks in worker threads. Like a
     signal handler, an asynchronous exception lands between bytecodes, so C code (a codec) finishes first.
-    The lock makes firing and disarming exclusive; a fired-but-undelivered exception is cleared on exit so
-    it can never land in Dask's own code afterwards.
+    It can also land in a finaliser or weakref callback run by the garbage collector, which swallows it;
+    so it is raised again every `REFIRE_S` until the budget is disarmed. The lock makes firing and
+    disarming exclusive; a fired-but-undelivered exception is cleared on exit so it can never land in
+    Dask's own code afterwards.
     """
+
+    REFIRE_S = 0.1
 
     def __init__(self, seconds: float) -> None:
         self.seconds = seconds
@@ -191,13 +195,17 @@ class _ThreadBudget:
         self.lock = threading.Lock()
         self.armed = False
         self.fired = False
-        self.timer = threading.Timer(seconds, self._fire)
-        self.timer.daemon = True
+        self.timer: threading.Timer | None = None
 
     def __enter__(self) -> _ThreadBudget:
         self.armed = True
-        self.timer.start()
+        self._start_timer(self.seconds)
         return self
+
+    def _start_timer(self, seconds: float) -> None:
+        self.timer = threading.Timer(seconds, self._fire)
+        self.timer.daemon = True
+        self.timer.start()
 
     def _fire(self) -> None:
         with self.lock:
@@ -205,11 +213,13 @@ class _ThreadBudget:
                 ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(self.thread_id),
                                                            ctypes.py_object(_BudgetExceeded))
                 self.fired = True
+                self._start_timer(self.REFIRE_S)
 
     def __exit__(self, *exc_info) -> None:
-        self.timer.cancel()
         with self.lock:
             self.armed = False
+            if self.timer is not None:
+                self.timer.cancel()
             if self.fired:  # not delivered yet? then never
                 ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(self.thread_id), None)
 
