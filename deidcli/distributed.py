@@ -302,11 +302,12 @@ def _ocr_readiness(engine: str) -> str:
 
 
 def _folders_reachable(folders: tuple[str, ...]) -> str:
-    """IN_DIR must be a readable folder and OUT_DIR's temporary folder writable, at the same paths."""
-    in_dir, temp_dir = folders
+    """IN_DIR must be a readable folder and OUT_DIR (or the folder it will be made in) writable, at the
+    same paths as on the client. The probe file is removed at once."""
+    in_dir, out_dir = folders
     if not os.path.isdir(in_dir) or not os.access(in_dir, os.R_OK | os.X_OK):
         return "IN_DIR not reachable"
-    probe = Path(temp_dir) / f".probe-{socket.gethostname()}-{os.getpid()}"
+    probe = Path(out_dir) / f".deid-probe-{socket.gethostname()}-{os.getpid()}"
     try:
         probe.write_bytes(b"")
         probe.unlink()
@@ -391,19 +392,45 @@ class DaskExecutor:
 
     def __init__(self, scheduler: str) -> None:
         self.scheduler = scheduler
+        self._client: Client | None = None
+
+    def check(self, settings: Settings, in_dir: Path, out_dir: Path) -> None:
+        """Before anything is created (key, OUT_DIR): connect, and refuse with a UsageError a cluster whose
+        workers run another deidcli, other code or another recipe, lack the OCR engine the run needs, or do
+        not reach IN_DIR and OUT_DIR at this client's paths."""
+        client = self._client or connect(self.scheduler)
+        self._client = client
+        try:
+            target = out_dir.resolve()
+            while not target.exists() and target != target.parent:
+                target = target.parent
+            folders = (str(in_dir.resolve()), str(target))
+            check = check_cluster(client, builtin_recipe_name(settings),
+                                  settings.ocr_engine if settings.ocr != "never" else None, folders)
+        except BaseException:
+            self.close()
+            raise
+        if check.problems:
+            self.close()
+            raise UsageError("the Dask cluster cannot run this batch:\n  " + "\n  ".join(check.problems))
+
+    def close(self) -> None:
+        if self._client is not None:
+            with contextlib.suppress(Exception):
+                self._client.close(timeout=10)
+            self._client = None
 
     def outcomes(self, items: list[InputFile], settings: Settings, temp_dir: Path) -> Iterator[Outcome]:
         if not items:
+            self.close()
             return
         temp_dir = temp_dir.resolve()
-        client = connect(self.scheduler)
+        if self._client is None:
+            self.check(settings, _input_root(items[0]), temp_dir)
+        client = self._client
+        assert client is not None
         plugin_name = ""
         try:
-            folders = (str(_input_root(items[0])), str(temp_dir))
-            check = check_cluster(client, builtin_recipe_name(settings),
-                                  settings.ocr_engine if settings.ocr != "never" else None, folders)
-            if check.problems:
-                raise UsageError("the Dask cluster cannot run this batch:\n  " + "\n  ".join(check.problems))
             plugin_name = f"deidcli-{secrets.token_hex(8)}"
             client.register_plugin(RunSettingsPlugin(plugin_name, settings, temp_dir))
             yield from self._stream(client, plugin_name, items, settings)
@@ -411,8 +438,7 @@ class DaskExecutor:
             if plugin_name:  # the key must not stay on the scheduler after the run
                 with contextlib.suppress(Exception):
                     client.unregister_worker_plugin(plugin_name)
-            with contextlib.suppress(Exception):
-                client.close(timeout=10)
+            self.close()
 
     def _stream(self, client: Client, plugin_name: str, items: list[InputFile],
                 settings: Settings) -> Iterator[Outcome]:
