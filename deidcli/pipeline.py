@@ -356,8 +356,10 @@ def quiet_pydicom() -> None:
 
 
 def _patient_identity(source: Dataset) -> str:
-    """The original identity that keys the per-patient date shift (ID, else name, else nothing)."""
-    for keyword in ("PatientID", "PatientName"):
+    """The original identity that keys the per-patient date shift: ID, else name, else the study (a file
+    without either is its own pseudo-patient, see `deidcli.patients`: one known date must not reveal the
+    shift of every anonymous study), else nothing."""
+    for keyword in ("PatientID", "PatientName", "StudyInstanceUID"):
         value = str(source.get(keyword, "") or "").strip()
         if value:
             return f"{keyword}={value}"
