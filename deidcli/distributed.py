@@ -470,9 +470,6 @@ class DaskExecutor:
         try:
             refill()
             for future in completed:
-                if client.status not in ("running", "connecting"):
-                    raise ClusterError(f"lost the Dask scheduler at {self.scheduler}; completed files are kept, "
-                                       "re-run the same command to resume")
                 number, chunk, attempt = in_flight.pop(future)
                 try:
                     result = future.result()
@@ -490,6 +487,9 @@ class DaskExecutor:
                         raise StorageFailure("OUT_DIR", OSError(*result.storage_error))
                 elif isinstance(result, ChunkResult | _Lost):
                     # the worker died (KilledWorker), the task was cancelled, or a new worker had no settings yet
+                    if client.status != "running":  # the scheduler is gone: stop, never blame the files
+                        raise ClusterError(f"lost the Dask scheduler at {self.scheduler}; completed files are "
+                                           "kept, re-run the same command to resume")
                     if attempt + 1 < MAX_CHUNK_ATTEMPTS:
                         submit(number, chunk, attempt + 1)
                     else:
