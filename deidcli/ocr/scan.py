@@ -39,11 +39,12 @@ from deidcli.errors import OcrError
 from deidcli.geometry import Rect
 from deidcli.ocr.authorised import AuthorisedWords
 from deidcli.ocr.engines import ENGINE_MAX_SIDE, DetectedText, TextDetector
+from deidcli.ocr.layout import MAX_MARK_HEIGHT, anatomy_mask, local_contrast, text_marks
 from deidcli.ocr.views import COLOUR_VIEWS, GRAY_VIEWS, colour_views, display_gray, gray_views
 
 DEFAULT_SCAN_MAX_SIDE = 1024
-DEFAULT_SMALL_SIDE = 1024
-DEFAULT_SMALL_SCALE = 1.0
+DEFAULT_SMALL_SIDE = 512
+DEFAULT_SMALL_SCALE = 4.0
 DEFAULT_PAD_RATIO = 0.35
 DEFAULT_MIN_CONFIDENCE = 0.8
 DEFAULT_TIMEOUT_S = 60.0
@@ -58,10 +59,11 @@ class ScanResult:
     """What the scan found in one frame.
 
     `masked` is what the pipeline must blank (full-resolution, padded, clipped). `spared` are
-    authorised labels left visible, with their text (not PHI by construction). The last field
-    holds the recognised text of every masked detection ("" for boxes too long to be an
-    authorised word, which are not read; not aligned with `masked`, which is de-duplicated):
-    PHI, for the private folder only.
+    authorised labels left visible, with their text (not PHI by construction). `rejected` counts
+    detector boxes on anatomy that did not read as text (left visible: clean, not destroyed);
+    `marks` counts text-like background marks masked without the detector. The last field
+    holds the recognised text of every masked detection (not aligned with `masked`, which is
+    de-duplicated): PHI, for the private folder only.
     """
 
     masked: list[Rect]
@@ -70,6 +72,8 @@ class ScanResult:
     lowest_confidence: float | None
     seconds: float
     recognised_masked_text: list[str] = field(default_factory=list)
+    rejected: int = 0
+    marks: int = 0
 
 
 def check_frame(frame: object) -> np.ndarray:
@@ -95,7 +99,7 @@ def choose_scale(rows: int, cols: int, scan_max_side: int, small_side: int, smal
     if longest > scan_max_side:
         return scan_max_side / longest
     if longest < small_side:
-        return min(small_scale, ENGINE_MAX_SIDE / longest)
+        return min(small_scale, small_side / longest)
     return 1.0
 
 
@@ -230,10 +234,10 @@ class TextScanner:
         "R MLO" 2.7-2.9, so 0.6 n + 0.6 for the longest entry leaves a 20-40 % margin. Without a
         list nothing can be spared, so nothing needs reading (limit 0).
         """
-        if read_all or "read_max_aspect" not in inspect.signature(detector.detect).parameters:
+        del authorised, read_all  # every box is read now: anatomy boxes are masked only if they read as text
+        if "read_max_aspect" not in inspect.signature(detector.detect).parameters:
             return {}
-        longest = authorised.longest if authorised else 0
-        return {"read_max_aspect": 0.6 * longest + 0.6 if longest else 0.0}
+        return {"read_max_aspect": None}
 
     def views(
         self, frame: np.ndarray, photometric: str, scale: float, bits_stored: int
@@ -267,11 +271,26 @@ class TextScanner:
         except Exception as exc:
             raise OcrError("ocr_failed", f"{self.detector.name} raised {type(exc).__name__}") from exc
 
-    def scan(self, frame: np.ndarray, photometric: str, bits_stored: int, signed: bool = False) -> ScanResult:
+    def scan(
+        self,
+        frame: np.ndarray,
+        photometric: str,
+        bits_stored: int,
+        signed: bool = False,
+        data_regions: list[Rect] | None = None,
+    ) -> ScanResult:
         """Scan one frame (stored values, any bit depth; RGB for colour) and decide what to mask.
 
-        `bits_stored` and `signed` describe the stored values; the views use the actual value
-        range, which covers text drawn outside any window, so they serve as sanity checks only.
+        Geometry first (deidcli.ocr.layout): the frame is split into anatomy and background
+        (`data_regions`, the ultrasound data regions in frame pixels, bound the anatomy). Then:
+        1. the detector runs on the display view (upright, then turned with found text painted over);
+        2. a residual pass runs the detector on the local-contrast view of the cleaned frame, which
+           shows text over tissue, above the VOI window or faint inside it;
+        3. text-like marks left on the background are masked without reading;
+        4. the neighbourhood of every masked box is detected once more on the cleaned frame: text
+           still readable there raises OcrError('ocr_residual_text') (the file is quarantined).
+        A box on the background is masked unless authorised; a box on anatomy only when it reads
+        as text; a box taller than a few text lines is detected again inside, never blanked whole.
         """
         start = time.perf_counter()
         frame = check_frame(frame)
@@ -279,43 +298,185 @@ class TextScanner:
             raise OcrError("ocr_bad_input", f"bits stored {bits_stored} out of range")
         rows, cols = frame.shape[:2]
         scale = choose_scale(rows, cols, self.scan_max_side, self.small_side, self.small_scale)
-        masked: list[Rect] = []
-        spared: list[tuple[Rect, str]] = []
-        texts: list[str] = []
-        lowest: float | None = None
-        boxes = 0
-        for _name, view in self.views(frame, photometric, scale, int(bits_stored)):
-            vrows, vcols = view.shape[:2]
-            current = view
-            for rotation in self.rotations:
-                turns = (rotation // 90) % 4
-                found = self._detect(np.ascontiguousarray(np.rot90(current, turns)) if turns else current)
-                if time.perf_counter() - start > self.timeout_s:
-                    raise OcrError("ocr_timeout", f"scan exceeded {self.timeout_s:g} s")
-                seen: list[Rect] = []
-                for item in found:
-                    boxes += 1
-                    if item.text:  # unread boxes (too long to be authorised) carry no score
-                        lowest = item.confidence if lowest is None else min(lowest, item.confidence)
-                    in_view = unrotate(item.rect, turns, vrows, vcols).clip(vcols, vrows)
-                    seen.append(in_view)
-                    across = item.rect.height > 1.5 * item.rect.width
-                    rect = to_full_resolution(in_view, scale, self.pad_ratio, rows, cols, across)
-                    if rect.area == 0:
-                        continue
-                    if self.spares(item):
-                        spared.append((rect, item.text))
-                    else:
-                        masked.append(rect)
-                        texts.append(item.text)
-                current = (
-                    blank(current, seen, self.pad_ratio) if seen and len(self.rotations) > 1 else current
-                )
+        view = self.views(frame, photometric, scale, int(bits_stored))[0][1]
+        vrows, vcols = view.shape[:2]
+        gray8 = view if view.ndim == 2 else view.max(axis=2)
+        regions = None if data_regions is None else [r.scale(scale, scale) for r in data_regions]
+        anatomy = anatomy_mask(gray8, regions)
+        state = _ScanState(anatomy, scale, rows, cols)
+
+        current = view
+        for rotation in self.rotations:
+            turns = (rotation // 90) % 4
+            image = np.ascontiguousarray(np.rot90(current, turns)) if turns else current
+            found = [(item, unrotate(item.rect, turns, vrows, vcols).clip(vcols, vrows), turns != 0)
+                     for item in self._detect(image)]
+            self._check_time(start)
+            seen = self._decide(found, view, state)
+            if seen and len(self.rotations) > 1:
+                current = blank(current, seen, self.pad_ratio)
+
+        values = _display_values(frame, photometric, scale)
+        cleaned = blank(values, state.view_rects, self.pad_ratio)
+        contrast = local_contrast(cleaned)
+        found = [(item, item.rect.clip(vcols, vrows), False) for item in self._detect(contrast)]
+        self._check_time(start)
+        self._decide(found, view, state, residual=True)
+
+        cleaned = blank(gray8, state.view_rects, self.pad_ratio)
+        for mark in text_marks(cleaned, anatomy):
+            if any(_overlaps(mark, spared) for spared in state.spared_view):
+                continue
+            state.masked.append(to_full_resolution(mark, scale, self.pad_ratio, rows, cols))
+            state.view_rects.append(mark)
+            state.marks += 1
+
+        self._residual_check(values, state)
+        self._check_time(start)
         return ScanResult(
-            masked=prune_contained(masked),
-            spared=spared,
-            boxes_found=boxes,
-            lowest_confidence=lowest,
+            masked=prune_contained([r for r in state.masked if r.area]),
+            spared=state.spared,
+            boxes_found=state.boxes,
+            lowest_confidence=state.lowest,
             seconds=time.perf_counter() - start,
-            recognised_masked_text=texts,
+            recognised_masked_text=state.texts,
+            rejected=state.rejected,
+            marks=state.marks,
         )
+
+    def _check_time(self, start: float) -> None:
+        if time.perf_counter() - start > self.timeout_s:
+            raise OcrError("ocr_timeout", f"scan exceeded {self.timeout_s:g} s")
+
+    def _decide(
+        self, found: list[tuple[DetectedText, Rect, bool]], view: np.ndarray, state: _ScanState,
+        residual: bool = False, depth: int = 0,
+    ) -> list[Rect]:
+        """Apply the geometry rules to detector boxes (view coordinates); returns the boxes handled."""
+        seen: list[Rect] = []
+        for item, in_view, _turned in found:
+            state.boxes += 1
+            if item.text:
+                state.lowest = item.confidence if state.lowest is None else min(state.lowest, item.confidence)
+            if in_view.area == 0 or (residual and _covered(in_view, state.view_rects)):
+                continue
+            if min(in_view.width, in_view.height) > MAX_MARK_HEIGHT:
+                if depth == 0:
+                    seen.extend(self._decide(self._inside(view, in_view), view, state, residual, depth + 1))
+                state.rejected += 1
+                continue
+            across = item.rect.height > 1.5 * item.rect.width
+            rect = to_full_resolution(in_view, state.scale, self.pad_ratio, state.rows, state.cols, across)
+            if rect.area == 0:
+                continue
+            on_anatomy = state.anatomy_share(in_view) >= 0.5
+            if self.spares(item):
+                state.spared.append((rect, item.text))
+                state.spared_view.append(in_view)
+                seen.append(in_view)
+            elif not on_anatomy or reads_as_text(item):
+                state.masked.append(rect)
+                state.view_rects.append(in_view)
+                state.texts.append(item.text)
+                seen.append(in_view)
+            else:
+                state.rejected += 1
+        return seen
+
+    def _inside(self, view: np.ndarray, box: Rect) -> list[tuple[DetectedText, Rect, bool]]:
+        """Detection again inside an over-large box, on its local-contrast view: the lines it holds."""
+        crop = view[box.y0 : box.y1, box.x0 : box.x1]
+        contrast = local_contrast(crop if crop.ndim == 2 else crop.max(axis=2))
+        out = []
+        for item in self._detect(contrast):
+            r = item.rect
+            shifted = Rect(r.x0 + box.x0, r.y0 + box.y0, r.x1 + box.x0, r.y1 + box.y0).clip(box.x1, box.y1)
+            out.append((item, shifted, False))
+        return out
+
+    def _residual_check(self, values: np.ndarray, state: _ScanState) -> None:
+        """Detect around every masked box on the cleaned frame; readable text left means quarantine."""
+        if not state.view_rects:
+            return
+        vrows, vcols = values.shape[:2]
+        cleaned = blank(values, state.view_rects, self.pad_ratio)
+        checked: list[Rect] = []
+        for rect in prune_contained(state.view_rects):
+            height = max(4, min(rect.width, rect.height))
+            around = rect.pad(3 * height, 2 * height).clip(vcols, vrows)
+            if around.area == 0 or any(_inside_rect(around, c) for c in checked):
+                continue
+            checked.append(around)
+            crop = local_contrast(cleaned[around.y0 : around.y1, around.x0 : around.x1])
+            for item in self._detect(crop):
+                r = item.rect
+                where = Rect(r.x0 + around.x0, r.y0 + around.y0, r.x1 + around.x0, r.y1 + around.y0)
+                if _covered(where, state.view_rects) or any(_overlaps(where, s) for s in state.spared_view):
+                    continue
+                if reads_as_text(item, strict=True):
+                    raise OcrError("ocr_residual_text", "text still readable next to a masked box")
+
+
+def reads_as_text(found: DetectedText, strict: bool = False) -> bool:
+    """Whether a detection reads as text: two or more letters/digits read with fair confidence,
+    or one read with high confidence. `strict` (residual check) asks for three characters, so
+    a stray mark beside a masked line does not quarantine the file."""
+    characters = sum(ch.isalnum() for ch in found.text)
+    if strict:
+        return characters >= 3 and found.confidence >= 0.7
+    return (characters >= 2 and found.confidence >= 0.6) or (characters >= 1 and found.confidence >= 0.85)
+
+
+def _display_values(frame: np.ndarray, photometric: str, scale: float) -> np.ndarray:
+    """Stored values at scan resolution, oriented for display (float32; colour as brightest channel)."""
+    gray = frame.max(axis=2) if frame.ndim == 3 else frame
+    raw = gray if gray.dtype in (np.uint8, np.uint16, np.int16) else gray.astype(np.float32)
+    return display_gray(resize(raw, scale), photometric if frame.ndim == 2 else "MONOCHROME2")
+
+
+def _overlaps(a: Rect, b: Rect) -> bool:
+    return a.x0 < b.x1 and b.x0 < a.x1 and a.y0 < b.y1 and b.y0 < a.y1
+
+
+def _inside_rect(inner: Rect, outer: Rect) -> bool:
+    return outer.x0 <= inner.x0 and outer.y0 <= inner.y0 and inner.x1 <= outer.x1 and inner.y1 <= outer.y1
+
+
+def _covered(rect: Rect, rects: list[Rect]) -> bool:
+    """Whether at least 60 % of `rect` lies under the given boxes (already handled)."""
+    if rect.area == 0:
+        return True
+    covered = 0
+    for other in rects:
+        w = min(rect.x1, other.x1) - max(rect.x0, other.x0)
+        h = min(rect.y1, other.y1) - max(rect.y0, other.y0)
+        if w > 0 and h > 0:
+            covered += w * h
+    return covered >= 0.6 * rect.area
+
+
+class _ScanState:
+    """What one frame's scan has decided so far (full-resolution masks, view-resolution boxes)."""
+
+    def __init__(self, anatomy: np.ndarray, scale: float, rows: int, cols: int) -> None:
+        self.anatomy = anatomy
+        self.integral = cv2.integral(anatomy.astype(np.uint8))
+        self.scale, self.rows, self.cols = scale, rows, cols
+        self.masked: list[Rect] = []
+        self.view_rects: list[Rect] = []
+        self.spared: list[tuple[Rect, str]] = []
+        self.spared_view: list[Rect] = []
+        self.texts: list[str] = []
+        self.boxes = 0
+        self.rejected = 0
+        self.marks = 0
+        self.lowest: float | None = None
+
+    def anatomy_share(self, rect: Rect) -> float:
+        """Share of the box (view pixels) lying on anatomy."""
+        r = rect.clip(self.anatomy.shape[1], self.anatomy.shape[0])
+        if r.area == 0:
+            return 0.0
+        s = self.integral
+        inside = int(s[r.y1, r.x1]) - int(s[r.y0, r.x1]) - int(s[r.y1, r.x0]) + int(s[r.y0, r.x0])
+        return inside / r.area
