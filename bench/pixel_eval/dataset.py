@@ -100,3 +100,16 @@ def load_real(cache: Path, annotations: Path = ANNOTATIONS) -> list[Case]:
             rows=e["rows"], cols=e["cols"], decodable=e["decodable"], no_text=e["no_text"], boxes=boxes,
             note=e.get("note", ""), recipe="mammography" if e["modality"] == "MG" else "default"))
     return cases
+
+
+def load_generated(directory: Path) -> list[Case]:
+    """The hard cases written by make_hard_cases.py (directory holds truth.json)."""
+    doc = json.loads((directory / "truth.json").read_text())
+    cases = []
+    for e in doc["cases"]:
+        boxes = [Box(b["cls"], b["kind"], b["text"], tuple(b["box"]), b["frames"]) for b in e["boxes"]]
+        cases.append(Case(
+            name=f"gen__{e['name']}", source=f"generated/{e['name']}", path=directory / e["file"], modality=e["modality"],
+            frames=e["frames"], rows=e["rows"], cols=e["cols"], decodable=True, no_text=False, boxes=boxes,
+            note=e["note"], recipe="mammography" if e["modality"] == "MG" else "default"))
+    return cases

@@ -15,7 +15,7 @@ import cv2
 import pydicom
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from dataset import load_real  # noqa: E402
+from dataset import load_generated, load_real  # noqa: E402
 from imaging import raw_frames, sample_indices, to_display  # noqa: E402
 
 
@@ -24,9 +24,11 @@ def main() -> int:
     ap.add_argument("out", type=Path)
     ap.add_argument("--only", default="")
     ap.add_argument("--with-boxes-only", action="store_true")
+    ap.add_argument("--generated", type=Path, help="show the hard cases in this folder (truth.json) instead")
     args = ap.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
-    for case in load_real(args.out / "cache"):
+    cases = load_generated(args.generated) if args.generated else load_real(args.out / "cache")
+    for case in cases:
         if args.only not in case.name or not case.decodable or (args.with_boxes_only and not case.boxes):
             continue
         ds = pydicom.dcmread(case.path, force=True)
