@@ -30,6 +30,7 @@ from __future__ import annotations
 import inspect
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import cv2
@@ -38,7 +39,7 @@ import numpy as np
 from deidcli.errors import OcrError
 from deidcli.geometry import Rect
 from deidcli.ocr.authorised import AuthorisedWords
-from deidcli.ocr.engines import ENGINE_MAX_SIDE, DetectedText, TextDetector
+from deidcli.ocr.engines import ENGINE_MAX_SIDE, DetectedText, TextDetector, too_long
 from deidcli.ocr.layout import MAX_MARK_HEIGHT, anatomy_mask, local_contrast, text_marks
 from deidcli.ocr.views import COLOUR_VIEWS, GRAY_VIEWS, colour_views, display_gray, gray_views
 
@@ -51,7 +52,10 @@ DEFAULT_TIMEOUT_S = 60.0
 DEFAULT_GRAY_VIEWS = ("log",)
 DEFAULT_GRAY8_VIEWS = ("minmax",)
 DEFAULT_COLOUR_VIEWS = ("rgb",)
-DEFAULT_ROTATIONS = (0, 90)
+DEFAULT_ROTATIONS = (0,)
+#: When the second, local-contrast detection runs: "wide" = frames of more than 8 bits (text above
+#: or faint inside the VOI window, text over tissue); 8-bit frames are scanned as displayed.
+DEFAULT_CONTRAST_PASS = "wide"
 
 
 @dataclass
@@ -199,6 +203,7 @@ class TextScanner:
         colour_view_names: tuple[str, ...] = DEFAULT_COLOUR_VIEWS,
         rotations: tuple[int, ...] = DEFAULT_ROTATIONS,
         read_all: bool = False,
+        contrast_pass: str = DEFAULT_CONTRAST_PASS,
     ) -> None:
         if not 32 <= scan_max_side <= ENGINE_MAX_SIDE:
             raise ValueError(f"scan_max_side must be within 32..{ENGINE_MAX_SIDE}")
@@ -223,7 +228,11 @@ class TextScanner:
         self.colour_view_names = colour_view_names
         self.rotations = rotations
         self.read_all = read_all
+        if contrast_pass not in ("always", "wide", "never"):
+            raise ValueError("contrast_pass must be always, wide or never")
+        self.contrast_pass = contrast_pass
         self._detect_kwargs = self._reading_limit(detector, authorised, read_all)
+        self._accepts_read = not read_all and "read" in inspect.signature(detector.detect).parameters
 
     @staticmethod
     def _reading_limit(detector: TextDetector, authorised: AuthorisedWords | None, read_all: bool) -> dict:
@@ -234,10 +243,10 @@ class TextScanner:
         "R MLO" 2.7-2.9, so 0.6 n + 0.6 for the longest entry leaves a 20-40 % margin. Without a
         list nothing can be spared, so nothing needs reading (limit 0).
         """
-        del authorised, read_all  # every box is read now: anatomy boxes are masked only if they read as text
-        if "read_max_aspect" not in inspect.signature(detector.detect).parameters:
+        if read_all or "read_max_aspect" not in inspect.signature(detector.detect).parameters:
             return {}
-        return {"read_max_aspect": None}
+        longest = authorised.longest if authorised else 0
+        return {"read_max_aspect": 0.6 * longest + 0.6 if longest else None}
 
     def views(
         self, frame: np.ndarray, photometric: str, scale: float, bits_stored: int
@@ -262,10 +271,14 @@ class TextScanner:
             return False
         return self.authorised.spares(found.text, found.confidence)
 
-    def _detect(self, image8: np.ndarray) -> list[DetectedText]:
-        """The engine call, with any engine error turned into a PHI-free OcrError."""
+    def _detect(self, image8: np.ndarray, read: Callable[[Rect], bool] | None = None) -> list[DetectedText]:
+        """The engine call, with any engine error turned into a PHI-free OcrError.
+
+        `read` picks the boxes to recognise (engines that accept it); the others come back unread.
+        """
+        kwargs = {"read": read} if read is not None and self._accepts_read else dict(self._detect_kwargs)
         try:
-            return list(self.detector.detect(image8, **self._detect_kwargs))
+            return list(self.detector.detect(image8, **kwargs))
         except OcrError:
             raise
         except Exception as exc:
@@ -309,20 +322,33 @@ class TextScanner:
         for rotation in self.rotations:
             turns = (rotation // 90) % 4
             image = np.ascontiguousarray(np.rot90(current, turns)) if turns else current
+            read = None if turns else self._reader(state, Rect(0, 0, vcols, vrows))
             found = [(item, unrotate(item.rect, turns, vrows, vcols).clip(vcols, vrows), turns != 0)
-                     for item in self._detect(image)]
+                     for item in self._detect(image, read)]
             self._check_time(start)
             seen = self._decide(found, view, state)
             if seen and len(self.rotations) > 1:
                 current = blank(current, seen, self.pad_ratio)
 
         values = _display_values(frame, photometric, scale)
-        cleaned = blank(values, state.view_rects, self.pad_ratio)
-        contrast = local_contrast(cleaned)
-        found = [(item, item.rect.clip(vcols, vrows), False) for item in self._detect(contrast)]
-        self._check_time(start)
-        self._decide(found, view, state, residual=True)
+        wanted = self.contrast_pass == "always" or (self.contrast_pass == "wide" and _wide(frame, bits_stored))
+        extent = _extent(anatomy, pad=MAX_MARK_HEIGHT)
+        if wanted and extent is not None:
+            # The background was read on the display view and is swept by the marks below: the
+            # contrast pass only needs the anatomy's extent (about half of a mammogram).
+            cleaned = blank(values, state.view_rects, self.pad_ratio)
+            contrast = local_contrast(cleaned[extent.y0 : extent.y1, extent.x0 : extent.x1])
+            read = self._reader(state, extent)
+            found = [(item, _shift(item.rect, extent).clip(vcols, vrows), False)
+                     for item in self._detect(contrast, read)]
+            self._check_time(start)
+            self._decide(found, view, state, residual=True)
 
+        for in_view, rect in state.doubtful:
+            if any(same_block(in_view, other) for other in state.view_rects):
+                state.masked.append(rect)
+                state.view_rects.append(in_view)
+                state.rejected -= 1
         cleaned = blank(gray8, state.view_rects, self.pad_ratio)
         for mark in text_marks(cleaned, anatomy):
             if any(_overlaps(mark, spared) for spared in state.spared_view):
@@ -362,7 +388,7 @@ class TextScanner:
                 continue
             if min(in_view.width, in_view.height) > MAX_MARK_HEIGHT:
                 if depth == 0:
-                    seen.extend(self._decide(self._inside(view, in_view), view, state, residual, depth + 1))
+                    seen.extend(self._decide(self._inside(view, in_view, state), view, state, residual, depth + 1))
                 state.rejected += 1
                 continue
             across = item.rect.height > 1.5 * item.rect.width
@@ -381,16 +407,32 @@ class TextScanner:
                 seen.append(in_view)
             else:
                 state.rejected += 1
+                state.doubtful.append((in_view, rect))
         return seen
 
-    def _inside(self, view: np.ndarray, box: Rect) -> list[tuple[DetectedText, Rect, bool]]:
+    def _reader(self, state: _ScanState, origin: Rect) -> Callable[[Rect], bool]:
+        """Which boxes to recognise (coordinates relative to `origin` in the view): those on anatomy,
+        where only what reads as text is masked, and, when an allow-list exists, every box that
+        could be an authorised word. Background boxes are masked unread: reading costs more
+        than detecting."""
+        def read(rect: Rect) -> bool:
+            if min(rect.width, rect.height) > MAX_MARK_HEIGHT:
+                return False
+            shifted = _shift(rect, origin)
+            if state.anatomy_share(shifted) >= 0.5:
+                return True
+            limit = self._detect_kwargs.get("read_max_aspect")
+            return self.authorised is not None and (limit is None or not too_long(rect, limit))
+        return read
+
+    def _inside(self, view: np.ndarray, box: Rect, state: _ScanState) -> list[tuple[DetectedText, Rect, bool]]:
         """Detection again inside an over-large box, on its local-contrast view: the lines it holds."""
         crop = view[box.y0 : box.y1, box.x0 : box.x1]
         contrast = local_contrast(crop if crop.ndim == 2 else crop.max(axis=2))
         out = []
-        for item in self._detect(contrast):
+        for item in self._detect(contrast, self._reader(state, box)):
             r = item.rect
-            shifted = Rect(r.x0 + box.x0, r.y0 + box.y0, r.x1 + box.x0, r.y1 + box.y0).clip(box.x1, box.y1)
+            shifted = _shift(r, box).clip(box.x1, box.y1)
             out.append((item, shifted, False))
         return out
 
@@ -400,21 +442,59 @@ class TextScanner:
             return
         vrows, vcols = values.shape[:2]
         cleaned = blank(values, state.view_rects, self.pad_ratio)
-        checked: list[Rect] = []
-        for rect in prune_contained(state.view_rects):
-            height = max(4, min(rect.width, rect.height))
-            around = rect.pad(3 * height, 2 * height).clip(vcols, vrows)
-            if around.area == 0 or any(_inside_rect(around, c) for c in checked):
-                continue
-            checked.append(around)
+        for around in neighbourhoods(state.view_rects, vcols, vrows):
             crop = local_contrast(cleaned[around.y0 : around.y1, around.x0 : around.x1])
             for item in self._detect(crop):
                 r = item.rect
-                where = Rect(r.x0 + around.x0, r.y0 + around.y0, r.x1 + around.x0, r.y1 + around.y0)
+                where = _shift(r, around)
                 if _covered(where, state.view_rects) or any(_overlaps(where, s) for s in state.spared_view):
                     continue
                 if reads_as_text(item, strict=True):
                     raise OcrError("ocr_residual_text", "text still readable next to a masked box")
+
+
+def neighbourhoods(rects: list[Rect], cols: int, rows: int) -> list[Rect]:
+    """The surroundings of masked boxes (3 text heights sideways, 2 up and down), merged where they
+    touch, so the residual check costs one small detection per cluster of text, not one per box."""
+    canvas = np.zeros((rows, cols), np.uint8)
+    for rect in rects:
+        height = max(4, min(rect.width, rect.height))
+        around = rect.pad(3 * height, 2 * height).clip(cols, rows)
+        canvas[around.y0 : around.y1, around.x0 : around.x1] = 1
+    count, _, stats, _ = cv2.connectedComponentsWithStats(canvas, connectivity=4)
+    return [Rect(int(x), int(y), int(x + w), int(y + h)) for x, y, w, h, _ in stats[1:count]]
+
+
+def _extent(mask: np.ndarray, pad: int) -> Rect | None:
+    """The bounding box of a mask's True pixels, padded and clipped (None when the mask is empty)."""
+    ys = np.flatnonzero(mask.any(axis=1))
+    if ys.size == 0:
+        return None
+    xs = np.flatnonzero(mask.any(axis=0))
+    box = Rect(int(xs[0]), int(ys[0]), int(xs[-1]) + 1, int(ys[-1]) + 1)
+    return box.pad(pad, pad).clip(mask.shape[1], mask.shape[0])
+
+
+def _shift(rect: Rect, origin: Rect) -> Rect:
+    """A rectangle found in a crop, in the coordinates of the picture the crop was cut from."""
+    return Rect(rect.x0 + origin.x0, rect.y0 + origin.y0, rect.x1 + origin.x0, rect.y1 + origin.y0)
+
+
+def _wide(frame: np.ndarray, bits_stored: int) -> bool:
+    """More than 8 bits of gray: text can hide above or inside the VOI window (the contrast pass's job)."""
+    return frame.ndim == 2 and (int(bits_stored) > 8 or frame.dtype.itemsize > 1)
+
+
+def same_block(box: Rect, text: Rect) -> bool:
+    """Whether `box` is another line of the text block `text` belongs to: a similar height, the
+    same column (overlapping, or less than one height apart) and at most two lines above or below.
+    A line the recogniser garbled (text over tissue) is still masked when its neighbours read."""
+    height, other = min(box.width, box.height), min(text.width, text.height)
+    if not 0.6 * other <= height <= 1.6 * other:
+        return False
+    gap_x = max(text.x0 - box.x1, box.x0 - text.x1, 0)
+    centre_gap = abs((box.y0 + box.y1) - (text.y0 + text.y1)) / 2
+    return gap_x <= other and centre_gap <= 2.2 * other
 
 
 def reads_as_text(found: DetectedText, strict: bool = False) -> bool:
@@ -424,7 +504,11 @@ def reads_as_text(found: DetectedText, strict: bool = False) -> bool:
     characters = sum(ch.isalnum() for ch in found.text)
     if strict:
         return characters >= 3 and found.confidence >= 0.7
-    return (characters >= 2 and found.confidence >= 0.6) or (characters >= 1 and found.confidence >= 0.85)
+    return (
+        (characters >= 4 and found.confidence >= 0.4)
+        or (characters >= 2 and found.confidence >= 0.6)
+        or (characters >= 1 and found.confidence >= 0.85)
+    )
 
 
 def _display_values(frame: np.ndarray, photometric: str, scale: float) -> np.ndarray:
@@ -436,10 +520,6 @@ def _display_values(frame: np.ndarray, photometric: str, scale: float) -> np.nda
 
 def _overlaps(a: Rect, b: Rect) -> bool:
     return a.x0 < b.x1 and b.x0 < a.x1 and a.y0 < b.y1 and b.y0 < a.y1
-
-
-def _inside_rect(inner: Rect, outer: Rect) -> bool:
-    return outer.x0 <= inner.x0 and outer.y0 <= inner.y0 and inner.x1 <= outer.x1 and inner.y1 <= outer.y1
 
 
 def _covered(rect: Rect, rects: list[Rect]) -> bool:
@@ -466,6 +546,7 @@ class _ScanState:
         self.view_rects: list[Rect] = []
         self.spared: list[tuple[Rect, str]] = []
         self.spared_view: list[Rect] = []
+        self.doubtful: list[tuple[Rect, Rect]] = []  # boxes on anatomy that did not read as text
         self.texts: list[str] = []
         self.boxes = 0
         self.rejected = 0
