@@ -154,7 +154,11 @@ def text_marks(view8: np.ndarray, anatomy: np.ndarray, max_height: int = MAX_MAR
     widths, heights = stats[:, cv2.CC_STAT_WIDTH], stats[:, cv2.CC_STAT_HEIGHT]
     longest = np.maximum(widths, heights)
     shortest = np.minimum(widths, heights)
-    glyph = (longest >= MIN_MARK_HEIGHT) & (shortest <= max_height) & (longest <= 12 * np.maximum(shortest, 1))
+    solid = stats[:, cv2.CC_STAT_AREA] >= 0.9 * widths * heights  # filled blocks: masks, swatches, not glyphs
+    glyph = (
+        (longest >= MIN_MARK_HEIGHT) & (shortest <= max_height) & (longest <= 12 * np.maximum(shortest, 1))
+        & ~(solid & (shortest > 2))
+    )
     glyph[0] = False
     if not glyph[1:].any():
         return []

@@ -355,6 +355,7 @@ class TextScanner:
                 continue
             state.masked.append(to_full_resolution(mark, scale, self.pad_ratio, rows, cols))
             state.view_rects.append(mark)
+            state.mark_rects.add(mark)
             state.marks += 1
 
         self._residual_check(values, state)
@@ -437,20 +438,32 @@ class TextScanner:
         return out
 
     def _residual_check(self, values: np.ndarray, state: _ScanState) -> None:
-        """Detect around every masked box on the cleaned frame; readable text left means quarantine."""
-        if not state.view_rects:
-            return
+        """Detect again around the masked boxes on the cleaned frame (local-contrast view). Text read
+        there is masked; text read again after that means the frame cannot be trusted clean
+        (OcrError 'ocr_residual_text': the file is quarantined)."""
         vrows, vcols = values.shape[:2]
-        cleaned = blank(values, state.view_rects, self.pad_ratio)
-        for around in neighbourhoods(state.view_rects, vcols, vrows):
-            crop = local_contrast(cleaned[around.y0 : around.y1, around.x0 : around.x1])
-            for item in self._detect(crop):
-                r = item.rect
-                where = _shift(r, around)
-                if _covered(where, state.view_rects) or any(_overlaps(where, s) for s in state.spared_view):
-                    continue
-                if reads_as_text(item, strict=True):
-                    raise OcrError("ocr_residual_text", "text still readable next to a masked box")
+        around_these = [r for r in state.view_rects if r not in state.mark_rects]  # marks are masked unread
+        for round_ in range(2):
+            if not around_these:
+                return
+            cleaned = blank(values, state.view_rects, self.pad_ratio)
+            left: list[tuple[Rect, DetectedText]] = []
+            for around in neighbourhoods(around_these, vcols, vrows):
+                crop = local_contrast(cleaned[around.y0 : around.y1, around.x0 : around.x1])
+                for item in self._detect(crop):
+                    where = _shift(item.rect, around).clip(vcols, vrows)
+                    if _covered(where, state.view_rects) or any(_overlaps(where, s) for s in state.spared_view):
+                        continue
+                    if reads_as_text(item, strict=True):
+                        left.append((where, item))
+            if left and round_ == 1:
+                raise OcrError("ocr_residual_text", "text still readable next to masked text after two passes")
+            around_these = []
+            for where, item in left:
+                state.masked.append(to_full_resolution(where, state.scale, self.pad_ratio, state.rows, state.cols))
+                state.view_rects.append(where)
+                state.texts.append(item.text)
+                around_these.append(where)
 
 
 def neighbourhoods(rects: list[Rect], cols: int, rows: int) -> list[Rect]:
@@ -546,6 +559,7 @@ class _ScanState:
         self.view_rects: list[Rect] = []
         self.spared: list[tuple[Rect, str]] = []
         self.spared_view: list[Rect] = []
+        self.mark_rects: set[Rect] = set()
         self.doubtful: list[tuple[Rect, Rect]] = []  # boxes on anatomy that did not read as text
         self.texts: list[str] = []
         self.boxes = 0
