@@ -303,7 +303,8 @@ class TextScanner:
         4. the neighbourhood of every masked box is detected once more on the cleaned frame: text
            still readable there raises OcrError('ocr_residual_text') (the file is quarantined).
         A box on the background is masked unless authorised; a box on anatomy only when it reads
-        as text; a box taller than a few text lines is detected again inside, never blanked whole.
+        as text; a box on anatomy taller than a few text lines that does not read as text (a
+        detector outlining a Doppler box or an abdomen) is detected again inside, never blanked whole.
         """
         start = time.perf_counter()
         frame = check_frame(frame)
@@ -387,7 +388,8 @@ class TextScanner:
                 state.lowest = item.confidence if state.lowest is None else min(state.lowest, item.confidence)
             if in_view.area == 0 or (residual and _covered(in_view, state.view_rects)):
                 continue
-            if min(in_view.width, in_view.height) > MAX_MARK_HEIGHT:
+            on_anatomy = state.anatomy_share(in_view) >= 0.5
+            if min(in_view.width, in_view.height) > MAX_MARK_HEIGHT and on_anatomy and not reads_as_text(item):
                 if depth == 0:
                     seen.extend(self._decide(self._inside(view, in_view, state), view, state, residual, depth + 1))
                 state.rejected += 1
@@ -396,7 +398,6 @@ class TextScanner:
             rect = to_full_resolution(in_view, state.scale, self.pad_ratio, state.rows, state.cols, across)
             if rect.area == 0:
                 continue
-            on_anatomy = state.anatomy_share(in_view) >= 0.5
             if self.spares(item):
                 state.spared.append((rect, item.text))
                 state.spared_view.append(in_view)
@@ -417,8 +418,6 @@ class TextScanner:
         could be an authorised word. Background boxes are masked unread: reading costs more
         than detecting."""
         def read(rect: Rect) -> bool:
-            if min(rect.width, rect.height) > MAX_MARK_HEIGHT:
-                return False
             shifted = _shift(rect, origin)
             if state.anatomy_share(shifted) >= 0.5:
                 return True
