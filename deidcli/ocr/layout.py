@@ -145,25 +145,22 @@ def text_marks(view8: np.ndarray, anatomy: np.ndarray, max_height: int = MAX_MAR
     mark is masked unless the scanner spares it as an authorised word.
     """
     size = min(31, max(9, 2 * (max_height // 3) + 1))
-    strokes = stroke_response(view8, size)
-    binary = ((strokes >= MARK_CONTRAST) & flat_background(view8)).astype(np.uint8)
-    binary[cv2.dilate(anatomy.astype(np.uint8), np.ones((7, 7), np.uint8)).astype(bool)] = 0
-    count, labels, stats, _ = cv2.connectedComponentsWithStats(binary, connectivity=8)
-    if count <= 1:
+    gray = view8 if view8.ndim == 2 else view8.max(axis=2)
+    kernel = cv2.getStructuringElement(cv2.MORPH_RECT, (size, size))
+    allowed = flat_background(gray) & ~cv2.dilate(anatomy.astype(np.uint8), np.ones((7, 7), np.uint8)).astype(bool)
+    marks = np.zeros(gray.shape, np.uint8)
+    heights_seen: list[np.ndarray] = []
+    # Bright print (white top-hat) and dark print (black top-hat) are measured apart: on a dark field
+    # the black top-hat lights the gaps between bright letters, and the union would be one solid block.
+    for operation in (cv2.MORPH_TOPHAT, cv2.MORPH_BLACKHAT):
+        binary = ((cv2.morphologyEx(gray, operation, kernel) >= MARK_CONTRAST) & allowed).astype(np.uint8)
+        glyph, labels, heights = _glyph_components(binary, max_height)
+        if glyph is not None:
+            marks |= glyph[labels].astype(np.uint8)
+            heights_seen.append(heights[1:][glyph[1:]])
+    if not heights_seen:
         return []
-    widths, heights = stats[:, cv2.CC_STAT_WIDTH], stats[:, cv2.CC_STAT_HEIGHT]
-    longest = np.maximum(widths, heights)
-    shortest = np.minimum(widths, heights)
-    solid = stats[:, cv2.CC_STAT_AREA] >= 0.9 * widths * heights  # filled blocks: masks, swatches, not glyphs
-    glyph = (
-        (longest >= MIN_MARK_HEIGHT) & (shortest <= max_height) & (longest <= 12 * np.maximum(shortest, 1))
-        & ~(solid & (shortest > 2))
-    )
-    glyph[0] = False
-    if not glyph[1:].any():
-        return []
-    marks = glyph[labels].astype(np.uint8)
-    typical = int(np.median(heights[1:][glyph[1:]]))
+    typical = int(np.median(np.concatenate(heights_seen)))
     gap = max(3, typical)
     joined = cv2.morphologyEx(marks, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_RECT, (gap, 1)))
     count, labels, stats, _ = cv2.connectedComponentsWithStats(joined, connectivity=8)
@@ -173,3 +170,23 @@ def text_marks(view8: np.ndarray, anatomy: np.ndarray, max_height: int = MAX_MAR
             continue
         lines.append(Rect(int(x), int(y), int(x + w), int(y + h)))
     return lines
+
+
+def _glyph_components(binary: np.ndarray, max_height: int) -> tuple[np.ndarray | None, np.ndarray, np.ndarray]:
+    """(which components are glyph-like, the label image, component heights); None when there is none.
+
+    Glyph-like: at least MIN_MARK_HEIGHT long, at most `max_height` across, not a long thin line
+    (longer than 12x its width: rulers, table edges), not a solid block (masks, colour swatches)."""
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(binary, connectivity=8)
+    widths, heights = stats[:, cv2.CC_STAT_WIDTH], stats[:, cv2.CC_STAT_HEIGHT]
+    if count <= 1:
+        return None, labels, heights
+    longest = np.maximum(widths, heights)
+    shortest = np.minimum(widths, heights)
+    solid = stats[:, cv2.CC_STAT_AREA] >= 0.9 * widths * heights
+    glyph = (
+        (longest >= MIN_MARK_HEIGHT) & (shortest <= max_height) & (longest <= 12 * np.maximum(shortest, 1))
+        & ~(solid & (shortest > 2))
+    )
+    glyph[0] = False
+    return (glyph if glyph.any() else None), labels, heights
