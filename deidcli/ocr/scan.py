@@ -56,6 +56,8 @@ DEFAULT_ROTATIONS = (0,)
 #: When the second, local-contrast detection runs: "wide" = frames of more than 8 bits (text above
 #: or faint inside the VOI window, text over tissue); 8-bit frames are scanned as displayed.
 DEFAULT_CONTRAST_PASS = "wide"
+#: Over-large boxes on anatomy are detected again inside at this enlargement.
+INSIDE_SCALE = 2.0
 
 
 @dataclass
@@ -343,7 +345,9 @@ class TextScanner:
             found = [(item, _shift(item.rect, extent).clip(vcols, vrows), False)
                      for item in self._detect(contrast, read)]
             self._check_time(start)
-            self._decide(found, view, state, residual=True)
+            picture = np.zeros((vrows, vcols), np.uint8)
+            picture[extent.y0 : extent.y1, extent.x0 : extent.x1] = contrast
+            self._decide(found, picture, state, residual=True)
 
         for in_view, rect in state.doubtful:
             if any(same_block(in_view, other) for other in state.view_rects):
@@ -380,6 +384,8 @@ class TextScanner:
         self, found: list[tuple[DetectedText, Rect, bool]], view: np.ndarray, state: _ScanState,
         residual: bool = False, depth: int = 0,
     ) -> list[Rect]:
+        """`view` is the picture the boxes were found in (view coordinates; for the residual pass,
+        the local-contrast picture), used to look inside over-large boxes."""
         """Apply the geometry rules to detector boxes (view coordinates); returns the boxes handled."""
         seen: list[Rect] = []
         for item, in_view, _turned in found:
@@ -391,7 +397,8 @@ class TextScanner:
             on_anatomy = state.anatomy_share(in_view) >= 0.5
             if min(in_view.width, in_view.height) > MAX_MARK_HEIGHT and on_anatomy and not reads_as_text(item):
                 if depth == 0:
-                    seen.extend(self._decide(self._inside(view, in_view, state), view, state, residual, depth + 1))
+                    inside = self._inside(view, in_view, state, contrast_view=residual)
+                    seen.extend(self._decide(inside, view, state, residual, depth + 1))
                 state.rejected += 1
                 continue
             across = item.rect.height > 1.5 * item.rect.width
@@ -412,27 +419,30 @@ class TextScanner:
                 state.doubtful.append((in_view, rect))
         return seen
 
-    def _reader(self, state: _ScanState, origin: Rect) -> Callable[[Rect], bool]:
+    def _reader(self, state: _ScanState, origin: Rect, scale: float = 1.0) -> Callable[[Rect], bool]:
         """Which boxes to recognise (coordinates relative to `origin` in the view): those on anatomy,
         where only what reads as text is masked, and, when an allow-list exists, every box that
         could be an authorised word. Background boxes are masked unread: reading costs more
         than detecting."""
         def read(rect: Rect) -> bool:
-            shifted = _shift(rect, origin)
+            shifted = _shift(rect.scale(1 / scale, 1 / scale) if scale != 1.0 else rect, origin)
             if state.anatomy_share(shifted) >= 0.5:
                 return True
             limit = self._detect_kwargs.get("read_max_aspect")
             return self.authorised is not None and (limit is None or not too_long(rect, limit))
         return read
 
-    def _inside(self, view: np.ndarray, box: Rect, state: _ScanState) -> list[tuple[DetectedText, Rect, bool]]:
-        """Detection again inside an over-large box, on its local-contrast view: the lines it holds."""
+    def _inside(self, view: np.ndarray, box: Rect, state: _ScanState, contrast_view: bool = False,
+                ) -> list[tuple[DetectedText, Rect, bool]]:
+        """Detection again inside an over-large box, on its local-contrast view enlarged x2 (the
+        lines it holds are small at scan resolution): the text lines, never the box itself."""
         crop = view[box.y0 : box.y1, box.x0 : box.x1]
-        contrast = local_contrast(crop if crop.ndim == 2 else crop.max(axis=2))
+        gray = crop if crop.ndim == 2 else crop.max(axis=2)
+        picture = resize(gray if contrast_view else local_contrast(gray), INSIDE_SCALE)
+        read = self._reader(state, box, INSIDE_SCALE)
         out = []
-        for item in self._detect(contrast, self._reader(state, box)):
-            r = item.rect
-            shifted = _shift(r, box).clip(box.x1, box.y1)
+        for item in self._detect(picture, read):
+            shifted = _shift(item.rect.scale(1 / INSIDE_SCALE, 1 / INSIDE_SCALE), box).clip(box.x1, box.y1)
             out.append((item, shifted, False))
         return out
 
