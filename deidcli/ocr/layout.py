@@ -38,7 +38,7 @@ MARK_CONTRAST = 40
 FLAT_STD = 4.0
 #: The local-contrast view maps this percentile of the stroke response to white: high enough that print
 #: (often the brightest strokes in the frame) keeps its glyph shapes instead of saturating into blocks.
-CONTRAST_PERCENTILE = 99.99
+CONTRAST_PERCENTILE = 99.9
 FLAT_WINDOW = 15
 #: Strokes thinner than this (scan pixels) are removed before flatness is measured.
 FLAT_STROKE = 5
@@ -104,21 +104,21 @@ def stroke_response(view8: np.ndarray, size: int = 15) -> np.ndarray:
 
 
 def local_contrast(gray: np.ndarray, size: int = 15) -> np.ndarray:
-    """An 8-bit view of strokes wherever they are, stretched so the strongest 0.1 % saturate.
+    """An 8-bit view of print wherever it is: mid-gray field, bright strokes brighter, dark ones darker.
 
-    `gray` may be any numeric dtype (stored values at scan resolution): the stroke response is
-    computed on the values themselves, so text 300 levels above tissue in a 12-bit image shows as
-    clearly as text on air, whatever the VOI window says.
+    `gray` may be any numeric dtype (stored values at scan resolution): white minus black top-hat
+    of the values themselves, so text 300 levels above tissue in a 12-bit image shows as clearly as
+    text on air, whatever the VOI window says. Signed, not max(white, black): the black top-hat of
+    bright letters lights the gaps between them, and the maximum fills a word into a solid bar.
+    The CONTRAST_PERCENTILE of the response maps to full swing.
     """
     values = gray.astype(np.float32) if gray.ndim == 2 else gray.max(axis=2).astype(np.float32)
     kernel = cv2.getStructuringElement(cv2.MORPH_RECT, (size, size))
-    strokes = np.maximum(
-        cv2.morphologyEx(values, cv2.MORPH_TOPHAT, kernel), cv2.morphologyEx(values, cv2.MORPH_BLACKHAT, kernel)
-    )
-    top = float(np.percentile(strokes, CONTRAST_PERCENTILE))
+    strokes = cv2.morphologyEx(values, cv2.MORPH_TOPHAT, kernel) - cv2.morphologyEx(values, cv2.MORPH_BLACKHAT, kernel)
+    top = float(np.percentile(np.abs(strokes), CONTRAST_PERCENTILE))
     if top <= 0:
-        return np.zeros(values.shape, np.uint8)
-    return np.clip(strokes * (255.0 / top), 0, 255).astype(np.uint8)
+        return np.full(values.shape, 128, np.uint8)
+    return np.clip(128.0 + strokes * (127.0 / top), 0, 255).astype(np.uint8)
 
 
 def flat_background(view8: np.ndarray) -> np.ndarray:
