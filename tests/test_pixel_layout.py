@@ -80,12 +80,12 @@ def test_local_contrast_shows_print_above_any_window() -> None:
     cv2.putText(glyphs, "DOE", (20, 100), cv2.FONT_HERSHEY_SIMPLEX, 1.0, 1, 2)
     frame[glyphs == 1] = 2900
     view = local_contrast(frame)
-    assert view[frame == 2900].mean() > 150 and view[frame == 2600].mean() < 20
+    assert view[frame == 2900].mean() > 200 and abs(view[frame == 2600].mean() - 128) < 8  # print on a mid-gray field
 
 
 @pytest.mark.parametrize("text, confidence, expected", [
-    ("DOE JANE", 0.9, True), ("EnMC hlIAs", 0.51, True), ("ID", 0.7, True), ("7", 0.9, True),
-    ("?", 0.25, False), ("中", 0.49, False), ("", 0.0, False), ("a", 0.6, False),
+    ("DOE JANE", 0.9, True), ("EnMC hlIAs", 0.51, True), ("ID", 0.7, True), ("1", 0.96, False),
+    ("?", 0.25, False), ("中", 0.49, False), ("", 0.0, False), ("4.4", 0.43, False),
 ])
 def test_what_reads_as_text_on_anatomy(text, confidence, expected) -> None:
     assert reads_as_text(DetectedText(Rect(0, 0, 10, 10), text, confidence)) is expected

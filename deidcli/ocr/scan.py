@@ -56,6 +56,9 @@ DEFAULT_ROTATIONS = (0,)
 #: When the second, local-contrast detection runs: "wide" = frames of more than 8 bits (text above
 #: or faint inside the VOI window, text over tissue); 8-bit frames are scanned as displayed.
 DEFAULT_CONTRAST_PASS = "wide"
+#: A box counts as "on anatomy" (read before masking) from this share of anatomy pixels: boxes at the
+#: edge of a body are half on it (0.48 measured on a small CT) and must not be masked unread.
+ON_ANATOMY_SHARE = 0.2
 #: Over-large boxes on anatomy are detected again inside at this enlargement.
 INSIDE_SCALE = 2.0
 
@@ -394,7 +397,7 @@ class TextScanner:
                 state.lowest = item.confidence if state.lowest is None else min(state.lowest, item.confidence)
             if in_view.area == 0 or (residual and _covered(in_view, state.view_rects)):
                 continue
-            on_anatomy = state.anatomy_share(in_view) >= 0.5
+            on_anatomy = state.anatomy_share(in_view) >= ON_ANATOMY_SHARE
             if min(in_view.width, in_view.height) > MAX_MARK_HEIGHT and on_anatomy and not reads_as_text(item):
                 if depth == 0:
                     inside = self._inside(view, in_view, state, contrast_view=residual)
@@ -426,7 +429,7 @@ class TextScanner:
         than detecting."""
         def read(rect: Rect) -> bool:
             shifted = _shift(rect.scale(1 / scale, 1 / scale) if scale != 1.0 else rect, origin)
-            if state.anatomy_share(shifted) >= 0.5:
+            if state.anatomy_share(shifted) >= ON_ANATOMY_SHARE:
                 return True
             limit = self._detect_kwargs.get("read_max_aspect")
             return self.authorised is not None and (limit is None or not too_long(rect, limit))
@@ -520,17 +523,14 @@ def same_block(box: Rect, text: Rect) -> bool:
 
 
 def reads_as_text(found: DetectedText, strict: bool = False) -> bool:
-    """Whether a detection reads as text: two or more letters/digits read with fair confidence,
-    or one read with high confidence. `strict` (residual check) asks for three characters, so
-    a stray mark beside a masked line does not quarantine the file."""
+    """Whether a detection on anatomy reads as text: two or more letters/digits read with fair
+    confidence (four or more with less). One character is not enough: a ventricle reads as "1"
+    with 0.96 (eCT_Supplemental), and a lone letter carries no identity. `strict` (residual check)
+    asks for three characters, so a stray mark beside a masked line does not quarantine the file."""
     characters = sum(ch.isalnum() for ch in found.text)
     if strict:
         return characters >= 3 and found.confidence >= 0.7
-    return (
-        (characters >= 4 and found.confidence >= 0.4)
-        or (characters >= 2 and found.confidence >= 0.6)
-        or (characters >= 1 and found.confidence >= 0.85)
-    )
+    return (characters >= 4 and found.confidence >= 0.4) or (characters >= 2 and found.confidence >= 0.6)
 
 
 def _display_values(frame: np.ndarray, photometric: str, scale: float) -> np.ndarray:
