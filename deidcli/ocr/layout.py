@@ -180,7 +180,7 @@ def text_marks(view8: np.ndarray, anatomy: np.ndarray, max_height: int = MAX_MAR
     count, labels, stats, _ = cv2.connectedComponentsWithStats(joined, connectivity=8)
     lines: list[Rect] = []
     for x, y, w, h, _area in stats[1:]:
-        if h > max_height or max(w, h) < MIN_MARK_HEIGHT:
+        if h > max_height or min(w, h) <= MIN_MARK_HEIGHT:  # ticks, dashes, rulers: not a line of print
             continue
         lines.append(Rect(int(x), int(y), int(x + w), int(y + h)))
     return lines
