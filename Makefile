@@ -25,6 +25,9 @@ demo: $(STAMP)
 	  code=$$?; [ $$code -eq 0 ] || [ $$code -eq 3 ] || exit $$code
 	@echo "De-identified files: demo-out/   audit: demo-out/audit.csv   private mapping: demo-out.private/"
 	@find demo-out -name '*.dcm' | head -20
+	$(DEID) verify demo-out --workers 2 --no-progress; code=$$?; \
+	  $(DEID) report demo-out || exit $$?; \
+	  echo "Review page (shows originals: keep it private): demo-out.private/report.html"; exit $$code
 
 test: $(STAMP)
 	$(VENV)/bin/ruff check deidcli tests recipes bench

@@ -1,39 +1,59 @@
 """deidcli: zero-trust, keyed, audited de-identification of DICOM folders.
 
-Public API::
+Public API (what `deid` offers, from Python)::
 
     import deidcli
     clean = deidcli.deidentify(dataset, recipe="basic", key=key_bytes, org_root="1.2.826.0.1.3680043.10.999")
-    audit = deidcli.run("in/", "out/", key="deid.key", workers=2)
+    result = deidcli.run("in/", "out/", key="deid.key", workers=2)   # a RunResult
+    result.exit_code, result.counts, result.audit                     # 0/3/4/130/143, by status, DataFrame
+    report = deidcli.check_recipe("my-recipe.json")                   # report.errors, report.render()
+
+Keyword arguments of `run` and `deidentify` are the run options of `deidcli.options.RUN_OPTIONS`, the same as
+`deid run`'s. Every error is a `DeidError`.
 """
 
 from deidcli._version import __version__
-from deidcli.api import deidentify, run
+from deidcli.api import NewKeyWarning, RunResult, check_recipe, deidentify, run
 from deidcli.errors import (
     DeidError,
     FileRejected,
     KeyFileError,
+    KeyMismatch,
     OcrError,
+    OptionError,
     OutputConflict,
     PixelError,
     RecipeError,
     UsageError,
 )
+from deidcli.keys import generate_key_file, key_fingerprint, load_key
+from deidcli.options import RUN_OPTIONS
 from deidcli.recipe import Action, Recipe, load_recipe
+from deidcli.recipe.profiles import build_profile
 
 __all__ = [
+    "RUN_OPTIONS",
     "Action",
     "DeidError",
     "FileRejected",
     "KeyFileError",
+    "KeyMismatch",
+    "NewKeyWarning",
     "OcrError",
+    "OptionError",
     "OutputConflict",
     "PixelError",
     "Recipe",
     "RecipeError",
+    "RunResult",
     "UsageError",
     "__version__",
+    "build_profile",
+    "check_recipe",
     "deidentify",
+    "generate_key_file",
+    "key_fingerprint",
+    "load_key",
     "load_recipe",
     "run",
 ]

@@ -14,12 +14,17 @@ The engine knows nothing about pixels or OCR; it copies PixelData like any other
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import lru_cache
 
-from pydicom.dataelem import DataElement
+from pydicom.datadict import dictionary_VR
+from pydicom.dataelem import DataElement, RawDataElement, convert_raw_data_element
 from pydicom.dataset import Dataset
 from pydicom.multival import MultiValue
 from pydicom.sequence import Sequence
+from pydicom.values import convert_SQ
 
+from deidcli.charset import defined_character_set
+from deidcli.codes import clean_code_item
 from deidcli.errors import FileRejected
 from deidcli.pseudonyms import BINARY_VRS, NUMERIC_VRS, Pseudonymizer, Replacement
 from deidcli.recipe.model import Action, Recipe, strictest
@@ -37,6 +42,79 @@ PIXEL_DATA_TAGS = frozenset({0x7FE00008, 0x7FE00009, 0x7FE00010})
 _CONVERT_FIRST_VRS = frozenset({None, "SQ", "UN"})
 #: Always carried over: needed to decode text correctly, identifies nobody.
 STRUCTURAL_TAGS = frozenset({0x00080005})
+
+
+def _registered_only_uid_tags() -> frozenset[int]:
+    """UI attributes whose values the standard itself defines (SOP classes, transfer syntaxes, coding
+    schemes, context groups): a value there that DICOM does not register is no class but a stranger's
+    string (an MRN, a path), so "keep" means "keep if registered, else pseudonymise"."""
+    from pydicom.datadict import DicomDictionary
+
+    named = {"CodingSchemeUID", "ContextUID", "MappingResourceUID", "ContextGroupExtensionCreatorUID"}
+    return frozenset(
+        tag for tag, (vr, _, _, _, keyword) in DicomDictionary.items()
+        if vr == "UI" and (keyword.endswith(("ClassUID", "SyntaxUID")) or keyword in named)
+    )
+
+
+REGISTERED_ONLY_UID_TAGS = _registered_only_uid_tags()
+
+
+#: (FFFE,E000) Item, as the first bytes of a sequence value.
+_ITEM_TAG_LE, _ITEM_TAG_BE = b"\xfe\xff\x00\xe0", b"\xff\xfe\xe0\x00"
+
+
+def safe_character_set(element: DataElement) -> DataElement:
+    """SpecificCharacterSet kept only when every value is a defined term (see `deidcli.charset`)."""
+    values = element.value if isinstance(element.value, list | MultiValue) else [element.value]
+    terms = defined_character_set([str(value or "") for value in values])
+    if terms == [str(value or "") for value in values] and element.VR == "CS":
+        return element
+    return DataElement(element.tag, "CS", terms if len(terms) > 1 else terms[0])
+
+
+@lru_cache(maxsize=4096)
+def _dictionary_vrs(tag: int) -> frozenset[str] | None:
+    """The VRs the data dictionary allows for a public tag ("US or SS" gives two); None when unknown."""
+    try:
+        return frozenset(dictionary_VR(tag).split(" or "))
+    except KeyError:
+        return None
+
+
+def _as_dictionary_vr(raw: RawDataElement | DataElement, source: Dataset, expected: frozenset[str]) -> DataElement | None:
+    """A public element declared under a VR its dictionary entry does not allow, re-read under the
+    dictionary VR; None when that is impossible (the caller then removes it).
+
+    Why: the recipe action is meant for the dictionary VR. A sequence stored as OB/LT would be copied raw
+    with the names in its items; a PN stored as UN would be "pseudonymised" as opaque bytes. Sequences
+    are parsed as PS3.5 6.2.2 says for UN (implicit VR little endian), then in the file's own encoding.
+    """
+    value = raw.value
+    if isinstance(value, str):
+        value = value.encode("latin-1", "ignore")  # an LT-declared sequence read as text by pydicom
+    if len(expected) != 1 or not isinstance(value, bytes):
+        return None  # "OB or OW" stored as something else, or an in-memory value: no single reading to trust
+    (vr,) = expected
+    implicit, little = source.original_encoding
+    if vr == "SQ":
+        if not value:
+            return DataElement(raw.tag, "SQ", [])
+        for is_implicit, is_little in ((True, True), (bool(implicit), little is not False)):
+            if value[:4] != (_ITEM_TAG_LE if is_little else _ITEM_TAG_BE):
+                continue  # a sequence value starts with an item; anything else is not one
+            try:
+                items = convert_SQ(value, is_implicit, is_little, source._character_set)
+            except Exception:  # noqa: BLE001, S112 - a parse failure means "not this encoding"
+                continue
+            if len(items):
+                return DataElement(raw.tag, "SQ", items)
+        return None
+    retyped = RawDataElement(raw.tag, vr, len(value), value, 0, bool(implicit), little is not False)
+    try:
+        return convert_raw_data_element(retyped, encoding=source._character_set, ds=source)
+    except Exception:  # noqa: BLE001 - a value that does not read under its dictionary VR is removed
+        return None
 
 
 @dataclass
@@ -118,7 +196,7 @@ def _apply_to_dataset(
         if element == 0 or group in (0x0000, 0x0002):
             continue  # group lengths are recomputed; command and meta groups never belong in an instance
         if tag in STRUCTURAL_TAGS:
-            target[tag] = source[tag]
+            target[tag] = safe_character_set(source[tag])
             continue
         creator = None
         if group % 2:
@@ -126,20 +204,28 @@ def _apply_to_dataset(
                 continue  # creators are re-added below for blocks that keep something
             creator = creators.get((group, element >> 8))
         action = _action_for(recipe, tag, creator, parent, floor)
+        retyped = None
+        if (raw.VR is not None and creator is None and (expected := _dictionary_vrs(tag))
+                and raw.VR not in expected and " or " not in raw.VR):  # "OB or OW": in memory, not yet resolved
+            retyped = _as_dictionary_vr(raw, source, expected) if action is not _RETIRER else None
+            if retyped is None or retyped.VR not in expected:
+                action = _RETIRER  # fail closed: nothing is copied under a VR its dictionary forbids
         if tag in PIXEL_DATA_TAGS and action is Action.PSEUDONYMISER:
             action = _CONSERVER
+        elif action is _CONSERVER and tag in REGISTERED_ONLY_UID_TAGS:
+            action = Action.PSEUDONYMISER  # the UID pseudonymiser returns registered UIDs unchanged
         report.count(action)
+        if action is not _CONSERVER and action is not Action.PSEUDONYMISER and raw.value and _is_date(raw):
+            report.dates_removed += 1  # removed or emptied: LongitudinalTemporalInformationModified says REMOVED
         if action is _RETIRER:
-            if raw.VR in ("DA", "DT"):
-                report.dates_removed += 1
             continue
-        if action is _CONSERVER and raw.is_raw and raw.VR not in _CONVERT_FIRST_VRS:
+        if action is _CONSERVER and raw.is_raw and raw.VR not in _CONVERT_FIRST_VRS and retyped is None:
             target[tag] = raw  # kept as read: byte-exact and cheap
             if creator is not None:
                 kept_blocks.add((group, element >> 8))
             continue
         try:
-            element_in = source[tag]
+            element_in = retyped if retyped is not None else source[tag]
         except Exception as error:  # pydicom raises many types on a corrupt value
             raise FileRejected("parse_failed", f"element ({group:04X},{element:04X}) unreadable") from error
         target[tag] = _transform(element_in, action, recipe, pseudonymizer, report, floor, depth)
@@ -148,6 +234,17 @@ def _apply_to_dataset(
     for group, block in kept_blocks:
         target[(group << 16) | block] = DataElement((group << 16) | block, "LO", creators[(group, block)])
     return target
+
+
+def _is_date(raw) -> bool:
+    """DA/DT, by the element's VR or (implicit VR files) the dictionary's."""
+    vr = raw.VR
+    if vr is None or vr == "UN":
+        try:
+            vr = dictionary_VR(raw.tag)
+        except KeyError:
+            return False
+    return vr in ("DA", "DT")
 
 
 def _action_for(recipe: Recipe, tag: int, creator: str | None, parent: int | None, floor: Action) -> Action:
@@ -178,7 +275,7 @@ def _transform(
             _apply_to_dataset(item, recipe, pseudonymizer, report, parent=int(tag), floor=inner_floor, depth=depth + 1)
             for item in element.value
         ]
-        return DataElement(tag, vr, Sequence(items))
+        return DataElement(tag, vr, Sequence([item for item in items if clean_code_item(item)]))
     if action is _CONSERVER:
         return element
     if action is _EFFACER:

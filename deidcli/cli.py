@@ -1,7 +1,8 @@
 """The `deid` command: a thin click layer over `deidcli.api`.
 
 Exit codes: 0 every file written or skipped; 3 some files quarantined; 2 usage error (bad option,
-bad recipe, conflicting OUT_DIR); 4 disk full (resume later); 130 / 143 interrupted (resume with the
+bad recipe, conflicting OUT_DIR); 4 OUT_DIR or the private folder cannot be written: full, read-only or
+permission denied, before or during the batch (resume later); 130 / 143 interrupted (resume with the
 same command).
 """
 
@@ -9,18 +10,21 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import click
 
 from deidcli._version import __version__
-from deidcli.errors import DeidError, RecipeError, UsageError
+from deidcli.errors import DeidError
+from deidcli.options import RUN_OPTIONS, Kind, RunOption, Surface, render_error
 
 RESUME_HINT = "Interrupted: outputs so far are complete; resume with the same command."
 
 
 def _fail(error: DeidError) -> None:
-    click.echo(f"Error: {error}", err=True)
+    click.echo(f"Error: {render_error(error, Surface.CLI)}", err=True)
     sys.exit(2)
 
 
@@ -30,62 +34,72 @@ def main() -> None:
     """De-identify folders of DICOM files: zero-trust recipes, keyed pseudonyms, OCR of burned-in text, an audit."""
 
 
+def _click_option(option: RunOption) -> Callable:
+    """The click option of one run option, built from its single definition in `deidcli.options`."""
+    settings: dict[str, Any] = {"help": option.help_for(Surface.CLI), "metavar": option.metavar, "envvar": option.envvar,
+                                "multiple": option.multiple}
+    if option.kind is Kind.FLAG:
+        settings.update(is_flag=True, flag_value=not option.cli_inverted, default=option.default_for(Surface.CLI))
+        settings.pop("metavar")
+    else:
+        settings["default"] = option.default_for(Surface.CLI)
+        settings["show_default"] = option.default_for(Surface.CLI) not in (None, ())
+        settings["type"] = _CLICK_TYPES[option.kind] if not option.choices else click.Choice(option.choices)
+    return click.option(option.flag, option.name, **settings)
+
+
+_CLICK_TYPES: dict[Kind, Any] = {
+    Kind.TEXT: str,
+    Kind.INT: int,
+    Kind.FLOAT: float,
+    Kind.FILE: click.Path(exists=True, dir_okay=False, path_type=Path),
+    Kind.FOLDER: click.Path(file_okay=False, path_type=Path),
+    Kind.KEY: click.Path(dir_okay=False, path_type=Path),
+}
+
+
+def run_options(command: Callable) -> Callable:
+    """Decorate `command` with every run option, in the order of `RUN_OPTIONS`."""
+    for option in reversed(RUN_OPTIONS):
+        command = _click_option(option)(command)
+    return command
+
+
 @main.command()
 @click.argument("in_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.argument("out_dir", type=click.Path(file_okay=False, path_type=Path))
-@click.option("--org-root", help="UID root for new UIDs (default: 2.25 UUID-derived UIDs).")
-@click.option("--recipe", "recipe", help="Recipe: a built-in name (deid recipe list) or a JSON file. Default: 'default'.")
-@click.option("--profile", type=click.Choice(["basic"]), help="Build the recipe from the PS3.15 basic profile...")
-@click.option("--option", "options", multiple=True, help="...with these PS3.15 options (e.g. retain-modified-dates).")
-@click.option("--key-file", envvar="DEID_KEY_FILE", type=click.Path(dir_okay=False, path_type=Path),
-              help="Secret HMAC key (deid keygen). Default: created in the private folder.")
-@click.option("--private-dir", type=click.Path(file_okay=False, path_type=Path),
-              help="Where the private mapping goes (default: OUT_DIR.private, mode 0700).")
-@click.option("--workers", type=click.IntRange(min=1), default=os.cpu_count() or 1, show_default=True,
-              help="Worker processes.")
-@click.option("--ocr", type=click.Choice(["auto", "always", "never"]), default="auto", show_default=True,
-              help="Burned-in text detection. 'never' needs --region-rules or --accept-burned-in-risk.")
-@click.option("--ocr-engine", type=click.Choice(["rapidocr", "easyocr"]), default="rapidocr", show_default=True)
-@click.option("--ocr-skip-modality", "ocr_skip_modalities", multiple=True, metavar="MODALITY",
-              help="With --ocr auto, do not OCR this modality (e.g. CT, MR). Repeatable.")
-@click.option("--accept-burned-in-risk", is_flag=True, help="Allow --ocr never without region rules.")
-@click.option("--region-rules", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="JSON rules: rectangles to blank for known devices.")
-@click.option("--authorised-words", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="Words OCR may leave visible, one per line.")
-@click.option("--file-timeout", type=float, default=600.0, show_default=True, help="Seconds allowed per file.")
-@click.option("--force", is_flag=True, help="Redo everything / write into an OUT_DIR made with another recipe or key.")
-@click.option("--no-progress", is_flag=True, help="No progress bar.")
-def run(in_dir: Path, out_dir: Path, org_root, recipe, profile, options, key_file, private_dir, workers, ocr,
-        ocr_engine, ocr_skip_modalities, accept_burned_in_risk, region_rules, authorised_words, file_timeout,
-        force, no_progress) -> None:
-    """De-identify every DICOM file under IN_DIR into OUT_DIR, with an audit in OUT_DIR/audit.csv."""
-    from deidcli.api import run_batch
+@run_options
+def run(in_dir: Path, out_dir: Path, **options: Any) -> None:
+    """De-identify every DICOM file under IN_DIR into OUT_DIR, with an audit in OUT_DIR/audit.csv.
+
+    OUT_DIR must not be inside IN_DIR. The private mapping (original <-> pseudonym) goes to a separate
+    folder, OUT_DIR.private unless --private-dir says otherwise. Running the same command again resumes:
+    files already written are skipped.
+
+    Exit status: 0 when every file was written or skipped, 3 when some were quarantined (see audit.csv),
+    2 for a usage error (nothing is created then), 4 when OUT_DIR or the private folder cannot be
+    written (full, read-only, permission denied), 130 or 143 when interrupted.
+    """
+    from deidcli.api import new_key_message, run_batch
     from deidcli.batch import summarise
 
-    def announce_key(path: Path) -> None:
-        click.secho(f"NEW KEY: created {path}. Keep it secret and keep it: the same key is needed to get the "
-                    "same pseudonyms in later runs.", fg="yellow", err=True, bold=True)
+    def announce_key(path: Path, fingerprint: str) -> None:
+        click.secho(new_key_message(path, fingerprint), fg="yellow", err=True, bold=True)
 
+    options["progress"] = options["progress"] and sys.stderr.isatty()
     try:
-        summary = run_batch(
-            in_dir, out_dir, recipe=recipe, profile=profile, options=options, key=key_file, org_root=org_root,
-            private_dir=private_dir, workers=workers, ocr=ocr, ocr_engine=ocr_engine,
-            ocr_skip_modalities=ocr_skip_modalities, accept_burned_in_risk=accept_burned_in_risk,
-            region_rules=region_rules, authorised_words=authorised_words, file_timeout_s=file_timeout, force=force,
-            progress=not no_progress and sys.stderr.isatty(), on_new_key=announce_key,
-        )
-    except (UsageError, RecipeError, DeidError) as error:
+        result = run_batch(in_dir, out_dir, surface=Surface.CLI, on_new_key=announce_key, **options)
+    except DeidError as error:
         _fail(error)
         return
-    if summary.interrupted:
-        click.echo(RESUME_HINT if summary.exit_code in (130, 143) else
-                   "Stopped: the output disk is full. Free space and resume with the same command.", err=True)
-        sys.exit(summary.exit_code)
-    click.echo(summarise(summary))
-    private = private_dir or out_dir.parent / (out_dir.name + ".private")
-    click.echo(f"Output: {out_dir}  Audit: {out_dir / 'audit.csv'}  Private mapping: {private}")
-    sys.exit(summary.exit_code)
+    if result.interrupted:
+        click.echo(RESUME_HINT if result.exit_code in (130, 143) else
+                   result.summary.message, err=True)
+        sys.exit(result.exit_code)
+    click.echo(summarise(result.summary))
+    click.echo(f"Output: {out_dir}  Audit: {out_dir / 'audit.csv'}  Private mapping: {result.private_dir}  "
+               f"Key fingerprint: {result.key_fingerprint}")
+    sys.exit(result.exit_code)
 
 
 @main.command()
@@ -115,53 +129,139 @@ def mapping() -> None:
     """Read the private mapping (original <-> pseudonym). It holds PHI: keep it apart from OUT_DIR."""
 
 
-def _mapping_table(private_dir: Path, name: str):
-    import pandas as pd
+_FORMAT = click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table",
+                       show_default=True, help="table fits the terminal; csv and json print every value whole.")
 
-    path = private_dir / name
-    if not path.exists():
-        raise click.ClickException(f"{path} not found: is {private_dir} a deid private folder?")
-    return pd.read_csv(path, dtype=str, keep_default_na=False)
+
+def _warn(problem: str) -> None:
+    """Damaged records of a mapping table are skipped and named (file:line) on stderr."""
+    click.echo(f"warning: {problem}", err=True)
+
+
+def _terminal_width() -> int:
+    import shutil
+
+    return shutil.get_terminal_size((120, 24)).columns
 
 
 @mapping.command("show")
 @click.argument("private_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
-@click.option("--files", "what", flag_value="files.csv", help="Show input <-> output paths.")
-@click.option("--values", "what", flag_value="values.csv", default=True, help="Show original -> pseudonym values.")
-def mapping_show(private_dir: Path, what: str) -> None:
+@click.option("--files", "what", flag_value="files", help="Show input <-> output paths.")
+@click.option("--values", "what", flag_value="values", default=True, help="Show original -> pseudonym values.")
+@_FORMAT
+def mapping_show(private_dir: Path, what: str, fmt: str) -> None:
     """Print a mapping table of PRIVATE_DIR."""
-    table = _mapping_table(private_dir, what)
-    click.echo(table.to_string(index=False) if not table.empty else "(empty)")
+    from deidcli.mapping import (
+        FILES_COLUMNS,
+        FILES_NAME,
+        VALUES_COLUMNS,
+        VALUES_NAME,
+        MappingNotFound,
+        format_rows,
+        read_table,
+    )
+
+    name, columns = (FILES_NAME, FILES_COLUMNS) if what == "files" else (VALUES_NAME, VALUES_COLUMNS)
+    try:
+        rows = read_table(private_dir, name, warn=_warn)
+    except MappingNotFound as error:
+        raise click.ClickException(str(error)) from None
+    if not rows and fmt == "table":
+        click.echo("(empty)")
+        return
+    _echo_text(format_rows(columns, [[row[c] for c in columns] for row in rows], fmt, _terminal_width()))
 
 
 @mapping.command("lookup")
 @click.argument("private_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.argument("value")
-def mapping_lookup(private_dir: Path, value: str) -> None:
-    """Which pseudonym did VALUE (an original value or input path) get?"""
-    _print_matches(private_dir, value, original=True)
+@click.option("--substring", is_flag=True, help="Also list values and paths that merely contain VALUE.")
+@_FORMAT
+def mapping_lookup(private_dir: Path, value: str, substring: bool, fmt: str) -> None:
+    """Which pseudonym did VALUE get? VALUE is an original value (a person name in any order or case:
+    `Jane Doe`, `DOE, JANE`) or an input file (absolute, or relative to IN_DIR or the current folder)."""
+    _print_matches(private_dir, value, reverse=False, substring=substring, fmt=fmt)
 
 
 @mapping.command("reverse")
 @click.argument("private_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.argument("pseudonym")
-def mapping_reverse(private_dir: Path, pseudonym: str) -> None:
+@click.option("--substring", is_flag=True, help="Also list pseudonyms and paths that merely contain PSEUDONYM.")
+@_FORMAT
+def mapping_reverse(private_dir: Path, pseudonym: str, substring: bool, fmt: str) -> None:
     """Which original value (or input file) does PSEUDONYM (a value or an output path) stand for?"""
-    _print_matches(private_dir, pseudonym, original=False)
+    _print_matches(private_dir, pseudonym, reverse=True, substring=substring, fmt=fmt)
 
 
-def _print_matches(private_dir: Path, needle: str, original: bool) -> None:
-    values = _mapping_table(private_dir, "values.csv")
-    files = _mapping_table(private_dir, "files.csv")
-    value_hits = values[values["original" if original else "pseudonym"].str.strip() == needle.strip()]
-    file_column = "input_path" if original else "output_path"
-    file_hits = files[(files[file_column] == needle) | files[file_column].str.contains(needle, regex=False)]
-    if value_hits.empty and file_hits.empty:
-        raise click.ClickException(f"{needle!r} not found in {private_dir}")
-    if not value_hits.empty:
-        click.echo(value_hits.to_string(index=False))
-    if not file_hits.empty:
-        click.echo(file_hits.to_string(index=False))
+def _print_matches(private_dir: Path, needle: str, *, reverse: bool, substring: bool, fmt: str) -> None:
+    """Exit 0 with the matches, best first; exit 1 when nothing matches (scripts can test it)."""
+    from deidcli.mapping import MappingNotFound, lookup, matches_as_text
+
+    try:
+        matches = lookup(private_dir, needle, reverse=reverse, substring=substring, warn=_warn)
+    except MappingNotFound as error:
+        raise click.ClickException(str(error)) from None
+    if not matches:
+        hint = "" if substring else " (--substring also lists values that contain it)"
+        raise click.ClickException(f"{needle!r} not found in {private_dir}{hint}")
+    _echo_text(matches_as_text(matches, fmt, _terminal_width()))
+
+
+def _echo_text(text: str) -> None:
+    """Print mapping text byte-exact: an input name that is not UTF-8 comes out as its own bytes (the form
+    the shell gave it), never as a UnicodeEncodeError on a strict UTF-8 terminal."""
+    click.echo((text + "\n").encode("utf-8", "surrogateescape"), nl=False)
+
+
+@main.command("verify")
+@click.argument("out_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--private-dir", type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="The run's private folder (default: OUT_DIR.private).")
+@click.option("--engine", type=click.Choice(["easyocr", "rapidocr"]),
+              help="Text detector for the pixel check (default: easyocr when installed, else rapidocr).")
+@click.option("--no-pixels", is_flag=True, help="Skip the pixel check (no OCR).")
+@click.option("--recipe", "recipe_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="The recipe JSON the run used (default: recorded by the run).")
+@click.option("--in-dir", type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="Where the originals are (default: recorded by the run).")
+@click.option("--workers", type=click.IntRange(min=1), default=os.cpu_count() or 1, show_default=True,
+              help="Worker processes (each loads its own OCR model).")
+@click.option("--no-progress", is_flag=True, help="No progress bar.")
+def verify(out_dir: Path, private_dir, engine, no_pixels, recipe_file, in_dir, workers, no_progress) -> None:
+    """An independent leak scan of OUT_DIR: exit 0 clean, 1 findings (listed by file and check), 2 usage error."""
+    from deidcli.verify.scan import summary_lines, verify_release
+    from deidcli.verify.sources import SourceError
+
+    try:
+        result = verify_release(out_dir, private_dir, engine=engine, pixels=not no_pixels, workers=workers,
+                                progress=not no_progress and sys.stderr.isatty(), recipe=recipe_file, in_dir=in_dir)
+    except SourceError as error:
+        click.echo(f"Error: {error}", err=True)
+        sys.exit(2)
+    for line in summary_lines(result):
+        click.echo(line)
+    sys.exit(result.exit_code)
+
+
+@main.command("report")
+@click.argument("out_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--private-dir", type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="The run's private folder (default: OUT_DIR.private); the report is written there.")
+@click.option("--in-dir", type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="Where the originals are (default: recorded by the run).")
+@click.option("--max-pictures", type=click.IntRange(min=0), default=1000, show_default=True,
+              help="Thumbnails and header diffs for this many files, the most changed first.")
+def report(out_dir: Path, private_dir, in_dir, max_pictures) -> None:
+    """Write a self-contained HTML review page (originals beside outputs) to PRIVATE_DIR/report.html."""
+    from deidcli.report import write_report
+    from deidcli.verify.sources import SourceError
+
+    try:
+        path = write_report(out_dir, private_dir, in_dir=in_dir, max_pictures=max_pictures)
+    except SourceError as error:
+        click.echo(f"Error: {error}", err=True)
+        sys.exit(2)
+    click.echo(f"Report: {path}")
 
 
 def _register_recipe_commands() -> None:

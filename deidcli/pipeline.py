@@ -8,7 +8,6 @@ place by the batch once everything succeeded).
 
 from __future__ import annotations
 
-import errno
 import hashlib
 import hmac
 import time
@@ -20,21 +19,22 @@ from pydicom.uid import ExplicitVRBigEndian
 
 from deidcli.attributes import AttributeReport, apply_recipe
 from deidcli.audit import FileResult, PrivateRecord
-from deidcli.errors import FileRejected
+from deidcli.errors import FileRejected, storage_error
 from deidcli.keys import key_fingerprint
+from deidcli.options import default_of
+from deidcli.patients import OutputPatient, output_patient
+from deidcli.pixels.integrity import check_pixel_integrity
 from deidcli.pixels.stage import PixelStage
 from deidcli.pseudonyms import Pseudonymizer
-from deidcli.read import read_dicom
+from deidcli.read import checked_sop_class, read_dicom
 from deidcli.reasons import Status, status_of
-from deidcli.recipe.model import Recipe
+from deidcli.recipe.model import Action, Recipe
 from deidcli.write import (
     check_output_relative_path,
     mark_deidentified,
     swap_words_to_little_endian,
     write_temporary,
 )
-
-OCR_MODES = ("auto", "always", "never")
 
 
 @dataclass
@@ -44,13 +44,14 @@ class Settings:
     recipe: Recipe
     key: bytes
     org_root: str
-    ocr: str = "auto"
-    ocr_engine: str = "rapidocr"
-    ocr_skip_modalities: tuple[str, ...] = ()
-    accept_burned_in_risk: bool = False
-    region_rules: list = field(default_factory=list)  # list[deidcli.pixels.RegionRule]
-    authorised_words_file: str | None = None
-    file_timeout_s: float = 600.0
+    ocr: str = default_of("ocr")
+    ocr_engine: str = default_of("ocr_engine")
+    ocr_skip_modalities: tuple[str, ...] = default_of("ocr_skip_modalities")
+    accept_burned_in_risk: bool = default_of("accept_burned_in_risk")
+    region_rules: list = field(default_factory=list)  # list[deidcli.pixels.RegionRule], loaded from the file
+    authorised_words_file: str | None = default_of("authorised_words")
+    file_timeout_s: float = default_of("file_timeout_s")
+    patient_map: dict[str, str] | None = None  # original PatientID -> research ID, loaded from the file
 
 
 @dataclass
@@ -113,8 +114,9 @@ class Pipeline:
         except FileRejected as rejection:
             result.status, result.reason, result.detail = status_of(rejection.reason).value, rejection.reason, rejection.detail
         except OSError as error:
-            if error.errno == errno.ENOSPC:
-                raise
+            failure = storage_error(error)
+            if failure is not None:  # the disk, not the file: the batch stops (exit 4)
+                raise failure from None
             result.status, result.reason, result.detail = Status.QUARANTINED.value, "write_failed", type(error).__name__
         except MemoryError:
             result.status, result.reason = Status.QUARANTINED.value, "too_large"
@@ -135,16 +137,47 @@ class Pipeline:
 
     def _process(self, path: Path, result: FileResult, private: PrivateRecord) -> Path:
         source = read_dicom(path)
+        target, syntax = self.clean(source, result, private)
+        patient = self._output_patient(source, target, private)
+        result.detail = patient.note
+        result.output_path = self.output_relative_path(source, target, patient.folder)
+        return write_temporary(target, syntax, self.temp_dir)
+
+    def clean(self, source: Dataset, result: FileResult, private: PrivateRecord) -> tuple[Dataset, str]:
+        """Attributes, then pixels: the de-identified dataset and its transfer syntax (not yet written).
+
+        The one path both `deid run` and `deidcli.deidentify` take, so a dataset is never marked
+        PatientIdentityRemoved with its burned-in text still in the pixels.
+        """
         target, report = self.deidentify(source, fallback_identity=private.input_path)
+        check_pixel_integrity(source, target)
         result.kept, result.removed, result.emptied, result.pseudonymised = (
             report.kept, report.removed, report.emptied, report.pseudonymised
         )
         private.replacements = [(f"{r.tag:08x}", r.vr, r.original, r.pseudonym) for r in report.replacements]
         if str(source.file_meta.get("TransferSyntaxUID", "")) == ExplicitVRBigEndian:
             swap_words_to_little_endian(target)
-        syntax = self._pixel_stage(source, target, result, private)
-        result.output_path = self.output_relative_path(source, target)
-        return write_temporary(target, syntax, self.temp_dir)
+        return target, self._pixel_stage(source, target, result, private)
+
+    def _output_patient(self, source: Dataset, target: Dataset, private: PrivateRecord) -> OutputPatient:
+        """Who the patient is in the output. A research ID from --patient-map replaces PatientID and
+        PatientName (and their keyed pseudonyms in the mapping); a pseudo-patient of a file without PatientID
+        becomes its PatientID where the recipe pseudonymises PatientID, so a split by PatientID keeps it apart."""
+        pseudonymizer = Pseudonymizer(self.settings.key, self.settings.org_root)
+        patient = output_patient(source, pseudonymizer, private.input_path, self.settings.patient_map)
+        if patient.research_id:
+            names = {"00100020": ("LO", "PatientID"), "00100010": ("PN", "PatientName")}
+            private.replacements = [r for r in private.replacements if r[0] not in names]
+            for tag, (vr, keyword) in names.items():
+                original = str(source.get(keyword, "") or "").strip()
+                setattr(target, keyword, patient.research_id)
+                if original:
+                    private.replacements.append((tag, vr, original, patient.research_id))
+        elif patient.note:
+            rule = self.settings.recipe.general_rule(0x00100020, None)
+            if rule is not None and rule.action is Action.PSEUDONYMISER:
+                target.PatientID = patient.folder
+        return patient
 
     # -- attributes ---------------------------------------------------------------------------------
     def deidentify(self, source: Dataset, fallback_identity: str = "") -> tuple[Dataset, AttributeReport]:
@@ -158,7 +191,7 @@ class Pipeline:
             self.settings.key, self.settings.org_root, recipe.date_shift_days, patient=_patient_identity(source)
         )
         target, report = apply_recipe(source, recipe, pseudonymizer)
-        target.SOPClassUID = source.SOPClassUID
+        target.SOPClassUID = checked_sop_class(source)
         if not str(target.get("SOPInstanceUID", "")).strip():
             original = str(source.get("SOPInstanceUID", "") or "").strip()
             target.SOPInstanceUID = pseudonymizer.uid(original or f"no-sop-instance-uid:{fallback_identity}")
@@ -166,11 +199,10 @@ class Pipeline:
         mark_deidentified(target, recipe, dates=dates)
         return target, report
 
-    def output_relative_path(self, source: Dataset, target: Dataset) -> str:
-        """OUT/<pseudo patient>/<study>/<series>/<instance>.dcm from keyed pseudonyms of the original values
-        only (never a kept original, whatever the recipe keeps): no PHI in paths."""
+    def output_relative_path(self, source: Dataset, target: Dataset, patient: str) -> str:
+        """OUT/<patient>/<study>/<series>/<instance>.dcm from keyed pseudonyms of the original values
+        only (never a kept original, whatever the recipe keeps), or the study's research ID: no PHI in paths."""
         pseudonymizer = Pseudonymizer(self.settings.key, self.settings.org_root)
-        patient = pseudonymizer.identifier(str(source.get("PatientID", "") or ""), "LO") or "NOPATIENTID"
         study, series, instance = (
             pseudonymizer.uid(str(source.get(keyword, "") or "")) or f"NO{keyword.upper()}"
             for keyword in ("StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID")
@@ -206,8 +238,10 @@ def quiet_pydicom() -> None:
 
 
 def _patient_identity(source: Dataset) -> str:
-    """The original identity that keys the per-patient date shift (ID, else name, else nothing)."""
-    for keyword in ("PatientID", "PatientName"):
+    """The original identity that keys the per-patient date shift: ID, else name, else the study (a file
+    without either is its own pseudo-patient, see `deidcli.patients`: one known date must not reveal the
+    shift of every anonymous study), else nothing."""
+    for keyword in ("PatientID", "PatientName", "StudyInstanceUID"):
         value = str(source.get(keyword, "") or "").strip()
         if value:
             return f"{keyword}={value}"

@@ -34,10 +34,10 @@ def validate_org_root(root: str | None) -> str:
         return UUID_ROOT
     root = root.strip().rstrip(".")
     if not _UID_ROOT.match(root):
-        raise UsageError(f"--org-root {root!r} is not a UID root (digits and dots, no leading zeros)")
+        raise UsageError(f"{root!r} is not a UID root (digits and dots, no leading zeros)")
     if len(root) + 1 + MIN_UID_DIGITS > MAX_UID_LENGTH:
         raise UsageError(
-            f"--org-root {root!r} is {len(root)} characters; at most {MAX_UID_LENGTH - 1 - MIN_UID_DIGITS} "
+            f"{root!r} is {len(root)} characters; at most {MAX_UID_LENGTH - 1 - MIN_UID_DIGITS} "
             "leave room for unique UIDs"
         )
     return root
@@ -50,6 +50,14 @@ def is_registered_uid(value: str) -> bool:
     from pydicom._uid_dict import UID_dictionary
 
     return value in UID_dictionary
+
+
+def registered_uid_type(value: str) -> str:
+    """The kind of a registered UID ("SOP Class", "Transfer Syntax", "Coding Scheme"...), "" if unregistered."""
+    from pydicom._uid_dict import UID_dictionary
+
+    entry = UID_dictionary.get(value)
+    return entry[1] if entry else ""
 
 
 _TOKEN_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no I, O, 0, 1: readable over the phone

@@ -12,10 +12,12 @@ import warnings
 from pathlib import Path
 
 import pydicom
-from pydicom.dataset import FileDataset
+from pydicom.dataset import Dataset, FileDataset
 from pydicom.uid import DeflatedExplicitVRLittleEndian
 
+from deidcli.charset import sanitise_read_character_set
 from deidcli.errors import FileRejected
+from deidcli.pseudonyms import registered_uid_type
 
 MEDIA_STORAGE_DIRECTORY = "1.2.840.10008.1.3.10"
 _GZIP_MAGIC = b"\x1f\x8b"
@@ -43,6 +45,7 @@ def read_dicom(path: Path) -> FileDataset:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             dataset = pydicom.dcmread(path, force=not has_preamble)
+            sanitise_read_character_set(dataset)  # before any value is decoded
         if not has_preamble and not _looks_like_dicom(dataset):
             raise FileRejected("not_dicom")
         if any("End of file" in str(w.message) or "truncat" in str(w.message).lower() for w in caught):
@@ -66,7 +69,53 @@ def read_dicom(path: Path) -> FileDataset:
         raise FileRejected("dicomdir")
     if "SOPClassUID" not in dataset:
         raise FileRejected("no_sop_class")
+    checked_sop_class(dataset)
     return dataset
+
+
+def checked_sop_class(dataset: Dataset) -> str:
+    """The SOPClassUID to write, after checking the UIDs that are copied or used unchanged.
+
+    The SOP class is copied as is, so it must be a SOP class the standard registers. Anything else (a
+    private vendor class, an MRN under 1.2.840.10008, a path) is `unknown_sop_class`; so are the file
+    meta UIDs (`check_file_meta_uids`). Documents and video are refused (`check_cleanable_content`).
+    Details never quote the value.
+    """
+    value = str(dataset.get("SOPClassUID", "") or "").strip("\0 ")
+    if registered_uid_type(value) != "SOP Class":
+        raise FileRejected("unknown_sop_class", "SOPClassUID is not a SOP class registered by DICOM")
+    check_file_meta_uids(dataset)
+    check_cleanable_content(dataset, value)
+    return value
+
+
+def check_cleanable_content(dataset: Dataset, sop_class: str) -> None:
+    """Refuse, before any work, content no stage can inspect, whatever the recipe keeps: an encapsulated
+    document (PDF, CDA, STL/OBJ/MTL: its text and pictures are never read) and video (MPEG/HEVC: burned-in
+    text cannot be masked frame by frame). Emptying the document instead would write a hollow instance as
+    `ok` (silent loss); keeping it would release text nobody checked."""
+    from deidcli.pixels.frames import ENCAPSULATED_DOCUMENT_SOP_CLASSES, VIDEO_TRANSFER_SYNTAXES
+
+    if sop_class in ENCAPSULATED_DOCUMENT_SOP_CLASSES or "EncapsulatedDocument" in dataset:
+        raise FileRejected("encapsulated_document", "an encapsulated document cannot be cleaned")
+    meta = getattr(dataset, "file_meta", None)
+    if meta is not None and str(meta.get("TransferSyntaxUID", "")) in VIDEO_TRANSFER_SYNTAXES:
+        raise FileRejected("video_not_cleanable", "a video transfer syntax cannot be cleaned frame by frame")
+
+
+def check_file_meta_uids(dataset: Dataset) -> None:
+    """File meta values that decide how the file is written must be registered UIDs as well: the
+    MediaStorageSOPClassUID (`unknown_sop_class`) and the TransferSyntaxUID (`unsupported_transfer_syntax`;
+    it reaches the output meta and the audit's transfer_syntax_in column)."""
+    meta = getattr(dataset, "file_meta", None)
+    if meta is None:
+        return
+    media_class = str(meta.get("MediaStorageSOPClassUID", "") or "").strip("\0 ")
+    if media_class and registered_uid_type(media_class) != "SOP Class":
+        raise FileRejected("unknown_sop_class", "MediaStorageSOPClassUID is not a SOP class registered by DICOM")
+    syntax = str(meta.get("TransferSyntaxUID", "") or "").strip("\0 ")
+    if syntax and registered_uid_type(syntax) != "Transfer Syntax":
+        raise FileRejected("unsupported_transfer_syntax", "TransferSyntaxUID is not a registered transfer syntax")
 
 
 def _is_truncated(dataset: FileDataset, file_size: int) -> bool:

@@ -31,6 +31,9 @@ IMPLEMENTATION_VERSION_NAME = "DEIDCLI_" + __version__.replace(".", "")
 #: One folder or file name of an output path: characters the tool generates (UID digits and dots, its token
 #: alphabet), never starting with a dot, never empty. Nothing read from a file may shape a path otherwise.
 _OUTPUT_NAME = re.compile(r"[0-9A-Z][0-9A-Z.]{0,99}")
+#: The patient folder may also be a research ID from the user's --patient-map (validated before the first
+#: file against this same pattern): upper case only, so case-insensitive filesystems never merge two patients.
+PATIENT_FOLDER_NAME = re.compile(r"[0-9A-Z][0-9A-Z._-]{0,63}")
 #: OUT/<patient>/<study>/<series>/<instance>.dcm
 OUTPUT_PATH_DEPTH = 4
 
@@ -39,7 +42,8 @@ def check_output_relative_path(relative: str) -> str:
     """Refuse (quarantine) any output path not made only of generated names, four levels deep."""
     parts = relative.split("/")
     if (len(parts) != OUTPUT_PATH_DEPTH or not parts[-1].endswith(".dcm")
-            or not all(_OUTPUT_NAME.fullmatch(part) for part in parts[:-1])
+            or not PATIENT_FOLDER_NAME.fullmatch(parts[0])
+            or not all(_OUTPUT_NAME.fullmatch(part) for part in parts[1:-1])
             or not _OUTPUT_NAME.fullmatch(parts[-1][: -len(".dcm")])):
         raise FileRejected("unsafe_output_path", "an output name holds characters the tool did not generate")
     return relative

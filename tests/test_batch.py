@@ -198,7 +198,7 @@ def test_symlink_loops_and_links_inside_in_dir(tmp_path):
     os.symlink(folder / "real" / "a.dcm", folder / "alias.dcm")  # a file link inside IN_DIR
     audit = header_run(folder, tmp_path / "out")
     reasons = sorted(audit["reason"])
-    assert reasons == ["duplicate_instance", "ok"]
+    assert reasons == ["duplicate_instance", "ok", "symlink_loop"]  # the loop is not walked but has its row
 
 
 def test_a_file_that_kills_its_worker_is_quarantined_and_the_rest_are_written(tmp_path, monkeypatch):

@@ -12,29 +12,14 @@ from pathlib import Path
 import click
 
 from deidcli.errors import DeidError
-from deidcli.recipe.check import check_recipe_text
-from deidcli.recipe.load import builtin_names, builtin_text, load_recipe
+from deidcli.options import DEFAULT_RECIPE
+from deidcli.recipe.check import CheckReport
+from deidcli.recipe.load import builtin_names, load_recipe
 from deidcli.recipe.model import Action, Recipe
 from deidcli.recipe.profiles import OPTIONS, apply_options, build_profile, format_recipe
 
 #: Built-ins that are the basic profile, so `export NAME --option ...` rebuilds them from the table.
 PROFILE_BUILTINS = ("basic", "default")
-
-
-def _recipe_text(recipe: str) -> tuple[str, str]:
-    """(text, name) of a recipe file or a built-in name; a missing one is a usage error (exit 2)."""
-    path = Path(recipe)
-    if path.exists():
-        try:
-            return path.read_text(encoding="utf-8"), path.stem
-        except (OSError, UnicodeDecodeError) as error:
-            raise click.UsageError(f"cannot read recipe {path}: {error}") from error
-    if path.suffix == ".json":
-        raise click.UsageError(f"recipe file {path} does not exist")
-    try:
-        return builtin_text(recipe), recipe
-    except DeidError as error:
-        raise click.UsageError(str(error)) from error
 
 
 def _load(name: str) -> Recipe:
@@ -44,17 +29,30 @@ def _load(name: str) -> Recipe:
         raise click.UsageError(str(error)) from error
 
 
+def check(recipe: str | Path) -> CheckReport:
+    """The full check of a recipe, as `deidcli.check_recipe` does it."""
+    from deidcli.api import check_recipe as check_with_run_settings
+
+    return check_with_run_settings(recipe)
+
+
 @click.command("check-recipe")
 @click.argument("recipe")
-@click.option("--strict", is_flag=True, help="Exit 1 when there are warnings (errors always exit 2).")
-def check_recipe(recipe: str, strict: bool) -> None:
+@click.option("--strict", is_flag=True, help="Exit with status 1 when there are warnings (errors always exit 2).")
+@click.option("--all", "show_all", is_flag=True,
+              help="List every attribute the recipe treats differently from the basic profile, not only the "
+                   "first five.")
+def check_recipe(recipe: str, strict: bool, show_all: bool) -> None:
     """Check RECIPE (a JSON file or a built-in name): every problem with its location and a fix.
 
-    Exit 0 clean, 1 warnings with --strict, 2 errors.
+    Then, when the recipe has no errors, compare it with the PS3.15 basic profile. Exit status: 0 clean,
+    1 warnings with --strict, 2 errors.
     """
-    text, name = _recipe_text(recipe)
-    report = check_recipe_text(text, name)
-    click.echo(report.render())
+    try:
+        report = check(recipe)
+    except DeidError as error:  # no such recipe, or unreadable: a usage error (exit 2)
+        raise click.UsageError(str(error)) from error
+    click.echo(report.render(show_all))
     sys.exit(report.exit_code(strict))
 
 
@@ -63,16 +61,42 @@ def recipe() -> None:
     """List, show and export recipes (built-in names or JSON files)."""
 
 
+#: Built-ins copied from elsewhere: what they are, since their files carry no description of ours.
+PUBLISHED = {
+    "kskit-mammography": "The mammography recipe of kskit/deidcm (Epiconcept), in its flat format",
+}
+
+
 @recipe.command("list")
 def list_recipes() -> None:
     """The built-in recipes, and the PS3.15 options `export basic --option` accepts."""
-    for name in builtin_names():
-        loaded = _load(name)
-        first_sentence = loaded.description.split(";")[0].split(". ")[0] or "(no description)"
-        click.echo(f"{name:<20} {len(loaded.rules):>4} rules  {first_sentence}")
-    click.echo("\nPS3.15 options (deid recipe export basic --option NAME):")
+    click.echo("Built-in recipes (deid run --recipe NAME; deid recipe show NAME for the rules):")
+    loaded = {name: _load(name) for name in builtin_names()}
+    for name, built in loaded.items():
+        click.echo(f"  {name:<20} {len(built.rules):>4} rules  {_describe(name, built, loaded)}")
+    click.echo("\nPS3.15 options (deid recipe export basic --option NAME, or deid run --profile basic --option NAME):")
     for option in OPTIONS.values():
         click.echo(f"  {option.name:<32} {option.code}  {option.meaning}")
+
+
+def _describe(name: str, built: Recipe, every: dict[str, Recipe]) -> str:
+    """One line: the description's first sentence, what a built-in copies, or which one it equals."""
+    if name in PUBLISHED:
+        warnings = len(check(name).warnings)
+        return f"{PUBLISHED[name]}, kept as published: {warnings} warnings (deid check-recipe {name})."
+    same = [other for other, recipe_ in every.items() if other != name and _same_rules(recipe_, built)]
+    if name == DEFAULT_RECIPE:
+        twin = f": the same rules as {', '.join(same)}" if same else ""
+        return f"What deid run uses when no recipe is named{twin}."
+    first_sentence = built.description.split(";")[0].split(". ")[0].rstrip(".")
+    return f"{first_sentence}." if first_sentence else "(no description)"
+
+
+def _same_rules(first: Recipe, second: Recipe) -> bool:
+    """Same rules and settings, whatever the name and description."""
+    ignored = ("name", "description")
+    one, other = first.to_json(), second.to_json()
+    return all(one[key] == other.get(key) for key in one if key not in ignored)
 
 
 @recipe.command("show")
@@ -82,7 +106,8 @@ def show(name: str) -> None:
     loaded = _load(name)
     click.echo(f"name: {loaded.name}")
     click.echo(f"version: {loaded.version}")
-    click.echo(f"description: {loaded.description}")
+    published = f"{PUBLISHED[name]}, kept as published." if name in PUBLISHED else ""
+    click.echo(f"description: {loaded.description or published}")
     click.echo(f"method codes: {', '.join(loaded.method_codes) or '-'}")
     click.echo(f"date shift days: {loaded.date_shift_days[0]} to {loaded.date_shift_days[1]}")
     click.echo(f"authorised words: {', '.join(loaded.authorised_words) or '-'}")

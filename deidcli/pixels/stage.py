@@ -185,17 +185,24 @@ class FrameScanner:
             result.ocr_engine = stage.ocr_engine
 
     def __call__(self, index: int, frame: np.ndarray) -> list[Rect]:
+        regions = self._regions_for(index)
         if not self.run_ocr:
-            self.all_rects.update(self.regions)
-            return list(self.regions)
+            self.all_rects.update(regions)
+            return regions
         digest = hashlib.blake2b(np.ascontiguousarray(frame).data, digest_size=16).digest()
         cached = self.cache.get(digest)
         if cached is None:
             cached = self._scan(index, frame)
             self.cache[digest] = cached
-        self.all_rects.update(self.regions)
+        self.all_rects.update(regions)
         self.all_rects.update(cached)
-        return list(self.regions) + cached
+        return regions + cached
+
+    def _regions_for(self, index: int) -> list[Rect]:
+        """The region rules' rectangles for this frame: a rule with `frames` applies to those frames only."""
+        if not self.regions:
+            return []
+        return match_regions(self.source, self.stage.region_rules, frame=index)
 
     def _scan(self, index: int, frame: np.ndarray) -> list[Rect]:
         source = self.source

@@ -8,11 +8,12 @@ on top (see `deidcli.recipe.check`).
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
-from deidcli.errors import RecipeError
+from deidcli.errors import RecipeError, UsageError
 from deidcli.recipe.model import Action, Recipe, Rule, TagPattern, parse_tag
 
 #: The settings keys a recipe file may hold beside its rules.
@@ -23,6 +24,7 @@ SETTINGS_KEYS = {
     "deidentification_method_codes",
     "date_shift_days",
     "authorised_words",
+    "org_root",
     "general_rules",
     "specific_rules",
 }
@@ -40,6 +42,8 @@ class Problem:
     where: str
     message: str
     hint: str = ""
+    #: A warning `deid run` refuses unless the risk is accepted (a patient name, ID, birth date or free text kept).
+    refused_by_run: bool = False
 
     def __str__(self) -> str:
         text = f"{self.severity}: {self.where}: {self.message}"
@@ -59,18 +63,21 @@ def builtin_text(name: str) -> str:
     return path.read_text(encoding="utf-8")
 
 
-def load_recipe(name_or_path: str | Path) -> Recipe:
-    """Load a recipe from a file path or a built-in name; raise RecipeError listing every error."""
+def recipe_source(name_or_path: str | Path) -> tuple[str, str]:
+    """(JSON text, default name) of a recipe file or a built-in name; RecipeError when there is none."""
     path = Path(name_or_path)
     if path.suffix == ".json" or path.exists():
         try:
-            text = path.read_text(encoding="utf-8")
-        except OSError as error:
-            raise RecipeError(f"cannot read recipe {path}: {error.strerror}") from error
-        default_name = path.stem
-    else:
-        text = builtin_text(str(name_or_path))
-        default_name = str(name_or_path)
+            return path.read_text(encoding="utf-8"), path.stem
+        except (OSError, UnicodeDecodeError) as error:
+            reason = getattr(error, "strerror", None) or str(error)
+            raise RecipeError(f"cannot read recipe {path}: {reason}") from error
+    return builtin_text(str(name_or_path)), str(name_or_path)
+
+
+def load_recipe(name_or_path: str | Path) -> Recipe:
+    """Load a recipe from a file path or a built-in name; raise RecipeError listing every error."""
+    text, default_name = recipe_source(name_or_path)
     recipe, problems = parse_recipe_text(text, default_name)
     errors = [p for p in problems if p.severity == "error"]
     if errors or recipe is None:
@@ -82,14 +89,16 @@ def load_recipe(name_or_path: str | Path) -> Recipe:
 def parse_recipe_text(text: str, default_name: str = "recipe") -> tuple[Recipe | None, list[Problem]]:
     """Parse recipe JSON text. Returns the recipe (None if unusable) and every structural problem."""
     problems: list[Problem] = []
+    duplicates: list[str] = []
     try:
-        document = json.loads(text)
+        document = json.loads(text, object_pairs_hook=lambda pairs: _object_noting_duplicates(pairs, duplicates))
     except json.JSONDecodeError as error:
         problems.append(
             Problem("error", f"line {error.lineno} column {error.colno}", f"not valid JSON: {error.msg}",
                     "check commas, quotes and brackets")
         )
         return None, problems
+    problems += _duplicate_key_problems(text, duplicates)
     if not isinstance(document, dict):
         problems.append(Problem("error", "top level", "a recipe must be a JSON object",
                                 'use {"general_rules": {...}} or {"0xGGGGEEEE": [keyword, VR, ACTION]}'))
@@ -101,7 +110,8 @@ def parse_recipe_text(text: str, default_name: str = "recipe") -> tuple[Recipe |
         settings = document
         for key in document:
             if key not in SETTINGS_KEYS:
-                problems.append(Problem("warning", f"top level key {key!r}", "unknown key is ignored",
+                problems.append(Problem("error", f"top level key {key!r}",
+                                        "unknown setting (a recipe's settings are never silently ignored)",
                                         f"known keys: {', '.join(sorted(SETTINGS_KEYS))}"))
     else:  # the flat shape: the whole object is general rules
         general, specific, settings = document, {}, {}
@@ -123,10 +133,37 @@ def parse_recipe_text(text: str, default_name: str = "recipe") -> tuple[Recipe |
         description=str(settings.get("description", "")),
         method_codes=[str(c) for c in settings.get("deidentification_method_codes", [])],
         date_shift_days=_parse_shift(settings.get("date_shift_days"), problems),
-        authorised_words=[str(w) for w in settings.get("authorised_words", [])],
+        authorised_words=_parse_words(settings.get("authorised_words", []), problems),
+        org_root=_parse_org_root(settings.get("org_root"), problems),
         source_text=text,
     )
     return recipe, problems
+
+
+def _object_noting_duplicates(pairs: list[tuple[str, object]], duplicates: list[str]) -> dict:
+    """json's object hook: the object, with every key seen twice in it noted (json would keep the last
+    silently, so a rule written twice would quietly lose its first meaning)."""
+    seen: set[str] = set()
+    for key, _ in pairs:
+        if key in seen:
+            duplicates.append(key)
+        seen.add(key)
+    return dict(pairs)
+
+
+def _duplicate_key_problems(text: str, duplicates: list[str]) -> list[Problem]:
+    """One error per duplicated key, located at the line of each repeat."""
+    problems = []
+    for key in dict.fromkeys(duplicates):
+        spelled = re.compile(re.escape(json.dumps(key)) + r"\s*:")
+        lines = [text.count("\n", 0, match.start()) + 1 for match in spelled.finditer(text)]
+        repeats = ", ".join(str(line) for line in lines[1:]) or "?"
+        first = f"first at line {lines[0]}" if lines else "written more than once"
+        problems.append(Problem(
+            "error", f"line {repeats}", f"duplicate key {key!r} ({first}): JSON keeps only the last one",
+            "keep one entry per key; merge what the two say",
+        ))
+    return problems
 
 
 def _parse_action(value: object, where: str, problems: list[Problem]) -> Action | None:
@@ -214,3 +251,28 @@ def _parse_shift(value: object, problems: list[Problem]) -> tuple[int, int]:
     problems.append(Problem("error", "date_shift_days", "must be [min_days, max_days] with min <= max",
                             "e.g. [-3650, -365]"))
     return (-3650, -365)
+
+
+def _parse_words(value: object, problems: list[Problem]) -> list[str]:
+    if isinstance(value, list) and all(isinstance(v, str) for v in value):
+        return list(value)
+    problems.append(Problem("error", "authorised_words", "must be a list of word list names",
+                            'e.g. ["mammography"]'))
+    return []
+
+
+def _parse_org_root(value: object, problems: list[Problem]) -> str | None:
+    """The recipe's UID root, checked like `deid run --org-root` (a bad one must not silently become 2.25)."""
+    if value is None:
+        return None
+    from deidcli.pseudonyms import validate_org_root
+
+    example = 'e.g. "1.2.826.0.1.3680043.10.999"'
+    if not isinstance(value, str) or not value.strip():
+        problems.append(Problem("error", "org_root", "must be a UID root (digits and dots)", example))
+        return None
+    try:
+        return validate_org_root(value)
+    except UsageError as error:
+        problems.append(Problem("error", "org_root", str(error), example))
+        return None

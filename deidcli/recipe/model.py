@@ -147,6 +147,8 @@ class Recipe:
     date_shift_days: tuple[int, int] = (-3650, -365)
     #: Names of built-in word lists or files whose text OCR may leave visible.
     authorised_words: list[str] = field(default_factory=list)
+    #: The organisation UID root the recipe asks for; a run's own org_root wins over it.
+    org_root: str | None = None
     source_text: str = ""
 
     def __post_init__(self) -> None:
@@ -211,7 +213,7 @@ class Recipe:
         for rule in self.specific_rules:
             assert rule.parent is not None
             specific.setdefault(rule.pattern.text, []).append({"sequence": rule.parent.text, "rule": rule.action.value})
-        return {
+        document = {
             "name": self.name,
             "version": self.version,
             "description": self.description,
@@ -221,3 +223,6 @@ class Recipe:
             "general_rules": general,
             "specific_rules": specific,
         }
+        if self.org_root is not None:  # only when set: recipes without one keep their hash (and resume)
+            document["org_root"] = self.org_root
+        return document

@@ -294,6 +294,26 @@ KEEP_MODULES: dict[str, tuple[str, ...]] = {
         "ReferencedContentItemIdentifier", "ReferencedSOPSequence", "CurrentRequestedProcedureEvidenceSequence",
         "PertinentOtherEvidenceSequence", "GraphicType", "GraphicData",
     ),
+    "Waveform (ECG, haemodynamic, audio): the recording, its channels and filters": (
+        "WaveformSequence", "MultiplexGroupTimeOffset", "TriggerTimeOffset", "TriggerSamplePosition",
+        "WaveformOriginality", "NumberOfWaveformChannels", "NumberOfWaveformSamples", "SamplingFrequency",
+        "ChannelDefinitionSequence", "WaveformChannelNumber", "ChannelStatus", "ChannelSourceSequence",
+        "ChannelSourceModifiersSequence", "ChannelSensitivity", "ChannelSensitivityUnitsSequence",
+        "ChannelSensitivityCorrectionFactor", "ChannelBaseline", "ChannelTimeSkew", "ChannelSampleSkew",
+        "ChannelOffset", "WaveformBitsStored", "FilterLowFrequency", "FilterHighFrequency", "NotchFilterFrequency",
+        "NotchFilterBandwidth", "ChannelMinimumValue", "ChannelMaximumValue", "WaveformBitsAllocated",
+        "WaveformSampleInterpretation", "WaveformPaddingValue", "WaveformData", "WaveformDataDisplayScale",
+        "WaveformDisplayBackgroundCIELabValue", "ChannelRecommendedDisplayCIELabValue", "ChannelPosition",
+        "DisplayShadingFlag", "FractionalChannelDisplayScale", "AbsoluteChannelDisplayScale",
+        "WaveformPresentationGroupSequence", "PresentationGroupNumber", "ChannelDisplaySequence",
+        "SynchronizationTrigger", "AcquisitionTimeSynchronized", "TimeDistributionProtocol",
+    ),
+    "RT plan geometry and RT dose grid": (
+        "RTPlanGeometry", "ReferencedStructureSetSequence", "DoseUnits", "DoseType", "DoseSummationType",
+        "GridFrameOffsetVector", "DoseGridScaling", "TissueHeterogeneityCorrection", "ReferencedRTPlanSequence",
+        "RTPlanRelationship", "ReferencedFractionGroupSequence", "ReferencedFractionGroupNumber", "ReferencedBeamSequence",
+        "ReferencedBeamNumber",
+    ),
 }
 
 #: LO/SH attributes allowed in the keep-list: vendor names and technique terms, not descriptions.
@@ -320,7 +340,8 @@ EMPTY_KEYWORDS = (
 
 #: Type 1 attributes of our target IODs whose value is free text the table does not list: replaced by a
 #: keyed dummy token (PSEUDONYMISER), distinct per value, so the instance stays valid without the text.
-DUMMY_KEYWORDS = ("SegmentLabel",)
+#: TextValue is type 1C in every SR TEXT content item: removing it breaks the document tree.
+DUMMY_KEYWORDS = ("SegmentLabel", "TextValue")
 
 
 # -- the standard's table ----------------------------------------------------------------------------
@@ -465,6 +486,7 @@ def _keyword_rule(keyword: str, action: Action, module: str) -> Rule:
 def is_code_sequence(keyword: str) -> bool:
     """Whether items of this sequence follow the Code Sequence Macro (so code-item rules apply)."""
     return keyword.endswith("CodeSequence") or keyword in {
+        "ChannelSourceSequence", "ChannelSourceModifiersSequence", "ChannelSensitivityUnitsSequence",
         "AnatomicRegionSequence", "AnatomicRegionModifierSequence", "PrimaryAnatomicStructureSequence",
         "PrimaryAnatomicStructureModifierSequence", "ContrastBolusAgentSequence",
         "ContrastBolusAdministrationRouteSequence",

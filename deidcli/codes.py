@@ -1,0 +1,124 @@
+"""Code items (CodeValue, CodingSchemeDesignator, CodeMeaning): only dictionary text leaves.
+
+A code item a recipe keeps (AnatomicRegionSequence, ViewCodeSequence, an SR ConceptNameCodeSequence...) is
+meant to hold a coded concept, but every field of it is a free string the sender typed: "husband of
+patient SMITH" fits in CodeMeaning, and a lower-case word or a name fits in CodeValue. So:
+
+* CodeMeaning is the sender's text only when it is, word for word (case aside), a meaning the coding
+  dictionary gives for (scheme, value) (pydicom ships DCM, SCT, LN, UCUM, RADLEX... and the SRT -> SCT map);
+  else it becomes the dictionary's meaning, else the code value itself (CodeMeaning is Type 1: a neutral
+  value keeps the item valid and says nothing the code does not);
+* CodeValue / LongCodeValue must look like a code (no spaces, no run of four letters, not over-long) and the
+  CodingSchemeDesignator a PS3.16 one or an upper-case token (no lower-case word), unless the dictionary knows the code;
+  an item whose code is free text is removed whole;
+* the other free-text fields of a code item (MappingResourceName, an odd CodingSchemeVersion or
+  ContextIdentifier, URNCodeValue) are removed.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import cache
+
+from pydicom.dataset import Dataset
+
+CODE_VALUE, SCHEME, SCHEME_VERSION, CODE_MEANING = 0x00080100, 0x00080102, 0x00080103, 0x00080104
+MAPPING_RESOURCE, CONTEXT_IDENTIFIER, LONG_CODE_VALUE, URN_CODE_VALUE = 0x00080105, 0x0008010F, 0x00080119, 0x00080120
+MAPPING_RESOURCE_NAME = 0x00080122
+#: Any of these makes a dataset a code item.
+CODE_ITEM_TAGS = frozenset({CODE_VALUE, SCHEME, CODE_MEANING, LONG_CODE_VALUE, URN_CODE_VALUE})
+
+#: Code values: code characters only (UCUM units included), up to 16 (CodeValue) or 64 (LongCodeValue).
+_CODE = re.compile(r"[A-Za-z0-9._:\-\[\]{}'/^%*+()]+")
+#: A run of four letters is a word, not a code ("husband", "SMITH"): standard codes are digits (DCM, SCT,
+#: LN), letter-dash-digits (SRT) or short unit atoms (UCUM "mm[Hg]", "min"); longer words pass only when
+#: the dictionary knows the code.
+_WORD = re.compile(r"[A-Za-z]{4,}")
+#: Coding scheme designators of PS3.16 Table 8-1 in mixed case; others must be upper-case tokens ("99LOCAL").
+STANDARD_SCHEMES = frozenset({
+    "ACR", "BARI", "C4", "C5", "DCM", "DCMUID", "FMA", "HPC", "I10", "I10P", "I9", "I9C", "IBSI", "ISO3166_1",
+    "ISO639_1", "ISO639_2", "ITIS_TSN", "LN", "MA", "MDC", "MSH", "NCDR", "NCIt", "NDC", "NEU", "NICIP",
+    "PUBCHEM_CID", "RADLEX", "RFC5646", "RXNORM", "SCT", "SNM3", "SRT", "UCUM", "UMLS", "UPC",
+})
+_SCHEME = re.compile(r"[A-Z0-9][A-Z0-9_.\-]{0,15}")
+_SHORT_TOKEN = re.compile(r"[A-Za-z0-9._\-]{1,16}")
+
+
+def is_code(value: str, max_length: int = 16) -> bool:
+    """True when `value` is shaped like a code, not like text."""
+    return 0 < len(value) <= max_length and bool(_CODE.fullmatch(value)) and not _WORD.search(value)
+
+
+def is_scheme(value: str) -> bool:
+    """A coding scheme designator: a PS3.16 one, or an upper-case token of up to 16 (A-Z 0-9 _ . -)."""
+    return value in STANDARD_SCHEMES or bool(_SCHEME.fullmatch(value))
+
+
+@cache
+def _dictionary() -> dict[tuple[str, str], tuple[str, ...]]:
+    """(scheme, code value) -> every meaning pydicom's concept dictionary gives, the one used in most context
+    groups (CIDs) first ("cranio-caudal" before "caudad"); SRT codes via the SRT -> SCT map.
+
+    Built once per process (about 20 000 concepts), only when a file holds a code item.
+    """
+    from pydicom.sr._concepts_dict import concepts
+    from pydicom.sr._snomed_dict import mapping
+
+    uses: dict[tuple[str, str], dict[str, int]] = {}
+    for scheme, names in concepts.items():
+        for codes in names.values():
+            for value, (meaning, cids) in codes.items():
+                counts = uses.setdefault((scheme, value), {})
+                counts[meaning] = max(counts.get(meaning, 0), len(cids))
+    for srt, sct in mapping["SRT"].items():
+        if ("SCT", sct) in uses:
+            uses[("SRT", srt)] = uses[("SCT", sct)]
+    return {key: tuple(sorted(counts, key=lambda meaning: (-counts[meaning], len(meaning), meaning)))
+            for key, counts in uses.items()}
+
+
+def dictionary_meanings(scheme: str, value: str) -> tuple[str, ...]:
+    """The meanings the coding dictionary gives for (scheme, value), preferred first; empty when unknown."""
+    return _dictionary().get((scheme, value), ())
+
+
+def _text(item: Dataset, tag: int) -> str:
+    element = item.get(tag)
+    value = element.value if element is not None else ""
+    if isinstance(value, bytes):
+        value = value.decode("latin-1", "replace")
+    return str(value or "").strip(" \0")
+
+
+def clean_code_item(item: Dataset) -> bool:
+    """Make a kept code item carry dictionary text only (in place); False when it must be removed whole."""
+    if not any(tag in item for tag in CODE_ITEM_TAGS):
+        return True
+    scheme = _text(item, SCHEME)
+    value = _text(item, CODE_VALUE) or _text(item, LONG_CODE_VALUE)
+    known = dictionary_meanings(scheme, value) if scheme and value else ()
+    if not known:
+        long_code = CODE_VALUE not in item and LONG_CODE_VALUE in item
+        if URN_CODE_VALUE in item or (value and not is_code(value, 64 if long_code else 16)):
+            return False
+        if scheme and not is_scheme(scheme):
+            return False
+    for tag, keep in ((SCHEME_VERSION, _SHORT_TOKEN.fullmatch), (CONTEXT_IDENTIFIER, _SHORT_TOKEN.fullmatch),
+                      (MAPPING_RESOURCE, is_scheme)):
+        if tag in item and not keep(_text(item, tag)):
+            del item[tag]
+    if MAPPING_RESOURCE_NAME in item:
+        del item[MAPPING_RESOURCE_NAME]
+    if CODE_MEANING in item:
+        if not value:
+            del item[CODE_MEANING]  # a meaning without its code says only what the sender typed
+        else:
+            item.CodeMeaning = _meaning(_text(item, CODE_MEANING), known, value)[:64]
+    return True
+
+
+def _meaning(given: str, known: tuple[str, ...], value: str) -> str:
+    """The sender's meaning when the dictionary has it word for word, else the dictionary's, else the code."""
+    if given.casefold() in {meaning.casefold() for meaning in known}:
+        return given
+    return known[0] if known else value

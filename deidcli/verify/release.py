@@ -1,0 +1,73 @@
+"""Sealing a release: `OUT_DIR/SHA256SUMS` of every output, and the run facts verify needs, in the private folder.
+
+`deid run` calls `seal_release` once, after the audit is compacted, so the sums cover the final files.
+SHA256SUMS is in `sha256sum` format (`sha256sum -c SHA256SUMS` works in OUT_DIR) so a recipient can check
+the release without deidcli. The run facts (`release.json`: IN_DIR and the recipe as JSON) go to the private
+folder: IN_DIR's path may itself name a patient, and verify/report need it to find the originals.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+SUMS_NAME = "SHA256SUMS"
+RUN_FACTS_NAME = "release.json"  # not run.json: the mapping reader owns that name
+#: Names in OUT_DIR that are never outputs to seal (the sums themselves, a killed run's scratch folder).
+UNSEALED = {SUMS_NAME, ".deid-tmp"}
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def release_files(out_dir: Path) -> list[str]:
+    """Every regular file under OUT_DIR (relative, POSIX, sorted), links not followed, sums excluded."""
+    found = []
+    for folder, dirnames, filenames in os.walk(out_dir, followlinks=False):
+        relative_folder = Path(folder).relative_to(out_dir)
+        dirnames[:] = sorted(d for d in dirnames if not (relative_folder == Path(".") and d in UNSEALED))
+        for name in filenames:
+            relative = (relative_folder / name).as_posix()
+            if relative not in UNSEALED:
+                found.append(relative)
+    return sorted(found)
+
+
+def write_sums(out_dir: Path) -> Path:
+    """Write OUT_DIR/SHA256SUMS atomically (temp + rename)."""
+    files = [relative for relative in release_files(out_dir) if not (out_dir / relative).is_symlink()]
+    with ThreadPoolExecutor(max_workers=min(8, (os.cpu_count() or 1) + 1)) as pool:  # hashlib frees the GIL
+        digests = list(pool.map(lambda relative: sha256_file(out_dir / relative), files))
+    lines = [f"{digest}  {relative}\n" for digest, relative in zip(digests, files, strict=True)]
+    path = out_dir / SUMS_NAME
+    temporary = path.with_name(SUMS_NAME + ".tmp")
+    temporary.write_text("".join(lines), encoding="utf-8")
+    os.replace(temporary, path)
+    return path
+
+
+def read_sums(path: Path) -> dict[str, str]:
+    """relative path -> sha256 hex, from a sha256sum-format file."""
+    sums: dict[str, str] = {}
+    for line in path.read_text(encoding="utf-8").splitlines():
+        digest, _, relative = line.partition("  ")
+        if digest and relative:
+            sums[relative.lstrip("*")] = digest.strip().lower()
+    return sums
+
+
+def seal_release(out_dir: Path, private_dir: Path, *, in_dir: Path, recipe: dict) -> None:
+    """The end-of-run hook: run facts into the private folder, then the sums of OUT_DIR."""
+    facts = {"in_dir": str(Path(in_dir).resolve()), "recipe": recipe}
+    temporary = private_dir / (RUN_FACTS_NAME + ".tmp")
+    temporary.write_text(json.dumps(facts, indent=1) + "\n", encoding="utf-8")
+    os.replace(temporary, private_dir / RUN_FACTS_NAME)
+    write_sums(out_dir)
