@@ -17,7 +17,7 @@ from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.pixels import iter_pixels
 from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 
-from deidcli.api import resolve_recipe
+from deidcli.prepare import resolve_recipe
 from deidcli.pipeline import Pipeline, Settings
 from tests.conftest import KEY, ORG_ROOT, deid_data_file
 from tests.pixel_helpers import sample_file
