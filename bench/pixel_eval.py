@@ -172,9 +172,17 @@ def inputs_digest(cases: list[Case]) -> str:
 # -------------------------------------------------------------------------------------------- tools
 
 
-def run_deidcli(dirs: dict[str, Path], cases: list[Case], timeout: int) -> ToolRun:
+def run_deidcli(dirs: dict[str, Path], cases: list[Case], timeout: int, reuse: bool = False) -> ToolRun:
     run = ToolRun("deidcli")
     out_base = WORK / "out" / "deidcli"
+    stamp = out_base / ".done.json"
+    digest = inputs_digest(cases) + str(DEID.resolve())
+    if reuse and stamp.exists() and json.loads(stamp.read_text()).get("digest") == digest:
+        done = json.loads(stamp.read_text())
+        run.note = done["note"] + " (outputs of an earlier run, --reuse-deid)"
+        for key in sorted(k for k in dirs if k != "all"):
+            read_deid_outputs(out_base / key, run)
+        return by_case(run, cases, done["wall_s"])
     shutil.rmtree(out_base, ignore_errors=True)
     out_base.mkdir(parents=True)
     wall = 0.0
@@ -190,6 +198,12 @@ def run_deidcli(dirs: dict[str, Path], cases: list[Case], timeout: int) -> ToolR
         wall += time.perf_counter() - t0
         run.note += f"{key}: rc {proc.returncode}; "
         read_deid_outputs(out, run)
+    stamp.write_text(json.dumps({"digest": digest, "wall_s": wall, "note": run.note}))
+    return by_case(run, cases, wall)
+
+
+def by_case(run: ToolRun, cases: list[Case], wall: float) -> ToolRun:
+    """Re-key what read_deid_outputs found (input file names) by case name."""
     run.wall_s = wall
     by_file = ToolRun("deidcli", wall, dict(run.outputs), dict(run.status), dict(run.seconds), run.note)
     run.cases = {c.name for c in cases}
@@ -530,6 +544,8 @@ def main() -> int:
     ap.add_argument("--timeout", type=int, default=900, help="seconds allowed per tool run")
     ap.add_argument("--deid", type=Path, default=DEID,
                     help="the deid executable to measure (e.g. another checkout's .venv/bin/deid for a baseline)")
+    ap.add_argument("--reuse-deid", action="store_true",
+                    help="re-measure the deid outputs of the last run in --work (same inputs, same deid) instead of rerunning")
     ap.add_argument("--work", type=Path, default=ROOT / "bench" / "work" / "pixel_eval",
                     help="scratch folder (inputs, outputs, caches)")
     ap.add_argument("--peers-all", action="store_true",
@@ -558,7 +574,7 @@ def main() -> int:
     for tool in args.tools:
         print(f"running {tool} ...", flush=True)
         if tool == "deidcli":
-            run = run_deidcli(dirs, cases, args.timeout)
+            run = run_deidcli(dirs, cases, args.timeout, args.reuse_deid)
         else:
             run = run_peer(tool, peer_dirs, peer_cases, args.timeout)
         print(f"  {tool}: {run.wall_s if run.wall_s is None else round(run.wall_s, 1)} s  {run.note}", flush=True)
