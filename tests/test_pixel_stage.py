@@ -17,8 +17,8 @@ from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.pixels import iter_pixels
 from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 
-from deidcli.prepare import resolve_recipe
 from deidcli.pipeline import Pipeline, Settings
+from deidcli.prepare import resolve_recipe
 from tests.conftest import KEY, ORG_ROOT, deid_data_file
 from tests.pixel_helpers import sample_file
 
