@@ -248,7 +248,9 @@ def _is_date(raw) -> bool:
 
 
 def _action_for(recipe: Recipe, tag: int, creator: str | None, parent: int | None, floor: Action) -> Action:
-    specific = recipe.specific_rule(tag, parent)
+    # A specific rule names a bare tag number. For a private tag that number means whatever any vendor put
+    # in that block, so only creator-matched general rules may keep private data (fail closed).
+    specific = None if tag >> 16 & 1 else recipe.specific_rule(tag, parent)
     if specific is not None:
         return specific.action
     rule = recipe.general_rule(tag, creator)

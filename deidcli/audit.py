@@ -333,10 +333,12 @@ class PrivateMapping:
         os.chmod(folder, 0o700)
         self.folder = folder
         self.skipped: list[str] = []  # damaged records found while reading values.csv back
-        self._seen_values: set[tuple[str, str]] = set()
+        # keyed by the pseudonym too: a date's pseudonym depends on the patient (per-patient shift), so
+        # (tag, original) alone kept whichever patient finished first
+        self._seen_values: set[tuple[str, str, str]] = set()
         values = read_table(folder / VALUES_NAME, VALUES_COLUMNS)
         self.skipped += values.skipped
-        self._seen_values.update((row["tag"], row["original"]) for row in values.rows)
+        self._seen_values.update((row["tag"], row["original"], row["pseudonym"]) for row in values.rows)
         self.files = CsvAppender(folder / FILES_NAME, FILES_COLUMNS, mode=PRIVATE_FILE_MODE)
         self.values = CsvAppender(folder / VALUES_NAME, VALUES_COLUMNS, mode=PRIVATE_FILE_MODE)
         self.ocr_text = CsvAppender(folder / OCR_TEXT_NAME, OCR_TEXT_COLUMNS, mode=PRIVATE_FILE_MODE)
@@ -346,8 +348,8 @@ class PrivateMapping:
         file's mapping is complete); each table one whole write. Durable after the next `sync`."""
         new_values, new_keys = [], set()
         for tag, vr, original, pseudonym in record.replacements:
-            if (tag, original) not in self._seen_values and (tag, original) not in new_keys:
-                new_keys.add((tag, original))
+            if (tag, original, pseudonym) not in self._seen_values and (tag, original, pseudonym) not in new_keys:
+                new_keys.add((tag, original, pseudonym))
                 new_values.append([tag, keyword_for_tag(int(tag, 16)) or "", vr, original, pseudonym])
         self.values.append(new_values)
         self._seen_values |= new_keys  # only once on disk: a failed append is retried on resume

@@ -29,6 +29,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wai
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 from tqdm import tqdm
 
@@ -344,12 +345,26 @@ def _kill_pool(pool: ProcessPoolExecutor) -> None:
         process.join(timeout=5)
 
 
+# -- where the per-file work runs ------------------------------------------------------------------------
+class FileExecutor(Protocol):
+    """Runs the pipeline on files somewhere other than the inline loop or the local pool (a Dask cluster).
+
+    It gets the files that need work (discovery's skips are already finished) and yields one `Outcome` per
+    file as each completes, in any order; its temporary files must lie in `temp_dir`. The BatchRun does
+    everything else in this process (rename, audit, private mapping), so resume and Ctrl-C behave the
+    same wherever the work runs. Closing the iterator early (Ctrl-C, disk full) must stop the work.
+    """
+
+    def outcomes(self, items: list[InputFile], settings: Settings, temp_dir: Path) -> Iterator[Outcome]: ...
+
+
 # -- the run ---------------------------------------------------------------------------------------------
 class BatchRun:
     """One `deid run`: owns OUT_DIR's audit, the private mapping and the temporary folder."""
 
     def __init__(self, in_dir: Path, out_dir: Path, settings: Settings, *, private_dir: Path | None = None,
-                 workers: int = 1, force: bool = False, progress: bool = True) -> None:
+                 workers: int = 1, force: bool = False, progress: bool = True,
+                 executor: FileExecutor | None = None) -> None:
         self.in_dir = Path(in_dir)
         self.out_dir = Path(out_dir)
         self.private_dir = Path(private_dir) if private_dir else default_private_dir(self.out_dir)
@@ -357,6 +372,7 @@ class BatchRun:
         self.workers = max(1, workers)
         self.force = force
         self.progress = progress
+        self.executor = executor
         self.counts: Counter = Counter()
         self.temp_dir = self.out_dir / TEMP_DIR_NAME
 
@@ -376,10 +392,9 @@ class BatchRun:
                    dynamic_ncols=True, file=sys.stderr)
         self.bar = bar
         try:
-            if self.workers == 1:
-                self._run_inline(todo)
-            else:
-                self._run_pool(todo)
+            with contextlib.closing(self._outcomes(todo)) as outcomes:
+                for outcome in outcomes:
+                    self._finish(outcome)
         except Interrupted as stop:
             exit_code, interrupted = stop.exit_code, True
         except StorageFailure as failure:
@@ -471,14 +486,28 @@ class BatchRun:
                     owned.add(row["output_path"])
         return done, owned
 
-    # -- execution strategies ---------------------------------------------------------------------------
-    def _run_inline(self, todo: list[InputFile]) -> None:
+    # -- execution strategies: each yields Outcomes, finished here by _finish ----------------------------
+    def _outcomes(self, todo: list[InputFile]) -> Iterator[Outcome]:
+        if self.executor is not None:
+            work = []
+            for item in todo:
+                skip = self._skip_outcome(item)
+                if skip is not None:
+                    yield skip
+                else:
+                    work.append(item)
+            yield from self.executor.outcomes(work, self.settings, self.temp_dir)
+        elif self.workers == 1:
+            yield from self._inline_outcomes(todo)
+        else:
+            yield from self._pool_outcomes(todo)
+
+    def _inline_outcomes(self, todo: list[InputFile]) -> Iterator[Outcome]:
         pipeline = Pipeline(self.settings, self.temp_dir)
         for item in todo:
-            outcome = self._skip_outcome(item) or _process_with_budget(pipeline, item.path, item.relative)
-            self._finish(outcome)
+            yield self._skip_outcome(item) or _process_with_budget(pipeline, item.path, item.relative)
 
-    def _run_pool(self, todo: list[InputFile]) -> None:
+    def _pool_outcomes(self, todo: list[InputFile]) -> Iterator[Outcome]:
         """Files go to workers in small chunks (fewer round trips); results are finished here, in the parent.
 
         If a worker dies (a codec crashing on hostile bytes kills the process, not just the file), every
@@ -492,6 +521,7 @@ class BatchRun:
         pool = self._new_pool()
         in_flight: dict[Future, list[InputFile]] = {}
         isolated: set[Future] = set()
+        skipped: list[Outcome] = []
         restarts = 0  # pools that broke with nothing in flight (workers that cannot even start)
         try:
             while True:
@@ -502,7 +532,9 @@ class BatchRun:
                             break  # a suspect runs alone, so a crash names its file
                         chunk = [suspects.popleft()]
                     else:
-                        chunk = self._next_chunk(pending, chunk_size)
+                        chunk = self._next_chunk(pending, chunk_size, skipped)
+                        yield from skipped
+                        skipped.clear()
                         if not chunk:
                             break
                     try:
@@ -531,15 +563,14 @@ class BatchRun:
                     except BrokenProcessPool:
                         broken = True
                         if future in isolated:
-                            self._finish(self._crash_outcome(chunk[0]))
+                            yield self._crash_outcome(chunk[0])
                         else:
                             suspects.extend(chunk)
                         continue
                     except OSError as error:  # the pipeline re-raises only storage errors
                         raise StorageFailure("OUT_DIR", error) from error
                     restarts = 0
-                    for outcome in outcomes:
-                        self._finish(outcome)
+                    yield from outcomes
                 if broken:
                     for chunk in in_flight.values():
                         suspects.extend(chunk)
@@ -563,14 +594,14 @@ class BatchRun:
             raise RuntimeError("worker processes die as they start; try --workers 1 to see why")
         return self._new_pool()
 
-    def _next_chunk(self, pending: deque[InputFile], size: int) -> list[InputFile]:
-        """Up to `size` files to process; files discovery already rejected are finished on the way."""
+    def _next_chunk(self, pending: deque[InputFile], size: int, skipped: list[Outcome]) -> list[InputFile]:
+        """Up to `size` files to process; files discovery already rejected go to `skipped` on the way."""
         chunk: list[InputFile] = []
         while len(chunk) < size and pending:
             item = pending.popleft()
             skip = self._skip_outcome(item)
             if skip is not None:
-                self._finish(skip)
+                skipped.append(skip)
             else:
                 chunk.append(item)
         return chunk

@@ -102,6 +102,36 @@ def run(in_dir: Path, out_dir: Path, **options: Any) -> None:
     sys.exit(result.exit_code)
 
 
+@main.command("cluster-check")
+@click.option("--scheduler", required=True, metavar="tcp://HOST:8786", envvar="DEID_SCHEDULER",
+              help="The Dask scheduler `deid run --scheduler` would use.")
+@click.option("--recipe", default="default", show_default=True, help="Built-in recipe whose hash workers must match.")
+@click.option("--ocr-engine", type=click.Choice(["rapidocr", "easyocr"]), default="rapidocr", show_default=True)
+@click.option("--ocr", type=click.Choice(["auto", "always", "never"]), default="auto", show_default=True,
+              help="'never': OCR readiness is not required.")
+def cluster_check(scheduler: str, recipe: str, ocr_engine: str, ocr: str) -> None:
+    """Show the workers of a Dask cluster (deidcli version, recipe hash, OCR readiness); exit 2 if any
+    worker runs another deidcli, other code or another recipe, or cannot run OCR when it is needed."""
+    try:
+        from deidcli.distributed import check_cluster, connect
+
+        client = connect(scheduler)
+    except DeidError as error:
+        _fail(error)
+        return
+    try:
+        check = check_cluster(client, recipe, ocr_engine if ocr != "never" else None)
+    finally:
+        client.close()
+    click.echo(f"Scheduler {check.scheduler}: {len(check.workers)} worker(s)")
+    click.echo(check.table())
+    if check.problems:
+        click.echo("Refused:\n  " + "\n  ".join(check.problems), err=True)
+        sys.exit(2)
+    click.echo(f"OK: every worker runs deidcli {check.client['deidcli']} (code {check.client['code']}) "
+               f"with recipe {recipe} {check.client['recipe_hash']}.")
+
+
 @main.command()
 @click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
 def keygen(path: Path) -> None:

@@ -9,7 +9,8 @@ patient SMITH" fits in CodeMeaning, and a lower-case word or a name fits in Code
   else it becomes the dictionary's meaning, else the code value itself (CodeMeaning is Type 1: a neutral
   value keeps the item valid and says nothing the code does not);
 * CodeValue / LongCodeValue must look like a code (no spaces, no run of four letters, not over-long) and the
-  CodingSchemeDesignator a PS3.16 one or an upper-case token (no lower-case word), unless the dictionary knows the code;
+  CodingSchemeDesignator a PS3.16 one, a local "99..." one or an upper-case token without a word in it,
+  unless the dictionary knows the code;
   an item whose code is free text is removed whole;
 * the other free-text fields of a code item (MappingResourceName, an odd CodingSchemeVersion or
   ContextIdentifier, URNCodeValue) are removed.
@@ -41,6 +42,9 @@ STANDARD_SCHEMES = frozenset({
     "PUBCHEM_CID", "RADLEX", "RFC5646", "RXNORM", "SCT", "SNM3", "SRT", "UCUM", "UMLS", "UPC",
 })
 _SCHEME = re.compile(r"[A-Z0-9][A-Z0-9_.\-]{0,15}")
+#: A scheme token with a run of five letters is a word ("SMITH"); four-letter tokens are common real schemes
+#: ("TEST" in DCMTK's SR samples, "SNM3"), so a 4-letter name could still pass there: a known, accepted gap.
+_SCHEME_WORD = re.compile(r"[A-Za-z]{5,}")
 _SHORT_TOKEN = re.compile(r"[A-Za-z0-9._\-]{1,16}")
 
 
@@ -50,8 +54,13 @@ def is_code(value: str, max_length: int = 16) -> bool:
 
 
 def is_scheme(value: str) -> bool:
-    """A coding scheme designator: a PS3.16 one, or an upper-case token of up to 16 (A-Z 0-9 _ . -)."""
-    return value in STANDARD_SCHEMES or bool(_SCHEME.fullmatch(value))
+    """A coding scheme designator: a PS3.16 one, a local one (PS3.16 8.2: "99" + an upper-case token), or an
+    upper-case token of up to 16 (A-Z 0-9 _ . -) without a 5-letter word in it ("SMITH" is a name, not a scheme)."""
+    if value in STANDARD_SCHEMES:
+        return True
+    if not _SCHEME.fullmatch(value):
+        return False
+    return value.startswith("99") or not _SCHEME_WORD.search(value)
 
 
 @cache

@@ -129,6 +129,12 @@ def _check_workers(value: Any) -> None:
         raise OptionError("{workers} must be a whole number of at least 1, not {value!r}", value=value)
 
 
+def _check_scheduler(value: Any) -> None:
+    if not isinstance(value, str) or "://" not in value:
+        raise OptionError("{scheduler} must be a Dask scheduler address such as tcp://HOST:8786, not {value!r}",
+                          value=value)
+
+
 def _check_file_timeout(value: Any) -> None:
     if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
         raise OptionError("{file_timeout_s} must be a number of seconds (0 for no limit), not {value!r}",
@@ -186,6 +192,12 @@ RUN_OPTIONS: tuple[RunOption, ...] = (
         "workers", Kind.INT, default=1, cli_default=os.cpu_count() or 1, check=_check_workers,
         help="How many files are processed in parallel, one process each. The command uses every core by "
              "default; the Python API uses one unless told otherwise.",
+    ),
+    RunOption(
+        "scheduler", Kind.TEXT, metavar="tcp://HOST:8786", envvar="DEID_SCHEDULER", check=_check_scheduler,
+        help="Run the per-file work on the Dask cluster of this scheduler (extra deidcli[dask]) instead of "
+             "{workers} local processes. IN_DIR and OUT_DIR must be at the same paths on every worker; the "
+             "audit and the private mapping are written here. 'deid cluster-check' checks the workers first.",
     ),
     RunOption(
         "ocr", Kind.TEXT, for_dataset=True, default="auto", choices=OCR_MODES,

@@ -59,6 +59,8 @@ class PreparedRun:
     workers: int
     force: bool
     progress: bool
+    #: A Dask scheduler address: the per-file work runs on that cluster (deidcli.distributed).
+    scheduler: str | None = None
 
     def create_key(self, on_new_key: Callable[[Path, str], None] | None = None) -> None:
         """Write the new key (if the run makes one) and record which key the private folder uses."""
@@ -99,7 +101,7 @@ def prepare_run(in_dir: str | Path, out_dir: str | Path, given: Mapping[str, Any
     settings = dataclasses.replace(settings, key=key.key)
     check_out_dir(out_path, settings, values["force"])
     return PreparedRun(in_path, out_path, private_dir, settings, key, values["workers"], values["force"],
-                       values["progress"])
+                       values["progress"], values["scheduler"])
 
 
 def build_settings(values: Mapping[str, Any], key: bytes) -> Settings:

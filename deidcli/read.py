@@ -8,8 +8,10 @@ from `deidcli.reasons`; nothing here ever decides to write anything.
 from __future__ import annotations
 
 import os
+import stat
 import warnings
 from pathlib import Path
+from typing import BinaryIO
 
 import pydicom
 from pydicom.dataset import Dataset, FileDataset
@@ -28,12 +30,34 @@ def _snapshot(path: Path) -> tuple[int, int]:
     return info.st_size, info.st_mtime_ns
 
 
+def _open_regular(path: Path) -> BinaryIO:
+    """Open without blocking and check what was opened: discovery saw a regular file, but it may have been
+    swapped for a FIFO or a device since (a FIFO would block the worker until its time budget)."""
+    descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    try:
+        if not stat.S_ISREG(os.fstat(descriptor).st_mode):
+            raise FileRejected("not_regular_file", "not a regular file when opened")
+        return os.fdopen(descriptor, "rb")
+    except BaseException:
+        os.close(descriptor)
+        raise
+
+
 def read_dicom(path: Path) -> FileDataset:
     """Parse `path` as DICOM, or raise FileRejected with the reason it is not processable."""
     try:
         before = _snapshot(path)
-        with path.open("rb") as handle:
-            head = handle.read(132)
+        handle = _open_regular(path)
+    except OSError as error:
+        raise FileRejected("unreadable", os.strerror(error.errno or 0)) from error
+    with handle:
+        return _read_open(path, handle, before)
+
+
+def _read_open(path: Path, handle: BinaryIO, before: tuple[int, int]) -> FileDataset:
+    try:
+        head = handle.read(132)
+        handle.seek(0)
     except OSError as error:
         raise FileRejected("unreadable", os.strerror(error.errno or 0)) from error
     if before[0] == 0:
@@ -44,7 +68,7 @@ def read_dicom(path: Path) -> FileDataset:
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            dataset = pydicom.dcmread(path, force=not has_preamble)
+            dataset = pydicom.dcmread(handle, force=not has_preamble)
             sanitise_read_character_set(dataset)  # before any value is decoded
         if not has_preamble and not _looks_like_dicom(dataset):
             raise FileRejected("not_dicom")

@@ -25,7 +25,7 @@ REASONS: dict[str, tuple[Status, str]] = {
     "symlink_loop": (Status.SKIPPED, "symbolic link to a folder above it, or a cycle of links; not followed"),
     "symlink_folder": (Status.SKIPPED, "link to a folder inside IN_DIR; not followed (its files are processed under their own path)"),
     "symlink_broken": (Status.SKIPPED, "symbolic link to nothing"),
-    "not_regular_file": (Status.SKIPPED, "a FIFO, socket or device, not a file; never opened"),
+    "not_regular_file": (Status.SKIPPED, "a FIFO, socket or device, not a file; never read"),
     "unreadable": (Status.QUARANTINED, "file could not be opened (permissions, I/O error)"),
     "parse_failed": (Status.QUARANTINED, "DICOM structure could not be parsed (truncated, corrupt)"),
     "changed_while_read": (Status.QUARANTINED, "the file changed while it was read"),

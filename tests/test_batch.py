@@ -226,9 +226,9 @@ def test_a_file_that_changes_while_read_is_quarantined(tmp_path, monkeypatch):
     write_planted(folder / "growing.dcm")
     real_dcmread = read_module.pydicom.dcmread
 
-    def dcmread_while_a_copy_is_still_writing(path, *args, **kwargs):
-        dataset = real_dcmread(path, *args, **kwargs)
-        with open(path, "ab") as handle:  # the sender appends more bytes while we parse
+    def dcmread_while_a_copy_is_still_writing(source, *args, **kwargs):
+        dataset = real_dcmread(source, *args, **kwargs)
+        with open(folder / "growing.dcm", "ab") as handle:  # the sender appends more bytes while we parse
             handle.write(b"\x00" * 16)
         return dataset
 

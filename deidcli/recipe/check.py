@@ -444,7 +444,8 @@ def _specific_problems(rule: Rule, recipe: Recipe) -> list[Problem]:
         return [Problem(
             "warning", rule.where,
             f"specific rule names private tag {private.text} without a private creator: a specific rule matches "
-            "by number, so it applies to whatever any vendor stores there",
+            "by number, which in a private block is whatever any vendor stores there, so deid run ignores it "
+            "for private tags (they are removed unless a general rule names their creator)",
             'name private attributes in general_rules with {"creator": "..."} as 4th item (tag 0xGGGGxxEE)',
         )]
     entry = _dictionary_entry(parent.value) if not parent.is_private else None

@@ -94,3 +94,23 @@ def test_a_folder_that_cannot_be_listed_gets_an_unreadable_row_and_the_rest_runs
     files = {row["input_id"]: row["input_path"] for row in read_table(private / "files.csv", FILES_COLUMNS).rows}
     reasons = {files[input_id]: reason for input_id, reason in zip(audit["input_id"], audit["reason"], strict=True)}
     assert reasons == {"open/a.dcm": "ok", "locked": "unreadable"}
+
+
+def test_a_fifo_swapped_in_after_discovery_is_refused_without_blocking(tmp_path: Path) -> None:
+    """Discovery saw a regular file; by the time a worker opens it, it is a FIFO nobody writes to."""
+    import signal
+
+    from deidcli.errors import FileRejected
+    from deidcli.read import read_dicom
+
+    fifo = tmp_path / "swapped.dcm"
+    os.mkfifo(fifo)
+    previous = signal.signal(signal.SIGALRM, lambda *_: (_ for _ in ()).throw(TimeoutError("blocked on a FIFO")))
+    signal.alarm(5)
+    try:
+        with pytest.raises(FileRejected) as caught:
+            read_dicom(fifo)
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+    assert caught.value.reason == "not_regular_file"

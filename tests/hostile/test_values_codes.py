@@ -120,3 +120,12 @@ def test_in_memory_deidentify_cleans_code_items_too() -> None:
                                                _code(f"{CANARY} X", "99LOCAL", "Breast")])
     result = deidcli.deidentify(dataset, recipe="default", key=KEY)
     assert [(item.CodeValue, item.CodeMeaning) for item in result.AnatomicRegionSequence] == [("T-04000", "Breast")]
+
+
+def test_a_name_as_coding_scheme_designator_is_not_a_scheme() -> None:
+    from deidcli.codes import is_scheme
+
+    assert not is_scheme("SMITH")
+    assert not is_scheme("DOEJANE")
+    assert not is_scheme("JONES")
+    assert all(is_scheme(scheme) for scheme in ("DCM", "SCT", "LN", "SRT", "99PMP", "99LOCAL", "L", "ACR", "UCUM", "TEST"))
