@@ -395,8 +395,9 @@ class TextScanner:
             state.boxes += 1
             if item.text:
                 state.lowest = item.confidence if state.lowest is None else min(state.lowest, item.confidence)
-            if in_view.area == 0 or (residual and _covered(in_view, state.view_rects)):
-                continue
+            if in_view.area == 0 or (residual and (_covered(in_view, state.view_rects)
+                                                  or _covered(in_view, state.spared_view))):
+                continue  # handled by the first pass: masked, or spared as an authorised word read there
             on_anatomy = state.anatomy_share(in_view) >= ON_ANATOMY_SHARE
             if min(in_view.width, in_view.height) > MAX_MARK_HEIGHT and on_anatomy and not reads_as_text(item):
                 if depth == 0:
