@@ -176,13 +176,16 @@ def run_deidcli(dirs: dict[str, Path], cases: list[Case], timeout: int, reuse: b
     run = ToolRun("deidcli")
     out_base = WORK / "out" / "deidcli"
     stamp = out_base / ".done.json"
-    digest = inputs_digest(cases) + str(DEID.resolve())
-    if reuse and stamp.exists() and json.loads(stamp.read_text()).get("digest") == digest:
-        done = json.loads(stamp.read_text())
+    if reuse:
+        done = json.loads(stamp.read_text()) if stamp.exists() else {}
+        names = {c.name for c in cases}
+        if done.get("deid") != str(DEID.resolve()) or not names <= set(done.get("cases", [])):
+            raise SystemExit(f"--reuse-deid: {out_base} holds no run of {DEID} over these files")
         run.note = done["note"] + " (outputs of an earlier run, --reuse-deid)"
-        for key in sorted(k for k in dirs if k != "all"):
-            read_deid_outputs(out_base / key, run)
-        return by_case(run, cases, done["wall_s"])
+        for out in sorted(p for p in out_base.iterdir() if (p / "audit.csv").exists()):
+            read_deid_outputs(out, run)
+        share = sum(c.frames or 1 for c in cases) / max(1, done["frames"])  # wall time pro rata of frames
+        return by_case(run, cases, done["wall_s"] * share)
     shutil.rmtree(out_base, ignore_errors=True)
     out_base.mkdir(parents=True)
     wall = 0.0
@@ -198,7 +201,8 @@ def run_deidcli(dirs: dict[str, Path], cases: list[Case], timeout: int, reuse: b
         wall += time.perf_counter() - t0
         run.note += f"{key}: rc {proc.returncode}; "
         read_deid_outputs(out, run)
-    stamp.write_text(json.dumps({"digest": digest, "wall_s": wall, "note": run.note}))
+    stamp.write_text(json.dumps({"deid": str(DEID.resolve()), "cases": sorted(c.name for c in cases), "wall_s": wall,
+                                 "frames": sum(c.frames or 1 for c in cases), "note": run.note}))
     return by_case(run, cases, wall)
 
 
