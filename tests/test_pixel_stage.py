@@ -82,6 +82,19 @@ def test_big_endian_palette_file_keeps_pixels_outside_masks(pipeline) -> None:
     assert len(fills) == 1  # every changed pixel is the fill: nothing else moved
 
 
+@pytest.mark.parametrize("name", ["OBXXXX1A_2frame.dcm", "OBXXXX1A_expb_2frame.dcm"])
+def test_dim_header_of_the_second_frame_is_masked_too(pipeline, name) -> None:
+    """The second frame draws the ID, date and time 4 levels above its field through the palette: hard to
+    see, still legible on a screen, and left whole by a stroke threshold of 40. Every frame must lose them,
+    and the sector (anatomy) must stay as it was."""
+    source, output = deidentify(pipeline, sample_file(name))
+    changed = source.pixel_array != output.pixel_array
+    for frame in changed:
+        assert frame[36:55, 95:265].mean() > 0.3  # "11-05-25-142825"
+        assert frame[5:25, 665:775].mean() > 0.3  # "5/25/2011"
+        assert frame[150:450, 250:650].mean() <= 0.01  # inside the sector: at most the caliper crosses
+
+
 def test_aloka_date_and_time_are_masked_without_region_rules(pipeline) -> None:
     source, output = deidentify(pipeline, sample_file("gdcm-US-ALOKA-16.dcm"))
     before, after = source.pixel_array, output.pixel_array

@@ -148,7 +148,8 @@ def noise_floor(strokes: np.ndarray, allowed: np.ndarray) -> float:
     return max(float(MARK_CONTRAST), 3.0 * float(np.percentile(values, 90)))
 
 
-def text_marks(view8: np.ndarray, anatomy: np.ndarray, max_height: int = MAX_MARK_HEIGHT) -> list[Rect]:
+def text_marks(view8: np.ndarray, anatomy: np.ndarray, max_height: int = MAX_MARK_HEIGHT,
+               bright_only: bool = False) -> list[Rect]:
     """Lines of text-like marks on the background, as rectangles in view pixels.
 
     A mark is a stroke component (top-hat >= MARK_CONTRAST) lying mostly outside the anatomy, at
@@ -165,7 +166,7 @@ def text_marks(view8: np.ndarray, anatomy: np.ndarray, max_height: int = MAX_MAR
     heights_seen: list[np.ndarray] = []
     # Bright print (white top-hat) and dark print (black top-hat) are measured apart: on a dark field
     # the black top-hat lights the gaps between bright letters, and the union would be one solid block.
-    for operation in (cv2.MORPH_TOPHAT, cv2.MORPH_BLACKHAT):
+    for operation in (cv2.MORPH_TOPHAT,) if bright_only else (cv2.MORPH_TOPHAT, cv2.MORPH_BLACKHAT):
         strokes = cv2.morphologyEx(gray, operation, kernel)
         binary = ((strokes >= noise_floor(strokes, allowed)) & allowed).astype(np.uint8)
         glyph, labels, heights = _glyph_components(binary, max_height)
@@ -184,6 +185,31 @@ def text_marks(view8: np.ndarray, anatomy: np.ndarray, max_height: int = MAX_MAR
             continue
         lines.append(Rect(int(x), int(y), int(x + w), int(y + h)))
     return lines
+
+
+#: Gain that lifts print drawn a few levels above a black field into view: 4 levels of contrast become 64,
+#: over MARK_CONTRAST; one level of noise becomes 16, and noisy fields fail `flat_background` anyway.
+DIM_GAIN = 16
+_DIM_LIFT = np.clip(np.arange(256) * DIM_GAIN, 0, 255).astype(np.uint8)
+
+
+def dim_text_marks(view8: np.ndarray, anatomy: np.ndarray, max_height: int = MAX_MARK_HEIGHT) -> list[Rect]:
+    """Lines of print too dim for `text_marks`: looked for on a picture whose darkest levels are stretched
+    DIM_GAIN times, kept only where the
+    display picture stays below MARK_CONTRAST (so only what the plain pass could not see is added).
+
+    Why: pydicom-data's OBXXXX1A_2frame draws the patient ID, date and time of its second frame 4 levels
+    above the field (6 on 2) through its palette: legible on a screen in a dark room, invisible to a stroke
+    threshold of 40. Lifting also lifts noise, but noise fails `flat_background`, so it is never a mark.
+    """
+    gray = view8 if view8.ndim == 2 else view8.max(axis=2)
+    if gray.dtype != np.uint8:
+        return []
+    # Only print brighter than its field: lifted, the dark gaps between two dim lines would join them
+    # into one block taller than any line, which `text_marks` then rejects.
+    found = text_marks(_DIM_LIFT[gray], anatomy, max_height, bright_only=True)
+    return [rect for rect in found
+            if rect.area and int(gray[rect.y0 : rect.y1, rect.x0 : rect.x1].max()) < MARK_CONTRAST]
 
 
 def _glyph_components(binary: np.ndarray, max_height: int) -> tuple[np.ndarray | None, np.ndarray, np.ndarray]:

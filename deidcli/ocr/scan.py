@@ -40,7 +40,7 @@ from deidcli.errors import OcrError
 from deidcli.geometry import Rect
 from deidcli.ocr.authorised import AuthorisedWords
 from deidcli.ocr.engines import ENGINE_MAX_SIDE, DetectedText, TextDetector, too_long
-from deidcli.ocr.layout import MAX_MARK_HEIGHT, anatomy_mask, local_contrast, text_marks
+from deidcli.ocr.layout import MAX_MARK_HEIGHT, anatomy_mask, dim_text_marks, local_contrast, text_marks
 from deidcli.ocr.views import COLOUR_VIEWS, GRAY_VIEWS, colour_views, display_gray, gray_views
 
 DEFAULT_SCAN_MAX_SIDE = 1024
@@ -358,7 +358,9 @@ class TextScanner:
                 state.view_rects.append(in_view)
                 state.rejected -= 1
         cleaned = blank(gray8, state.view_rects, self.pad_ratio)
-        for mark in text_marks(cleaned, anatomy):
+        marks = text_marks(cleaned, anatomy)
+        marks += dim_text_marks(blank(cleaned, marks, self.pad_ratio), anatomy)
+        for mark in marks:
             if any(_overlaps(mark, spared) for spared in state.spared_view):
                 continue
             state.masked.append(to_full_resolution(mark, scale, self.pad_ratio, rows, cols))
