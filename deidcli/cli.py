@@ -240,7 +240,8 @@ def _print_matches(private_dir: Path, needle: str, *, reverse: bool, substring: 
               help="The recipe JSON the run used (default: recorded by the run).")
 @click.option("--in-dir", type=click.Path(exists=True, file_okay=False, path_type=Path),
               help="Where the originals are (default: recorded by the run).")
-@click.option("--workers", type=click.IntRange(min=1), default=os.cpu_count() or 1, show_default=True)
+@click.option("--workers", type=click.IntRange(min=1), default=os.cpu_count() or 1, show_default=True,
+              help="Worker processes (each loads its own OCR model).")
 @click.option("--no-progress", is_flag=True, help="No progress bar.")
 def verify(out_dir: Path, private_dir, engine, no_pixels, recipe_file, in_dir, workers, no_progress) -> None:
     """An independent leak scan of OUT_DIR: exit 0 clean, 1 findings (listed by file and check), 2 usage error."""
@@ -264,13 +265,15 @@ def verify(out_dir: Path, private_dir, engine, no_pixels, recipe_file, in_dir, w
               help="The run's private folder (default: OUT_DIR.private); the report is written there.")
 @click.option("--in-dir", type=click.Path(exists=True, file_okay=False, path_type=Path),
               help="Where the originals are (default: recorded by the run).")
-def report(out_dir: Path, private_dir, in_dir) -> None:
+@click.option("--max-pictures", type=click.IntRange(min=0), default=1000, show_default=True,
+              help="Thumbnails and header diffs for this many files, the most changed first.")
+def report(out_dir: Path, private_dir, in_dir, max_pictures) -> None:
     """Write a self-contained HTML review page (originals beside outputs) to PRIVATE_DIR/report.html."""
     from deidcli.report import write_report
     from deidcli.verify.sources import SourceError
 
     try:
-        path = write_report(out_dir, private_dir, in_dir=in_dir)
+        path = write_report(out_dir, private_dir, in_dir=in_dir, max_pictures=max_pictures)
     except SourceError as error:
         click.echo(f"Error: {error}", err=True)
         sys.exit(2)

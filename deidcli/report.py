@@ -110,8 +110,9 @@ def thumbnail(image: np.ndarray, rects: list[tuple[int, int, int, int]], boxes: 
     return base64.b64encode(encoded.tobytes()).decode("ascii") if ok else ""
 
 
-def compare_pixels(original: Path | None, output: Path, boxes: list[dict], entry: Entry) -> None:
-    """Share of pixels changed (over all frames), the worst frame's thumbnails and its changed regions."""
+def compare_pixels(original: Path | None, output: Path, boxes: list[dict], entry: Entry, pictures: bool = True) -> None:
+    """Share of pixels changed (over all frames), the worst frame's changed regions and (with `pictures`) its
+    thumbnails."""
     from pydicom.pixels import iter_pixels
 
     header = pydicom.dcmread(output, stop_before_pixels=True, force=True)
@@ -148,12 +149,14 @@ def compare_pixels(original: Path | None, output: Path, boxes: list[dict], entry
         low, high = float(reference.min()), float(reference.max()) + 1
     view = photometric if after.ndim == 2 else "RGB"
     entry.rects = changed_rects(mask) if mask is not None else []
+    if original is None:
+        entry.note = "original not available: share of the image changed not measured"
+    if not pictures:
+        return
     frame_boxes = [b for b in boxes if b.get("frame") == number]
     out_thumb = thumbnail(display8(after, (low, high), view), entry.rects, frame_boxes)
     in_thumb = thumbnail(display8(before, (low, high), view), entry.rects, []) if before is not None else ""
     entry.thumbs = (in_thumb, out_thumb)
-    if original is None:
-        entry.note = "original not available: share of the image changed not measured"
 
 
 def original_thumbnail(original: Path) -> str:
@@ -210,12 +213,15 @@ def header_diff(original: Path | None, output: Path) -> list[tuple[str, str, str
     return rows
 
 
-def build_entries(facts: RunFacts, verify: dict | None) -> list[Entry]:
+def build_entries(facts: RunFacts, verify: dict | None, max_pictures: int = 1000) -> list[Entry]:
+    """One entry per input, sorted worst first. Pictures and header diffs for the `max_pictures` worst files
+    only (a page with 10 000 of them would not open): past that, a second pass draws only those."""
     audit = {row["input_id"]: row for row in facts.audit}
     masked_text: dict[str, list[tuple[str, str]]] = {}
     for row in facts.ocr_text:
         masked_text.setdefault(row.get("input_path", ""), []).append((row.get("frame", ""), row.get("text", "")))
     boxes = (verify or {}).get("boxes", {})
+    one_pass = len(facts.files) <= max_pictures
     entries = []
     for row in facts.files:
         audited = audit.get(row["input_id"], {})
@@ -223,28 +229,38 @@ def build_entries(facts: RunFacts, verify: dict | None) -> list[Entry]:
                       audited.get("reason", row.get("reason", "")))
         entry.lowest_confidence = _float(audited.get("ocr_lowest_confidence", ""))
         entry.masked_text = masked_text.get(entry.input_path, [])
-        output = facts.out_dir / entry.output_path if entry.output_path else None
-        original = facts.in_dir / entry.input_path if facts.in_dir and entry.input_path else None
-        original = original if original is not None and original.is_file() else None
-        if entry.status == "written" and output is not None and output.is_file():
-            entry.boxes = boxes.get(entry.output_path, [])
-            try:
-                compare_pixels(original, output, entry.boxes, entry)
-            except Exception as error:  # noqa: BLE001 - one unreadable file must not stop the report
-                entry.note = f"pixels not compared ({type(error).__name__})"
+        entry.boxes = boxes.get(entry.output_path, [])
+        _measure(facts, entry, pictures=one_pass)
+        entries.append(entry)
+    rank = {"written": 0, "quarantined": 1, "skipped": 2}
+    entries.sort(key=lambda e: (rank.get(e.status, 3), -(e.share_changed if e.share_changed is not None else -1)))
+    if not one_pass:
+        for entry in entries[:max_pictures]:
+            _measure(facts, entry, pictures=True)
+        for entry in entries[max_pictures:]:
+            entry.note += f" (no pictures: only the {max_pictures} most changed files have them, see --max-pictures)"
+    return entries
+
+
+def _measure(facts: RunFacts, entry: Entry, pictures: bool) -> None:
+    output = facts.out_dir / entry.output_path if entry.output_path else None
+    original = facts.in_dir / entry.input_path if facts.in_dir and entry.input_path else None
+    original = original if original is not None and original.is_file() else None
+    if entry.status == "written" and output is not None and output.is_file():
+        try:
+            compare_pixels(original, output, entry.boxes, entry, pictures)
+        except Exception as error:  # noqa: BLE001 - one unreadable file must not stop the report
+            entry.note = f"pixels not compared ({type(error).__name__})"
+        if pictures:
             try:
                 entry.header_diff = header_diff(original, output)
             except Exception as error:  # noqa: BLE001
                 entry.note += f" header not compared ({type(error).__name__})"
-        elif original is not None:
-            try:  # what was held back: the original alone, so a reviewer sees what the quarantine kept out
-                entry.thumbs = (original_thumbnail(original), "")
-            except Exception:  # noqa: BLE001 - a quarantined file is often one that does not decode
-                entry.note = "original not displayable"
-        entries.append(entry)
-    rank = {"written": 0, "quarantined": 1, "skipped": 2}
-    entries.sort(key=lambda e: (rank.get(e.status, 3), -(e.share_changed if e.share_changed is not None else -1)))
-    return entries
+    elif original is not None and pictures:
+        try:  # what was held back: the original alone, so a reviewer sees what the quarantine kept out
+            entry.thumbs = (original_thumbnail(original), "")
+        except Exception:  # noqa: BLE001 - a quarantined file is often one that does not decode
+            entry.note = "original not displayable"
 
 
 CSS = """
@@ -395,14 +411,15 @@ def render(facts: RunFacts, entries: list[Entry], verify: dict | None) -> str:
             + "\n".join(_card(e) for e in entries) + f"<script>{JS}</script></body></html>\n")
 
 
-def write_report(out_dir: Path, private_dir: Path | None = None, in_dir: Path | None = None) -> Path:
+def write_report(out_dir: Path, private_dir: Path | None = None, in_dir: Path | None = None,
+                 max_pictures: int = 1000) -> Path:
     from deidcli.verify.scan import quiet_pydicom
 
     quiet_pydicom()
     facts = load_run_facts(out_dir, private_dir, in_dir=in_dir)
     verify_path = facts.private_dir / VERIFY_JSON_NAME
     verify = json.loads(verify_path.read_text(encoding="utf-8")) if verify_path.is_file() else None
-    entries = build_entries(facts, verify)
+    entries = build_entries(facts, verify, max_pictures)
     path = facts.private_dir / REPORT_NAME
     temporary = path.with_name(REPORT_NAME + ".tmp")
     temporary.write_text(render(facts, entries, verify), encoding="utf-8")

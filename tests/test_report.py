@@ -94,6 +94,13 @@ def test_report_is_self_contained_with_one_card_per_input_sorted_worst_first(rel
     assert "files 4" in counts and "quarantined 1 (" in counts
 
 
+def test_pictures_only_for_the_most_changed_files_past_the_limit(release):
+    _, out_dir, private_dir = release
+    page = parse(write_report(out_dir, private_dir, max_pictures=1))
+    assert [len(card["images"]) for card in page.cards] == [2, 0, 0, 0]
+    assert page.cards[0]["title"].startswith("blob.dcm") and page.details.count("header-diff") == 1
+
+
 def test_share_changed_is_measured_against_the_original(release):
     _, out_dir, private_dir = release
     page = parse(write_report(out_dir, private_dir))

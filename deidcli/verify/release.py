@@ -2,7 +2,7 @@
 
 `deid run` calls `seal_release` once, after the audit is compacted, so the sums cover the final files.
 SHA256SUMS is in `sha256sum` format (`sha256sum -c SHA256SUMS` works in OUT_DIR) so a recipient can check
-the release without deidcli. The run facts (`run.json`: IN_DIR and the recipe as JSON) go to the private
+the release without deidcli. The run facts (`release.json`: IN_DIR and the recipe as JSON) go to the private
 folder: IN_DIR's path may itself name a patient, and verify/report need it to find the originals.
 """
 
@@ -11,10 +11,11 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 SUMS_NAME = "SHA256SUMS"
-RUN_FACTS_NAME = "run.json"
+RUN_FACTS_NAME = "release.json"  # not run.json: the mapping reader owns that name
 #: Names in OUT_DIR that are never outputs to seal (the sums themselves, a killed run's scratch folder).
 UNSEALED = {SUMS_NAME, ".deid-tmp"}
 
@@ -42,8 +43,10 @@ def release_files(out_dir: Path) -> list[str]:
 
 def write_sums(out_dir: Path) -> Path:
     """Write OUT_DIR/SHA256SUMS atomically (temp + rename)."""
-    lines = [f"{sha256_file(out_dir / relative)}  {relative}\n" for relative in release_files(out_dir)
-             if not (out_dir / relative).is_symlink()]
+    files = [relative for relative in release_files(out_dir) if not (out_dir / relative).is_symlink()]
+    with ThreadPoolExecutor(max_workers=min(8, (os.cpu_count() or 1) + 1)) as pool:  # hashlib frees the GIL
+        digests = list(pool.map(lambda relative: sha256_file(out_dir / relative), files))
+    lines = [f"{digest}  {relative}\n" for digest, relative in zip(digests, files, strict=True)]
     path = out_dir / SUMS_NAME
     temporary = path.with_name(SUMS_NAME + ".tmp")
     temporary.write_text("".join(lines), encoding="utf-8")

@@ -26,7 +26,7 @@ from deidcli.verify.pixels import Reader, authorised_words, default_engine, norm
 from deidcli.verify.recipe_view import RecipeView
 from deidcli.verify.reconcile import RUN_FILES, reconcile
 from deidcli.verify.release import release_files
-from deidcli.verify.sources import CROPS_DIR_NAME, VERIFY_JSON_NAME, RunFacts, load_run_facts
+from deidcli.verify.sources import CROPS_DIR_NAME, VERIFY_JSON_NAME, RunFacts, SourceError, load_run_facts
 
 
 @dataclass
@@ -152,6 +152,8 @@ def verify_release(out_dir: Path, private_dir: Path | None = None, *, engine: st
     needles = collect_needles(facts, workers)
     context = Context(needles, RecipeView(facts.recipe), facts.org_root)
     engine = (engine or default_engine()) if pixels else ""
+    if engine == "easyocr" and default_engine() != "easyocr":
+        raise SourceError("--engine easyocr needs the easyocr extra: pip install 'deidcli[easyocr]'")
     words = authorised_words(RecipeView(facts.recipe).authorised_word_lists)
     allowed = {}
     for row in facts.audit:

@@ -71,6 +71,19 @@ def builtin_recipe(name: str) -> dict | None:
     return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
 
 
+def _in_dir_from_run_folders(private_dir: Path, out_dir: Path) -> Path | None:
+    """The IN_DIR `deid run` recorded for this OUT_DIR in the mapping's run.json ({"runs": [{in_dir, out_dir}]})."""
+    try:
+        runs = json.loads((private_dir / "run.json").read_text(encoding="utf-8")).get("runs", [])
+    except (OSError, ValueError, AttributeError):
+        return None
+    wanted = str(out_dir.resolve())
+    for run in reversed(runs if isinstance(runs, list) else []):
+        if isinstance(run, dict) and run.get("out_dir") == wanted and run.get("in_dir"):
+            return Path(run["in_dir"])
+    return None
+
+
 def load_run_facts(out_dir: Path, private_dir: Path | None = None, recipe_path: Path | None = None,
                    in_dir: Path | None = None) -> RunFacts:
     out_dir = Path(out_dir)
@@ -97,6 +110,8 @@ def load_run_facts(out_dir: Path, private_dir: Path | None = None, recipe_path: 
         notes.append(f"recipe read from the built-in {manifest.get('recipe')!r} ({RUN_FACTS_NAME} missing)")
     if in_dir is None and run_facts.get("in_dir"):
         in_dir = Path(run_facts["in_dir"])
+    if in_dir is None:
+        in_dir = _in_dir_from_run_folders(private_dir, out_dir)
     if in_dir is not None and not Path(in_dir).is_dir():
         notes.append(f"IN_DIR {in_dir} is not available: originals not read")
         in_dir = None
