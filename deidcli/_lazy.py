@@ -8,6 +8,7 @@ from which submodule, and each name is imported on first access only.
 from __future__ import annotations
 
 import importlib
+import importlib.util
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -25,6 +26,9 @@ def lazy_exports(namespace: dict[str, Any], exports: Mapping[str, str]) -> tuple
     def __getattr__(name: str) -> Any:
         module = exports.get(name)
         if module is None:
+            # `import deidcli; deidcli.api.run_batch(...)` worked while __init__ imported everything eagerly.
+            if not name.startswith("_") and importlib.util.find_spec(f"{package}.{name}") is not None:
+                return importlib.import_module(f"{package}.{name}")
             raise AttributeError(f"module {package!r} has no attribute {name!r}")
         value = getattr(importlib.import_module(module), name)
         namespace[name] = value

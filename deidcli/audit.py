@@ -329,15 +329,21 @@ class PrivateMapping:
     def record(self, record: PrivateRecord) -> None:
         """Append one file's private rows: values and OCR text first, files.csv last (its row says the
         file's mapping is complete); each table one whole, fsync'd write."""
+        self.record_all([record])
+
+    def record_all(self, records: list[PrivateRecord]) -> None:
+        """`record` for a group of files (the batch's group commit): each table gets one whole, fsync'd
+        write for the group, in the same order (values, OCR text, then files.csv)."""
         new_values, new_keys = [], set()
-        for tag, vr, original, pseudonym in record.replacements:
-            if (tag, original) not in self._seen_values and (tag, original) not in new_keys:
-                new_keys.add((tag, original))
-                new_values.append([tag, keyword_for_tag(int(tag, 16)) or "", vr, original, pseudonym])
+        for record in records:
+            for tag, vr, original, pseudonym in record.replacements:
+                if (tag, original) not in self._seen_values and (tag, original) not in new_keys:
+                    new_keys.add((tag, original))
+                    new_values.append([tag, keyword_for_tag(int(tag, 16)) or "", vr, original, pseudonym])
         self.values.append(new_values)
         self._seen_values |= new_keys  # only once on disk: a failed append is retried on resume
-        self.ocr_text.append([[record.input_path, frame, text] for frame, text in record.masked_text])
-        self.files.append([[record.input_path, record.input_id, record.output_path, record.status, record.reason]])
+        self.ocr_text.append([[r.input_path, frame, text] for r in records for frame, text in r.masked_text])
+        self.files.append([[r.input_path, r.input_id, r.output_path, r.status, r.reason] for r in records])
 
     def close(self) -> None:
         for appender in (self.files, self.values, self.ocr_text):

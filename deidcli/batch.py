@@ -3,10 +3,13 @@
 Invariants this module keeps:
 
 * the input is never modified and nothing is ever written inside IN_DIR;
-* a file appears under its final name only complete (workers write temporary files, fsync'd; the parent
-  renames them), so a kill at any moment leaves no partial output;
-* the audit gets one flushed line per finished file; a re-run with the same recipe and key skips what
-  was written and redoes what was in flight; at the end the audit is compacted to one row per input;
+* a file appears under its final name only complete (workers write temporary files; the parent renames
+  them), so a kill at any moment leaves no partial output;
+* group commit: finished files are renamed at once but recorded in groups (`COMMIT_FILES` files or
+  `COMMIT_SECONDS`): the group's outputs and folders are fsync'd, then its private mapping rows (fsync'd),
+  then its audit lines. A file the audit calls done is therefore on disk; a renamed file not yet
+  recorded is simply redone (and replaced) by a re-run with the same recipe and key, which skips what was
+  recorded; at the end the audit is compacted to one row per input;
 * Ctrl-C / SIGTERM stop the workers, remove temporary files, flush the audit and exit 130 / 143.
 """
 
@@ -48,6 +51,10 @@ from deidcli.pipeline import Outcome, Pipeline, Settings, input_id, unprocessed_
 from deidcli.reasons import Status
 from deidcli.verify.release import seal_release
 from deidcli.write import resolve_inside
+
+#: Group commit: record finished files once this many are waiting, or once the oldest has waited this long.
+COMMIT_FILES = 64
+COMMIT_SECONDS = 0.25
 
 AUDIT_NAME = "audit.csv"
 MANIFEST_NAME = ".deid-run.json"
@@ -303,6 +310,32 @@ def _kill_pool(pool: ProcessPoolExecutor) -> None:
         process.join(timeout=5)
 
 
+def sync_paths(files: list[Path], root: Path) -> None:
+    """Make `files` (renamed into `root`) durable: each file, then every folder from theirs up to `root`
+    (new names and new folders). On Linux ext4/xfs the first fsync commits the journal for the whole group,
+    so the others are cheap. Raises OSError (the caller stops the batch: nothing of the group is recorded).
+    """
+    folders: set[Path] = set()
+    for path in files:
+        descriptor = os.open(path, os.O_RDONLY)
+        try:
+            os.fsync(descriptor)
+        finally:
+            os.close(descriptor)
+        folder = path.parent
+        while folder not in folders and folder != root and root in folder.parents:
+            folders.add(folder)
+            folder = folder.parent
+    folders.add(root)
+    for folder in folders:
+        descriptor = os.open(folder, os.O_RDONLY)
+        try:
+            with contextlib.suppress(OSError):  # some file systems cannot fsync a folder
+                os.fsync(descriptor)
+        finally:
+            os.close(descriptor)
+
+
 # -- the run ---------------------------------------------------------------------------------------------
 class BatchRun:
     """One `deid run`: owns OUT_DIR's audit, the private mapping and the temporary folder."""
@@ -318,6 +351,9 @@ class BatchRun:
         self.progress = progress
         self.counts: Counter = Counter()
         self.temp_dir = self.out_dir / TEMP_DIR_NAME
+        #: Finished files not yet recorded (group commit): (outcome, final path or None).
+        self._unrecorded: list[tuple[Outcome, Path | None]] = []
+        self._oldest_unrecorded = 0.0
 
     def run(self) -> BatchSummary:
         started = time.perf_counter()
@@ -339,14 +375,18 @@ class BatchRun:
                 self._run_inline(todo)
             else:
                 self._run_pool(todo)
+            self._commit()
         except Interrupted as stop:
             exit_code, interrupted = stop.exit_code, True
+            self._commit_what_is_finished()  # a failure here: those files are redone on resume
         except StorageFailure as failure:
             stopped = failure
+            self._commit_what_is_finished()
         except OSError as error:
             if storage_error(error) is None:
                 raise
             stopped = StorageFailure("OUT_DIR", storage_error(error))
+            self._commit_what_is_finished()
         finally:
             bar.close()
             self._restore_signal_handlers(previous_handlers)
@@ -468,7 +508,12 @@ class BatchRun:
                         break
                 if not in_flight:
                     break
-                finished, _ = wait(in_flight, return_when=FIRST_COMPLETED)
+                # Files finished but not yet recorded are recorded while the workers run, COMMIT_SECONDS later.
+                finished, _ = wait(in_flight, timeout=COMMIT_SECONDS if self._unrecorded else None,
+                                   return_when=FIRST_COMPLETED)
+                if not finished:
+                    self._commit()
+                    continue
                 broken = False
                 for future in finished:
                     chunk = in_flight.pop(future)
@@ -553,20 +598,52 @@ class BatchRun:
                     outcome.temp_path.unlink(missing_ok=True)
                     raise StorageFailure("OUT_DIR", error) from error
                 self.written_paths.add(result.output_path)
-        # The private mapping before the audit row: the row is what makes resume skip the file, so a file
-        # the audit calls done always has its mapping on disk. A failure leaves no row: the file is redone.
+                self._unrecorded.append((outcome, final))
+                self._commit_if_due()
+                return
+        self._unrecorded.append((outcome, None))
+        self._commit_if_due()
+
+    def _commit_if_due(self) -> None:
+        now = time.monotonic()
+        if len(self._unrecorded) == 1:
+            self._oldest_unrecorded = now
+        if len(self._unrecorded) >= COMMIT_FILES or now - self._oldest_unrecorded >= COMMIT_SECONDS:
+            self._commit()
+
+    def _commit(self) -> None:
+        """Record the finished files: outputs durable first, then the private mapping (before the audit
+        rows: a row is what makes resume skip a file, so a file the audit calls done always has its output
+        and its mapping on disk), then the audit lines. A failure records nothing of the group: redone."""
+        group, self._unrecorded = self._unrecorded, []
+        if not group:
+            return
         try:
-            self.mapping.record(outcome.private)
+            sync_paths([final for _, final in group if final is not None], self.out_dir)
+        except OSError as error:
+            raise StorageFailure("OUT_DIR", error) from error
+        try:
+            self.mapping.record_all([outcome.private for outcome, _ in group])
         except OSError as error:
             raise StorageFailure("the private folder", error) from error
         try:
-            self.audit.append([audit_row(result)])
+            self.audit.append([audit_row(outcome.result) for outcome, _ in group])
         except OSError as error:
             raise StorageFailure("OUT_DIR", error) from error
-        self.counts[(result.status, result.reason)] += 1
-        self.bar.update(1)
+        for outcome, _ in group:
+            self.counts[(outcome.result.status, outcome.result.reason)] += 1
+        self.bar.update(len(group))
         quarantined = sum(n for (status, _), n in self.counts.items() if status == Status.QUARANTINED.value)
         self.bar.set_postfix(quarantined=quarantined, refresh=False)
+
+    def _commit_what_is_finished(self) -> StorageFailure | None:
+        """On the way out (interrupted, or stopped by storage): record the files already complete; a
+        failure here is returned (the batch stops with exit 4), never raised over the first problem."""
+        try:
+            self._commit()
+        except StorageFailure as failure:
+            return failure
+        return None
 
     # -- signals -------------------------------------------------------------------------------------------
     def _install_signal_handlers(self) -> dict:
