@@ -29,9 +29,9 @@ ORG_ROOT = "1.2.826.0.1.3680043.10.999"
 DICOGNITO_PY = HERE / ".venvs" / "dicognito" / "bin" / "python"
 
 
-def _deid(workers: int, key: Path):
+def _deid(workers: int, key: Path, deid: str = DEID):
     def command(in_dir: Path, out_dir: Path) -> list[str]:
-        return [DEID, "run", str(in_dir), str(out_dir), "--org-root", ORG_ROOT, "--key-file", str(key),
+        return [deid, "run", str(in_dir), str(out_dir), "--org-root", ORG_ROOT, "--key-file", str(key),
                 "--ocr", "never", "--accept-burned-in-risk", "--no-progress", "--workers", str(workers)]
     return command
 
@@ -43,9 +43,19 @@ def _adapter(python: Path, name: str):
 
 
 def _timed(command: list[str]) -> float:
+    return _run(command)[0]
+
+
+def _run(command: list[str]) -> tuple[float, float]:
+    """(wall s, CPU s of the process and the children it waited for: user + system, from wait4)."""
     started = time.perf_counter()
-    subprocess.run(command, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    return time.perf_counter() - started
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    _, status, usage = os.wait4(process.pid, 0)
+    wall = time.perf_counter() - started
+    process.returncode = os.waitstatus_to_exitcode(status)
+    if process.returncode not in (0, 3):
+        raise subprocess.CalledProcessError(process.returncode, command)
+    return wall, usage.ru_utime + usage.ru_stime
 
 
 def _clear(out: Path) -> None:
@@ -63,6 +73,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("headers", type=Path, help="folder of header-track files (make_corpus.py OUT/headers)")
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--out", type=Path, default=HERE / "work" / "header_pass")
+    parser.add_argument("--baseline", type=Path, help="another `deid` executable (e.g. main's) timed alongside")
     args = parser.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
     key = args.out / "bench.key"
@@ -73,11 +84,15 @@ def main(argv: list[str] | None = None) -> int:
         "deidcli w1": _deid(1, key),
         "deidcli w2": _deid(2, key),
     }
+    if args.baseline:
+        tools["baseline w1"] = _deid(1, key, str(args.baseline))
     if DICOGNITO_PY.exists():
         tools["dicognito"] = _adapter(DICOGNITO_PY, "dicognito_adapter.py")
     names = list(tools)
     n_files = sum(1 for _ in args.headers.iterdir())
     runs: list[dict[str, float]] = []
+    cpus: list[dict[str, float]] = []
+    cpu: dict[str, float] = {}
     loads = []
     for run in range(args.runs):
         loads.append(os.getloadavg()[0])
@@ -87,8 +102,9 @@ def main(argv: list[str] | None = None) -> int:
             out = args.out / name.replace(" ", "_")
             _clear(out)
             _warm(args.headers)
-            seconds[name] = _timed(tools[name](args.headers, out))
+            seconds[name], cpu[name] = _run(tools[name](args.headers, out))
         runs.append(seconds)
+        cpus.append(dict(cpu))
         print(f"run {run + 1}: load {loads[-1]:.1f} " + ", ".join(f"{k} {v:.2f} s" for k, v in seconds.items()),
               file=sys.stderr)
     startup = _startup(key)
@@ -98,11 +114,14 @@ def main(argv: list[str] | None = None) -> int:
 
     lines = [f"{n_files} header files, {args.runs} runs, load average (1 min) at run starts: "
              f"{', '.join(f'{load:.1f}' for load in loads)} on {os.cpu_count()} cores.", "",
-             "| tool | wall s (median) | files/s | ÷ floor (median of per-run ratios) |", "|---|---|---|---|"]
+             "| tool | wall s | files/s | wall ÷ floor | CPU s | CPU ÷ floor |", "|---|---|---|---|---|---|"]
     for name in names:
         wall = median(r[name] for r in runs)
         ratio = median(r[name] / r["floor"] for r in runs)
-        lines.append(f"| {name} | {wall:.2f} | {n_files / wall:.1f} | {ratio:.2f}x |")
+        used = median(c[name] for c in cpus)
+        cpu_ratio = median(c[name] / c["floor"] for c in cpus)
+        lines.append(f"| {name} | {wall:.2f} | {n_files / wall:.1f} | {ratio:.2f}x | {used:.2f} | {cpu_ratio:.2f}x |")
+    lines += ["", "Values are medians over runs; ratios are computed inside each run, then the median is taken."]
     speedup = median(r["deidcli w1"] / r["deidcli w2"] for r in runs)
     lines += ["", f"- deidcli 2 workers ÷ 1 worker (files/s, median of per-run ratios): {speedup:.2f}x"]
     if "dicognito" in names:
