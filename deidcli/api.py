@@ -212,17 +212,28 @@ def run_batch(in_dir: str | Path, out_dir: str | Path, *, surface: Surface = Sur
               on_new_key: Callable[[Path, str], None] | None = None, **given: Any) -> RunResult:
     """`run`, for the CLI too (surface=CLI names options as flags in its errors)."""
     prepared = prepare_run(in_dir, out_dir, given, surface)
+    executor = None
+    if prepared.scheduler:
+        from deidcli.distributed import DaskExecutor  # imports dask: only when asked for
+
+        executor = DaskExecutor(prepared.scheduler)
+        executor.check(prepared.settings, prepared.in_dir, prepared.out_dir)  # refused: nothing is created
     try:
-        prepared.create_key(on_new_key or _warn_new_key)
-    except OSError as error:  # a read-only or full private folder: the same exit 4 as during the batch
-        if storage_error(error) is None:
-            raise
-        failure = StorageFailure("the private folder", storage_error(error))
-        summary = BatchSummary([], EXIT_DISK_FULL, Counter(), 0.0, interrupted=True, message=failure.message)
-        return RunResult(summary, prepared.out_dir, prepared.private_dir, prepared.key.fingerprint)
-    batch = BatchRun(prepared.in_dir, prepared.out_dir, prepared.settings, private_dir=prepared.private_dir,
-                     workers=prepared.workers, force=prepared.force, progress=prepared.progress)
-    summary = batch.run()
+        try:
+            prepared.create_key(on_new_key or _warn_new_key)
+        except OSError as error:  # a read-only or full private folder: the same exit 4 as during the batch
+            if storage_error(error) is None:
+                raise
+            failure = StorageFailure("the private folder", storage_error(error))
+            summary = BatchSummary([], EXIT_DISK_FULL, Counter(), 0.0, interrupted=True, message=failure.message)
+            return RunResult(summary, prepared.out_dir, prepared.private_dir, prepared.key.fingerprint)
+        batch = BatchRun(prepared.in_dir, prepared.out_dir, prepared.settings, private_dir=prepared.private_dir,
+                         workers=prepared.workers, force=prepared.force, progress=prepared.progress,
+                         executor=executor)
+        summary = batch.run()
+    finally:
+        if executor is not None:
+            executor.close()
     return RunResult(summary, prepared.out_dir, prepared.private_dir, prepared.key.fingerprint,
                      prepared.key.path if prepared.key.is_new else None)
 

@@ -23,6 +23,7 @@ from pydicom.multival import MultiValue
 from pydicom.sequence import Sequence
 from pydicom.values import convert_SQ
 
+from deidcli.charset import defined_character_set
 from deidcli.codes import clean_code_item
 from deidcli.errors import FileRejected
 from deidcli.pseudonyms import BINARY_VRS, NUMERIC_VRS, Pseudonymizer, Replacement
@@ -61,6 +62,15 @@ REGISTERED_ONLY_UID_TAGS = _registered_only_uid_tags()
 
 #: (FFFE,E000) Item, as the first bytes of a sequence value.
 _ITEM_TAG_LE, _ITEM_TAG_BE = b"\xfe\xff\x00\xe0", b"\xff\xfe\xe0\x00"
+
+
+def safe_character_set(element: DataElement) -> DataElement:
+    """SpecificCharacterSet kept only when every value is a defined term (see `deidcli.charset`)."""
+    values = element.value if isinstance(element.value, list | MultiValue) else [element.value]
+    terms = defined_character_set([str(value or "") for value in values])
+    if terms == [str(value or "") for value in values] and element.VR == "CS":
+        return element
+    return DataElement(element.tag, "CS", terms if len(terms) > 1 else terms[0])
 
 
 @lru_cache(maxsize=4096)
@@ -190,7 +200,7 @@ def _apply_to_dataset(
         if element == 0 or group in (0x0000, 0x0002):
             continue  # group lengths are recomputed; command and meta groups never belong in an instance
         if tag in STRUCTURAL_TAGS:
-            target[tag] = source[tag]
+            target[tag] = safe_character_set(source[tag])
             continue
         creator = None
         if group % 2:
@@ -252,7 +262,9 @@ def _is_date(raw) -> bool:
 
 
 def _action_for(recipe: Recipe, tag: int, creator: str | None, parent: int | None, floor: Action) -> Action:
-    specific = recipe.specific_rule(tag, parent)
+    # A specific rule names a bare tag number. For a private tag that number means whatever any vendor put
+    # in that block, so only creator-matched general rules may keep private data (fail closed).
+    specific = None if tag >> 16 & 1 else recipe.specific_rule(tag, parent)
     if specific is not None:
         return specific.action
     rule = recipe.general_rule(tag, creator)

@@ -100,21 +100,22 @@ class CsvAppender:
     append glues a new row to it (a malformed line, a mapping lost for good). Here every `append` encodes its
     rows to one byte string, writes it to an O_APPEND descriptor and, if the write fails or falls short, cuts
     the file back to its previous size before raising. A tail torn by a crash (power loss mid-write) is cut
-    off when the file is opened again. `durable` fsyncs after every append (the private mapping: a line
-    acknowledged is a line on disk); the audit is only flushed, since a file it forgets is simply redone.
+    off when the file is opened again. `sync` makes what was appended durable (fdatasync): the batch calls
+    it for the private mapping before it writes the audit rows of the files recorded there.
     """
 
-    def __init__(self, path: Path, columns: list[str], *, durable: bool = False, mode: int = 0o644) -> None:
+    def __init__(self, path: Path, columns: list[str], *, mode: int = 0o644) -> None:
         self.path = path
         self.columns = columns
-        self.durable = durable
         self.repaired = _cut_torn_tail(path, len(columns))
         created = not path.exists()
         self._fd: int | None = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, mode)
+        self._unsynced = False
         os.fchmod(self._fd, mode)  # also tightens a file an older version created with the umask's mode
         if os.fstat(self._fd).st_size == 0:
             self.append([columns])
-        if created and durable:
+        if created:
+            self.sync()
             _fsync_folder(path.parent)
 
     def append(self, rows: list[list]) -> None:
@@ -131,27 +132,41 @@ class CsvAppender:
                 if written <= 0:
                     raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(self.path))
                 view = view[written:]
-            if self.durable:
-                os.fsync(self._fd)
         except OSError as error:
             with contextlib.suppress(OSError):
                 os.ftruncate(self._fd, size)
-            if error.filename is None:
-                error.filename = str(self.path)
-            raise
+            raise _with_filename(error, self.path) from None
+        self._unsynced = True
 
     def sync(self) -> None:
-        if self._fd is not None:
-            os.fsync(self._fd)
+        """Make every appended line durable (raises OSError, e.g. EIO or ENOSPC on some file systems)."""
+        if self._fd is None or not self._unsynced:
+            return
+        try:
+            _sync_data(self._fd)
+        except OSError as error:
+            raise _with_filename(error, self.path) from None
+        self._unsynced = False
 
     def close(self) -> None:
-        """Close; never raises (every acknowledged line is already written, a failing fsync changes nothing)."""
+        """Close; never raises (what could not be synced is redone on resume: its audit row was not written)."""
         if self._fd is None:
             return
         with contextlib.suppress(OSError):
-            os.fsync(self._fd)
+            self.sync()
         os.close(self._fd)
         self._fd = None
+
+
+def _with_filename(error: OSError, path: Path) -> OSError:
+    if error.filename is None:
+        error.filename = str(path)
+    return error
+
+
+def _sync_data(descriptor: int) -> None:
+    """fdatasync where the system has it (the data and the size, not the times: cheaper), else fsync."""
+    (getattr(os, "fdatasync", None) or os.fsync)(descriptor)
 
 
 def _fsync_folder(folder: Path) -> None:
@@ -308,8 +323,9 @@ class PrivateMapping:
     """The private folder: files.csv (input path <-> output), values.csv (original -> pseudonym), ocr_text.csv.
 
     Every file's record is fsync'd before the batch renames its output or writes its audit row, and each
-    table gets whole lines only (see `CsvAppender`): a crash or a full disk loses no mapping of a file the
-    audit calls done. Tables are mode 0600 inside a 0700 folder.
+    table gets whole lines only (see `CsvAppender`). The batch calls `sync` before it writes the audit rows
+    of the files recorded since the last sync, so a crash or a full disk loses no mapping of a file the audit
+    calls done. Tables are mode 0600 inside a 0700 folder.
     """
 
     def __init__(self, folder: Path) -> None:
@@ -317,34 +333,38 @@ class PrivateMapping:
         os.chmod(folder, 0o700)
         self.folder = folder
         self.skipped: list[str] = []  # damaged records found while reading values.csv back
-        self._seen_values: set[tuple[str, str]] = set()
+        # keyed by the pseudonym too: a date's pseudonym depends on the patient (per-patient shift), so
+        # (tag, original) alone kept whichever patient finished first
+        self._seen_values: set[tuple[str, str, str]] = set()
         values = read_table(folder / VALUES_NAME, VALUES_COLUMNS)
         self.skipped += values.skipped
-        self._seen_values.update((row["tag"], row["original"]) for row in values.rows)
-        self.files = CsvAppender(folder / FILES_NAME, FILES_COLUMNS, durable=True, mode=PRIVATE_FILE_MODE)
-        self.values = CsvAppender(folder / VALUES_NAME, VALUES_COLUMNS, durable=True, mode=PRIVATE_FILE_MODE)
-        self.ocr_text = CsvAppender(folder / OCR_TEXT_NAME, OCR_TEXT_COLUMNS, durable=True,
-                                    mode=PRIVATE_FILE_MODE)
+        self._seen_values.update((row["tag"], row["original"], row["pseudonym"]) for row in values.rows)
+        self.files = CsvAppender(folder / FILES_NAME, FILES_COLUMNS, mode=PRIVATE_FILE_MODE)
+        self.values = CsvAppender(folder / VALUES_NAME, VALUES_COLUMNS, mode=PRIVATE_FILE_MODE)
+        self.ocr_text = CsvAppender(folder / OCR_TEXT_NAME, OCR_TEXT_COLUMNS, mode=PRIVATE_FILE_MODE)
 
     def record(self, record: PrivateRecord) -> None:
         """Append one file's private rows: values and OCR text first, files.csv last (its row says the
-        file's mapping is complete); each table one whole, fsync'd write."""
-        self.record_all([record])
-
-    def record_all(self, records: list[PrivateRecord]) -> None:
-        """`record` for a group of files (the batch's group commit): each table gets one whole, fsync'd
-        write for the group, in the same order (values, OCR text, then files.csv)."""
+        file's mapping is complete); each table one whole write. Durable after the next `sync`."""
         new_values, new_keys = [], set()
-        for record in records:
-            for tag, vr, original, pseudonym in record.replacements:
-                if (tag, original) not in self._seen_values and (tag, original) not in new_keys:
-                    new_keys.add((tag, original))
-                    new_values.append([tag, keyword_for_tag(int(tag, 16)) or "", vr, original, pseudonym])
+        for tag, vr, original, pseudonym in record.replacements:
+            if (tag, original, pseudonym) not in self._seen_values and (tag, original, pseudonym) not in new_keys:
+                new_keys.add((tag, original, pseudonym))
+                new_values.append([tag, keyword_for_tag(int(tag, 16)) or "", vr, original, pseudonym])
         self.values.append(new_values)
         self._seen_values |= new_keys  # only once on disk: a failed append is retried on resume
-        self.ocr_text.append([[r.input_path, frame, text] for r in records for frame, text in r.masked_text])
-        self.files.append([[r.input_path, r.input_id, r.output_path, r.status, r.reason] for r in records])
+        self.ocr_text.append([[record.input_path, frame, text] for frame, text in record.masked_text])
+        self.files.append([[record.input_path, record.input_id, record.output_path, record.status, record.reason]])
+
+    @property
+    def tables(self) -> tuple[CsvAppender, ...]:
+        return (self.values, self.ocr_text, self.files)
+
+    def sync(self) -> None:
+        """Make every recorded line durable: values and OCR text before files.csv, which vouches for them."""
+        for appender in self.tables:
+            appender.sync()
 
     def close(self) -> None:
-        for appender in (self.files, self.values, self.ocr_text):
+        for appender in self.tables:
             appender.close()

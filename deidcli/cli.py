@@ -124,6 +124,36 @@ def run(in_dir: Path, out_dir: Path, **options: Any) -> None:
     sys.exit(result.exit_code)
 
 
+@main.command("cluster-check")
+@click.option("--scheduler", required=True, metavar="tcp://HOST:8786", envvar="DEID_SCHEDULER",
+              help="The Dask scheduler `deid run --scheduler` would use.")
+@click.option("--recipe", default="default", show_default=True, help="Built-in recipe whose hash workers must match.")
+@click.option("--ocr-engine", type=click.Choice(["rapidocr", "easyocr"]), default="rapidocr", show_default=True)
+@click.option("--ocr", type=click.Choice(["auto", "always", "never"]), default="auto", show_default=True,
+              help="'never': OCR readiness is not required.")
+def cluster_check(scheduler: str, recipe: str, ocr_engine: str, ocr: str) -> None:
+    """Show the workers of a Dask cluster (deidcli version, recipe hash, OCR readiness); exit 2 if any
+    worker runs another deidcli, other code or another recipe, or cannot run OCR when it is needed."""
+    try:
+        from deidcli.distributed import check_cluster, connect
+
+        client = connect(scheduler)
+    except DeidError as error:
+        _fail(error)
+        return
+    try:
+        check = check_cluster(client, recipe, ocr_engine if ocr != "never" else None)
+    finally:
+        client.close()
+    click.echo(f"Scheduler {check.scheduler}: {len(check.workers)} worker(s)")
+    click.echo(check.table())
+    if check.problems:
+        click.echo("Refused:\n  " + "\n  ".join(check.problems), err=True)
+        sys.exit(2)
+    click.echo(f"OK: every worker runs deidcli {check.client['deidcli']} (code {check.client['code']}) "
+               f"with recipe {recipe} {check.client['recipe_hash']}.")
+
+
 @main.command()
 @click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
 def keygen(path: Path) -> None:
@@ -191,7 +221,7 @@ def mapping_show(private_dir: Path, what: str, fmt: str) -> None:
     if not rows and fmt == "table":
         click.echo("(empty)")
         return
-    click.echo(format_rows(columns, [[row[c] for c in columns] for row in rows], fmt, _terminal_width()))
+    _echo_text(format_rows(columns, [[row[c] for c in columns] for row in rows], fmt, _terminal_width()))
 
 
 @mapping.command("lookup")
@@ -226,7 +256,13 @@ def _print_matches(private_dir: Path, needle: str, *, reverse: bool, substring: 
     if not matches:
         hint = "" if substring else " (--substring also lists values that contain it)"
         raise click.ClickException(f"{needle!r} not found in {private_dir}{hint}")
-    click.echo(matches_as_text(matches, fmt, _terminal_width()))
+    _echo_text(matches_as_text(matches, fmt, _terminal_width()))
+
+
+def _echo_text(text: str) -> None:
+    """Print mapping text byte-exact: an input name that is not UTF-8 comes out as its own bytes (the form
+    the shell gave it), never as a UnicodeEncodeError on a strict UTF-8 terminal."""
+    click.echo((text + "\n").encode("utf-8", "surrogateescape"), nl=False)
 
 
 @main.command("verify")

@@ -8,8 +8,10 @@ patient SMITH" fits in CodeMeaning, and a lower-case word or a name fits in Code
   dictionary gives for (scheme, value) (pydicom ships DCM, SCT, LN, UCUM, RADLEX... and the SRT -> SCT map);
   else it becomes the dictionary's meaning, else the code value itself (CodeMeaning is Type 1: a neutral
   value keeps the item valid and says nothing the code does not);
-* CodeValue / LongCodeValue and CodingSchemeDesignator must look like codes (no spaces, no lower-case word,
-  not over-long) unless the dictionary knows the code; an item whose code is free text is removed whole;
+* CodeValue / LongCodeValue must look like a code (no spaces, no run of four letters, not over-long) and the
+  CodingSchemeDesignator a PS3.16 one, a local "99..." one or an upper-case token without a word in it,
+  unless the dictionary knows the code;
+  an item whose code is free text is removed whole;
 * the other free-text fields of a code item (MappingResourceName, an odd CodingSchemeVersion or
   ContextIdentifier, URNCodeValue) are removed.
 """
@@ -29,9 +31,20 @@ CODE_ITEM_TAGS = frozenset({CODE_VALUE, SCHEME, CODE_MEANING, LONG_CODE_VALUE, U
 
 #: Code values: code characters only (UCUM units included), up to 16 (CodeValue) or 64 (LongCodeValue).
 _CODE = re.compile(r"[A-Za-z0-9._:\-\[\]{}'/^%*+()]+")
-#: A run of four lower-case letters is a word, not a code ("husband"); UCUM units stay below ("min", "mm").
-_WORD = re.compile(r"[a-z]{4,}")
-_SCHEME = re.compile(r"[A-Z0-9][A-Za-z0-9_.\-]{0,15}")
+#: A run of four letters is a word, not a code ("husband", "SMITH"): standard codes are digits (DCM, SCT,
+#: LN), letter-dash-digits (SRT) or short unit atoms (UCUM "mm[Hg]", "min"); longer words pass only when
+#: the dictionary knows the code.
+_WORD = re.compile(r"[A-Za-z]{4,}")
+#: Coding scheme designators of PS3.16 Table 8-1 in mixed case; others must be upper-case tokens ("99LOCAL").
+STANDARD_SCHEMES = frozenset({
+    "ACR", "BARI", "C4", "C5", "DCM", "DCMUID", "FMA", "HPC", "I10", "I10P", "I9", "I9C", "IBSI", "ISO3166_1",
+    "ISO639_1", "ISO639_2", "ITIS_TSN", "LN", "MA", "MDC", "MSH", "NCDR", "NCIt", "NDC", "NEU", "NICIP",
+    "PUBCHEM_CID", "RADLEX", "RFC5646", "RXNORM", "SCT", "SNM3", "SRT", "UCUM", "UMLS", "UPC",
+})
+_SCHEME = re.compile(r"[A-Z0-9][A-Z0-9_.\-]{0,15}")
+#: A scheme token with a run of five letters is a word ("SMITH"); four-letter tokens are common real schemes
+#: ("TEST" in DCMTK's SR samples, "SNM3"), so a 4-letter name could still pass there: a known, accepted gap.
+_SCHEME_WORD = re.compile(r"[A-Za-z]{5,}")
 _SHORT_TOKEN = re.compile(r"[A-Za-z0-9._\-]{1,16}")
 
 
@@ -41,8 +54,13 @@ def is_code(value: str, max_length: int = 16) -> bool:
 
 
 def is_scheme(value: str) -> bool:
-    """A coding scheme designator: upper-case letters, digits, _ . - (NCIt aside), up to 16 characters."""
-    return bool(_SCHEME.fullmatch(value)) and not _WORD.search(value)
+    """A coding scheme designator: a PS3.16 one, a local one (PS3.16 8.2: "99" + an upper-case token), or an
+    upper-case token of up to 16 (A-Z 0-9 _ . -) without a 5-letter word in it ("SMITH" is a name, not a scheme)."""
+    if value in STANDARD_SCHEMES:
+        return True
+    if not _SCHEME.fullmatch(value):
+        return False
+    return value.startswith("99") or not _SCHEME_WORD.search(value)
 
 
 @cache

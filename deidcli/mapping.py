@@ -6,7 +6,7 @@ Why lookups normalise: a data manager types a patient's name the way the request
 set of their words (case, accents, separators and the order of family and given names ignored); other
 values exactly, then case-insensitively. Substring matches only on request: a short needle matches
 thousands of values. Paths may be typed absolute or relative to IN_DIR/OUT_DIR: the folders a run used
-are recorded in `run.json` beside the tables.
+are recorded in `folders.json` beside the tables.
 """
 
 from __future__ import annotations
@@ -17,13 +17,15 @@ import json
 import os
 import re
 import unicodedata
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path, PurePosixPath
 
 FILES_NAME = "files.csv"
 VALUES_NAME = "values.csv"
 OCR_TEXT_NAME = "ocr_text.csv"
-RUNS_NAME = "run.json"
+#: IN_DIR and OUT_DIR of each run into this private folder, for lookups by path (verify's run.json is another file).
+RUNS_NAME = "folders.json"
 
 FILES_COLUMNS = ["input_path", "input_id", "output_path", "status", "reason"]
 VALUES_COLUMNS = ["tag", "keyword", "vr", "original", "pseudonym"]
@@ -34,6 +36,10 @@ EXACT, NORMALISED, SUBSTRING = "exact", "normalised", "substring"
 _TIERS = (EXACT, NORMALISED, SUBSTRING)
 #: The columns of a lookup result, in --format csv/json and in the table.
 MATCH_COLUMNS = ["match", "table", "keyword", "vr", "original", "pseudonym", "status"]
+
+
+#: Told about each damaged record skipped while reading (path:line: why).
+Warn = Callable[[str], None]
 
 
 class MappingNotFound(Exception):
@@ -74,7 +80,7 @@ def run_folders(private_dir: Path) -> list[dict[str, str]]:
 
 
 # -- reading the tables --------------------------------------------------------------------------------
-def read_table(private_dir: Path, name: str, warn=None) -> list[dict[str, str]]:
+def read_table(private_dir: Path, name: str, warn: Warn | None = None) -> list[dict[str, str]]:
     """A mapping table's rows. A damaged record (a kill mid-write) is skipped, never fatal; `warn` is told
     where (path:line), so the user knows the answer may be incomplete."""
     from deidcli.audit import read_table as read_csv_table  # audit.py imports this module's names
@@ -177,7 +183,7 @@ def _path_tier(needle: str, value: str, candidates: set[str], substring: bool) -
 
 
 def lookup(private_dir: Path, needle: str, *, reverse: bool = False, substring: bool = False,
-           warn=None) -> list[Match]:
+           warn: Warn | None = None) -> list[Match]:
     """Value pairs and file pairs matching `needle`: an original value or input path (`reverse=False`), or a
     pseudonym or output path (`reverse=True`). Exact matches first; substring matches only when asked."""
     values = read_table(private_dir, VALUES_NAME, warn)

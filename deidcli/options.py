@@ -129,6 +129,12 @@ def _check_workers(value: Any) -> None:
         raise OptionError("{workers} must be a whole number of at least 1, not {value!r}", value=value)
 
 
+def _check_scheduler(value: Any) -> None:
+    if not isinstance(value, str) or "://" not in value:
+        raise OptionError("{scheduler} must be a Dask scheduler address such as tcp://HOST:8786, not {value!r}",
+                          value=value)
+
+
 def _check_file_timeout(value: Any) -> None:
     if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
         raise OptionError("{file_timeout_s} must be a number of seconds (0 for no limit), not {value!r}",
@@ -188,6 +194,12 @@ RUN_OPTIONS: tuple[RunOption, ...] = (
              "default; the Python API uses one unless told otherwise.",
     ),
     RunOption(
+        "scheduler", Kind.TEXT, metavar="tcp://HOST:8786", envvar="DEID_SCHEDULER", check=_check_scheduler,
+        help="Run the per-file work on the Dask cluster of this scheduler (extra deidcli[dask]) instead of "
+             "{workers} local processes. IN_DIR and OUT_DIR must be at the same paths on every worker; the "
+             "audit and the private mapping are written here. 'deid cluster-check' checks the workers first.",
+    ),
+    RunOption(
         "ocr", Kind.TEXT, for_dataset=True, default="auto", choices=OCR_MODES,
         help="When burned-in text is looked for: 'auto' reads every image except skipped modalities, 'always' "
              "every image, 'never' none. 'never' needs {region_rules} or {accept_burned_in_risk}.",
@@ -205,6 +217,11 @@ RUN_OPTIONS: tuple[RunOption, ...] = (
         "accept_burned_in_risk", Kind.FLAG, for_dataset=True, default=False,
         help="Allow {ocr} 'never' without {region_rules}: images whose header says they carry burned-in text "
              "are then written with their pixels untouched.",
+    ),
+    RunOption(
+        "accept_recipe_risk", Kind.FLAG, default=False,
+        help="Run a recipe that keeps a patient name, ID, birth date or free text of the patient module "
+             "(refused otherwise). Every recipe warning is printed either way; 'deid check-recipe' explains them.",
     ),
     RunOption(
         "region_rules", Kind.FILE, for_dataset=True, metavar="FILE",

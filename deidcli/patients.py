@@ -19,7 +19,8 @@ from pathlib import Path
 
 from pydicom.dataset import Dataset
 
-from deidcli.errors import FileRejected, UsageError
+from deidcli.errors import FileRejected
+from deidcli.options import OptionError
 from deidcli.pseudonyms import Pseudonymizer
 from deidcli.write import PATIENT_FOLDER_NAME
 
@@ -42,44 +43,48 @@ class OutputPatient:
 def load_patient_map(path: str | Path) -> dict[str, str]:
     """Read and check a patient map: a header line, then `original PatientID,research ID` rows.
 
-    Every problem is a UsageError before the first file: a duplicate original ID, a research ID given to two
-    patients (they would be merged), empty IDs, and research IDs that are not valid LO values or not safe as
-    folder names (upper-case letters, digits, `.`, `-`, `_`; at most 64 characters).
+    Every problem is an OptionError before the first file (it names `--patient-map` on the command line,
+    `patient_map=` through the API): a duplicate original ID, a research ID given to two patients (they
+    would be merged), empty IDs, and research IDs that are not valid LO values or not safe as folder names
+    (upper-case letters, digits, `.`, `-`, `_`; at most 64 characters). Messages never quote a PatientID.
     """
     path = Path(path)
-    where = f"--patient-map {path}"
+
+    def bad(problem: str, **values: object) -> OptionError:
+        return OptionError("{patient_map} {file}" + problem, file=str(path), **values)
+
     try:
         text = path.read_text(encoding="utf-8-sig")
     except OSError as error:
-        raise UsageError(f"{where}: cannot read ({error.strerror or error})") from error
+        raise bad(": cannot read ({why})", why=error.strerror or error) from error
     except UnicodeDecodeError as error:
-        raise UsageError(f"{where}: not UTF-8 text") from error
+        raise bad(": not UTF-8 text") from error
     rows = list(csv.reader(text.splitlines()))
     if len(rows) < 2:
-        raise UsageError(f"{where}: expected a header line and at least one 'PatientID,research ID' row")
+        raise bad(": expected a header line and at least one 'PatientID,research ID' row")
     mapping: dict[str, str] = {}
     owner: dict[str, str] = {}
     for line, row in enumerate(rows[1:], start=2):
         if not row or all(not cell.strip() for cell in row):
             continue
         if len(row) != 2:
-            raise UsageError(f"{where} line {line}: expected 2 columns (PatientID,research ID), found {len(row)}")
+            raise bad(" line {line}: expected 2 columns (PatientID,research ID), found {found}", line=line,
+                      found=len(row))
         original, research = row[0].strip(), row[1].strip()
         if not original or not research:
-            raise UsageError(f"{where} line {line}: empty {'PatientID' if not original else 'research ID'}")
+            raise bad(" line {line}: empty {which}", line=line, which="PatientID" if not original else "research ID")
         if not PATIENT_FOLDER_NAME.fullmatch(research) or research.split(".")[0] in _RESERVED_NAMES:
-            raise UsageError(
-                f"{where} line {line}: research ID {research!r} must be 1-64 upper-case letters, digits, '.', '-' "
-                "or '_', starting with a letter or digit (a valid LO value and a safe folder name everywhere)"
-            )
+            raise bad(" line {line}: research ID {research!r} must be 1-64 upper-case letters, digits, '.', '-' "
+                      "or '_', starting with a letter or digit (a valid LO value and a safe folder name "
+                      "everywhere)", line=line, research=research)
         if original in mapping:
-            raise UsageError(f"{where} line {line}: PatientID listed twice (first on an earlier line)")
+            raise bad(" line {line}: PatientID listed twice (first on an earlier line)", line=line)
         if research in owner:
-            raise UsageError(f"{where} line {line}: research ID {research!r} given to two patients")
+            raise bad(" line {line}: research ID {research!r} given to two patients", line=line, research=research)
         mapping[original] = research
         owner[research] = original
     if not mapping:
-        raise UsageError(f"{where}: no 'PatientID,research ID' rows")
+        raise bad(": no 'PatientID,research ID' rows")
     return mapping
 
 

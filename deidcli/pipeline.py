@@ -25,6 +25,7 @@ from deidcli.geometry import Rect
 from deidcli.keys import key_fingerprint
 from deidcli.options import default_of
 from deidcli.patients import OutputPatient, output_patient
+from deidcli.pixels.integrity import check_pixel_integrity
 from deidcli.pseudonyms import Pseudonymizer
 from deidcli.read import checked_sop_class, read_dicom
 from deidcli.reasons import Status, status_of
@@ -86,6 +87,8 @@ class Pipeline:
         self.temp_dir = temp_dir
         self.fingerprint = key_fingerprint(settings.key)
         self._scanner = None
+        #: False where the batch syncs outputs in groups itself (same machine): see `write_temporary`.
+        self.fsync_each_file = True
         quiet_pydicom()
 
     # -- the OCR scanner is created on first use: header-only runs never load a model ---------------
@@ -141,7 +144,7 @@ class Pipeline:
         patient = self._output_patient(source, target, private)
         result.detail = patient.note
         result.output_path = self.output_relative_path(source, target, patient.folder)
-        return write_temporary(target, syntax, self.temp_dir)
+        return write_temporary(target, syntax, self.temp_dir, fsync=self.fsync_each_file)
 
     def clean(self, source: Dataset, result: FileResult, private: PrivateRecord) -> tuple[Dataset, str]:
         """Attributes, then pixels: the de-identified dataset and its transfer syntax (not yet written).
@@ -150,6 +153,7 @@ class Pipeline:
         PatientIdentityRemoved with its burned-in text still in the pixels.
         """
         target, report = self.deidentify(source, fallback_identity=private.input_path)
+        check_pixel_integrity(source, target)
         result.kept, result.removed, result.emptied, result.pseudonymised = (
             report.kept, report.removed, report.emptied, report.pseudonymised
         )
@@ -354,8 +358,10 @@ def quiet_pydicom() -> None:
 
 
 def _patient_identity(source: Dataset) -> str:
-    """The original identity that keys the per-patient date shift (ID, else name, else nothing)."""
-    for keyword in ("PatientID", "PatientName"):
+    """The original identity that keys the per-patient date shift: ID, else name, else the study (a file
+    without either is its own pseudo-patient, see `deidcli.patients`: one known date must not reveal the
+    shift of every anonymous study), else nothing."""
+    for keyword in ("PatientID", "PatientName", "StudyInstanceUID"):
         value = str(source.get(keyword, "") or "").strip()
         if value:
             return f"{keyword}={value}"

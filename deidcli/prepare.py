@@ -35,6 +35,7 @@ from deidcli.keys import (
 from deidcli.options import DEFAULT_RECIPE, RUN_OPTIONS, Surface, resolve_options
 from deidcli.pipeline import Settings
 from deidcli.pseudonyms import validate_org_root
+from deidcli.recipe.check import review_for_run
 from deidcli.recipe.load import Problem, load_recipe
 from deidcli.recipe.model import Recipe
 
@@ -58,6 +59,8 @@ class PreparedRun:
     workers: int
     force: bool
     progress: bool
+    #: A Dask scheduler address: the per-file work runs on that cluster (deidcli.distributed).
+    scheduler: str | None = None
 
     def create_key(self, on_new_key: Callable[[Path, str], None] | None = None) -> None:
         """Write the new key (if the run makes one) and record which key the private folder uses."""
@@ -92,12 +95,13 @@ def prepare_run(in_dir: str | Path, out_dir: str | Path, given: Mapping[str, Any
     private_dir = Path(values["private_dir"]) if values["private_dir"] else default_private_dir(out_path)
     _check_paths(in_path, out_path, private_dir)
     settings = build_settings(values, key=b"")  # every check but the key's: a key is only read after them
+    review_for_run(settings.recipe, values["accept_recipe_risk"])  # its warnings once; refusal: nothing made
     key = choose_key(values["key"], private_dir)
     check_key_matches(key, out_path, private_dir)
     settings = dataclasses.replace(settings, key=key.key)
     check_out_dir(out_path, settings, values["force"])
     return PreparedRun(in_path, out_path, private_dir, settings, key, values["workers"], values["force"],
-                       values["progress"])
+                       values["progress"], values["scheduler"])
 
 
 def build_settings(values: Mapping[str, Any], key: bytes) -> Settings:

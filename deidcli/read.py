@@ -8,13 +8,16 @@ from `deidcli.reasons`; nothing here ever decides to write anything.
 from __future__ import annotations
 
 import os
+import stat
 import warnings
 from pathlib import Path
+from typing import BinaryIO
 
 import pydicom
 from pydicom.dataset import Dataset, FileDataset
 from pydicom.uid import DeflatedExplicitVRLittleEndian
 
+from deidcli.charset import sanitise_read_character_set
 from deidcli.errors import FileRejected
 from deidcli.pseudonyms import registered_uid_type
 
@@ -27,12 +30,34 @@ def _snapshot(path: Path) -> tuple[int, int]:
     return info.st_size, info.st_mtime_ns
 
 
+def _open_regular(path: Path) -> BinaryIO:
+    """Open without blocking and check what was opened: discovery saw a regular file, but it may have been
+    swapped for a FIFO or a device since (a FIFO would block the worker until its time budget)."""
+    descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    try:
+        if not stat.S_ISREG(os.fstat(descriptor).st_mode):
+            raise FileRejected("not_regular_file", "not a regular file when opened")
+        return os.fdopen(descriptor, "rb")
+    except BaseException:
+        os.close(descriptor)
+        raise
+
+
 def read_dicom(path: Path) -> FileDataset:
     """Parse `path` as DICOM, or raise FileRejected with the reason it is not processable."""
     try:
         before = _snapshot(path)
-        with path.open("rb") as handle:
-            head = handle.read(132)
+        handle = _open_regular(path)
+    except OSError as error:
+        raise FileRejected("unreadable", os.strerror(error.errno or 0)) from error
+    with handle:
+        return _read_open(path, handle, before)
+
+
+def _read_open(path: Path, handle: BinaryIO, before: tuple[int, int]) -> FileDataset:
+    try:
+        head = handle.read(132)
+        handle.seek(0)
     except OSError as error:
         raise FileRejected("unreadable", os.strerror(error.errno or 0)) from error
     if before[0] == 0:
@@ -43,7 +68,8 @@ def read_dicom(path: Path) -> FileDataset:
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            dataset = pydicom.dcmread(path, force=not has_preamble)
+            dataset = pydicom.dcmread(handle, force=not has_preamble)
+            sanitise_read_character_set(dataset)  # before any value is decoded
         if not has_preamble and not _looks_like_dicom(dataset):
             raise FileRejected("not_dicom")
         if any("End of file" in str(w.message) or "truncat" in str(w.message).lower() for w in caught):
@@ -76,13 +102,29 @@ def checked_sop_class(dataset: Dataset) -> str:
 
     The SOP class is copied as is, so it must be a SOP class the standard registers. Anything else (a
     private vendor class, an MRN under 1.2.840.10008, a path) is `unknown_sop_class`; so are the file
-    meta UIDs (`check_file_meta_uids`). Details never quote the value.
+    meta UIDs (`check_file_meta_uids`). Documents and video are refused (`check_cleanable_content`).
+    Details never quote the value.
     """
     value = str(dataset.get("SOPClassUID", "") or "").strip("\0 ")
     if registered_uid_type(value) != "SOP Class":
         raise FileRejected("unknown_sop_class", "SOPClassUID is not a SOP class registered by DICOM")
     check_file_meta_uids(dataset)
+    check_cleanable_content(dataset, value)
     return value
+
+
+def check_cleanable_content(dataset: Dataset, sop_class: str) -> None:
+    """Refuse, before any work, content no stage can inspect, whatever the recipe keeps: an encapsulated
+    document (PDF, CDA, STL/OBJ/MTL: its text and pictures are never read) and video (MPEG/HEVC: burned-in
+    text cannot be masked frame by frame). Emptying the document instead would write a hollow instance as
+    `ok` (silent loss); keeping it would release text nobody checked."""
+    from deidcli.pixels.frames import ENCAPSULATED_DOCUMENT_SOP_CLASSES, VIDEO_TRANSFER_SYNTAXES
+
+    if sop_class in ENCAPSULATED_DOCUMENT_SOP_CLASSES or "EncapsulatedDocument" in dataset:
+        raise FileRejected("encapsulated_document", "an encapsulated document cannot be cleaned")
+    meta = getattr(dataset, "file_meta", None)
+    if meta is not None and str(meta.get("TransferSyntaxUID", "")) in VIDEO_TRANSFER_SYNTAXES:
+        raise FileRejected("video_not_cleanable", "a video transfer syntax cannot be cleaned frame by frame")
 
 
 def check_file_meta_uids(dataset: Dataset) -> None:

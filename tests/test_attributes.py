@@ -166,3 +166,18 @@ def test_every_action_is_counted():
 def test_actions_parse_case_insensitively(action):
     recipe = recipe_from({"0x00100010": ["PatientName", "PN", action.value.lower()]})
     assert recipe.general_rule(0x00100010).action is action
+
+
+def test_specific_rule_on_a_private_tag_keeps_nothing_without_its_creator():
+    """A specific rule names a number; in a private block that number is whatever any vendor stores there."""
+    ds = Dataset()
+    item = Dataset()
+    block = item.private_block(0x0029, "ANY VENDOR", create=True)
+    block.add_new(0x10, "LO", "CANARYPRIVATESPECIFIC")
+    ds.ReferencedImageSequence = Sequence([item])
+    rules = {"0x00081140": ["ReferencedImageSequence", "SQ", "CONSERVER"]}
+    specific = {"0x00291010": {"sequence": "0x00081140", "rule": "CONSERVER"}}
+    out, _ = run(ds, rules, specific)
+    kept = [element for element in out.iterall() if element.value == "CANARYPRIVATESPECIFIC"]
+    assert kept == []
+    assert all(element.tag.group != 0x0029 for element in out.ReferencedImageSequence[0])

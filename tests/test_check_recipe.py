@@ -148,7 +148,7 @@ def test_keeping_an_attribute_the_basic_profile_empties():
     problem = only(recipe_text({"0x00100010": ["PatientName", "PN", "CONSERVER"]}))
     assert problem == Problem("warning", "general_rules['0x00100010']",
                               "keeps PatientName (0x00100010), which the basic profile empties (EFFACER)",
-                              "use EFFACER")
+                              "use EFFACER", refused_by_run=True)
 
 
 def test_keeping_a_date_names_the_option_that_allows_it():
@@ -175,7 +175,7 @@ def test_keeping_a_private_tag_without_its_creator():
 
 
 def test_keeping_a_private_tag_with_its_creator_is_fine():
-    text = recipe_text({"0x0029xx10": ["", "OB", "CONSERVER", {"creator": "SIEMENS CSA HEADER"}]})
+    text = recipe_text({"0x0019xx10": ["", "OB", "CONSERVER", {"creator": "SIEMENS MR HEADER"}]})
     assert problems_of(text) == []
 
 

@@ -1,6 +1,8 @@
-"""Fuzzing: mutated real DICOM bytes either come out de-identified and valid, or quarantined with a reason.
+"""Fuzzing: mutated real DICOM bytes, and files built with hostile UIDs, VRs and pixel lengths, either come out
+de-identified and valid, or quarantined with a reason.
 
-`make test` runs a bounded number of cases; `make fuzz` runs a longer campaign (DEID_FUZZ_EXAMPLES).
+`make test` runs a bounded number of cases (about 60 in all); `make fuzz` runs a longer campaign
+(DEID_FUZZ_EXAMPLES, split two to one between byte mutations and hostile values).
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ from deidcli.recipe import load_recipe
 from tests.conftest import KEY, ORG_ROOT, PLANTED, planted_dataset, pydicom_file
 
 EXAMPLES = int(os.environ.get("DEID_FUZZ_EXAMPLES", "60"))
+HOSTILE_EXAMPLES = max(EXAMPLES // 3, 10)
+MUTATION_EXAMPLES = max(EXAMPLES - HOSTILE_EXAMPLES, 10)
 
 
 def _seed_files() -> list[bytes]:
@@ -57,9 +61,14 @@ def mutated(draw) -> bytes:
     return bytes(data)
 
 
-@settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=MUTATION_EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck))
 @given(payload=mutated())
 def test_mutated_files_are_written_clean_or_quarantined_with_a_reason(payload):
+    _check_outcome(payload, SECRETS)
+
+
+def _check_outcome(payload: bytes, secrets: list[bytes]) -> None:
+    """Run one file through the worker entry point; written means no secret in it and it reads back."""
     with tempfile.TemporaryDirectory() as root:
         in_dir, temp_dir = Path(root) / "in", Path(root) / "tmp"
         in_dir.mkdir()
@@ -72,9 +81,70 @@ def test_mutated_files_are_written_clean_or_quarantined_with_a_reason(payload):
         assert source.read_bytes() == payload
         if outcome.result.status == "written":
             written = outcome.temp_path.read_bytes()
-            for secret in SECRETS:
+            for secret in secrets:
                 assert secret not in written
             pydicom.dcmread(outcome.temp_path)  # the output reads back
         else:
             assert outcome.temp_path is None
             assert list(temp_dir.iterdir()) == []
+
+
+# -- hostile values: UIDs, declared VRs and pixel lengths an attacker chooses ---------------------------------
+UID_CANARY = "9021098765"
+TEXT_CANARY = "FUZZCANARYTEXT"
+HOSTILE_SECRETS = [UID_CANARY.encode(), TEXT_CANARY.encode(), *SECRETS[:2]]
+_UID_KEYWORDS = ("SOPInstanceUID", "StudyInstanceUID", "SeriesInstanceUID", "FrameOfReferenceUID", "SOPClassUID",
+                 "ReferencedSOPClassUID", "ReferencedSOPInstanceUID")
+_DECLARED_VRS = ("OB", "UN", "LT", "LO", "SH", "UT", "PN", "DA", "UI", "SQ", "CS", "UC")
+_RETYPED_TAGS = {0x00082112: "sequence", 0x0040A730: "sequence", 0x00100010: "text", 0x00081030: "text",
+                 0x00080020: "text", 0x0020000D: "uid"}
+
+
+@st.composite
+def hostile_uid(draw) -> str:
+    body = draw(st.sampled_from([
+        f"1.2.840.10008.{UID_CANARY}", f"1.2.840.10008.5.1.4.1.1.{UID_CANARY}", f"1.2.3.{UID_CANARY}",
+        f"1.2.840.10008.1/../../{UID_CANARY}", "1." + "9" * 300 + UID_CANARY, f"{UID_CANARY}\0.1", f"ABC.{UID_CANARY}",
+    ]))
+    junk = draw(st.text(alphabet="0123456789./\0 AZ", max_size=8))
+    return body + junk if draw(st.booleans()) else junk + body
+
+
+@st.composite
+def hostile_file(draw) -> bytes:
+    from pydicom.dataset import Dataset
+    from pydicom.sequence import Sequence
+
+    from tests.hostile.values_helpers import implicit_sequence_bytes, write_with_declared_vr
+
+    dataset = planted_dataset(referenced_sop_uid="1.2.3.4")
+    for _ in range(draw(st.integers(0, 2))):
+        keyword, value = draw(st.sampled_from(_UID_KEYWORDS)), draw(hostile_uid())
+        holder = dataset.ReferencedImageSequence[0] if keyword.startswith("Referenced") else dataset
+        setattr(holder, keyword, value)
+    extra = draw(st.integers(-4, 40)) if draw(st.booleans()) else 0  # half the files keep their length
+    pixels = bytes(range(16))
+    dataset.PixelData = pixels[:16 + extra] if extra < 0 else pixels + (TEXT_CANARY.encode() * 3)[:extra]
+    code = Dataset()
+    code.CodeValue, code.CodingSchemeDesignator = draw(st.sampled_from([("T-04000", "SRT"), (TEXT_CANARY, "99X")]))
+    code.CodeMeaning = f"husband of {TEXT_CANARY}"
+    dataset.AnatomicRegionSequence = Sequence([code])
+    tag, declared = draw(st.sampled_from(sorted(_RETYPED_TAGS))), draw(st.sampled_from(_DECLARED_VRS))
+    item = Dataset()
+    item.PatientName, item.ReferencedSOPInstanceUID = f"{TEXT_CANARY}^WIFE", f"1.2.{UID_CANARY}"
+    payload = {"sequence": implicit_sequence_bytes("SourceImageSequence", [item]),
+               "text": f"{TEXT_CANARY} ".encode(), "uid": f"1.2.{UID_CANARY}".encode()}[_RETYPED_TAGS[tag]]
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "hostile.dcm"
+        try:
+            write_with_declared_vr(dataset, path, tag, declared, payload)
+        except Exception:  # noqa: BLE001 - pydicom refuses to encode some drawn values: write them raw instead
+            dataset[tag] = dataset[tag] if tag in dataset else dataset.get(tag)
+            dataset.save_as(path, enforce_file_format=False)
+        return path.read_bytes()
+
+
+@settings(max_examples=HOSTILE_EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck))
+@given(payload=hostile_file())
+def test_hostile_uids_vrs_and_pixel_lengths_are_written_clean_or_quarantined(payload):
+    _check_outcome(payload, HOSTILE_SECRETS)

@@ -217,3 +217,36 @@ def test_files_without_patient_id_get_one_keyed_pseudo_patient_per_study(tmp_pat
     assert again.exit_code == 0
     assert {row["output_path"] for row in _files(tmp_path / "out2.private").values()} == {
         row["output_path"] for row in files.values()}
+
+
+def test_anonymous_studies_get_their_own_date_shift():
+    shifts = set()
+    for study in ("1.2.3.1", "1.2.3.2", "1.2.3.3", "1.2.3.4"):
+        dataset = planted_dataset(study_uid=study)
+        del dataset.PatientID, dataset.PatientName
+        shifts.add(deidentify(dataset, "mammography", key=KEY).StudyDate)
+    assert len(shifts) > 1
+
+
+def test_lookup_survives_a_damaged_mapping_line_and_names_it(delivered):
+    _, _, private = delivered
+    with (private / "values.csv").open("a", encoding="utf-8") as handle:
+        handle.write('00100010,PatientName,PN,"UNBALANCED\n')
+    found = invoke("mapping", "lookup", private, "Jane Doe")
+    assert found.exit_code == 0
+    assert "DOE^JANE" in found.stdout
+    assert "values.csv:" in found.stderr and "skipped" in found.stderr
+
+
+def test_a_bad_patient_map_through_the_api_names_the_parameter_not_the_flag(tmp_path):
+    import deidcli
+    from deidcli.errors import UsageError
+
+    folder = tmp_path / "in"
+    write_planted(folder / "a.dcm")
+    ids = tmp_path / "ids.csv"
+    ids.write_text("PatientID,ResearchID\nMRN-1,R1\nMRN-2,R1\n")
+    with pytest.raises(UsageError) as caught:
+        deidcli.run(folder, tmp_path / "out", key=KEY, patient_map=ids, ocr="never", accept_burned_in_risk=True)
+    assert str(caught.value).startswith("patient_map ") and "--patient-map" not in str(caught.value)
+    assert not (tmp_path / "out").exists()

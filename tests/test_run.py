@@ -305,7 +305,7 @@ def test_kept_text_survives_every_character_set_unchanged(name, tmp_path):
     recipe = json.loads(deidcli.recipe.load.builtin_text("default"))
     recipe["general_rules"]["0x00100010"] = ["PatientName", "PN", "CONSERVER"]
     (tmp_path / "keep-name.json").write_text(json.dumps(recipe))
-    audit = header_run(folder, tmp_path / "out", recipe=tmp_path / "keep-name.json")
+    audit = header_run(folder, tmp_path / "out", recipe=tmp_path / "keep-name.json", accept_recipe_risk=True)
     assert list(audit["status"]) == ["written"]
     out = pydicom.dcmread(next((tmp_path / "out").rglob("*.dcm")))
     assert str(out.PatientName) == str(source.PatientName)

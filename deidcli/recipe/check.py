@@ -8,12 +8,14 @@ measured against the PS3.15 basic profile so the user sees what their recipe doe
 
 from __future__ import annotations
 
+import json
+import sys
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cache
 
-from pydicom.datadict import get_entry, keyword_for_tag, tag_for_keyword
+from pydicom.datadict import DicomDictionary, get_entry, keyword_for_tag, tag_for_keyword
 
 from deidcli.recipe.load import Problem, parse_recipe_text
 from deidcli.recipe.model import STRICTNESS, Action, Recipe, Rule
@@ -27,6 +29,19 @@ PIXEL_DATA = 0x7FE00010
 PLACEHOLDERS = frozenset({"", "-", "?"})
 #: How many differences from the basic profile the summary shows.
 EXAMPLE_COUNT = 5
+
+#: The command line flag that lets `deid run` use a recipe keeping patient identifiers.
+RISK_FLAG = "--accept-recipe-risk"
+#: Patient module (group 0010) VRs that carry a name, an ID or free text; with birth dates (keywords holding
+#: "Birth") they are what `deid run` refuses to keep without the flag.
+PATIENT_IDENTIFYING_VRS = frozenset({"PN", "LO", "SH", "LT", "ST", "UT", "UC", "SQ"})
+#: Private blocks that are vendor-formatted binary blobs of free text deidcli cannot clean.
+CSA_CREATOR = "siemens csa header"
+CSA_ELEMENTS = {0x10: "CSA Image Header Info", 0x20: "CSA Series Header Info"}
+#: Named first by a wildcard warning: the identifiers every reader recognises.
+HEADLINE_KEYWORDS = ("PatientName", "PatientID", "PatientBirthDate", "PatientAddress", "PatientComments")
+#: How many attributes a wildcard warning names.
+WILDCARD_NAMES = 8
 
 _VERB = {Action.RETIRER: "removes", Action.EFFACER: "empties", Action.PSEUDONYMISER: "replaces"}
 _PRIVATE_WITHOUT_CREATOR = "private tag without a private creator never matches"
@@ -101,6 +116,8 @@ class CheckReport:
             lines.append(f"{problem.severity}: {problem.where}: {problem.message}")
             if problem.hint:
                 lines.append(f"    fix: {problem.hint}")
+            if problem.refused_by_run:
+                lines.append(f"    deid run refuses this recipe unless {RISK_FLAG} is given")
         lines.append(f"{self.name}: {len(self.errors)} error(s), {len(self.warnings)} warning(s)")
         if self.summary is not None:
             lines += self.summary.lines(show_all)
@@ -123,6 +140,8 @@ def check_recipe_text(text: str, name: str = "recipe",
     for rule in recipe.rules:
         findings += _dictionary_problems(rule)
         findings += _rule_risks(rule, recipe)
+        findings += _wildcard_keep_risks(rule, recipe)
+        findings += _csa_header_risks(rule)
     for rule in recipe.specific_rules:
         findings += _specific_problems(rule, recipe)
     replaced = {p.where for p in findings if "without a private creator" in p.message}
@@ -130,6 +149,46 @@ def check_recipe_text(text: str, name: str = "recipe",
     all_problems = kept + findings
     compare = not any(problem.severity == "error" for problem in all_problems)
     return CheckReport(recipe.name, all_problems, _summary(recipe, compare))
+
+
+def check_loaded_recipe(recipe: Recipe) -> CheckReport:
+    """Check a loaded recipe (what `deid run` does before its first file): from its source text when it was
+    read from a file, else from its JSON form (a profile built in memory, a Recipe made in Python)."""
+    text = recipe.source_text or json.dumps(recipe.to_json())
+    return check_recipe_text(text, recipe.name)
+
+
+def review_for_run(recipe: Recipe, accept_risk: bool) -> CheckReport:
+    """What `deid run` does with its recipe before the first file: print every warning `check-recipe` gives
+    (stderr, once), and refuse a recipe that keeps a patient name, ID, birth date or free text unless the
+    risk is accepted (OptionError: a usage error, exit 2, nothing created)."""
+    from deidcli.errors import OptionError
+
+    report = check_loaded_recipe(recipe)
+    for problem in report.warnings:
+        print(f"recipe {recipe.name}: {problem}", file=sys.stderr)
+    refused = [problem for problem in report.warnings if problem.refused_by_run]
+    if refused and not accept_risk:
+        places = ", ".join(problem.where for problem in refused)
+        raise OptionError(
+            "recipe {name} keeps patient identifiers (a name, an ID, a birth date or free text of the patient "
+            "module) at {places}: refused. Remove or pseudonymise them (see 'deid check-recipe'), or give "
+            "{accept_recipe_risk} if your protocol allows releasing them",
+            name=repr(recipe.name), places=places,
+        )
+    return report
+
+
+def is_patient_identifier(tag: int) -> bool:
+    """A name, an ID, a birth date or free text of the patient module (group 0010). Unknown group 0010 tags
+    count too: nothing says they are harmless."""
+    if tag >> 16 != 0x0010 or tag & 0xFFFF == 0:
+        return False
+    entry = _dictionary_entry(tag)
+    if entry is None:
+        return True
+    vr, keyword = entry
+    return "Birth" in keyword or bool(_split_vrs(vr) & PATIENT_IDENTIFYING_VRS)
 
 
 # -- helpers ------------------------------------------------------------------------------------------
@@ -252,6 +311,9 @@ def _keep_risks(rule: Rule, recipe: Recipe) -> list[Problem]:
             'add {"creator": "..."} as 4th item and write the tag as 0xGGGGxxEE',
         )]
     basic = _basic_action(rule)
+    if basic is None and rule.pattern.is_exact and is_patient_identifier(rule.pattern.value):
+        return [Problem("warning", rule.where, f"keeps {_named(rule)}, a patient name, ID, birth date or free text",
+                        "use RETIRER or PSEUDONYMISER", refused_by_run=True)]
     if basic is None or basic is Action.CONSERVER:
         return []
     option = option_keeping(rule.pattern.value, recipe.method_codes) if rule.pattern.is_exact else None
@@ -273,6 +335,75 @@ def _keep_risks(rule: Rule, recipe: Recipe) -> list[Problem]:
         "warning", rule.where,
         f"keeps {_named(rule)}, which the basic profile {_VERB[basic]} ({basic.value})",
         f"use {basic.value}{allow}",
+        refused_by_run=rule.pattern.is_exact and is_patient_identifier(rule.pattern.value),
+    )]
+
+
+def _wildcard_keep_risks(rule: Rule, recipe: Recipe) -> list[Problem]:
+    """A wildcard CONSERVER (`0x0010xxxx`) keeps every attribute it matches that no exact rule names: list
+    the identifying ones (the basic profile does not keep them, or they are patient identifiers)."""
+    if rule.action is not Action.CONSERVER or rule.pattern.is_exact or rule.creator is not None:
+        return []
+    kept = []
+    for tag in _public_tags_matching(rule):
+        if recipe.general_rule(tag) is not rule:
+            continue  # an exact rule, or an earlier wildcard, decides for this tag
+        basic = _basic_by_pattern().get((tag, 0xFFFFFFFF)) if tag in table_by_tag() else None
+        option = option_keeping(tag, recipe.method_codes)
+        allowed = option is not None and option.code in recipe.method_codes
+        if is_patient_identifier(tag) or (basic is not None and basic is not Action.CONSERVER and not allowed):
+            kept.append(tag)
+    if not kept:
+        return []
+    kept.sort(key=_naming_order)
+    names = ", ".join(_label(tag) for tag in kept[:WILDCARD_NAMES])
+    more = f" and {len(kept) - WILDCARD_NAMES} more" if len(kept) > WILDCARD_NAMES else ""
+    return [Problem(
+        "warning", rule.where,
+        f"wildcard {rule.pattern.text} keeps {len(kept)} identifying attribute(s) no other rule names: "
+        f"{names}{more}",
+        "keep only the attributes you need, one exact rule each, or add rules that remove or pseudonymise these",
+        refused_by_run=any(is_patient_identifier(tag) for tag in kept),
+    )]
+
+
+def _naming_order(tag: int) -> tuple[int, int, int]:
+    """Names first, then birth dates, other patient identifiers, the rest; known attributes before unknown."""
+    entry = _dictionary_entry(tag)
+    vr, keyword = entry if entry else ("", "")
+    if keyword in HEADLINE_KEYWORDS:
+        return 0, HEADLINE_KEYWORDS.index(keyword), tag
+    rank = 1 if "PN" in vr else 2 if "Birth" in keyword else 3 if is_patient_identifier(tag) else 4
+    return rank, 0 if keyword else 1, tag
+
+
+def _label(tag: int) -> str:
+    """Keyword (0xGGGGEEEE) from pydicom, else from the standard's table, else the tag alone."""
+    row = table_by_tag().get(tag)
+    keyword = keyword_for_tag(tag) or (row.keyword if row and row.keyword != "Unknown" else "")
+    return f"{keyword} ({_tag_text(tag)})" if keyword else _tag_text(tag)
+
+
+def _public_tags_matching(rule: Rule) -> list[int]:
+    """Dictionary and basic-profile tags a wildcard pattern matches, in order (repeating groups excluded)."""
+    tags = {tag for tag in DicomDictionary if rule.pattern.matches(tag)}
+    tags |= {tag for tag in table_by_tag() if rule.pattern.matches(tag)}
+    return sorted(tag for tag in tags if tag >> 16 not in (0x0000, 0x0002) and not tag >> 16 & 1 and tag & 0xFFFF)
+
+
+def _csa_header_risks(rule: Rule) -> list[Problem]:
+    """Keeping a SIEMENS CSA header: a binary blob of vendor text (protocol, operator, free text) that no
+    recipe rule and no OCR can clean."""
+    if rule.creator is None or rule.creator.strip().lower() != CSA_CREATOR or rule.action is Action.RETIRER:
+        return []
+    element = rule.pattern.value & 0xFF
+    if rule.pattern.group != 0x0029 or element not in CSA_ELEMENTS:
+        return []
+    return [Problem(
+        "warning", rule.where,
+        f"keeps the SIEMENS CSA header ({CSA_ELEMENTS[element]}, 0029,xx{element:02x}): a binary blob of vendor "
+        "text that can hold names, IDs and free text, which deidcli cannot clean",
+        "use RETIRER; keep only the public attributes you need",
     )]
 
 
@@ -308,6 +439,15 @@ def _pseudonymise_risks(rule: Rule) -> list[Problem]:
 def _specific_problems(rule: Rule, recipe: Recipe) -> list[Problem]:
     assert rule.parent is not None
     parent = rule.parent
+    if rule.pattern.group % 2 or parent.group % 2:
+        private = rule.pattern if rule.pattern.group % 2 else parent
+        return [Problem(
+            "warning", rule.where,
+            f"specific rule names private tag {private.text} without a private creator: a specific rule matches "
+            "by number, which in a private block is whatever any vendor stores there, so deid run ignores it "
+            "for private tags (they are removed unless a general rule names their creator)",
+            'name private attributes in general_rules with {"creator": "..."} as 4th item (tag 0xGGGGxxEE)',
+        )]
     entry = _dictionary_entry(parent.value) if not parent.is_private else None
     parent_name = f"{entry[1]} ({parent.text})" if entry and entry[1] else parent.text
     if entry is not None and entry[0] != "SQ":
@@ -346,6 +486,7 @@ def _specific_keep_risk(rule: Rule, parent_name: str) -> list[Problem]:
         "warning", rule.where,
         f"keeps {name} inside {parent_name}, which the basic profile {_VERB[basic]} ({basic.value})",
         f"use {basic.value}",
+        refused_by_run=rule.pattern.is_exact and is_patient_identifier(rule.pattern.value),
     )]
 
 

@@ -8,6 +8,7 @@ on top (see `deidcli.recipe.check`).
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -41,6 +42,8 @@ class Problem:
     where: str
     message: str
     hint: str = ""
+    #: A warning `deid run` refuses unless the risk is accepted (a patient name, ID, birth date or free text kept).
+    refused_by_run: bool = False
 
     def __str__(self) -> str:
         text = f"{self.severity}: {self.where}: {self.message}"
@@ -86,14 +89,16 @@ def load_recipe(name_or_path: str | Path) -> Recipe:
 def parse_recipe_text(text: str, default_name: str = "recipe") -> tuple[Recipe | None, list[Problem]]:
     """Parse recipe JSON text. Returns the recipe (None if unusable) and every structural problem."""
     problems: list[Problem] = []
+    duplicates: list[str] = []
     try:
-        document = json.loads(text)
+        document = json.loads(text, object_pairs_hook=lambda pairs: _object_noting_duplicates(pairs, duplicates))
     except json.JSONDecodeError as error:
         problems.append(
             Problem("error", f"line {error.lineno} column {error.colno}", f"not valid JSON: {error.msg}",
                     "check commas, quotes and brackets")
         )
         return None, problems
+    problems += _duplicate_key_problems(text, duplicates)
     if not isinstance(document, dict):
         problems.append(Problem("error", "top level", "a recipe must be a JSON object",
                                 'use {"general_rules": {...}} or {"0xGGGGEEEE": [keyword, VR, ACTION]}'))
@@ -133,6 +138,32 @@ def parse_recipe_text(text: str, default_name: str = "recipe") -> tuple[Recipe |
         source_text=text,
     )
     return recipe, problems
+
+
+def _object_noting_duplicates(pairs: list[tuple[str, object]], duplicates: list[str]) -> dict:
+    """json's object hook: the object, with every key seen twice in it noted (json would keep the last
+    silently, so a rule written twice would quietly lose its first meaning)."""
+    seen: set[str] = set()
+    for key, _ in pairs:
+        if key in seen:
+            duplicates.append(key)
+        seen.add(key)
+    return dict(pairs)
+
+
+def _duplicate_key_problems(text: str, duplicates: list[str]) -> list[Problem]:
+    """One error per duplicated key, located at the line of each repeat."""
+    problems = []
+    for key in dict.fromkeys(duplicates):
+        spelled = re.compile(re.escape(json.dumps(key)) + r"\s*:")
+        lines = [text.count("\n", 0, match.start()) + 1 for match in spelled.finditer(text)]
+        repeats = ", ".join(str(line) for line in lines[1:]) or "?"
+        first = f"first at line {lines[0]}" if lines else "written more than once"
+        problems.append(Problem(
+            "error", f"line {repeats}", f"duplicate key {key!r} ({first}): JSON keeps only the last one",
+            "keep one entry per key; merge what the two say",
+        ))
+    return problems
 
 
 def _parse_action(value: object, where: str, problems: list[Problem]) -> Action | None:

@@ -81,7 +81,7 @@ def test_a_damaged_line_is_skipped_and_named_by_mapping_show_lookup_reverse_and_
     assert (audit["status"] == "written").sum() == 6
 
 
-def test_a_torn_last_line_is_cut_on_resume_and_never_merged_with_the_next(tmp_path):
+def test_a_torn_last_line_is_cut_on_resume_and_never_merged_with_the_next(tmp_path, capsys):
     folder = make_folder(tmp_path / "in", 3)
     out, private = tmp_path / "out", tmp_path / "private"
     _run(folder, out, private)
@@ -89,7 +89,11 @@ def test_a_torn_last_line_is_cut_on_resume_and_never_merged_with_the_next(tmp_pa
         with (private / name).open("a") as handle:
             handle.write("p0/file999.dcm,0123456789abcdef,PARTIAL")  # a write a power cut stopped
     make_folder(tmp_path / "in", 8)
+    capsys.readouterr()
     audit = _run(folder, out, private)
+    warned = capsys.readouterr().err
+    for name in ("files.csv", "values.csv"):
+        assert f"{private / name}: an unfinished last line (a write cut short) was removed" in warned
     assert (audit["status"] == "written").sum() == 8
     _assert_tables_whole(private)
     assert "PARTIAL" not in (private / "files.csv").read_text() + (private / "values.csv").read_text()

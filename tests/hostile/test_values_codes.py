@@ -56,6 +56,7 @@ def test_unknown_well_formed_code_keeps_its_code_and_loses_its_text(tmp_path: Pa
 @pytest.mark.parametrize(("value", "scheme"), [
     (f"husband {CANARY}", "99LOCAL"),            # spaces
     (f"{CANARY.lower()}", "99LOCAL"),              # a lower-case word
+    (CANARY, "99LOCAL"),                          # an upper-case word (a surname fits): 4+ letters
     ("A" * 10 + CANARY, "99LOCAL"),               # over-long for SH
     ("T-04001", f"mother-{CANARY.lower()}"),      # a scheme that is a word
 ])
@@ -108,3 +109,23 @@ def test_cleaned_code_items_keep_the_image_valid(tmp_path: Path) -> None:
     assert written.ViewCodeSequence[0].CodeMeaning == "cranio-caudal"
     path, output = tmp_path / "in" / "a.dcm", next((tmp_path / "out").rglob("*.dcm"))
     assert dciodvfy_errors(output) - dciodvfy_errors(path) == set()
+
+
+def test_in_memory_deidentify_cleans_code_items_too() -> None:
+    import deidcli
+    from tests.conftest import KEY
+
+    dataset = planted_dataset()
+    dataset.AnatomicRegionSequence = Sequence([_code("T-04000", "SRT", f"husband of {CANARY}"),
+                                               _code(f"{CANARY} X", "99LOCAL", "Breast")])
+    result = deidcli.deidentify(dataset, recipe="default", key=KEY)
+    assert [(item.CodeValue, item.CodeMeaning) for item in result.AnatomicRegionSequence] == [("T-04000", "Breast")]
+
+
+def test_a_name_as_coding_scheme_designator_is_not_a_scheme() -> None:
+    from deidcli.codes import is_scheme
+
+    assert not is_scheme("SMITH")
+    assert not is_scheme("DOEJANE")
+    assert not is_scheme("JONES")
+    assert all(is_scheme(scheme) for scheme in ("DCM", "SCT", "LN", "SRT", "99PMP", "99LOCAL", "L", "ACR", "UCUM", "TEST"))

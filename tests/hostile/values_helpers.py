@@ -102,9 +102,10 @@ def write_with_declared_vr(dataset: Dataset, path: Path, tag: int, vr: str, payl
     start = data.index(header)
     if vr in ("OB", "OW", "OF", "OD", "OL", "OV", "SQ", "UC", "UN", "UR", "UT"):
         patched = header[:4] + vr.encode() + b"\0\0" + data[start + 8:start + 12]
-    else:  # short explicit header: 2-byte length
-        patched = header[:4] + vr.encode() + struct.pack("<H", len(payload))
-        assert len(payload) < 0x10000
+    else:  # short explicit header: 2-byte length (the padded length pydicom wrote)
+        length = struct.unpack("<I", data[start + 8:start + 12])[0]
+        assert length < 0x10000
+        patched = header[:4] + vr.encode() + struct.pack("<H", length)
     path.write_bytes(data[:start] + patched + data[start + 12:])
 
 
