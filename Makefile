@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 # The easyocr extra pulls torch 2.14.1 + torchvision 0.29.1 (~5.5 GB); set EXTRAS=test for a lighter install.
 EXTRAS ?= test,easyocr
 
-.PHONY: install demo test lint fuzz bench bench-quick clean
+.PHONY: install demo test lint fuzz bench bench-quick bench-pixels bench-pixels-quick clean
 
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "Python 3.11 is required ($(PYTHON) not found)"; exit 1; }
@@ -38,6 +38,15 @@ fuzz: $(STAMP)
 
 bench: $(STAMP)
 	bash bench/run.sh
+	$(PY) bench/pixel_eval.py
+
+# Pixel stage: burned-in text left, anatomy lost, speed, beside Presidio and naive EasyOCR (bench/pixel_results.md).
+bench-pixels: $(STAMP)
+	bash bench/setup_peers.sh presidio
+	$(PY) bench/pixel_eval.py
+
+bench-pixels-quick: $(STAMP)
+	$(PY) bench/pixel_eval.py --quick --no-thumbs --out bench/work/pixel_results_quick.md
 
 bench-quick: $(STAMP)
 	bash bench/run.sh --quick

@@ -40,6 +40,9 @@ STANDARD_SCHEMES = frozenset({
     "ACR", "BARI", "C4", "C5", "DCM", "DCMUID", "FMA", "HPC", "I10", "I10P", "I9", "I9C", "IBSI", "ISO3166_1",
     "ISO639_1", "ISO639_2", "ITIS_TSN", "LN", "MA", "MDC", "MSH", "NCDR", "NCIt", "NDC", "NEU", "NICIP",
     "PUBCHEM_CID", "RADLEX", "RFC5646", "RXNORM", "SCT", "SNM3", "SRT", "UCUM", "UMLS", "UPC",
+    # more of PS3.16 Table 8-1 (ECG leads are SCPECG codes; anatomy ontologies; historical designators)
+    "SCPECG", "UBERON", "NCBITaxon", "MAYONEURO", "NYUMCCG", "CD2", "DC", "ICDO3", "MGI", "RFC3066", "CTV3",
+    "ASTM-sigpurpose", "ISO_OID", "ACRRADLEX", "POS", "CLN", "ICD10", "ICD9", "ICD10PCS",
 })
 _SCHEME = re.compile(r"[A-Z0-9][A-Z0-9_.\-]{0,15}")
 #: A scheme token with a run of five letters is a word ("SMITH"); four-letter tokens are common real schemes

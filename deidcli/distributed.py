@@ -41,7 +41,7 @@ from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
-from deidcli.batch import InputFile, StorageFailure
+from deidcli.batch import InputFile, Interrupted, StorageFailure
 from deidcli.errors import DeidError, FileRejected, UsageError, storage_error
 from deidcli.pipeline import Outcome, Pipeline, Settings, input_id, unprocessed_outcome
 
@@ -470,15 +470,14 @@ class DaskExecutor:
         try:
             refill()
             for future in completed:
-                if client.status not in ("running", "connecting"):
-                    raise ClusterError(f"lost the Dask scheduler at {self.scheduler}; completed files are kept, "
-                                       "re-run the same command to resume")
                 number, chunk, attempt = in_flight.pop(future)
                 try:
                     result = future.result()
-                except (KilledWorker, CancelledError) as error:
-                    result = error
-                except Exception as error:  # noqa: BLE001 - decided below, per chunk
+                except Interrupted:  # Ctrl-C / SIGTERM while waiting: the batch stops, as locally
+                    raise
+                except (KilledWorker, CancelledError, OSError, TimeoutError) as error:
+                    result = _Lost(type(error).__name__)  # the worker or the connection, not the files
+                except Exception as error:  # noqa: BLE001 - the task itself failed: decided below
                     result = error
                 finally:
                     future.release()
@@ -486,8 +485,11 @@ class DaskExecutor:
                     yield from result.outcomes
                     if result.storage_error:
                         raise StorageFailure("OUT_DIR", OSError(*result.storage_error))
-                elif isinstance(result, ChunkResult | KilledWorker | CancelledError):
+                elif isinstance(result, ChunkResult | _Lost):
                     # the worker died (KilledWorker), the task was cancelled, or a new worker had no settings yet
+                    if client.status != "running":  # the scheduler is gone: stop, never blame the files
+                        raise ClusterError(f"lost the Dask scheduler at {self.scheduler}; completed files are "
+                                           "kept, re-run the same command to resume")
                     if attempt + 1 < MAX_CHUNK_ATTEMPTS:
                         submit(number, chunk, attempt + 1)
                     else:
@@ -501,6 +503,14 @@ class DaskExecutor:
             if in_flight:
                 with contextlib.suppress(Exception):
                     client.cancel(list(in_flight), force=True)
+
+
+@dataclass(frozen=True)
+class _Lost:
+    """A chunk whose result never came back: its worker died (KilledWorker), it was cancelled, or the
+    connection failed. Its files are resubmitted."""
+
+    why: str
 
 
 def _input_root(item: InputFile) -> Path:

@@ -14,27 +14,24 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
-from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.dataset import Dataset
 from pydicom.uid import ExplicitVRBigEndian
 
 from deidcli.attributes import AttributeReport, apply_recipe
 from deidcli.audit import FileResult, PrivateRecord
 from deidcli.errors import FileRejected, storage_error
-from deidcli.geometry import Rect
 from deidcli.keys import key_fingerprint
 from deidcli.options import default_of
 from deidcli.patients import OutputPatient, output_patient
 from deidcli.pixels.integrity import check_pixel_integrity
+from deidcli.pixels.stage import PixelStage
 from deidcli.pseudonyms import Pseudonymizer
 from deidcli.read import checked_sop_class, read_dicom
 from deidcli.reasons import Status, status_of
 from deidcli.recipe.model import Action, Recipe
 from deidcli.write import (
-    add_method_code,
     check_output_relative_path,
     mark_deidentified,
-    output_transfer_syntax,
     swap_words_to_little_endian,
     write_temporary,
 )
@@ -86,21 +83,23 @@ class Pipeline:
         self.settings = settings
         self.temp_dir = temp_dir
         self.fingerprint = key_fingerprint(settings.key)
-        self._scanner = None
         #: False where the batch syncs outputs in groups itself (same machine): see `write_temporary`.
         self.fsync_each_file = True
+        self.pixels = PixelStage(self._make_scanner, settings.region_rules, settings.accept_burned_in_risk,
+                                 settings.ocr_engine)
         quiet_pydicom()
 
-    # -- the OCR scanner is created on first use: header-only runs never load a model ---------------
+    def _make_scanner(self):
+        """The OCR scanner, created on first use: header-only runs never load a model."""
+        from deidcli.ocr import TextScanner, combined_authorised_words, make_detector
+
+        authorised = combined_authorised_words(self.settings.recipe.authorised_words,
+                                               self.settings.authorised_words_file)
+        return TextScanner(make_detector(self.settings.ocr_engine), authorised)
+
     @property
     def scanner(self):
-        if self._scanner is None:
-            from deidcli.ocr import TextScanner, combined_authorised_words, make_detector
-
-            authorised = combined_authorised_words(self.settings.recipe.authorised_words,
-                                                   self.settings.authorised_words_file)
-            self._scanner = TextScanner(make_detector(self.settings.ocr_engine), authorised)
-        return self._scanner
+        return self.pixels.scanner
 
     def process(self, path: Path, relative_path: str) -> Outcome:
         started = time.perf_counter()
@@ -216,55 +215,8 @@ class Pipeline:
 
     # -- pixels ---------------------------------------------------------------------------------------
     def _pixel_stage(self, source: Dataset, target: Dataset, result: FileResult, private: PrivateRecord) -> str:
-        """Mask known regions and burned-in text; return the output transfer syntax."""
-        source_syntax = str(source.file_meta.get("TransferSyntaxUID", "")) or None
-        target.file_meta = FileMetaDataset()  # the pixel rewriter records the output syntax here
-        if "PixelData" not in source or "PixelData" not in target:
-            return output_transfer_syntax(source_syntax)
-        from deidcli.pixels import (
-            check_pixels_cleanable,
-            copy_pixels_untouched,
-            match_regions,
-            rewrite_pixels,
-        )
-
-        check_pixels_cleanable(source)
-        regions = match_regions(source, self.settings.region_rules) if self.settings.region_rules else []
-        run_ocr = self._wants_ocr(source)
-        if not run_ocr and not regions:
-            burned_in = str(source.get("BurnedInAnnotation", "")).upper()
-            if burned_in == "YES" and not self.settings.accept_burned_in_risk:
-                raise FileRejected("burned_in_unchecked", "BurnedInAnnotation YES, OCR off, no region rule")
-            report = copy_pixels_untouched(source, target)
-        else:
-            frame_scan = _FrameScanner(self, source, regions, run_ocr, result, private)
-            report = rewrite_pixels(source, target, frame_scan)
-            self._overlay_stage(target, frame_scan, run_ocr)
-            if run_ocr:
-                target.BurnedInAnnotation = "NO"
-                add_method_code(target, "113101")
-        result.frames = report.frames
-        result.pixels_changed = report.pixels_changed
-        result.rects_masked = report.rects_masked
-        result.transfer_syntax_in = report.transfer_syntax_in
-        result.transfer_syntax_out = report.transfer_syntax_out
-        result.decode_seconds = round(report.decode_seconds, 4)
-        result.encode_seconds = round(report.encode_seconds, 4)
-        return report.transfer_syntax_out
-
-    def _overlay_stage(self, target: Dataset, frame_scan: _FrameScanner, run_ocr: bool) -> None:
-        """Overlay planes a recipe kept can carry text too: blank what was blanked in the image, and
-        what OCR reads in the overlay bitmaps themselves."""
-        from deidcli.pixels import mask_overlays, overlay_images
-
-        if not any(0x6000 <= tag.group <= 0x601E and tag.element == 0x3000 for tag in target.keys()):  # noqa: SIM118
-            return
-        rects = list(frame_scan.all_rects)
-        if run_ocr:
-            for _, image in overlay_images(target):
-                rects.extend(self.scanner.scan(image, "MONOCHROME2", 8).masked)
-        if rects:
-            mask_overlays(target, rects)
+        """Regions, burned-in text, overlays (deidcli.pixels.stage); returns the output transfer syntax."""
+        return self.pixels.clean(source, target, result, private, self._wants_ocr(source))
 
     def _wants_ocr(self, source: Dataset) -> bool:
         mode = self.settings.ocr
@@ -274,76 +226,6 @@ class Pipeline:
             return True
         modality = str(source.get("Modality", "")).upper()
         return modality not in {m.upper() for m in self.settings.ocr_skip_modalities}
-
-
-class _FrameScanner:
-    """The `rects_for_frame` callback: regions plus OCR boxes, OCR skipped only for identical frames."""
-
-    def __init__(self, pipeline: Pipeline, source: Dataset, regions: list[Rect], run_ocr: bool,
-                 result: FileResult, private: PrivateRecord) -> None:
-        self.pipeline = pipeline
-        self.source = source
-        self.regions = regions
-        self.run_ocr = run_ocr
-        self.result = result
-        self.private = private
-        self.cache: dict[bytes, list[Rect]] = {}
-        self.all_rects: set[Rect] = set()  # every rectangle blanked on any frame (for overlay planes)
-        self.spared: set[str] = set()
-        if run_ocr:
-            result.ocr_engine = pipeline.settings.ocr_engine
-
-    def __call__(self, index: int, frame: np.ndarray) -> list[Rect]:
-        regions = self._regions_for(index)
-        if not self.run_ocr:
-            self.all_rects.update(regions)
-            return regions
-        digest = hashlib.blake2b(np.ascontiguousarray(frame).data, digest_size=16).digest()
-        cached = self.cache.get(digest)
-        if cached is None:
-            cached = self._scan(index, frame)
-            self.cache[digest] = cached
-        self.all_rects.update(regions)
-        self.all_rects.update(cached)
-        return regions + cached
-
-    def _regions_for(self, index: int) -> list[Rect]:
-        """The region rules' rectangles for this frame: a rule with `frames` applies to those frames only."""
-        if not self.regions:
-            return []
-        from deidcli.pixels import match_regions
-
-        return match_regions(self.source, self.pipeline.settings.region_rules, frame=index)
-
-    def _scan(self, index: int, frame: np.ndarray) -> list[Rect]:
-        source = self.source
-        photometric = str(source.get("PhotometricInterpretation", "MONOCHROME2"))
-        if photometric == "PALETTE COLOR":
-            from pydicom.pixels import apply_color_lut
-
-            frame = apply_color_lut(frame, source)
-            frame = (frame >> 8).astype(np.uint8) if frame.dtype != np.uint8 else frame
-            photometric = "RGB"
-        elif frame.ndim == 3:
-            photometric = "RGB"
-        scan = self.pipeline.scanner.scan(
-            frame, photometric, int(source.get("BitsStored", 8)), bool(source.get("PixelRepresentation", 0))
-        )
-        result = self.result
-        result.ocr_boxes_found += scan.boxes_found
-        result.ocr_boxes_masked += len(scan.masked)
-        result.ocr_boxes_spared += len(scan.spared)
-        result.ocr_seconds = round(result.ocr_seconds + scan.seconds, 4)
-        if scan.lowest_confidence is not None:
-            lowest = result.ocr_lowest_confidence
-            result.ocr_lowest_confidence = round(
-                scan.lowest_confidence if lowest is None else min(lowest, scan.lowest_confidence), 4
-            )
-        for _, text in scan.spared:
-            self.spared.add(text)
-        result.ocr_spared_text = "|".join(sorted(self.spared))
-        self.private.masked_text.extend((index, text) for text in scan.recognised_masked_text if text.strip())
-        return list(scan.masked)
 
 
 def quiet_pydicom() -> None:

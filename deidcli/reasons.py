@@ -45,6 +45,7 @@ REASONS: dict[str, tuple[Status, str]] = {
     "ocr_failed": (Status.QUARANTINED, "the OCR engine raised an error"),
     "ocr_timeout": (Status.QUARANTINED, "the OCR engine took longer than its budget"),
     "ocr_bad_input": (Status.QUARANTINED, "a frame the OCR engine cannot take"),
+    "ocr_residual_text": (Status.QUARANTINED, "text still readable beside masked text after two residual passes"),
     "recipe_failed": (Status.QUARANTINED, "the recipe could not be applied (invalid value for VR)"),
     "write_failed": (Status.QUARANTINED, "the output could not be written (validation or I/O)"),
     "timeout": (Status.QUARANTINED, "the file took longer than the per-file time budget"),

@@ -54,6 +54,8 @@ class FakeDetector:
         self.calls: list[tuple[int, ...]] = []
 
     def detect(self, image8: np.ndarray) -> list[DetectedText]:
+        """The scripted boxes describe the whole frame: later pictures of another shape (the
+        scanner's crops for over-large boxes and its residual check) see nothing."""
         import time
 
         self.calls.append(image8.shape)
@@ -61,7 +63,7 @@ class FakeDetector:
             time.sleep(self.delay)
         if self.error:
             raise self.error
-        return list(self.found)
+        return list(self.found) if image8.shape == self.calls[0] else []
 
 
 def fake_scanner(found: list[DetectedText], **kw) -> TextScanner:
@@ -141,9 +143,10 @@ def test_unrotate_maps_boxes_back(turns: int) -> None:
     assert unrotate(found, turns, rows, cols) == box
 
 
-def test_choose_scale() -> None:
+def test_choose_scale_shrinks_big_frames_and_enlarges_small_ones_up_to_small_side() -> None:
     assert choose_scale(3328, 2560, 1024, 1024, 2.0) == pytest.approx(1024 / 3328)
-    assert choose_scale(600, 800, 1024, 1024, 2.0) == 2.0
+    assert choose_scale(600, 800, 1024, 1024, 2.0) == pytest.approx(1024 / 800)
+    assert choose_scale(128, 128, 1024, 512, 4.0) == 4.0  # 6-7 px glyphs become 24-28 px
     assert choose_scale(1024, 1000, 1024, 1024, 2.0) == 1.0
 
 
@@ -244,11 +247,14 @@ def test_bad_frame_is_ocr_bad_input(frame: object) -> None:
 
 @pytest.mark.parametrize("dtype", [np.int16, np.int32, np.float32, np.uint8])
 def test_signed_and_float_frames_are_scanned(dtype: type) -> None:
-    """Any numeric stored type reaches the engine as one uint8 picture per pass."""
-    frame = (np.arange(300 * 400).reshape(300, 400) % 251 - (100 if dtype != np.uint8 else 0)).astype(dtype)
+    """Any numeric stored type reaches the engine as uint8 pictures, enlarged to 512 (small frame);
+    frames wider than 8 bits get the second, local-contrast pass over their anatomy."""
+    frame = (np.arange(300 * 400).reshape(300, 400) % 7 - (100 if dtype != np.uint8 else 0)).astype(dtype)
+    frame[50:250, 100:300] += 100  # "tissue": the contrast pass looks at the anatomy only
     detector = FakeDetector()
     TextScanner(detector, None).scan(frame, "MONOCHROME2", 8 if dtype == np.uint8 else 16, signed=True)
-    assert detector.calls == [(300, 400), (400, 300)]
+    assert detector.calls[0] == (384, 512)
+    assert len(detector.calls) == (1 if dtype == np.uint8 else 2)
 
 
 def test_thin_frame_still_reaches_the_detector(rapid: TextScanner) -> None:

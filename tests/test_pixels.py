@@ -90,11 +90,12 @@ def _quarter(ds: Dataset) -> Rect:
     return Rect(columns // 4, rows // 4, columns // 2 + 1, rows // 2 + 1)
 
 
-def _expected_fill(ds: Dataset) -> int | None:
-    """The constant the mask must show for simple cases (None: checked elsewhere)."""
+def _expected_fill(ds: Dataset, frame: np.ndarray) -> int | None:
+    """The constant the mask must show for simple cases (None: checked elsewhere): a monochrome
+    frame's own darkest value (air in CT, not the type's minimum), black for RGB."""
     photometric = ds.PhotometricInterpretation
     if photometric == "MONOCHROME2":
-        return -(2 ** (ds.BitsStored - 1)) if ds.PixelRepresentation == 1 else 0
+        return int(frame.min())
     if photometric == "RGB":
         return 0
     return None
@@ -121,11 +122,11 @@ def test_mask_round_trip_is_exact_and_valid(name: str, tmp_path) -> None:
     back = read(out_path)
     after = decoded_frames(back)
     assert len(after) == len(before)
-    fill = _expected_fill(back)
     for old, new in zip(before, after, strict=True):
         assert new.shape == old.shape
         block = new[rect.y0 : rect.y1, rect.x0 : rect.x1]
         assert is_constant(block)
+        fill = _expected_fill(back, old)
         if fill is not None:
             assert np.all(block == fill)
         assert np.array_equal(outside(new, *rect.to_list()), outside(old, *rect.to_list()))
@@ -222,10 +223,11 @@ def test_rectangle_on_one_frame_changes_only_that_frame(name: str, frame: int, t
 def test_all_frames_plan_changes_every_frame(tmp_path) -> None:
     source = read(sample_file("emri_small.dcm"))
     rect = Rect(10, 10, 30, 30)
+    before = decoded_frames(source)
     report = rewrite_pixels(source, target := make_target(source), lambda i, f: [rect])
     assert report.rects_masked == 10
-    for new in decoded_frames(read(write(target, tmp_path / "out.dcm"))):
-        assert np.all(new[10:30, 10:30] == 0)
+    for old, new in zip(before, decoded_frames(read(write(target, tmp_path / "out.dcm"))), strict=True):
+        assert np.all(new[10:30, 10:30] == old.min())  # each frame's own background
 
 
 def test_callback_sees_every_frame_in_order_as_read_only_rgb() -> None:
@@ -245,9 +247,10 @@ def test_callback_sees_every_frame_in_order_as_read_only_rgb() -> None:
 def test_rectangles_are_clipped_and_empty_ones_ignored() -> None:
     source = read(sample_file("CT_small.dcm"))
     target = make_target(source)
+    lowest = decoded_frames(source)[0].min()
     report = rewrite_pixels(source, target, lambda i, f: [Rect(-50, -50, 5, 5), Rect(500, 500, 900, 900)])
     assert report.rects_masked == 1
-    assert np.all(decoded_frames(target)[0][:5, :5] == -(2**15))
+    assert np.all(decoded_frames(target)[0][:5, :5] == lowest)
 
 
 # -------------------------------------------------------------------------------------- fill constants
@@ -305,11 +308,26 @@ def test_palette_fill_is_darkest_palette_entry() -> None:
     assert target.RedPaletteColorLookupTableData == ds.RedPaletteColorLookupTableData
 
 
-def test_monochrome1_fill_is_maximum() -> None:
-    ds = _image_dataset(np.full((8, 8), 100, dtype=np.uint16), "MONOCHROME1")
+def test_monochrome1_fill_is_the_frames_maximum() -> None:
+    """MONOCHROME1 renders its highest value black: the mask takes the frame's own maximum."""
+    frame = np.full((8, 8), 100, dtype=np.uint16)
+    frame[7, 7] = 3000
+    ds = _image_dataset(frame, "MONOCHROME1")
     ds.BitsStored, ds.HighBit = 12, 11
     rewrite_pixels(ds, target := make_target(ds), lambda i, f: [Rect(0, 0, 2, 2)])
-    assert np.all(decoded_frames(target)[0][:2, :2] == 4095)
+    assert np.all(decoded_frames(target)[0][:2, :2] == 3000)
+
+
+def test_monochrome2_fill_is_the_frames_background_not_the_type_minimum() -> None:
+    """A signed CT frame masks with its air (-1024), not -32768 (which breaks windowing and statistics)."""
+    frame = np.full((8, 8), 40, dtype=np.int16)
+    frame[6:, :] = -1024
+    ds = _image_dataset(frame, "MONOCHROME2")
+    ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 15, 1
+    ds.PixelData = frame.tobytes()
+    rewrite_pixels(ds, target := make_target(ds), lambda i, f: [Rect(0, 0, 2, 2)])
+    out = decoded_frames(target)[0]
+    assert np.all(out[:2, :2] == -1024) and np.all(out[2:6, :] == 40)
 
 
 # -------------------------------------------------------------------------------- lossless fallbacks

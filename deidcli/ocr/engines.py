@@ -13,6 +13,7 @@ each engine runs with a small fixed number of intra-op threads (one worker per c
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
@@ -119,8 +120,13 @@ class RapidOcrDetector:
         )
         self.use_cls = use_cls
 
-    def detect(self, image8: np.ndarray, read_max_aspect: float | None = None) -> list[DetectedText]:
+    def detect(self, image8: np.ndarray, read_max_aspect: float | None = None,
+               read: Callable[[Rect], bool] | None = None) -> list[DetectedText]:
         """Boxes, texts and recognition scores; RapidOCR wants BGR, so RGB is swapped here.
+
+        `read`, when given, says which boxes to recognise (the scanner reads boxes on anatomy, where
+        only text that reads as text is masked; background boxes are masked unread). Recognition
+        costs ~0.2 s per long line on one core, far more than detection, so this matters.
 
         Boxes longer than `read_max_aspect` (width/height, either orientation) are returned
         unread (text "", confidence 0.0): the scanner masks them whatever they say, so reading
@@ -138,7 +144,7 @@ class RapidOcrDetector:
         if boxes is None or len(boxes) == 0:
             return []
         boxes = engine.sorted_boxes(boxes)
-        to_read = [i for i, b in enumerate(boxes) if not _too_long(polygon_rect(b), read_max_aspect)]
+        to_read = [i for i, b in enumerate(boxes) if _wanted(polygon_rect(b), read_max_aspect, read)]
         texts: dict[int, tuple[str, float]] = {}
         if to_read:
             crops = engine.get_crop_img_list(bgr, [boxes[i] for i in to_read])
@@ -149,7 +155,12 @@ class RapidOcrDetector:
         return [DetectedText(polygon_rect(b), *texts.get(i, ("", 0.0))) for i, b in enumerate(boxes)]
 
 
-def _too_long(rect: Rect, read_max_aspect: float | None) -> bool:
+def _wanted(rect: Rect, read_max_aspect: float | None, read: Callable[[Rect], bool] | None) -> bool:
+    """Whether a box is to be recognised: short enough for `read_max_aspect` and chosen by `read`."""
+    return not too_long(rect, read_max_aspect) and (read is None or read(rect))
+
+
+def too_long(rect: Rect, read_max_aspect: float | None) -> bool:
     """Whether a box is too elongated to hold any authorised word (so it need not be read)."""
     if read_max_aspect is None:
         return False
@@ -184,7 +195,8 @@ class EasyOcrDetector:
         )
         self.canvas_size = ENGINE_MAX_SIDE
 
-    def detect(self, image8: np.ndarray, read_max_aspect: float | None = None) -> list[DetectedText]:
+    def detect(self, image8: np.ndarray, read_max_aspect: float | None = None,
+               read: Callable[[Rect], bool] | None = None) -> list[DetectedText]:
         """CRAFT boxes (no engine resizing, no size filter), then recognition of the boxes short
         enough to be an authorised word (longer ones come back unread: text "", confidence 0)."""
         _check_image8(image8)
@@ -197,13 +209,13 @@ class EasyOcrDetector:
         read_h, read_f = [], []
         for x0, x1, y0, y1 in horizontal[0]:
             rect = Rect(int(x0), int(y0), int(x1) + 1, int(y1) + 1)
-            if _too_long(rect, read_max_aspect):
+            if not _wanted(rect, read_max_aspect, read):
                 found.append(DetectedText(rect, "", 0.0))
             else:
                 read_h.append([x0, x1, y0, y1])
         for poly in free[0]:
             rect = polygon_rect(poly)
-            if _too_long(rect, read_max_aspect):
+            if not _wanted(rect, read_max_aspect, read):
                 found.append(DetectedText(rect, "", 0.0))
             else:
                 read_f.append(poly)

@@ -30,6 +30,7 @@ from __future__ import annotations
 import inspect
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import cv2
@@ -38,19 +39,28 @@ import numpy as np
 from deidcli.errors import OcrError
 from deidcli.geometry import Rect
 from deidcli.ocr.authorised import AuthorisedWords
-from deidcli.ocr.engines import ENGINE_MAX_SIDE, DetectedText, TextDetector
+from deidcli.ocr.engines import ENGINE_MAX_SIDE, DetectedText, TextDetector, too_long
+from deidcli.ocr.layout import MAX_MARK_HEIGHT, anatomy_mask, local_contrast, text_marks
 from deidcli.ocr.views import COLOUR_VIEWS, GRAY_VIEWS, colour_views, display_gray, gray_views
 
 DEFAULT_SCAN_MAX_SIDE = 1024
-DEFAULT_SMALL_SIDE = 1024
-DEFAULT_SMALL_SCALE = 1.0
+DEFAULT_SMALL_SIDE = 512
+DEFAULT_SMALL_SCALE = 4.0
 DEFAULT_PAD_RATIO = 0.35
 DEFAULT_MIN_CONFIDENCE = 0.8
 DEFAULT_TIMEOUT_S = 60.0
 DEFAULT_GRAY_VIEWS = ("log",)
 DEFAULT_GRAY8_VIEWS = ("minmax",)
 DEFAULT_COLOUR_VIEWS = ("rgb",)
-DEFAULT_ROTATIONS = (0, 90)
+DEFAULT_ROTATIONS = (0,)
+#: When the second, local-contrast detection runs: "wide" = frames of more than 8 bits (text above
+#: or faint inside the VOI window, text over tissue); 8-bit frames are scanned as displayed.
+DEFAULT_CONTRAST_PASS = "wide"
+#: A box counts as "on anatomy" (read before masking) from this share of anatomy pixels: boxes at the
+#: edge of a body are half on it (0.48 measured on a small CT) and must not be masked unread.
+ON_ANATOMY_SHARE = 0.2
+#: Over-large boxes on anatomy are detected again inside at this enlargement.
+INSIDE_SCALE = 2.0
 
 
 @dataclass
@@ -58,10 +68,11 @@ class ScanResult:
     """What the scan found in one frame.
 
     `masked` is what the pipeline must blank (full-resolution, padded, clipped). `spared` are
-    authorised labels left visible, with their text (not PHI by construction). The last field
-    holds the recognised text of every masked detection ("" for boxes too long to be an
-    authorised word, which are not read; not aligned with `masked`, which is de-duplicated):
-    PHI, for the private folder only.
+    authorised labels left visible, with their text (not PHI by construction). `rejected` counts
+    detector boxes on anatomy that did not read as text (left visible: clean, not destroyed);
+    `marks` counts text-like background marks masked without the detector. The last field
+    holds the recognised text of every masked detection (not aligned with `masked`, which is
+    de-duplicated): PHI, for the private folder only.
     """
 
     masked: list[Rect]
@@ -70,6 +81,8 @@ class ScanResult:
     lowest_confidence: float | None
     seconds: float
     recognised_masked_text: list[str] = field(default_factory=list)
+    rejected: int = 0
+    marks: int = 0
 
 
 def check_frame(frame: object) -> np.ndarray:
@@ -95,7 +108,7 @@ def choose_scale(rows: int, cols: int, scan_max_side: int, small_side: int, smal
     if longest > scan_max_side:
         return scan_max_side / longest
     if longest < small_side:
-        return min(small_scale, ENGINE_MAX_SIDE / longest)
+        return min(small_scale, small_side / longest)
     return 1.0
 
 
@@ -195,6 +208,7 @@ class TextScanner:
         colour_view_names: tuple[str, ...] = DEFAULT_COLOUR_VIEWS,
         rotations: tuple[int, ...] = DEFAULT_ROTATIONS,
         read_all: bool = False,
+        contrast_pass: str = DEFAULT_CONTRAST_PASS,
     ) -> None:
         if not 32 <= scan_max_side <= ENGINE_MAX_SIDE:
             raise ValueError(f"scan_max_side must be within 32..{ENGINE_MAX_SIDE}")
@@ -219,7 +233,11 @@ class TextScanner:
         self.colour_view_names = colour_view_names
         self.rotations = rotations
         self.read_all = read_all
+        if contrast_pass not in ("always", "wide", "never"):
+            raise ValueError("contrast_pass must be always, wide or never")
+        self.contrast_pass = contrast_pass
         self._detect_kwargs = self._reading_limit(detector, authorised, read_all)
+        self._accepts_read = not read_all and "read" in inspect.signature(detector.detect).parameters
 
     @staticmethod
     def _reading_limit(detector: TextDetector, authorised: AuthorisedWords | None, read_all: bool) -> dict:
@@ -233,7 +251,7 @@ class TextScanner:
         if read_all or "read_max_aspect" not in inspect.signature(detector.detect).parameters:
             return {}
         longest = authorised.longest if authorised else 0
-        return {"read_max_aspect": 0.6 * longest + 0.6 if longest else 0.0}
+        return {"read_max_aspect": 0.6 * longest + 0.6 if longest else None}
 
     def views(
         self, frame: np.ndarray, photometric: str, scale: float, bits_stored: int
@@ -258,20 +276,40 @@ class TextScanner:
             return False
         return self.authorised.spares(found.text, found.confidence)
 
-    def _detect(self, image8: np.ndarray) -> list[DetectedText]:
-        """The engine call, with any engine error turned into a PHI-free OcrError."""
+    def _detect(self, image8: np.ndarray, read: Callable[[Rect], bool] | None = None) -> list[DetectedText]:
+        """The engine call, with any engine error turned into a PHI-free OcrError.
+
+        `read` picks the boxes to recognise (engines that accept it); the others come back unread.
+        """
+        kwargs = {"read": read} if read is not None and self._accepts_read else dict(self._detect_kwargs)
         try:
-            return list(self.detector.detect(image8, **self._detect_kwargs))
+            return list(self.detector.detect(image8, **kwargs))
         except OcrError:
             raise
         except Exception as exc:
             raise OcrError("ocr_failed", f"{self.detector.name} raised {type(exc).__name__}") from exc
 
-    def scan(self, frame: np.ndarray, photometric: str, bits_stored: int, signed: bool = False) -> ScanResult:
+    def scan(
+        self,
+        frame: np.ndarray,
+        photometric: str,
+        bits_stored: int,
+        signed: bool = False,
+        data_regions: list[Rect] | None = None,
+    ) -> ScanResult:
         """Scan one frame (stored values, any bit depth; RGB for colour) and decide what to mask.
 
-        `bits_stored` and `signed` describe the stored values; the views use the actual value
-        range, which covers text drawn outside any window, so they serve as sanity checks only.
+        Geometry first (deidcli.ocr.layout): the frame is split into anatomy and background
+        (`data_regions`, the ultrasound data regions in frame pixels, bound the anatomy). Then:
+        1. the detector runs on the display view (upright, then turned with found text painted over);
+        2. a residual pass runs the detector on the local-contrast view of the cleaned frame, which
+           shows text over tissue, above the VOI window or faint inside it;
+        3. text-like marks left on the background are masked without reading;
+        4. the neighbourhood of every masked box is detected once more on the cleaned frame: text
+           still readable there raises OcrError('ocr_residual_text') (the file is quarantined).
+        A box on the background is masked unless authorised; a box on anatomy only when it reads
+        as text; a box on anatomy taller than a few text lines that does not read as text (a
+        detector outlining a Doppler box or an abdomen) is detected again inside, never blanked whole.
         """
         start = time.perf_counter()
         frame = check_frame(frame)
@@ -279,43 +317,271 @@ class TextScanner:
             raise OcrError("ocr_bad_input", f"bits stored {bits_stored} out of range")
         rows, cols = frame.shape[:2]
         scale = choose_scale(rows, cols, self.scan_max_side, self.small_side, self.small_scale)
-        masked: list[Rect] = []
-        spared: list[tuple[Rect, str]] = []
-        texts: list[str] = []
-        lowest: float | None = None
-        boxes = 0
-        for _name, view in self.views(frame, photometric, scale, int(bits_stored)):
-            vrows, vcols = view.shape[:2]
-            current = view
-            for rotation in self.rotations:
-                turns = (rotation // 90) % 4
-                found = self._detect(np.ascontiguousarray(np.rot90(current, turns)) if turns else current)
-                if time.perf_counter() - start > self.timeout_s:
-                    raise OcrError("ocr_timeout", f"scan exceeded {self.timeout_s:g} s")
-                seen: list[Rect] = []
-                for item in found:
-                    boxes += 1
-                    if item.text:  # unread boxes (too long to be authorised) carry no score
-                        lowest = item.confidence if lowest is None else min(lowest, item.confidence)
-                    in_view = unrotate(item.rect, turns, vrows, vcols).clip(vcols, vrows)
-                    seen.append(in_view)
-                    across = item.rect.height > 1.5 * item.rect.width
-                    rect = to_full_resolution(in_view, scale, self.pad_ratio, rows, cols, across)
-                    if rect.area == 0:
-                        continue
-                    if self.spares(item):
-                        spared.append((rect, item.text))
-                    else:
-                        masked.append(rect)
-                        texts.append(item.text)
-                current = (
-                    blank(current, seen, self.pad_ratio) if seen and len(self.rotations) > 1 else current
-                )
+        view = self.views(frame, photometric, scale, int(bits_stored))[0][1]
+        vrows, vcols = view.shape[:2]
+        gray8 = view if view.ndim == 2 else view.max(axis=2)
+        regions = None if data_regions is None else [r.scale(scale, scale) for r in data_regions]
+        anatomy = anatomy_mask(gray8, regions)
+        state = _ScanState(anatomy, scale, rows, cols)
+
+        current = view
+        for rotation in self.rotations:
+            turns = (rotation // 90) % 4
+            image = np.ascontiguousarray(np.rot90(current, turns)) if turns else current
+            read = None if turns else self._reader(state, Rect(0, 0, vcols, vrows))
+            found = [(item, unrotate(item.rect, turns, vrows, vcols).clip(vcols, vrows), turns != 0)
+                     for item in self._detect(image, read)]
+            self._check_time(start)
+            seen = self._decide(found, view, state)
+            if seen and len(self.rotations) > 1:
+                current = blank(current, seen, self.pad_ratio)
+
+        values = _display_values(frame, photometric, scale)
+        wanted = self.contrast_pass == "always" or (self.contrast_pass == "wide" and _wide(frame, bits_stored))
+        extent = _extent(anatomy, pad=MAX_MARK_HEIGHT)
+        if wanted and extent is not None:
+            # The background was read on the display view and is swept by the marks below: the
+            # contrast pass only needs the anatomy's extent (about half of a mammogram).
+            cleaned = blank(values, state.view_rects, self.pad_ratio)
+            contrast = local_contrast(cleaned[extent.y0 : extent.y1, extent.x0 : extent.x1])
+            read = self._reader(state, extent)
+            found = [(item, _shift(item.rect, extent).clip(vcols, vrows), False)
+                     for item in self._detect(contrast, read)]
+            self._check_time(start)
+            picture = np.zeros((vrows, vcols), np.uint8)
+            picture[extent.y0 : extent.y1, extent.x0 : extent.x1] = contrast
+            self._decide(found, picture, state, residual=True)
+
+        for in_view, rect in state.doubtful:
+            if any(same_block(in_view, other) for other in state.view_rects):
+                state.masked.append(rect)
+                state.view_rects.append(in_view)
+                state.rejected -= 1
+        cleaned = blank(gray8, state.view_rects, self.pad_ratio)
+        for mark in text_marks(cleaned, anatomy):
+            if any(_overlaps(mark, spared) for spared in state.spared_view):
+                continue
+            state.masked.append(to_full_resolution(mark, scale, self.pad_ratio, rows, cols))
+            state.view_rects.append(mark)
+            state.mark_rects.add(mark)
+            state.marks += 1
+
+        self._residual_check(values, state)
+        self._check_time(start)
         return ScanResult(
-            masked=prune_contained(masked),
-            spared=spared,
-            boxes_found=boxes,
-            lowest_confidence=lowest,
+            masked=prune_contained([r for r in state.masked if r.area]),
+            spared=state.spared,
+            boxes_found=state.boxes,
+            lowest_confidence=state.lowest,
             seconds=time.perf_counter() - start,
-            recognised_masked_text=texts,
+            recognised_masked_text=state.texts,
+            rejected=state.rejected,
+            marks=state.marks,
         )
+
+    def _check_time(self, start: float) -> None:
+        if time.perf_counter() - start > self.timeout_s:
+            raise OcrError("ocr_timeout", f"scan exceeded {self.timeout_s:g} s")
+
+    def _decide(
+        self, found: list[tuple[DetectedText, Rect, bool]], view: np.ndarray, state: _ScanState,
+        residual: bool = False, depth: int = 0,
+    ) -> list[Rect]:
+        """`view` is the picture the boxes were found in (view coordinates; for the residual pass,
+        the local-contrast picture), used to look inside over-large boxes."""
+        """Apply the geometry rules to detector boxes (view coordinates); returns the boxes handled."""
+        seen: list[Rect] = []
+        for item, in_view, _turned in found:
+            state.boxes += 1
+            if item.text:
+                state.lowest = item.confidence if state.lowest is None else min(state.lowest, item.confidence)
+            if in_view.area == 0 or (residual and (_covered(in_view, state.view_rects)
+                                                  or _covered(in_view, state.spared_view))):
+                continue  # handled by the first pass: masked, or spared as an authorised word read there
+            on_anatomy = state.anatomy_share(in_view) >= ON_ANATOMY_SHARE
+            if min(in_view.width, in_view.height) > MAX_MARK_HEIGHT and on_anatomy and not reads_as_text(item):
+                if depth == 0:
+                    inside = self._inside(view, in_view, state, contrast_view=residual)
+                    seen.extend(self._decide(inside, view, state, residual, depth + 1))
+                state.rejected += 1
+                continue
+            across = item.rect.height > 1.5 * item.rect.width
+            rect = to_full_resolution(in_view, state.scale, self.pad_ratio, state.rows, state.cols, across)
+            if rect.area == 0:
+                continue
+            if self.spares(item):
+                state.spared.append((rect, item.text))
+                state.spared_view.append(in_view)
+                seen.append(in_view)
+            elif not on_anatomy or reads_as_text(item):
+                state.masked.append(rect)
+                state.view_rects.append(in_view)
+                state.texts.append(item.text)
+                seen.append(in_view)
+            else:
+                state.rejected += 1
+                state.doubtful.append((in_view, rect))
+        return seen
+
+    def _reader(self, state: _ScanState, origin: Rect, scale: float = 1.0) -> Callable[[Rect], bool]:
+        """Which boxes to recognise (coordinates relative to `origin` in the view): those on anatomy,
+        where only what reads as text is masked, and, when an allow-list exists, every box that
+        could be an authorised word. Background boxes are masked unread: reading costs more
+        than detecting."""
+        def read(rect: Rect) -> bool:
+            shifted = _shift(rect.scale(1 / scale, 1 / scale) if scale != 1.0 else rect, origin)
+            if state.anatomy_share(shifted) >= ON_ANATOMY_SHARE:
+                return True
+            limit = self._detect_kwargs.get("read_max_aspect")
+            return self.authorised is not None and (limit is None or not too_long(rect, limit))
+        return read
+
+    def _inside(self, view: np.ndarray, box: Rect, state: _ScanState, contrast_view: bool = False,
+                ) -> list[tuple[DetectedText, Rect, bool]]:
+        """Detection again inside an over-large box, on its local-contrast view enlarged x2 (the
+        lines it holds are small at scan resolution): the text lines, never the box itself."""
+        crop = view[box.y0 : box.y1, box.x0 : box.x1]
+        gray = crop if crop.ndim == 2 else crop.max(axis=2)
+        picture = resize(gray if contrast_view else local_contrast(gray), INSIDE_SCALE)
+        read = self._reader(state, box, INSIDE_SCALE)
+        out = []
+        for item in self._detect(picture, read):
+            shifted = _shift(item.rect.scale(1 / INSIDE_SCALE, 1 / INSIDE_SCALE), box).clip(box.x1, box.y1)
+            out.append((item, shifted, False))
+        return out
+
+    def _residual_check(self, values: np.ndarray, state: _ScanState) -> None:
+        """Detect again around the masked boxes on the cleaned frame (local-contrast view). Text read
+        there is masked; text read again after that means the frame cannot be trusted clean
+        (OcrError 'ocr_residual_text': the file is quarantined)."""
+        vrows, vcols = values.shape[:2]
+        around_these = [r for r in state.view_rects if r not in state.mark_rects]  # marks are masked unread
+        for round_ in range(2):
+            if not around_these:
+                return
+            cleaned = blank(values, state.view_rects, self.pad_ratio)
+            left: list[tuple[Rect, DetectedText]] = []
+            for around in neighbourhoods(around_these, vcols, vrows):
+                crop = local_contrast(cleaned[around.y0 : around.y1, around.x0 : around.x1])
+                for item in self._detect(crop):
+                    where = _shift(item.rect, around).clip(vcols, vrows)
+                    if _covered(where, state.view_rects) or any(_overlaps(where, s) for s in state.spared_view):
+                        continue
+                    if reads_as_text(item, strict=True):
+                        left.append((where, item))
+            if left and round_ == 1:
+                raise OcrError("ocr_residual_text", "text still readable next to masked text after two passes")
+            around_these = []
+            for where, item in left:
+                state.masked.append(to_full_resolution(where, state.scale, self.pad_ratio, state.rows, state.cols))
+                state.view_rects.append(where)
+                state.texts.append(item.text)
+                around_these.append(where)
+
+
+def neighbourhoods(rects: list[Rect], cols: int, rows: int) -> list[Rect]:
+    """The surroundings of masked boxes (3 text heights sideways, 2 up and down), merged where they
+    touch, so the residual check costs one small detection per cluster of text, not one per box."""
+    canvas = np.zeros((rows, cols), np.uint8)
+    for rect in rects:
+        height = max(4, min(rect.width, rect.height))
+        around = rect.pad(3 * height, 2 * height).clip(cols, rows)
+        canvas[around.y0 : around.y1, around.x0 : around.x1] = 1
+    count, _, stats, _ = cv2.connectedComponentsWithStats(canvas, connectivity=4)
+    return [Rect(int(x), int(y), int(x + w), int(y + h)) for x, y, w, h, _ in stats[1:count]]
+
+
+def _extent(mask: np.ndarray, pad: int) -> Rect | None:
+    """The bounding box of a mask's True pixels, padded and clipped (None when the mask is empty)."""
+    ys = np.flatnonzero(mask.any(axis=1))
+    if ys.size == 0:
+        return None
+    xs = np.flatnonzero(mask.any(axis=0))
+    box = Rect(int(xs[0]), int(ys[0]), int(xs[-1]) + 1, int(ys[-1]) + 1)
+    return box.pad(pad, pad).clip(mask.shape[1], mask.shape[0])
+
+
+def _shift(rect: Rect, origin: Rect) -> Rect:
+    """A rectangle found in a crop, in the coordinates of the picture the crop was cut from."""
+    return Rect(rect.x0 + origin.x0, rect.y0 + origin.y0, rect.x1 + origin.x0, rect.y1 + origin.y0)
+
+
+def _wide(frame: np.ndarray, bits_stored: int) -> bool:
+    """More than 8 bits of gray: text can hide above or inside the VOI window (the contrast pass's job)."""
+    return frame.ndim == 2 and (int(bits_stored) > 8 or frame.dtype.itemsize > 1)
+
+
+def same_block(box: Rect, text: Rect) -> bool:
+    """Whether `box` is another line of the text block `text` belongs to: a similar height, the
+    same column (overlapping, or less than one height apart) and at most two lines above or below.
+    A line the recogniser garbled (text over tissue) is still masked when its neighbours read."""
+    height, other = min(box.width, box.height), min(text.width, text.height)
+    if not 0.6 * other <= height <= 1.6 * other:
+        return False
+    gap_x = max(text.x0 - box.x1, box.x0 - text.x1, 0)
+    centre_gap = abs((box.y0 + box.y1) - (text.y0 + text.y1)) / 2
+    return gap_x <= other and centre_gap <= 2.2 * other
+
+
+def reads_as_text(found: DetectedText, strict: bool = False) -> bool:
+    """Whether a detection on anatomy reads as text: two or more letters/digits read with fair
+    confidence (four or more with less). One character is not enough: a ventricle reads as "1"
+    with 0.96 (eCT_Supplemental), and a lone letter carries no identity. `strict` (residual check)
+    asks for three characters, so a stray mark beside a masked line does not quarantine the file."""
+    characters = sum(ch.isalnum() for ch in found.text)
+    if strict:
+        return characters >= 3 and found.confidence >= 0.7
+    return (characters >= 4 and found.confidence >= 0.4) or (characters >= 2 and found.confidence >= 0.6)
+
+
+def _display_values(frame: np.ndarray, photometric: str, scale: float) -> np.ndarray:
+    """Stored values at scan resolution, oriented for display (float32; colour as brightest channel)."""
+    gray = frame.max(axis=2) if frame.ndim == 3 else frame
+    raw = gray if gray.dtype in (np.uint8, np.uint16, np.int16) else gray.astype(np.float32)
+    return display_gray(resize(raw, scale), photometric if frame.ndim == 2 else "MONOCHROME2")
+
+
+def _overlaps(a: Rect, b: Rect) -> bool:
+    return a.x0 < b.x1 and b.x0 < a.x1 and a.y0 < b.y1 and b.y0 < a.y1
+
+
+def _covered(rect: Rect, rects: list[Rect]) -> bool:
+    """Whether at least 60 % of `rect` lies under the given boxes (already handled)."""
+    if rect.area == 0:
+        return True
+    covered = 0
+    for other in rects:
+        w = min(rect.x1, other.x1) - max(rect.x0, other.x0)
+        h = min(rect.y1, other.y1) - max(rect.y0, other.y0)
+        if w > 0 and h > 0:
+            covered += w * h
+    return covered >= 0.6 * rect.area
+
+
+class _ScanState:
+    """What one frame's scan has decided so far (full-resolution masks, view-resolution boxes)."""
+
+    def __init__(self, anatomy: np.ndarray, scale: float, rows: int, cols: int) -> None:
+        self.anatomy = anatomy
+        self.integral = cv2.integral(anatomy.astype(np.uint8))
+        self.scale, self.rows, self.cols = scale, rows, cols
+        self.masked: list[Rect] = []
+        self.view_rects: list[Rect] = []
+        self.spared: list[tuple[Rect, str]] = []
+        self.spared_view: list[Rect] = []
+        self.mark_rects: set[Rect] = set()
+        self.doubtful: list[tuple[Rect, Rect]] = []  # boxes on anatomy that did not read as text
+        self.texts: list[str] = []
+        self.boxes = 0
+        self.rejected = 0
+        self.marks = 0
+        self.lowest: float | None = None
+
+    def anatomy_share(self, rect: Rect) -> float:
+        """Share of the box (view pixels) lying on anatomy."""
+        r = rect.clip(self.anatomy.shape[1], self.anatomy.shape[0])
+        if r.area == 0:
+            return 0.0
+        s = self.integral
+        inside = int(s[r.y1, r.x1]) - int(s[r.y0, r.x1]) - int(s[r.y1, r.x0]) + int(s[r.y0, r.x0])
+        return inside / r.area

@@ -2,9 +2,10 @@
 
 Fill value policy (the lead copies this to the README):
 
-* MONOCHROME2: the smallest stored value (0 unsigned, -2**(BitsStored-1) signed), which renders black.
-* MONOCHROME1: the largest stored value (2**BitsStored-1 unsigned, 2**(BitsStored-1)-1 signed), black in
-  MONOCHROME1 ("1 is white at the minimum").
+* MONOCHROME2: the lowest value present in the frame (air in CT, -1024 rather than the type's -32768), which
+  renders black in any window and keeps the image's value range (a -32768 patch ruins auto-windowing and
+  every statistic computed on the image).
+* MONOCHROME1: the highest value present in the frame, black in MONOCHROME1 ("1 is white at the minimum").
 * RGB (including YBR sources, which are decoded to RGB before masking): 0 on every sample, black.
 * YBR_FULL / YBR_FULL_422 kept as such: luma 0 and chroma at mid-scale, black.
 * PALETTE COLOR: the palette index whose colour is darkest (lowest Rec. 601 luma), so the mask looks black
@@ -74,6 +75,16 @@ def _palette_rgb(source: Dataset, entries: int, first: int, little_endian: bool)
         dtype = np.dtype(f"{'<' if little_endian else '>'}u{itemsize}")
         channels.append(np.frombuffer(data, dtype=dtype, count=entries))
     return np.stack(channels, axis=-1)
+
+
+def background_fill(frame: np.ndarray, fmt: object, default: tuple[int, ...]) -> tuple[int, ...]:
+    """The fill for one monochrome frame: its own darkest displayed value (see the module docstring);
+    other photometric interpretations keep their fixed `default`."""
+    photometric = getattr(fmt, "photometric_interpretation", "")
+    if frame.ndim != 2 or frame.size == 0 or photometric not in ("MONOCHROME1", "MONOCHROME2"):
+        return default
+    value = frame.max() if photometric == "MONOCHROME1" else frame.min()
+    return (int(value),)
 
 
 def apply_rects(frame: np.ndarray, rects: list[Rect], value: tuple[int, ...]) -> int:

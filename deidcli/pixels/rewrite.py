@@ -60,7 +60,7 @@ from deidcli.pixels.frames import (
     preferred_plugin,
     read_layout,
 )
-from deidcli.pixels.mask import apply_rects, clip_rects, fill_value
+from deidcli.pixels.mask import apply_rects, background_fill, clip_rects, fill_value
 
 RectsForFrame = Callable[[int, np.ndarray], list[Rect]]
 
@@ -231,7 +231,10 @@ def copy_pixels_untouched(source: Dataset, target: Dataset) -> PixelReport:
     element = source[_PIXEL_DATA]
     value = element.value
     if ts_in == ExplicitVRBigEndian:
-        value = _swap_words(value, layout.bits_allocated)
+        # 8-bit data in an OW element is stored as big endian 16-bit words: its bytes are swapped in
+        # pairs (PS3.5 8.1.1), which little endian must undo, or every pixel pair is exchanged.
+        word_bits = 16 if element.VR == "OW" and layout.bits_allocated <= 8 else layout.bits_allocated
+        value = _swap_words(value, word_bits)
     vr = "OB" if layout.transfer_syntax.is_encapsulated or layout.bits_allocated <= 8 else "OW"
     if element.VR in ("OB", "OW") and not layout.transfer_syntax.is_encapsulated:
         vr = element.VR
@@ -328,7 +331,8 @@ class _Rewrite:
         return sink
 
     def _emit(self, sink: _Sink, index: int, frame: np.ndarray) -> None:
-        apply_rects(frame, self.plan[index], self.fill)
+        if self.plan[index]:
+            apply_rects(frame, self.plan[index], background_fill(frame, self.fmt, self.fill))
         started = time.perf_counter()
         try:
             sink.add(frame)

@@ -128,4 +128,4 @@ def test_a_name_as_coding_scheme_designator_is_not_a_scheme() -> None:
     assert not is_scheme("SMITH")
     assert not is_scheme("DOEJANE")
     assert not is_scheme("JONES")
-    assert all(is_scheme(scheme) for scheme in ("DCM", "SCT", "LN", "SRT", "99PMP", "99LOCAL", "L", "ACR", "UCUM", "TEST"))
+    assert all(is_scheme(scheme) for scheme in ("DCM", "SCT", "LN", "SRT", "99PMP", "99LOCAL", "L", "ACR", "UCUM", "TEST", "SCPECG"))

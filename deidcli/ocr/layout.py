@@ -1,0 +1,206 @@
+"""Where text can be, before deciding what is text: anatomy vs background, and text-like marks.
+
+Burned-in annotations live on the background (air around a CT, the dark field beside a breast,
+the device chrome around an ultrasound sector); anatomy almost never carries text, and text
+detectors fire on anatomy (a DB detector outlines a whole abdomen or Doppler box as one "text"
+region). So the scanner first splits each frame:
+
+- `anatomy_mask`: threshold + connected components + hole filling on the 8-bit view. The
+  object(s) larger than `MIN_ANATOMY_SHARE` of the frame, holes filled (text drawn over tissue
+  stays "anatomy": it is only masked when it reads as text). For ultrasound the data regions
+  of SequenceOfUltrasoundRegions are intersected with it: outside them is device chrome.
+- `text_marks`: text-like connected components on the background (top-hat strokes grouped into
+  lines), masked even when the detector saw nothing. This catches text too small for the
+  detector at scan resolution (17 px glyphs on a 4096-row mammogram are ~4 px at 1024) and
+  device chrome the detector merges or skips.
+- `local_contrast`: a view where strokes stand out wherever they are (over tissue, above the
+  VOI window, at low contrast inside it), used by the scanner's second, residual pass.
+
+All functions are pure: 8-bit arrays in, masks or rectangles out, no DICOM.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from deidcli.geometry import Rect
+
+#: A component smaller than this share of the frame is not anatomy (text, markers, noise).
+MIN_ANATOMY_SHARE = 0.01
+#: Tallest text line (scan pixels) a mark may be; taller components are structures, not glyphs.
+MAX_MARK_HEIGHT = 48
+#: Smallest stroke extent (scan pixels) a mark may have: smaller is noise.
+MIN_MARK_HEIGHT = 3
+#: Top-hat response (8-bit levels) a stroke needs over its surroundings to count as a mark.
+MARK_CONTRAST = 40
+#: Standard deviation (8-bit levels) over FLAT_WINDOW pixels under which a background is flat.
+FLAT_STD = 4.0
+#: The local-contrast view maps this percentile of the stroke response to white: high enough that print
+#: (often the brightest strokes in the frame) keeps its glyph shapes instead of saturating into blocks.
+CONTRAST_PERCENTILE = 99.9
+FLAT_WINDOW = 15
+#: Strokes thinner than this (scan pixels) are removed before flatness is measured.
+FLAT_STROKE = 5
+
+
+def foreground_threshold(view8: np.ndarray) -> int:
+    """Otsu's threshold, bounded to the lower part of the value range.
+
+    Background is the darkest large population; Otsu on a photo or a frame that is all tissue would
+    split the tissue itself, so the threshold never rises above an eighth of the occupied range (dim ultrasound speckle is tissue).
+    """
+    low, high = np.percentile(view8, [1, 99.5])
+    otsu, _ = cv2.threshold(view8, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
+    cap = low + 0.12 * (high - low)
+    return int(max(low + 8, min(otsu, cap)))
+
+
+def fill_holes(mask: np.ndarray) -> np.ndarray:
+    """Mask with every enclosed hole filled (flood from the border of a padded copy)."""
+    padded = np.pad(mask.astype(np.uint8), 1)
+    flood = padded.copy()
+    cv2.floodFill(flood, None, (0, 0), 1)
+    holes = flood == 0
+    return (padded.astype(bool) | holes)[1:-1, 1:-1]
+
+
+def anatomy_mask(view8: np.ndarray, data_regions: list[Rect] | None = None) -> np.ndarray:
+    """Boolean mask of the frame's anatomy (True) vs background (False), at the view's resolution.
+
+    `view8` is an 8-bit gray picture oriented for display (bright = dense). A frame that is all one
+    value has no anatomy. The opening removes strokes up to MAX_MARK_HEIGHT // 2 thick before the
+    components are measured, so text glued to the edge of tissue is not absorbed into it.
+    """
+    rows, cols = view8.shape[:2]
+    gray = view8 if view8.ndim == 2 else view8.max(axis=2)
+    if int(gray.max()) == int(gray.min()):
+        return np.zeros((rows, cols), bool)
+    blurred = cv2.GaussianBlur(gray, (0, 0), 4.0)  # speckle and noise average out; tissue stays
+    binary = (blurred > foreground_threshold(blurred)).astype(np.uint8)
+    size = max(3, min(15, min(rows, cols) // 40) | 1)
+    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (size, size))
+    opened = cv2.morphologyEx(binary, cv2.MORPH_OPEN, kernel)
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(opened, connectivity=8)
+    keep = np.zeros(count, bool)
+    keep[1:] = stats[1:, cv2.CC_STAT_AREA] >= MIN_ANATOMY_SHARE * rows * cols
+    anatomy = fill_holes(keep[labels])
+    if data_regions is not None:
+        inside = np.zeros((rows, cols), bool)
+        for region in data_regions:
+            r = region.clip(cols, rows)
+            inside[r.y0 : r.y1, r.x0 : r.x1] = True
+        anatomy &= inside
+    return anatomy
+
+
+def stroke_response(view8: np.ndarray, size: int = 15) -> np.ndarray:
+    """Bright-on-dark and dark-on-bright strokes narrower than `size` (white and black top-hat)."""
+    gray = view8 if view8.ndim == 2 else view8.max(axis=2)
+    kernel = cv2.getStructuringElement(cv2.MORPH_RECT, (size, size))
+    white = cv2.morphologyEx(gray, cv2.MORPH_TOPHAT, kernel)
+    black = cv2.morphologyEx(gray, cv2.MORPH_BLACKHAT, kernel)
+    return np.maximum(white, black)
+
+
+def local_contrast(gray: np.ndarray, size: int = 15) -> np.ndarray:
+    """An 8-bit view of print wherever it is: mid-gray field, bright strokes brighter, dark ones darker.
+
+    `gray` may be any numeric dtype (stored values at scan resolution): white minus black top-hat
+    of the values themselves, so text 300 levels above tissue in a 12-bit image shows as clearly as
+    text on air, whatever the VOI window says. Signed, not max(white, black): the black top-hat of
+    bright letters lights the gaps between them, and the maximum fills a word into a solid bar.
+    The CONTRAST_PERCENTILE of the response maps to full swing.
+    """
+    values = gray.astype(np.float32) if gray.ndim == 2 else gray.max(axis=2).astype(np.float32)
+    kernel = cv2.getStructuringElement(cv2.MORPH_RECT, (size, size))
+    strokes = cv2.morphologyEx(values, cv2.MORPH_TOPHAT, kernel) - cv2.morphologyEx(values, cv2.MORPH_BLACKHAT, kernel)
+    top = float(np.percentile(np.abs(strokes), CONTRAST_PERCENTILE))
+    if top <= 0:
+        return np.full(values.shape, 128, np.uint8)
+    return np.clip(128.0 + strokes * (127.0 / top), 0, 255).astype(np.uint8)
+
+
+def flat_background(view8: np.ndarray) -> np.ndarray:
+    """Where the picture, strokes removed, is nearly uniform (a label field, air, a header band).
+
+    Speckle, parenchyma and noise stay textured after the strokes are removed, so marks found
+    there are structure, not print: measured on gdcm-US-ALOKA-16 (a dark bladder read as
+    "background" by the threshold gave 271 marks before this test, 0 after).
+    """
+    gray = view8 if view8.ndim == 2 else view8.max(axis=2)
+    kernel = cv2.getStructuringElement(cv2.MORPH_RECT, (FLAT_STROKE, FLAT_STROKE))
+    base = cv2.morphologyEx(cv2.morphologyEx(gray, cv2.MORPH_OPEN, kernel), cv2.MORPH_CLOSE, kernel)
+    values = base.astype(np.float32)
+    window = (FLAT_WINDOW, FLAT_WINDOW)
+    mean = cv2.boxFilter(values, -1, window)
+    square = cv2.boxFilter(values * values, -1, window)
+    return np.sqrt(np.maximum(square - mean * mean, 0)) <= FLAT_STD
+
+
+def noise_floor(strokes: np.ndarray, allowed: np.ndarray) -> float:
+    """The stroke response a mark needs: MARK_CONTRAST, or three times the 90th percentile of the
+    background's response when the background is noisy (a log view lifts the quantum noise of air
+    in a mammogram into strokes: 977 "marks" on one generated mammogram before this floor)."""
+    values = strokes[allowed]
+    if values.size == 0:
+        return float(MARK_CONTRAST)
+    return max(float(MARK_CONTRAST), 3.0 * float(np.percentile(values, 90)))
+
+
+def text_marks(view8: np.ndarray, anatomy: np.ndarray, max_height: int = MAX_MARK_HEIGHT) -> list[Rect]:
+    """Lines of text-like marks on the background, as rectangles in view pixels.
+
+    A mark is a stroke component (top-hat >= MARK_CONTRAST) lying mostly outside the anatomy, at
+    most `max_height` tall and not a long thin line (a ruler or table edge). Marks are grouped into
+    lines by closing horizontally over about one glyph height; a line of at least two marks, or
+    one mark shaped like a glyph, is returned. Nothing here reads text: on the background every
+    mark is masked unless the scanner spares it as an authorised word.
+    """
+    size = min(31, max(9, 2 * (max_height // 3) + 1))
+    gray = view8 if view8.ndim == 2 else view8.max(axis=2)
+    kernel = cv2.getStructuringElement(cv2.MORPH_RECT, (size, size))
+    allowed = flat_background(gray) & ~cv2.dilate(anatomy.astype(np.uint8), np.ones((7, 7), np.uint8)).astype(bool)
+    marks = np.zeros(gray.shape, np.uint8)
+    heights_seen: list[np.ndarray] = []
+    # Bright print (white top-hat) and dark print (black top-hat) are measured apart: on a dark field
+    # the black top-hat lights the gaps between bright letters, and the union would be one solid block.
+    for operation in (cv2.MORPH_TOPHAT, cv2.MORPH_BLACKHAT):
+        strokes = cv2.morphologyEx(gray, operation, kernel)
+        binary = ((strokes >= noise_floor(strokes, allowed)) & allowed).astype(np.uint8)
+        glyph, labels, heights = _glyph_components(binary, max_height)
+        if glyph is not None:
+            marks |= glyph[labels].astype(np.uint8)
+            heights_seen.append(heights[1:][glyph[1:]])
+    if not heights_seen:
+        return []
+    typical = int(np.median(np.concatenate(heights_seen)))
+    gap = max(3, typical)
+    joined = cv2.morphologyEx(marks, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_RECT, (gap, 1)))
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(joined, connectivity=8)
+    lines: list[Rect] = []
+    for x, y, w, h, _area in stats[1:]:
+        if h > max_height or min(w, h) <= MIN_MARK_HEIGHT:  # ticks, dashes, rulers: not a line of print
+            continue
+        lines.append(Rect(int(x), int(y), int(x + w), int(y + h)))
+    return lines
+
+
+def _glyph_components(binary: np.ndarray, max_height: int) -> tuple[np.ndarray | None, np.ndarray, np.ndarray]:
+    """(which components are glyph-like, the label image, component heights); None when there is none.
+
+    Glyph-like: at least MIN_MARK_HEIGHT long, at most `max_height` across, not a long thin line
+    (longer than 12x its width: rulers, table edges), not a solid block (masks, colour swatches)."""
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(binary, connectivity=8)
+    widths, heights = stats[:, cv2.CC_STAT_WIDTH], stats[:, cv2.CC_STAT_HEIGHT]
+    if count <= 1:
+        return None, labels, heights
+    longest = np.maximum(widths, heights)
+    shortest = np.minimum(widths, heights)
+    solid = stats[:, cv2.CC_STAT_AREA] >= 0.9 * widths * heights
+    glyph = (
+        (longest >= MIN_MARK_HEIGHT) & (shortest <= max_height) & (longest <= 12 * np.maximum(shortest, 1))
+        & ~(solid & (shortest > 2))
+    )
+    glyph[0] = False
+    return (glyph if glyph.any() else None), labels, heights

@@ -1,0 +1,128 @@
+"""Geometry before text: anatomy vs background, text-like marks, and the scanner's rules built on them."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+from deidcli.errors import OcrError
+from deidcli.geometry import Rect
+from deidcli.ocr import DetectedText, TextScanner
+from deidcli.ocr.layout import anatomy_mask, local_contrast, text_marks
+from deidcli.ocr.scan import reads_as_text, same_block
+
+
+class Scripted:
+    """An engine that reports the same boxes in every picture it is given (full frame and crops)."""
+
+    name = "scripted"
+
+    def __init__(self, found: list[DetectedText]) -> None:
+        self.found = found
+        self.calls = 0
+
+    def detect(self, image8: np.ndarray) -> list[DetectedText]:
+        self.calls += 1
+        rows, cols = image8.shape[:2]
+        return [f for f in self.found if f.rect.x1 <= cols and f.rect.y1 <= rows]
+
+
+def body_with_label(text_on: str) -> tuple[np.ndarray, np.ndarray]:
+    """A 512x512 8-bit frame: a disc of textured 'tissue' on black air and a line of print."""
+    rng = np.random.default_rng(1)
+    frame = np.zeros((512, 512), np.uint8)
+    disc = np.zeros_like(frame)
+    cv2.circle(disc, (256, 300), 180, 1, -1)
+    frame[disc == 1] = (110 + rng.normal(0, 12, disc.sum())).clip(0, 255).astype(np.uint8)
+    glyphs = np.zeros_like(frame)
+    origin = (10, 30) if text_on == "air" else (160, 300)
+    cv2.putText(glyphs, "DOE JANE 1962", origin, cv2.FONT_HERSHEY_SIMPLEX, 0.6, 1, 1, cv2.LINE_8)
+    frame[glyphs == 1] = 250
+    return frame, glyphs.astype(bool)
+
+
+def test_anatomy_is_the_body_with_text_over_it_and_air_is_background() -> None:
+    frame, glyphs = body_with_label("tissue")
+    anatomy = anatomy_mask(frame)
+    assert anatomy[300, 256] and anatomy[glyphs].all()  # print over tissue stays "anatomy"
+    assert not anatomy[5:40, :100].any()  # air in the corner
+
+
+def test_ultrasound_data_regions_bound_the_anatomy() -> None:
+    frame, _ = body_with_label("tissue")
+    anatomy = anatomy_mask(frame, [Rect(0, 0, 256, 512)])
+    assert anatomy[300, 200] and not anatomy[300, 300]
+
+
+def test_small_print_on_air_is_a_mark_even_when_no_detector_sees_it() -> None:
+    frame, glyphs = body_with_label("air")
+    marks = text_marks(frame, anatomy_mask(frame))
+    covered = np.zeros_like(glyphs)
+    for m in marks:
+        covered[m.y0 : m.y1, m.x0 : m.x1] = True
+    assert covered[glyphs].mean() > 0.95
+    assert not any(m.y0 > 150 for m in marks)  # nothing on the body
+
+
+def test_noise_on_air_and_tissue_texture_are_not_marks() -> None:
+    rng = np.random.default_rng(2)
+    frame, _ = body_with_label("tissue")
+    frame = np.clip(frame.astype(int) + rng.integers(0, 6, frame.shape), 0, 255).astype(np.uint8)
+    frame[frame == 250] = 110  # no print at all
+    assert text_marks(frame, anatomy_mask(frame)) == []
+
+
+def test_local_contrast_shows_print_above_any_window() -> None:
+    """12-bit tissue at 2600 with print at 2900: 300 levels, invisible in a log view, strong here."""
+    frame = np.full((200, 300), 2600, np.uint16)
+    glyphs = np.zeros(frame.shape, np.uint8)  # OpenCV 5 draws on 8-bit images only
+    cv2.putText(glyphs, "DOE", (20, 100), cv2.FONT_HERSHEY_SIMPLEX, 1.0, 1, 2)
+    frame[glyphs == 1] = 2900
+    view = local_contrast(frame)
+    assert view[frame == 2900].mean() > 200 and abs(view[frame == 2600].mean() - 128) < 8  # print on a mid-gray field
+
+
+@pytest.mark.parametrize("text, confidence, expected", [
+    ("DOE JANE", 0.9, True), ("EnMC hlIAs", 0.51, True), ("ID", 0.7, True), ("1", 0.96, False),
+    ("?", 0.25, False), ("中", 0.49, False), ("", 0.0, False), ("4.4", 0.43, False),
+])
+def test_what_reads_as_text_on_anatomy(text, confidence, expected) -> None:
+    assert reads_as_text(DetectedText(Rect(0, 0, 10, 10), text, confidence)) is expected
+
+
+def test_lines_of_one_block_belong_together() -> None:
+    name = Rect(100, 100, 300, 120)
+    assert same_block(Rect(100, 126, 280, 146), name)  # the next line
+    assert not same_block(Rect(100, 200, 280, 220), name)  # five lines further down
+    assert not same_block(Rect(100, 126, 280, 226), name)  # a much taller box
+
+
+def test_box_on_anatomy_that_does_not_read_as_text_is_left_alone() -> None:
+    frame, _ = body_with_label("tissue")
+    blob = Rect(200, 250, 320, 290)
+    result = TextScanner(Scripted([DetectedText(blob, "?", 0.2)]), None).scan(frame, "MONOCHROME2", 8)
+    assert result.masked == [] and result.rejected >= 1
+
+
+def test_box_on_background_is_masked_unread() -> None:
+    frame, _ = body_with_label("tissue")
+    corner = Rect(10, 10, 120, 30)
+    result = TextScanner(Scripted([DetectedText(corner, "", 0.0)]), None).scan(frame, "MONOCHROME2", 8)
+    assert any(r.x0 <= 10 and r.y0 <= 10 and r.x1 >= 120 and r.y1 >= 30 for r in result.masked)
+
+
+def test_text_that_keeps_appearing_beside_masked_text_quarantines() -> None:
+    """The engine reads new text next to every masked box, again and again: never stamped clean."""
+
+    class Haunted:
+        name = "haunted"
+
+        def detect(self, image8):
+            rows, cols = image8.shape[:2]
+            return [DetectedText(Rect(cols - 40, rows // 2, cols - 2, rows // 2 + 12), "SMITH", 0.95)]
+
+    frame, _ = body_with_label("air")
+    with pytest.raises(OcrError) as info:
+        TextScanner(Haunted(), None).scan(frame, "MONOCHROME2", 8)
+    assert info.value.reason == "ocr_residual_text"

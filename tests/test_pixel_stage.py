@@ -1,0 +1,175 @@
+"""The pixel stage on real scanner files: masks text, keeps anatomy, writes exact pixels.
+
+Each test runs one file through the pipeline (recipe, pixel stage, writer) and compares the output
+pixels with the input: anatomy must survive (share of pixels changed), burned-in text must not
+(its pixels changed), and every changed pixel must hold the fill value (nothing else moved).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pydicom
+import pytest
+from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.pixels import iter_pixels
+from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+
+from deidcli.pipeline import Pipeline, Settings
+from deidcli.prepare import resolve_recipe
+from tests.conftest import KEY, ORG_ROOT, deid_data_file
+from tests.pixel_helpers import sample_file
+
+
+@pytest.fixture(scope="module")
+def pipeline(tmp_path_factory) -> Pipeline:
+    settings = Settings(recipe=resolve_recipe(None), key=KEY, org_root=ORG_ROOT)
+    return Pipeline(settings, tmp_path_factory.mktemp("temp"))
+
+
+def deidentify(pipeline: Pipeline, path: Path) -> tuple[Dataset, Dataset]:
+    """(source, written output) for one file; the output must have been written."""
+    outcome = pipeline.process(path, path.name)
+    assert outcome.result.status == "written", (outcome.result.reason, outcome.result.detail)
+    return pydicom.dcmread(path), pydicom.dcmread(outcome.temp_path)
+
+
+def changed_share(source: Dataset, output: Dataset) -> float:
+    """The largest share of pixels changed on any frame."""
+    worst = 0.0
+    for before, after in zip(iter_pixels(source), iter_pixels(output), strict=True):
+        changed = before != after
+        worst = max(worst, float((changed if changed.ndim == 2 else changed.any(axis=-1)).mean()))
+    return worst
+
+
+@pytest.mark.parametrize("name", [
+    "MR-SIEMENS-DICOM-WithOverlays.dcm", "explicit_VR-UN.dcm", "JPGExtended.dcm", "eCT_Supplemental.dcm", "JPEG-LL.dcm",
+])
+def test_image_without_burned_in_text_keeps_its_anatomy(pipeline, name) -> None:
+    source, output = deidentify(pipeline, sample_file(name))
+    assert changed_share(source, output) <= 0.005
+    assert output.BurnedInAnnotation == "NO"
+
+
+def test_drawing_without_text_is_not_blanked(pipeline) -> None:
+    """deid-data's ctbrain1 used to lose 76 % of its pixels to one detector box around the head."""
+    source, output = deidentify(pipeline, deid_data_file("humans", "ctbrain1.dcm"))
+    assert changed_share(source, output) <= 0.005
+
+
+def test_doppler_box_survives_while_header_text_goes(pipeline) -> None:
+    source, output = deidentify(pipeline, sample_file("US1_J2KR.dcm"))
+    before, after = source.pixel_array, output.pixel_array
+    doppler = (slice(160, 280), slice(120, 520))  # inside the colour box, below the header lines
+    assert np.array_equal(before[doppler], after[doppler])
+    header = (slice(10, 100), slice(0, 150))  # "BAPTIST MED CTR" and the IDs under it
+    assert (before[header] != after[header]).any(axis=-1).mean() > 0.1
+    assert changed_share(source, output) < 0.15
+
+
+def test_big_endian_palette_file_keeps_pixels_outside_masks(pipeline) -> None:
+    """OBXXXX1A_expb_2frame: Explicit VR Big Endian, PALETTE COLOR, 8-bit pixels in OW. The ID in the
+    header band is masked, and every other pixel equals the input (no byte swapping)."""
+    source, output = deidentify(pipeline, sample_file("OBXXXX1A_expb_2frame.dcm"))
+    before, after = source.pixel_array, output.pixel_array
+    assert before.shape == after.shape
+    changed = before != after
+    assert changed[:, 30:55, 80:280].mean() > 0.3  # "11-05-25-142825", second header line
+    fills = np.unique(after[changed])
+    assert len(fills) == 1  # every changed pixel is the fill: nothing else moved
+
+
+def test_aloka_date_and_time_are_masked_without_region_rules(pipeline) -> None:
+    source, output = deidentify(pipeline, sample_file("gdcm-US-ALOKA-16.dcm"))
+    before, after = source.pixel_array, output.pixel_array
+    date_time = (slice(0, 20), slice(520, 640))  # "24-MAY-02" over "11:24:20" top right
+    assert (before[date_time] != after[date_time]).mean() > 0.3
+
+
+def _ct_with_text(rows: int, cols: int, glyph_px: int) -> tuple[Dataset, np.ndarray]:
+    """A signed CT slice (air -1024, body 40 HU) with a name burned in at 1500 HU; returns the glyph mask."""
+    image = np.full((rows, cols), -1024, np.int16)
+    body = np.zeros((rows, cols), np.uint8)
+    cv2.circle(body, (cols // 2, rows // 2 + rows // 10), rows // 3, 1, -1)
+    image[body == 1] = 40
+    glyphs = np.zeros((rows, cols), np.uint8)
+    cv2.putText(glyphs, "DOE J 998877", (2, glyph_px + 2), cv2.FONT_HERSHEY_SIMPLEX, glyph_px / 22, 1,
+                max(1, glyph_px // 8), cv2.LINE_8)
+    image[glyphs == 1] = 1500
+    ds = Dataset()
+    ds.file_meta = FileMetaDataset()
+    ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds.SOPClassUID, ds.SOPInstanceUID = "1.2.840.10008.5.1.4.1.1.2", generate_uid()
+    ds.StudyInstanceUID, ds.SeriesInstanceUID = generate_uid(), generate_uid()
+    ds.Modality, ds.PatientName, ds.PatientID = "CT", "DOE^J", "998877"
+    ds.Rows, ds.Columns, ds.SamplesPerPixel, ds.PhotometricInterpretation = rows, cols, 1, "MONOCHROME2"
+    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 16, 15, 1
+    ds.WindowCenter, ds.WindowWidth = 40, 400
+    ds.PixelData = image.tobytes()
+    return ds, glyphs.astype(bool)
+
+
+@pytest.mark.parametrize("rows, glyph_px", [(128, 7), (512, 14)])
+def test_ct_name_is_masked_with_air_not_the_type_minimum(pipeline, tmp_path, rows, glyph_px) -> None:
+    ds, glyphs = _ct_with_text(rows, rows, glyph_px)
+    path = tmp_path / "ct.dcm"
+    ds.save_as(path, enforce_file_format=True)
+    source, output = deidentify(pipeline, path)
+    before, after = source.pixel_array, output.pixel_array
+    assert (before[glyphs] != after[glyphs]).all()  # every glyph pixel of the name is gone
+    assert set(np.unique(after[before != after])) == {-1024}  # air, not -32768
+    body = cv2.erode((before == 40).astype(np.uint8), np.ones((5, 5), np.uint8)).astype(bool)
+    assert np.array_equal(before[body], after[body])
+
+
+def test_float_pixel_data_is_scanned_and_masked(pipeline, tmp_path) -> None:
+    """A parametric map (FloatPixelData) with a name burned in: masked, written as float, not passed through."""
+    image = np.zeros((256, 256), np.float32)
+    cv2.circle(image, (128, 150), 80, 2.5, -1)
+    glyphs = np.zeros((256, 256), np.uint8)
+    cv2.putText(glyphs, "DOE JANE", (4, 20), cv2.FONT_HERSHEY_SIMPLEX, 0.6, 1, 2, cv2.LINE_8)
+    image[glyphs == 1] = 9.0
+    ds = Dataset()
+    ds.file_meta = FileMetaDataset()
+    ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds.SOPClassUID, ds.SOPInstanceUID = "1.2.840.10008.5.1.4.1.1.30", generate_uid()  # Parametric Map
+    ds.StudyInstanceUID, ds.SeriesInstanceUID = generate_uid(), generate_uid()
+    ds.Modality, ds.PatientName = "MR", "DOE^JANE"
+    ds.Rows, ds.Columns, ds.SamplesPerPixel, ds.PhotometricInterpretation = 256, 256, 1, "MONOCHROME2"
+    ds.BitsAllocated, ds.NumberOfFrames = 32, 1
+    ds.FloatPixelData = image.tobytes()
+    path = tmp_path / "pmap.dcm"
+    ds.save_as(path, enforce_file_format=True)
+    outcome = pipeline.process(path, "pmap.dcm")
+    assert outcome.result.status == "written", outcome.result.reason
+    output = pydicom.dcmread(outcome.temp_path)
+    after = np.frombuffer(output.FloatPixelData, "<f4").reshape(256, 256)
+    assert (after[glyphs == 1] != 9.0).all()
+    assert output.BurnedInAnnotation == "NO"
+    disc = cv2.erode((image == 2.5).astype(np.uint8), np.ones((5, 5), np.uint8)).astype(bool)
+    assert np.array_equal(after[disc], image[disc])
+
+
+def test_one_bit_mask_is_not_ocred(pipeline, tmp_path) -> None:
+    """A 1-bit segmentation-like mask: shapes in it are labels, not text; pixels are kept as they are."""
+    mask = np.zeros((64, 64), np.uint8)
+    mask[10:50, 10:20] = 1
+    mask[10:20, 10:40] = 1
+    ds = Dataset()
+    ds.file_meta = FileMetaDataset()
+    ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds.SOPClassUID, ds.SOPInstanceUID = "1.2.840.10008.5.1.4.1.1.66.4", generate_uid()
+    ds.StudyInstanceUID, ds.SeriesInstanceUID = generate_uid(), generate_uid()
+    ds.Modality = "SEG"
+    ds.Rows, ds.Columns, ds.SamplesPerPixel, ds.PhotometricInterpretation = 64, 64, 1, "MONOCHROME2"
+    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 1, 1, 0, 0
+    ds.PixelData = np.packbits(mask.reshape(-1), bitorder="little").tobytes()
+    path = tmp_path / "seg.dcm"
+    ds.save_as(path, enforce_file_format=True)
+    outcome = pipeline.process(path, "seg.dcm")
+    assert outcome.result.status == "written", outcome.result.reason
+    assert outcome.result.ocr_engine == ""
+    assert np.array_equal(pydicom.dcmread(outcome.temp_path).pixel_array, mask)
