@@ -10,26 +10,64 @@ Public API (what `deid` offers, from Python)::
 
 Keyword arguments of `run` and `deidentify` are the run options of `deidcli.options.RUN_OPTIONS`, the same as
 `deid run`'s. Every error is a `DeidError`.
+
+The names are imported lazily (PEP 562): `import deidcli` and `deid --version` load no pydicom, numpy or
+OCR engine; the first use of a name imports its module.
 """
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from deidcli._lazy import lazy_exports
 from deidcli._version import __version__
-from deidcli.api import NewKeyWarning, RunResult, check_recipe, deidentify, run
-from deidcli.errors import (
-    DeidError,
-    FileRejected,
-    KeyFileError,
-    KeyMismatch,
-    OcrError,
-    OptionError,
-    OutputConflict,
-    PixelError,
-    RecipeError,
-    UsageError,
-)
-from deidcli.keys import generate_key_file, key_fingerprint, load_key
-from deidcli.options import RUN_OPTIONS
-from deidcli.recipe import Action, Recipe, load_recipe
-from deidcli.recipe.profiles import build_profile
+
+_EXPORTS = {
+    "NewKeyWarning": "deidcli.api",
+    "RunResult": "deidcli.api",
+    "check_recipe": "deidcli.api",
+    "deidentify": "deidcli.api",
+    "run": "deidcli.api",
+    "DeidError": "deidcli.errors",
+    "FileRejected": "deidcli.errors",
+    "KeyFileError": "deidcli.errors",
+    "KeyMismatch": "deidcli.errors",
+    "OcrError": "deidcli.errors",
+    "OptionError": "deidcli.errors",
+    "OutputConflict": "deidcli.errors",
+    "PixelError": "deidcli.errors",
+    "RecipeError": "deidcli.errors",
+    "UsageError": "deidcli.errors",
+    "generate_key_file": "deidcli.keys",
+    "key_fingerprint": "deidcli.keys",
+    "load_key": "deidcli.keys",
+    "RUN_OPTIONS": "deidcli.options",
+    "Action": "deidcli.recipe",
+    "Recipe": "deidcli.recipe",
+    "load_recipe": "deidcli.recipe",
+    "build_profile": "deidcli.recipe.profiles",
+}
+
+__getattr__, __dir__ = lazy_exports(globals(), _EXPORTS)
+
+if TYPE_CHECKING:  # what type checkers and IDEs see; at run time the names above load on first use
+    from deidcli.api import NewKeyWarning, RunResult, check_recipe, deidentify, run
+    from deidcli.errors import (
+        DeidError,
+        FileRejected,
+        KeyFileError,
+        KeyMismatch,
+        OcrError,
+        OptionError,
+        OutputConflict,
+        PixelError,
+        RecipeError,
+        UsageError,
+    )
+    from deidcli.keys import generate_key_file, key_fingerprint, load_key
+    from deidcli.options import RUN_OPTIONS
+    from deidcli.recipe import Action, Recipe, load_recipe
+    from deidcli.recipe.profiles import build_profile
 
 __all__ = [
     "RUN_OPTIONS",

@@ -190,6 +190,10 @@ def _apply_to_dataset(
     has_private = any(tag.group % 2 for tag in source.keys())  # noqa: SIM118 - iterating converts values
     creators = _private_creators(source) if has_private else {}
     kept_blocks: set[tuple[int, int]] = set()
+    # Raw kept elements go straight into the new dataset's element dict: `Dataset.__setitem__` would
+    # re-validate the tag, look up private creators (not added yet, see below) and reset pixel caches
+    # (the dataset is new), which was a tenth of the header pass.
+    elements = target._dict
     for raw in source.elements():
         tag = int(raw.tag)
         group, element = tag >> 16, tag & 0xFFFF
@@ -220,7 +224,13 @@ def _apply_to_dataset(
         if action is _RETIRER:
             continue
         if action is _CONSERVER and raw.is_raw and raw.VR not in _CONVERT_FIRST_VRS and retyped is None:
-            target[tag] = raw  # kept as read: byte-exact and cheap
+            elements[raw.tag] = raw  # kept as read: byte-exact and cheap
+            if creator is not None:
+                kept_blocks.add((group, element >> 8))
+            continue
+        if action is _EFFACER and retyped is None and raw.VR not in _CONVERT_FIRST_VRS:
+            # Emptied: only the tag and VR are needed, so the value is never decoded.
+            elements[raw.tag] = DataElement(tag, raw.VR, None if raw.VR not in BINARY_VRS else b"")
             if creator is not None:
                 kept_blocks.add((group, element >> 8))
             continue
@@ -228,7 +238,11 @@ def _apply_to_dataset(
             element_in = retyped if retyped is not None else source[tag]
         except Exception as error:  # pydicom raises many types on a corrupt value
             raise FileRejected("parse_failed", f"element ({group:04X},{element:04X}) unreadable") from error
-        target[tag] = _transform(element_in, action, recipe, pseudonymizer, report, floor, depth)
+        element_out = _transform(element_in, action, recipe, pseudonymizer, report, floor, depth)
+        if element_out.VR == "SQ":
+            target[tag] = element_out  # __setitem__ links the items to their parent dataset
+        else:
+            elements[element_out.tag] = element_out
         if creator is not None:
             kept_blocks.add((group, element >> 8))
     for group, block in kept_blocks:

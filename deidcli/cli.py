@@ -28,7 +28,29 @@ def _fail(error: DeidError) -> None:
     sys.exit(2)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _LazyGroup(click.Group):
+    """A group whose heavier subcommands are imported only when named (or listed by --help).
+
+    `deid --version` and `deid run` must not pay for `deid check-recipe`'s imports (pydicom's data
+    dictionary, the standard's table)."""
+
+    #: command name -> (module, attribute)
+    LAZY = {"check-recipe": ("deidcli.commands.recipes", "check_recipe"),
+            "recipe": ("deidcli.commands.recipes", "recipe")}
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *self.LAZY})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name in self.LAZY and cmd_name not in self.commands:
+            import importlib
+
+            module, attribute = self.LAZY[cmd_name]
+            self.add_command(getattr(importlib.import_module(module), attribute), cmd_name)
+        return super().get_command(ctx, cmd_name)
+
+
+@click.group(cls=_LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="deid")
 def main() -> None:
     """De-identify folders of DICOM files: zero-trust recipes, keyed pseudonyms, OCR of burned-in text, an audit."""
@@ -292,19 +314,6 @@ def report(out_dir: Path, private_dir, in_dir, max_pictures) -> None:
         click.echo(f"Error: {error}", err=True)
         sys.exit(2)
     click.echo(f"Report: {path}")
-
-
-def _register_recipe_commands() -> None:
-    """check-recipe and recipe list/show/export live in deidcli.commands.recipes."""
-    try:
-        from deidcli.commands.recipes import check_recipe, recipe
-    except ImportError:  # pragma: no cover - during development only
-        return
-    main.add_command(check_recipe, "check-recipe")
-    main.add_command(recipe, "recipe")
-
-
-_register_recipe_commands()
 
 
 if __name__ == "__main__":  # pragma: no cover

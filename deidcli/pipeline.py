@@ -83,6 +83,8 @@ class Pipeline:
         self.settings = settings
         self.temp_dir = temp_dir
         self.fingerprint = key_fingerprint(settings.key)
+        #: False where the batch syncs outputs in groups itself (same machine): see `write_temporary`.
+        self.fsync_each_file = True
         self.pixels = PixelStage(self._make_scanner, settings.region_rules, settings.accept_burned_in_risk,
                                  settings.ocr_engine)
         quiet_pydicom()
@@ -141,7 +143,7 @@ class Pipeline:
         patient = self._output_patient(source, target, private)
         result.detail = patient.note
         result.output_path = self.output_relative_path(source, target, patient.folder)
-        return write_temporary(target, syntax, self.temp_dir)
+        return write_temporary(target, syntax, self.temp_dir, fsync=self.fsync_each_file)
 
     def clean(self, source: Dataset, result: FileResult, private: PrivateRecord) -> tuple[Dataset, str]:
         """Attributes, then pixels: the de-identified dataset and its transfer syntax (not yet written).

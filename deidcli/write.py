@@ -2,8 +2,8 @@
 
 File meta (group 0002) is rebuilt, never copied: the source's meta can name the sending station
 (SourceApplicationEntityTitle) or carry private information, and its UIDs must follow the new ones.
-Writing goes to a temporary file that is fsync'd; the batch renames it into place, so a kill at any
-moment leaves no partial file under a final name.
+Writing goes to a temporary file; the batch renames it into place, so a kill at any moment leaves no
+partial file under a final name, and syncs a group of renamed files before it records them.
 """
 
 from __future__ import annotations
@@ -138,16 +138,22 @@ def output_transfer_syntax(source_syntax: str | None) -> UID:
     return syntax
 
 
-def write_temporary(target: Dataset, transfer_syntax: str, temp_dir: Path) -> Path:
-    """Write `target` to a fresh temporary file in `temp_dir`, fsync'd; return its path."""
+def write_temporary(target: Dataset, transfer_syntax: str, temp_dir: Path, *, fsync: bool = True) -> Path:
+    """Write `target` to a fresh temporary file in `temp_dir`; return its path.
+
+    `fsync=False` on one machine: the batch renames a group of finished files to their final names, makes
+    them durable together (`deidcli.batch.sync_paths`) and only then records them in the audit, so a file
+    the audit calls done is on disk without one fsync per file (issue 15, group commit). Workers on other
+    machines (Dask, over NFS) keep the fsync: the parent's sync cannot flush another machine's writes."""
     target.file_meta = build_file_meta(target, transfer_syntax)
     descriptor, name = tempfile.mkstemp(dir=temp_dir, suffix=".part")
     path = Path(name)
     try:
         with os.fdopen(descriptor, "wb") as handle:
             dcmwrite(handle, target, enforce_file_format=True)
-            handle.flush()
-            os.fsync(handle.fileno())
+            if fsync:
+                handle.flush()
+                os.fsync(handle.fileno())
     except BaseException:
         path.unlink(missing_ok=True)
         raise
