@@ -74,6 +74,24 @@ class Interrupted(Exception):
         self.exit_code = exit_code
 
 
+#: Space held in the temporary folder while the batch runs and freed (with the folder) before the last group
+#: is recorded: when OUT_DIR fills up, the files completed so far still get their audit rows (~400 bytes each).
+AUDIT_RESERVE_NAME = "audit-reserve"
+AUDIT_RESERVE_BYTES = 32 * 1024
+
+
+def _reserve_space(path: Path, size: int) -> None:
+    """Allocate `size` real bytes at `path` (a sparse file would reserve nothing)."""
+    with path.open("wb") as handle:
+        try:
+            os.posix_fallocate(handle.fileno(), 0, size)
+        except OSError as error:
+            if error.errno not in (errno.EOPNOTSUPP, errno.EINVAL):
+                raise
+            handle.write(b"\0" * size)
+            handle.flush()
+
+
 class StorageFailure(Exception):
     """OUT_DIR or the private folder cannot be written (full, read-only, permission denied): stop the batch,
     keep what is complete, resume later (exit 4). Not a quarantine: the files are not at fault."""
@@ -511,6 +529,7 @@ class BatchRun:
             prepare_out_dir(self.out_dir, self.settings, self.force)
             shutil.rmtree(self.temp_dir, ignore_errors=True)  # leftovers of a killed run: never complete files
             self.temp_dir.mkdir()
+            _reserve_space(self.temp_dir / AUDIT_RESERVE_NAME, AUDIT_RESERVE_BYTES)
             if self.force and audit_path.exists():
                 audit_path.unlink()
             skipped: list[str] = []

@@ -7,13 +7,14 @@ import subprocess
 from html.parser import HTMLParser
 from pathlib import Path
 
+import pydicom
 import pytest
 from click.testing import CliRunner
 
 from deidcli.cli import main
 from deidcli.report import write_report
 from deidcli.verify.scan import verify_release
-from tests.release_helpers import BAND_ROWS, BLOB_ROWS, copy_release, edit_output, make_release, output_of
+from tests.release_helpers import BAND_ROWS, copy_release, edit_output, make_release, output_of
 
 
 class Page(HTMLParser):
@@ -106,7 +107,14 @@ def test_share_changed_is_measured_against_the_original(release):
     page = parse(write_report(out_dir, private_dir))
     blob = next(c for c in page.cards if c["title"].startswith("blob.dcm"))
     assert page.cards[0] is blob  # the only image with a masked region comes first
-    assert float(blob["data-share"]) == pytest.approx(BAND_ROWS / BLOB_ROWS, abs=1e-6)  # the masked band exactly
+    in_dir = out_dir.parent / "in"
+    before = pydicom.dcmread(in_dir / "blob.dcm").pixel_array
+    after = pydicom.dcmread(out_dir / output_of(private_dir, "blob.dcm")).pixel_array
+    changed = before != after
+    # Every changed pixel lies in the masked band (the fill is the image's own background value, so band
+    # pixels that already held it do not change), and the page reports exactly the share that changed.
+    assert not changed[BAND_ROWS:].any() and changed[:BAND_ROWS].mean() > 0.5
+    assert float(blob["data-share"]) == pytest.approx(changed.mean(), abs=1e-6)
     assert blob["data-masked"] == "1"
 
 

@@ -196,3 +196,19 @@ def test_private_folder_full_mid_record_leaves_whole_lines_and_resume_records_th
     assert (audit["status"] == "written").sum() == 8
     _assert_whole(out, private)
     _written_have_mappings(out, private)
+
+
+def test_files_completed_before_out_dir_filled_are_recorded_even_in_one_group(tmp_path, small_disk, monkeypatch):
+    """Group commit records audit rows late; when every completed file is still unrecorded as the disk fills,
+    the space reserved in the temporary folder is what lets their rows be written before exit 4."""
+    import deidcli.batch as batch
+
+    monkeypatch.setattr(batch, "AUDIT_COMMIT_S", 1e9)  # nothing is recorded before the batch stops
+    monkeypatch.setattr(batch, "AUDIT_COMMIT_FILES", 10**6)
+    folder = make_folder(tmp_path / "in", 40)
+    out = small_disk("disk", "64k") / "out"
+    result = deidcli.run(folder, out, key=KEY, org_root=ORG_ROOT, ocr="never", accept_burned_in_risk=True,
+                         workers=1, private_dir=tmp_path / "private")
+    assert result.exit_code == EXIT_DISK_FULL
+    written = [row for row in read_table(out / "audit.csv").rows if row["status"] == "written"]
+    assert 0 < len(written) == len(list(out.rglob("*.dcm")))
