@@ -108,16 +108,18 @@ def test_original_uid_as_a_file_name_is_found(leaky):
     assert any(f.file == renamed.as_posix() and f.place == "path" and f.value == original_uid for f in found)
 
 
+def _draw_planted_name(ds) -> None:
+    """A planted name drawn into the released pixels, where no mask covers it."""
+    image = ds.pixel_array.copy()
+    cv2.putText(image, "ALICE PLANTEDNAME", (60, 100), cv2.FONT_HERSHEY_SIMPLEX, 1.0, 255, 2, cv2.LINE_AA)
+    ds.PixelData = image.tobytes()
+
+
 def test_text_drawn_in_an_unmasked_pixel_region_is_found_with_a_crop(leaky):
     out_dir, private_dir = leaky
     relative = output_of(private_dir, "blob.dcm")
 
-    def draw(ds):
-        image = ds.pixel_array.copy()
-        cv2.putText(image, "ALICE PLANTEDNAME", (60, 100), cv2.FONT_HERSHEY_SIMPLEX, 1.0, 255, 2, cv2.LINE_AA)
-        ds.PixelData = image.tobytes()
-
-    edit_output(out_dir, relative, draw)
+    edit_output(out_dir, relative, _draw_planted_name)
     found = [f for f in findings(out_dir, private_dir, pixels=True) if f.check == "pixels"]
     assert len(found) >= 1 and all(f.file == relative for f in found), [f.line() for f in found]
     assert "frame 0 box" in found[0].place and "PLANTEDNAME" in found[0].value.upper().replace(" ", "")
@@ -212,12 +214,7 @@ def test_easyocr_engine_finds_drawn_text(leaky):
     out_dir, private_dir = leaky
     relative = output_of(private_dir, "blob.dcm")
 
-    def draw(ds):
-        image = ds.pixel_array.copy()
-        cv2.putText(image, "ALICE PLANTEDNAME", (60, 100), cv2.FONT_HERSHEY_SIMPLEX, 1.0, 255, 2, cv2.LINE_AA)
-        ds.PixelData = image.tobytes()
-
-    edit_output(out_dir, relative, draw)
+    edit_output(out_dir, relative, _draw_planted_name)
     result = verify_release(out_dir, private_dir, engine="easyocr", pixels=True)
     found = [f for f in result.findings if f.check == "pixels"]
     assert found and all(f.file == relative for f in found) and result.engine == "easyocr"
