@@ -386,7 +386,15 @@ def _warm_up_before_fork() -> None:
     dictionary_meanings("DCM", "113100")
 
 
-def _init_worker(settings: Settings, temp_dir: Path, parent_pid: int | None = None) -> None:
+def _ocr_threads(workers: int) -> int:
+    """Each worker's share of the cores for its OCR engine (one worker on two cores: two threads)."""
+    from deidcli.ocr.threads import engine_threads
+
+    return engine_threads(workers)
+
+
+def _init_worker(settings: Settings, temp_dir: Path, parent_pid: int | None = None,
+                 ocr_threads: int | None = None) -> None:
     """Runs once per worker process: die with the parent, ignore Ctrl-C (the parent coordinates) and build
     the pipeline."""
     global _worker_pipeline
@@ -394,7 +402,7 @@ def _init_worker(settings: Settings, temp_dir: Path, parent_pid: int | None = No
         _die_with_parent(parent_pid)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    _worker_pipeline = Pipeline(settings, temp_dir)
+    _worker_pipeline = Pipeline(settings, temp_dir, ocr_threads)
     _worker_pipeline.fsync_each_file = False  # the parent syncs each group before recording it
 
 
@@ -592,7 +600,7 @@ class BatchRun:
             yield from self._pool_outcomes(todo)
 
     def _inline_outcomes(self, todo: list[InputFile]) -> Iterator[Outcome]:
-        pipeline = Pipeline(self.settings, self.temp_dir)
+        pipeline = Pipeline(self.settings, self.temp_dir, _ocr_threads(1))
         pipeline.fsync_each_file = False  # _commit syncs each group before recording it
         for item in todo:
             yield self._skip_outcome(item) or _process_with_budget(pipeline, item.path, item.relative)
@@ -676,7 +684,7 @@ class BatchRun:
 
     def _new_pool(self) -> ProcessPoolExecutor:
         return ProcessPoolExecutor(self.workers, initializer=_init_worker,
-                                   initargs=(self.settings, self.temp_dir, os.getpid()))
+                                   initargs=(self.settings, self.temp_dir, os.getpid(), _ocr_threads(self.workers)))
 
     def _restart_pool(self, pool: ProcessPoolExecutor, restarts: int) -> ProcessPoolExecutor:
         """A new pool for one that broke with nothing in flight; a few in a row means workers cannot start."""

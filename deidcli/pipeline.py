@@ -79,9 +79,11 @@ def unprocessed_outcome(settings: Settings, relative_path: str, reason: str, det
 class Pipeline:
     """Holds what is loaded once per worker (recipe indexes, the OCR model) and processes files."""
 
-    def __init__(self, settings: Settings, temp_dir: Path) -> None:
+    def __init__(self, settings: Settings, temp_dir: Path, ocr_threads: int | None = None) -> None:
         self.settings = settings
         self.temp_dir = temp_dir
+        #: OCR engine threads (None: the engine's default); a batch gives each worker its share of the cores.
+        self.ocr_threads = ocr_threads
         self.fingerprint = key_fingerprint(settings.key)
         #: False where the batch syncs outputs in groups itself (same machine): see `write_temporary`.
         self.fsync_each_file = True
@@ -95,7 +97,9 @@ class Pipeline:
 
         authorised = combined_authorised_words(self.settings.recipe.authorised_words,
                                                self.settings.authorised_words_file)
-        return TextScanner(make_detector(self.settings.ocr_engine), authorised)
+        if self.ocr_threads is None:
+            return TextScanner(make_detector(self.settings.ocr_engine), authorised)
+        return TextScanner(make_detector(self.settings.ocr_engine, threads=self.ocr_threads), authorised)
 
     @property
     def scanner(self):

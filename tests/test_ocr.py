@@ -247,14 +247,32 @@ def test_bad_frame_is_ocr_bad_input(frame: object) -> None:
 
 @pytest.mark.parametrize("dtype", [np.int16, np.int32, np.float32, np.uint8])
 def test_signed_and_float_frames_are_scanned(dtype: type) -> None:
-    """Any numeric stored type reaches the engine as uint8 pictures, enlarged to 512 (small frame);
-    frames wider than 8 bits get the second, local-contrast pass over their anatomy."""
+    """Any numeric stored type reaches the engine as uint8 pictures, enlarged to 512 (small frame).
+    An 8-bit frame is detected whole, once. A wider one also gets the local-contrast pass, which looks
+    only around what stands out from the tissue's texture: here a faint line of print over it."""
+    import cv2
+
     frame = (np.arange(300 * 400).reshape(300, 400) % 7 - (100 if dtype != np.uint8 else 0)).astype(dtype)
-    frame[50:250, 100:300] += 100  # "tissue": the contrast pass looks at the anatomy only
-    detector = FakeDetector()
+    frame[50:250, 100:300] += 100  # "tissue"
+    ink = np.zeros((300, 400), np.uint8)
+    cv2.putText(ink, "DOE 1962", (120, 160), cv2.FONT_HERSHEY_SIMPLEX, 0.6, 1, 1)
+    frame[ink > 0] += 40  # faint print over the tissue
+    pictures: list[np.ndarray] = []
+
+    class Recording(FakeDetector):
+        def detect(self, image8: np.ndarray) -> list[DetectedText]:
+            pictures.append(image8)
+            return super().detect(image8)
+
+    detector = Recording()
     TextScanner(detector, None).scan(frame, "MONOCHROME2", 8 if dtype == np.uint8 else 16, signed=True)
+    assert all(p.dtype == np.uint8 for p in pictures)
     assert detector.calls[0] == (384, 512)
-    assert len(detector.calls) == (1 if dtype == np.uint8 else 2)
+    if dtype == np.uint8:
+        assert len(detector.calls) == 1
+        return
+    windows = detector.calls[1:]
+    assert len(windows) == 1 and windows[0][0] * windows[0][1] < 384 * 512 / 2
 
 
 def test_thin_frame_still_reaches_the_detector(rapid: TextScanner) -> None:

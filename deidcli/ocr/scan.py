@@ -40,7 +40,15 @@ from deidcli.errors import OcrError
 from deidcli.geometry import Rect
 from deidcli.ocr.authorised import AuthorisedWords
 from deidcli.ocr.engines import ENGINE_MAX_SIDE, DetectedText, TextDetector, too_long
-from deidcli.ocr.layout import MAX_MARK_HEIGHT, anatomy_mask, dim_text_marks, local_contrast, text_marks
+from deidcli.ocr.layout import (
+    MAX_MARK_HEIGHT,
+    anatomy_mask,
+    dim_text_marks,
+    local_contrast,
+    stroke_response,
+    stroke_values,
+    text_marks,
+)
 from deidcli.ocr.views import COLOUR_VIEWS, GRAY_VIEWS, colour_views, display_gray, gray_views
 
 DEFAULT_SCAN_MAX_SIDE = 1024
@@ -61,6 +69,11 @@ DEFAULT_CONTRAST_PASS = "wide"
 ON_ANATOMY_SHARE = 0.2
 #: Over-large boxes on anatomy are detected again inside at this enlargement.
 INSIDE_SCALE = 2.0
+#: Top-hat size for finding print on the display view (strokes up to this thick).
+WINDOW_STROKE = 31
+#: Blur (Gaussian sigma, scan pixels) before looking for strokes: it takes noise, which the top-hats
+#: turn into strokes at every pixel, and leaves print 2-3 px thick.
+WINDOW_BLUR = 1.0
 
 
 @dataclass
@@ -324,33 +337,50 @@ class TextScanner:
         anatomy = anatomy_mask(gray8, regions)
         state = _ScanState(anatomy, scale, rows, cols)
 
-        current = view
-        for rotation in self.rotations:
-            turns = (rotation // 90) % 4
-            image = np.ascontiguousarray(np.rot90(current, turns)) if turns else current
-            read = None if turns else self._reader(state, Rect(0, 0, vcols, vrows))
-            found = [(item, unrotate(item.rect, turns, vrows, vcols).clip(vcols, vrows), turns != 0)
-                     for item in self._detect(image, read)]
-            self._check_time(start)
-            seen = self._decide(found, view, state)
-            if seen and len(self.rotations) > 1:
-                current = blank(current, seen, self.pad_ratio)
-
-        values = _display_values(frame, photometric, scale)
         wanted = self.contrast_pass == "always" or (self.contrast_pass == "wide" and _wide(frame, bits_stored))
         extent = _extent(anatomy, pad=MAX_MARK_HEIGHT)
-        if wanted and extent is not None:
-            # The background was read on the display view and is swept by the marks below: the
-            # contrast pass only needs the anatomy's extent (about half of a mammogram).
-            cleaned = blank(values, state.view_rects, self.pad_ratio)
-            contrast = local_contrast(cleaned[extent.y0 : extent.y1, extent.x0 : extent.x1])
-            read = self._reader(state, extent)
-            found = [(item, _shift(item.rect, extent).clip(vcols, vrows), False)
-                     for item in self._detect(contrast, read)]
+        windows = [Rect(0, 0, vcols, vrows)]
+        if wanted and extent is not None and self.rotations == (0,):
+            # Frames of more than 8 bits get the contrast pass below as well, so the display view is
+            # only detected around its strokes (a mammogram's input shrinks from 1024x788 to its text
+            # corners); where strokes are everywhere (textured tissue, test patterns) or nowhere, it
+            # is detected whole, as before.
+            strokes = stroke_response(cv2.GaussianBlur(gray8, (0, 0), WINDOW_BLUR), WINDOW_STROKE)
+            windows = stroke_windows(stroke_mask(strokes, anatomy, STROKE_MIN_DEVIATION)) or windows
+        for window in windows:
+            crop = view[window.y0 : window.y1, window.x0 : window.x1]
+            found = [(item, _shift(item.rect, window).clip(vcols, vrows), False)
+                     for item in self._detect(np.ascontiguousarray(crop), self._reader(state, window))]
             self._check_time(start)
-            picture = np.zeros((vrows, vcols), np.uint8)
-            picture[extent.y0 : extent.y1, extent.x0 : extent.x1] = contrast
-            self._decide(found, picture, state, residual=True)
+            self._decide(found, view, state)
+        current = view
+        for rotation in self.rotations[1:] if windows == [Rect(0, 0, vcols, vrows)] else ():
+            current = blank(current, state.view_rects + state.spared_view, self.pad_ratio)
+            turns = (rotation // 90) % 4
+            image = np.ascontiguousarray(np.rot90(current, turns))
+            found = [(item, unrotate(item.rect, turns, vrows, vcols).clip(vcols, vrows), True)
+                     for item in self._detect(image)]
+            self._check_time(start)
+            self._decide(found, view, state)
+
+        values = _display_values(frame, photometric, scale)
+        if wanted and extent is not None:
+            # The whole frame, not only the anatomy's extent: print on a plate beside the breast can be
+            # too faint for the display view (mg_window: 150 levels of 4096). The detector runs where
+            # the strokes are (stroke_windows), or on the anatomy's extent where they are everywhere.
+            # Authorised labels are painted over too: read once, they need no window here.
+            cleaned = blank(values, state.view_rects + state.spared_view, self.pad_ratio)
+            contrast = local_contrast(cleaned)
+            strokes = np.abs(stroke_values(cv2.GaussianBlur(cleaned, (0, 0), WINDOW_BLUR)))
+            span = float(cleaned.max()) - float(cleaned.min())
+            windows = stroke_windows(stroke_mask(strokes, anatomy, STROKE_MIN_SHARE * span))
+            found = []
+            for window in [extent] if windows is None else windows:
+                crop = np.ascontiguousarray(contrast[window.y0 : window.y1, window.x0 : window.x1])
+                found += [(item, _shift(item.rect, window).clip(vcols, vrows), False)
+                          for item in self._detect(crop, self._reader(state, window))]
+                self._check_time(start)
+            self._decide(found, contrast, state, residual=True)
 
         for in_view, rect in state.doubtful:
             if any(same_block(in_view, other) for other in state.view_rects):
@@ -491,6 +521,124 @@ def neighbourhoods(rects: list[Rect], cols: int, rows: int) -> list[Rect]:
         canvas[around.y0 : around.y1, around.x0 : around.x1] = 1
     count, _, stats, _ = cv2.connectedComponentsWithStats(canvas, connectivity=4)
     return [Rect(int(x), int(y), int(x + w), int(y + h)) for x, y, w, h, _ in stats[1:count]]
+
+
+#: Where print can be: a pixel is a stroke from STROKE_NOISE_FACTOR x the median stroke response of
+#: its side (anatomy or background: their textures differ; the median, not a higher percentile, since
+#: print can fill a tenth of a mammogram's background) and at least STROKE_MIN_DEVIATION 8-bit levels
+#: on the display view (fainter print is the contrast pass's), or STROKE_MIN_SHARE of the value span
+#: in stored values (mg_window's faint line: 150 of 4096 levels, 3.7 %).
+STROKE_NOISE_FACTOR = 5.0
+STROKE_MIN_DEVIATION = 16
+STROKE_MIN_SHARE = 0.01
+#: Strokes are counted in cells of this many pixels square; a cell with fewer than CELL_MIN_STROKE
+#: stroke pixels holds noise, not print.
+CELL = 8
+CELL_MIN_STROKE = 6
+#: Above this share of the picture, or this many windows, the whole picture is detected at once.
+WINDOWS_MAX_SHARE = 0.4
+WINDOWS_MAX_COUNT = 12
+
+
+def stroke_mask(strokes: np.ndarray, anatomy: np.ndarray, minimum: float) -> np.ndarray:
+    """Where a stroke response stands out like print: each pixel judged against the texture of its own
+    side, anatomy or background (STROKE_NOISE_FACTOR x that side's median response, and `minimum`)."""
+    marks = np.zeros(strokes.shape, bool)
+    for side in (anatomy, ~anatomy):
+        if side.any():
+            floor = max(minimum, STROKE_NOISE_FACTOR * float(np.median(strokes[side])))
+            marks |= side & (strokes >= floor)
+    return marks
+
+
+def stroke_windows(strokes: np.ndarray) -> list[Rect] | None:
+    """Where a stroke mask (True: a pixel standing out from its surroundings like print) has strokes,
+    as windows to run the detector on.
+
+    Why: the detector costs the same on tissue or air as on print (~0.4 s for a breast at 1024 px),
+    while print is a cluster of strokes well above the picture's own texture. Cells holding strokes get
+    a window reaching half a tall line above and below and a full one sideways (the detector needs the
+    ends of a line and some field around it); windows that touch merge. When strokes are everywhere
+    (textured tissue, vessels, speckle) the windows would cover most of the picture: then None, and the
+    caller detects a larger part as before. No stroke, no window: a flat picture holds no print.
+    """
+    rows, cols = strokes.shape[:2]
+    grid_rows, grid_cols = -(-rows // CELL), -(-cols // CELL)
+    padded = np.zeros((grid_rows * CELL, grid_cols * CELL), np.uint8)
+    padded[:rows, :cols] = strokes
+    counts = padded.reshape(grid_rows, CELL, grid_cols, CELL).sum(axis=(1, 3))
+    strong = (counts >= CELL_MIN_STROKE).astype(np.uint8)
+    if not strong.any():
+        return []
+    reach_y, reach_x = -(-MAX_MARK_HEIGHT // (2 * CELL)), -(-MAX_MARK_HEIGHT // CELL)
+    grown = cv2.dilate(strong, np.ones((2 * reach_y + 1, 2 * reach_x + 1), np.uint8))
+    count, _, stats, _ = cv2.connectedComponentsWithStats(grown, connectivity=4)
+    windows = merge_overlapping([
+        fit_engine_grid(Rect(int(x) * CELL, int(y) * CELL, int(x + w) * CELL, int(y + h) * CELL), cols, rows)
+        for x, y, w, h, _ in stats[1:count]])
+    if len(windows) > WINDOWS_MAX_COUNT or sum(w.area for w in windows) > WINDOWS_MAX_SHARE * rows * cols:
+        return None
+    return windows
+
+
+#: The DB detector rounds each side of its input to a multiple of this, stretching what it is given.
+ENGINE_GRID = 32
+#: Smallest window side: the detector's deepest features are 1/32 of its input, and on a few of them
+#: it loses print it finds in a larger picture (measured: a vertical date on a 4096-row mammogram,
+#: found in the whole frame, was lost in a 160x128 window and found again in 256x320).
+MIN_WINDOW = 256
+
+
+def fit_engine_grid(rect: Rect, cols: int, rows: int) -> Rect:
+    """`rect` grown to sides that are multiples of ENGINE_GRID and at least MIN_WINDOW, inside the picture
+    where it allows: the detector would otherwise stretch a 48-row window to 64 rows, and print a few
+    pixels tall is found or missed by such a stretch (measured: the second 17 px line of mg_4096)."""
+    def span(lo: int, hi: int, size: int) -> tuple[int, int]:
+        want = max(MIN_WINDOW, -(-(hi - lo) // ENGINE_GRID) * ENGINE_GRID)
+        if want >= size:
+            return 0, size
+        lo = max(0, min(lo - (want - (hi - lo)) // 2, size - want))  # centred where the picture allows
+        return lo, lo + want
+    x0, x1 = span(rect.x0, rect.x1, cols)
+    y0, y1 = span(rect.y0, rect.y1, rows)
+    return Rect(x0, y0, x1, y1)
+
+
+def merge_overlapping(rects: list[Rect]) -> list[Rect]:
+    """Rectangles that overlap replaced by their bounding box, until none overlaps (so no part of the
+    picture is detected twice)."""
+    merged = list(rects)
+    changed = True
+    while changed:
+        changed = False
+        for i, a in enumerate(merged):
+            for j in range(i + 1, len(merged)):
+                b = merged[j]
+                if a.x0 < b.x1 and b.x0 < a.x1 and a.y0 < b.y1 and b.y0 < a.y1:
+                    merged[i] = Rect(min(a.x0, b.x0), min(a.y0, b.y0), max(a.x1, b.x1), max(a.y1, b.y1))
+                    del merged[j]
+                    changed = True
+                    break
+            if changed:
+                break
+    return merged
+
+
+def outside(extent: Rect, cols: int, rows: int, overlap: int) -> list[Rect]:
+    """The parts of a (rows, cols) picture around `extent`, each reaching `overlap` pixels into it so that
+    a line of print crossing its edge is seen whole from one side or the other: left and right strips
+    of full height, top and bottom bands between them; a side where `extent` touches the picture's edge
+    has no part. An extent too thin to reach into gives the whole picture."""
+    if min(extent.width, extent.height) <= 2 * overlap:
+        return [Rect(0, 0, cols, rows)]
+    inner = extent.pad(-overlap, -overlap)
+    parts = [
+        (extent.x0 > 0, Rect(0, 0, inner.x0, rows)),
+        (extent.x1 < cols, Rect(inner.x1, 0, cols, rows)),
+        (extent.y0 > 0, Rect(inner.x0, 0, inner.x1, inner.y0)),
+        (extent.y1 < rows, Rect(inner.x0, inner.y1, inner.x1, rows)),
+    ]
+    return [part for wanted, part in parts if wanted]
 
 
 def _extent(mask: np.ndarray, pad: int) -> Rect | None:
