@@ -500,6 +500,7 @@ def ocr_track(corpus: Path, work: Path, key: Path, truth: dict, ours_ok: bool, t
                          *(["--recipe", "mammography"] if kind == "mammo" else [])],
                         work / "cwd", timeout, work / "logs" / f"ocr-ours-{kind}")
             row.update({"wall_s": m["wall_s"], "s_per_image_incl_startup": m["wall_s"] / max(1, n), "rc": m["rc"],
+                        "cpu_s_per_image": m["cpu_s"] / max(1, n),
                         "maxrss_mb": m["maxrss_mb"], "recall": pixel_recall(out, corpus, truth, kind)})
         else:
             row["status"] = "not measured (deidcli not available)"
@@ -737,13 +738,14 @@ def write_md(path: Path, meta: dict, rows: list, tg: list, ocr: dict, truth: dic
         L.append(f"| {t['target']} | {t['goal']} | {v} | {'PASS' if t['pass'] else 'FAIL'} | {t['detail']} |")
     L.append("")
     L.append("## OCR / pixel track\n")
-    L.append("| tool | images | n | wall s (whole process) | s/image incl. start-up | s/image in-process | "
-             "PHI boxes redacted | non-PHI boxes blanked | status |")
-    L.append("|---|---|---|---|---|---|---|---|---|")
+    L.append("| tool | images | n | wall s (whole process) | s/image incl. start-up | CPU s/image incl. start-up | "
+             "s/image in-process | PHI boxes redacted | non-PHI boxes blanked | status |")
+    L.append("|---|---|---|---|---|---|---|---|---|---|")
     for row in ocr.get("rows", []):
         rec = row.get("recall") or {}
         L.append(f"| {row['tool']} {row.get('version', '')} | {row['what']} | {row['n']} | {fmt(row.get('wall_s'))} | "
-                 f"{fmt(row.get('s_per_image_incl_startup'))} | {fmt(row.get('s_per_image_in_process'))} | "
+                 f"{fmt(row.get('s_per_image_incl_startup'))} | {fmt(row.get('cpu_s_per_image'))} | "
+                 f"{fmt(row.get('s_per_image_in_process'))} | "
                  f"{rec.get('phi_redacted', '–')}/{rec.get('phi_boxes', '–')} | "
                  f"{rec.get('nonphi_blanked', '–')}/{rec.get('nonphi_boxes', '–')} | "
                  f"{row.get('status', 'rc=' + str(row.get('rc')))} |")
@@ -753,7 +755,7 @@ def write_md(path: Path, meta: dict, rows: list, tg: list, ocr: dict, truth: dic
                  "the masks; one warm-up scan excluded):\n")
         L.append(ocr["ocr_bench"].strip())
     else:
-        L.append(f"| deidcli (bench/ocr_bench.py) | – | – | – | – | – | – | – | "
+        L.append(f"| deidcli (bench/ocr_bench.py) | – | – | – | – | – | – | – | – | "
                  f"{ocr.get('ocr_bench_error', 'not measured')} |")
     L.append("")
     L.append("## Safety details (which planted fields survived, per tool)\n")
