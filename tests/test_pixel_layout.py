@@ -101,14 +101,14 @@ def test_lines_of_one_block_belong_together() -> None:
 def test_box_on_anatomy_that_does_not_read_as_text_is_left_alone() -> None:
     frame, _ = body_with_label("tissue")
     blob = Rect(200, 250, 320, 290)
-    result = TextScanner(Scripted([DetectedText(blob, "?", 0.2)]), None).scan(frame, "MONOCHROME2", 8)
+    result = TextScanner(Scripted([DetectedText(blob, "?", 0.2)]), None, windows=False).scan(frame, "MONOCHROME2", 8)
     assert result.masked == [] and result.rejected >= 1
 
 
 def test_box_on_background_is_masked_unread() -> None:
     frame, _ = body_with_label("tissue")
     corner = Rect(10, 10, 120, 30)
-    result = TextScanner(Scripted([DetectedText(corner, "", 0.0)]), None).scan(frame, "MONOCHROME2", 8)
+    result = TextScanner(Scripted([DetectedText(corner, "", 0.0)]), None, windows=False).scan(frame, "MONOCHROME2", 8)
     assert any(r.x0 <= 10 and r.y0 <= 10 and r.x1 >= 120 and r.y1 >= 30 for r in result.masked)
 
 

@@ -224,6 +224,7 @@ class TextScanner:
         rotations: tuple[int, ...] = DEFAULT_ROTATIONS,
         read_all: bool = False,
         contrast_pass: str = DEFAULT_CONTRAST_PASS,
+        windows: bool = True,
     ) -> None:
         if not 32 <= scan_max_side <= ENGINE_MAX_SIDE:
             raise ValueError(f"scan_max_side must be within 32..{ENGINE_MAX_SIDE}")
@@ -251,6 +252,9 @@ class TextScanner:
         if contrast_pass not in ("always", "wide", "never"):
             raise ValueError("contrast_pass must be always, wide or never")
         self.contrast_pass = contrast_pass
+        #: Detect only in windows around strokes (`stroke_windows`); False: whole pictures, as a scripted
+        #: engine that answers in whole-frame coordinates needs.
+        self.windows = windows
         self._detect_kwargs = self._reading_limit(detector, authorised, read_all)
         self._accepts_read = not read_all and "read" in inspect.signature(detector.detect).parameters
 
@@ -344,7 +348,7 @@ class TextScanner:
         windows = [Rect(0, 0, vcols, vrows)]
         inked = stroke_mask(stroke_response(cv2.GaussianBlur(gray8, (0, 0), WINDOW_BLUR), WINDOW_STROKE),
                             anatomy, STROKE_MIN_DEVIATION)
-        if self.rotations == (0,):
+        if self.windows and self.rotations == (0,):
             # The display view is only detected around its strokes (a mammogram's input shrinks from
             # 1024x788 to its text corners); where strokes are everywhere (textured tissue, test
             # patterns) or nowhere, it is detected whole, as before. Frames of more than 8 bits get
@@ -376,7 +380,7 @@ class TextScanner:
             contrast = local_contrast(cleaned)
             strokes = np.abs(stroke_values(cv2.GaussianBlur(cleaned, (0, 0), WINDOW_BLUR)))
             span = float(cleaned.max()) - float(cleaned.min())
-            windows = stroke_windows(stroke_mask(strokes, anatomy, STROKE_MIN_SHARE * span))
+            windows = stroke_windows(stroke_mask(strokes, anatomy, STROKE_MIN_SHARE * span)) if self.windows else None
             found = []
             for window in [extent] if windows is None else windows:
                 crop = np.ascontiguousarray(contrast[window.y0 : window.y1, window.x0 : window.x1])
