@@ -140,7 +140,7 @@ def bench_engine(engine: str, n_mammo: int, n_us: int, sweep: bool, naive: bool,
             )
         )
     rows.append(
-        run(engine, detector, us, "US 800x600", "default: x1, minmax/rgb, whole frame", None)
+        run(engine, detector, us, "US 800x600", "default: x1, minmax/rgb, windows around strokes", None)
     )
     if sweep:
         for side in (800, 1280):
