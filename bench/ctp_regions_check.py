@@ -8,7 +8,7 @@ with the defaults and with `--no-builtin-regions`. What the built-in rules add i
 with them and not without them; the part of that outside every annotated text box (+3 px) is what they
 take from the picture. Writes bench/ctp_regions.md and, per file, bench/ctp_regions/<file>.png: the input
 with the rule's rectangles in red and the annotated PHI boxes in magenta | output without the built-in
-rules | output with them (changed regions outlined in red). Look at every picture.
+rules | output with them, the pixels they added boxed in red. Look at every picture.
 """
 
 from __future__ import annotations
@@ -70,10 +70,11 @@ def panel(image: np.ndarray, width: int) -> np.ndarray:
     return cv2.resize(image, (width, max(1, round(image.shape[0] * scale))), interpolation=cv2.INTER_AREA)
 
 
-def outline_changes(picture: np.ndarray, changed: np.ndarray, line: int) -> None:
-    """The changed pixels' own outlines (not bounding boxes, which would merge a band with a box below it)."""
-    contours, _ = cv2.findContours(changed.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
-    cv2.drawContours(picture, contours, -1, (0, 0, 255), line)
+def outline_components(picture: np.ndarray, mask: np.ndarray, line: int) -> None:
+    """A red box around each connected part of `mask` (boxes per part: a band is not merged with a box below)."""
+    count, _, stats, _ = cv2.connectedComponentsWithStats(mask.astype(np.uint8), connectivity=8)
+    for x, y, w, h, _area in stats[1:count]:
+        cv2.rectangle(picture, (int(x), int(y)), (int(x + w - 1), int(y + h - 1)), (0, 0, 255), line)
 
 
 def check(case: Case, rules: list, work: Path, pictures: Path) -> dict:
@@ -106,11 +107,11 @@ def check(case: Case, rules: list, work: Path, pictures: Path) -> dict:
     for box in case.phi:
         if box.on_frame(worst):
             cv2.rectangle(before, (box.box[0], box.box[1]), (box.box[2] - 1, box.box[3] - 1), (255, 0, 255), line)
-    pictures_row = [before]
-    for out in (foff, fon):
-        after = to_display(out[worst], ds_in)[..., ::-1].copy()
-        outline_changes(after, changed_mask(fin[worst], out[worst]), line)
-        pictures_row.append(after)
+    without = to_display(foff[worst], ds_in)[..., ::-1].copy()
+    with_builtin = to_display(fon[worst], ds_in)[..., ::-1].copy()
+    added = changed_mask(fin[worst], fon[worst]) & ~changed_mask(fin[worst], foff[worst])
+    outline_components(with_builtin, added, line)
+    pictures_row = [before, without, with_builtin]
     width = 400
     gap = np.full((panel(before, width).shape[0], 4, 3), 255, np.uint8)
     image = np.hstack([np.hstack([panel(p, width), gap]) for p in pictures_row])
@@ -152,7 +153,7 @@ def main() -> int:
         f"of the pixel evaluation set, {len(rules)} built-in rules, **{len(rows)} files match a rule**. "
         "*added*: share of the worst frame's pixels changed with the built-in rules and not without them; "
         "*added outside text*: the part of it outside every annotated text box (+3 px). "
-        "Pictures: `bench/ctp_regions/` (input with the rule's rectangles in red | without | with, changed pixels outlined in red).",
+        "Pictures: `bench/ctp_regions/` (input with the rule's rectangles in red | output without | output with, what the rules added boxed in red).",
         "",
         "| file | device | rule (audit) | changed without / with | added | added outside text |",
         "|---|---|---|---|---|---|",
