@@ -159,14 +159,37 @@ def _private_creators(source: Dataset) -> dict[tuple[int, int], str]:
     Only the creator elements themselves are decoded (keys are scanned without touching values).
     """
     creators: dict[tuple[int, int], str] = {}
-    for tag in source.keys():  # noqa: SIM118 - iterating a Dataset would decode every element
-        if tag.group % 2 == 1 and 0x0010 <= tag.element <= 0x00FF:
+    for tag in list(source._dict):
+        if tag >> 16 & 1 and 0x0010 <= tag & 0xFFFF <= 0x00FF:
             value = source[tag].value
             if isinstance(value, bytes):
                 value = value.decode("latin-1", "replace")
             if isinstance(value, str):
-                creators[(tag.group, tag.element)] = value.strip()
+                creators[(tag >> 16, tag & 0xFFFF)] = value.strip()
     return creators
+
+
+#: Above this many cached decisions the cache starts again (hostile files can invent creators and tags).
+_MAX_DECISIONS = 50_000
+
+
+def _decision(recipe: Recipe, tag: int, creator: str | None, parent: int | None, floor: Action) -> Action:
+    """The action for one element by its tag and place, cached per recipe (the same few hundred tags recur
+    in every file): the recipe's rule, then the two fixed overrides (pixel data is never pseudonymised,
+    registered-only UIDs are checked). A VR the dictionary forbids is decided per element, by the caller."""
+    cache = recipe.decisions
+    key = (tag, creator, parent, floor)
+    action = cache.get(key)
+    if action is None:
+        action = _action_for(recipe, tag, creator, parent, floor)
+        if tag in PIXEL_DATA_TAGS and action is Action.PSEUDONYMISER:
+            action = _CONSERVER
+        elif action is _CONSERVER and tag in REGISTERED_ONLY_UID_TAGS:
+            action = Action.PSEUDONYMISER  # the UID pseudonymiser returns registered UIDs unchanged
+        if len(cache) >= _MAX_DECISIONS:
+            cache.clear()
+        cache[key] = action
+    return action
 
 
 def _apply_to_dataset(
@@ -187,14 +210,16 @@ def _apply_to_dataset(
     # Sequence items inherit the character set from their parent; pydicom compares it with the original
     # one to decide whether raw values must be re-encoded, so carry the source item's parent encoding over.
     target._parent_encoding = source._parent_encoding
-    has_private = any(tag.group % 2 for tag in source.keys())  # noqa: SIM118 - iterating converts values
+    source_elements = source._dict
+    has_private = any(tag >> 16 & 1 for tag in source_elements)
     creators = _private_creators(source) if has_private else {}
     kept_blocks: set[tuple[int, int]] = set()
     # Raw kept elements go straight into the new dataset's element dict: `Dataset.__setitem__` would
     # re-validate the tag, look up private creators (not added yet, see below) and reset pixel caches
     # (the dataset is new), which was a tenth of the header pass.
     elements = target._dict
-    for raw in source.elements():
+    # A snapshot: decoding an element below replaces it in the source's dict.
+    for raw in list(source_elements.values()):
         tag = int(raw.tag)
         group, element = tag >> 16, tag & 0xFFFF
         if element == 0 or group in (0x0000, 0x0002):
@@ -203,34 +228,31 @@ def _apply_to_dataset(
             target[tag] = safe_character_set(source[tag])
             continue
         creator = None
-        if group % 2:
+        if group & 1:
             if element <= 0x00FF:
                 continue  # creators are re-added below for blocks that keep something
             creator = creators.get((group, element >> 8))
-        action = _action_for(recipe, tag, creator, parent, floor)
+        action = _decision(recipe, tag, creator, parent, floor)
+        vr = raw.VR
         retyped = None
-        if (raw.VR is not None and creator is None and (expected := _dictionary_vrs(tag))
-                and raw.VR not in expected and " or " not in raw.VR):  # "OB or OW": in memory, not yet resolved
+        if (vr is not None and creator is None and (expected := _dictionary_vrs(tag))
+                and vr not in expected and " or " not in vr):  # "OB or OW": in memory, not yet resolved
             retyped = _as_dictionary_vr(raw, source, expected) if action is not _RETIRER else None
             if retyped is None or retyped.VR not in expected:
                 action = _RETIRER  # fail closed: nothing is copied under a VR its dictionary forbids
-        if tag in PIXEL_DATA_TAGS and action is Action.PSEUDONYMISER:
-            action = _CONSERVER
-        elif action is _CONSERVER and tag in REGISTERED_ONLY_UID_TAGS:
-            action = Action.PSEUDONYMISER  # the UID pseudonymiser returns registered UIDs unchanged
         report.count(action)
         if action is not _CONSERVER and action is not Action.PSEUDONYMISER and raw.value and _is_date(raw):
             report.dates_removed += 1  # removed or emptied: LongitudinalTemporalInformationModified says REMOVED
         if action is _RETIRER:
             continue
-        if action is _CONSERVER and raw.is_raw and raw.VR not in _CONVERT_FIRST_VRS and retyped is None:
+        if action is _CONSERVER and raw.is_raw and vr not in _CONVERT_FIRST_VRS and retyped is None:
             elements[raw.tag] = raw  # kept as read: byte-exact and cheap
             if creator is not None:
                 kept_blocks.add((group, element >> 8))
             continue
-        if action is _EFFACER and retyped is None and raw.VR not in _CONVERT_FIRST_VRS:
+        if action is _EFFACER and retyped is None and vr not in _CONVERT_FIRST_VRS:
             # Emptied: only the tag and VR are needed, so the value is never decoded.
-            elements[raw.tag] = DataElement(tag, raw.VR, None if raw.VR not in BINARY_VRS else b"")
+            elements[raw.tag] = DataElement(tag, vr, None if vr not in BINARY_VRS else b"")
             if creator is not None:
                 kept_blocks.add((group, element >> 8))
             continue
