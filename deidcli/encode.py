@@ -5,11 +5,12 @@ buffer, re-checks the encoding and wraps exceptions; per file it deep-copies and
 meta. Most elements of a de-identified header are kept exactly as read (`RawDataElement`, see
 `deidcli.attributes`), and for those the bytes to write are the tag, VR, length and the value as read.
 
-Scope, and the rule that keeps it safe: only Explicit VR Little Endian output (every syntax the header
-pass writes, except implicit VR sources passed through untouched), and only for datasets whose original
-encoding is the output's; anything else (a dataset pydicom would re-encode, an element that is not raw, a
-raw element pydicom would have to read first) is handed to pydicom's own `write_dataset` /
-`write_data_element`, so the output is always what `dcmwrite(..., enforce_file_format=True)` writes.
+Scope, and the rule that keeps it safe: little endian output, implicit or explicit VR, not deflated (every
+syntax the header pass writes), and only for datasets pydicom would write as they are (original encoding
+the output's, or built in memory); anything else (a dataset pydicom would re-encode, an element other than
+a raw one or a simple new value, a raw element pydicom would have to read first) is handed to pydicom's own
+`write_dataset` / `write_data_element`, so the output is always what `dcmwrite(..., enforce_file_format=True)`
+writes.
 `tests/test_encode.py` checks that on real files.
 """
 
@@ -32,6 +33,7 @@ _TAG = Struct("<HH")
 _SHORT = Struct("<HH2sH")  # tag, VR, 16-bit length
 _LONG = Struct("<HH2sHL")  # tag, VR, reserved, 32-bit length
 _UL = Struct("<L")
+_IMPLICIT = Struct("<HHL")  # tag, 32-bit length
 _ITEM = b"\xfe\xff\x00\xe0"
 _ITEM_DELIMITER = b"\xfe\xff\x0d\xe0\x00\x00\x00\x00"
 _SEQUENCE_DELIMITER = b"\xfe\xff\xdd\xe0\x00\x00\x00\x00"
@@ -56,10 +58,10 @@ _META_TAGS = frozenset({0x00020000, 0x00020001, 0x00020002, 0x00020003, 0x000200
 
 
 def fast_encoding_applies(transfer_syntax: str) -> bool:
-    """Whether `encode_file` handles this output syntax (Explicit VR Little Endian, not deflated)."""
+    """Whether `encode_file` handles this output syntax (little endian, not deflated)."""
     syntax = UID(transfer_syntax)
     return (syntax.is_transfer_syntax and not syntax.is_private and syntax.is_little_endian
-            and not syntax.is_implicit_VR and not syntax.is_deflated)
+            and not syntax.is_deflated)
 
 
 def encode_file(dataset: Dataset) -> bytes | None:
@@ -80,10 +82,10 @@ def encode_file(dataset: Dataset) -> bytes | None:
     if _PIXEL_DATA in dataset._dict:  # as dcmwrite: encapsulated pixel data has an undefined length
         dataset[_PIXEL_DATA].is_undefined_length = UID(transfer_syntax).is_compressed
     out = DicomBytesIO()
-    out.is_little_endian, out.is_implicit_VR = True, False
+    out.is_little_endian, out.is_implicit_VR = True, UID(transfer_syntax).is_implicit_VR
     out.write(_PREAMBLE)
     out.write(meta)
-    _write_dataset(out, dataset, "iso8859")
+    _write_dataset(out, dataset, "iso8859", UID(transfer_syntax).is_implicit_VR)
     return out.getvalue()
 
 
@@ -116,24 +118,37 @@ def _element(tag: int, vr: str, value: bytes) -> bytes:
     return _SHORT.pack(tag >> 16, tag & 0xFFFF, vr.encode(), len(value)) + value
 
 
-def _write_dataset(out: DicomBytesIO, dataset: Dataset, parent_encoding) -> None:
-    """`pydicom.filewriter.write_dataset` for an Explicit VR Little Endian `out`."""
-    if dataset.original_encoding != _EXPLICIT_LITTLE or dataset.original_character_set != dataset._character_set:
+def _writes_as_is(dataset: Dataset, implicit: bool) -> bool:
+    """Whether pydicom's `write_dataset` would write this dataset's elements as they are: its original encoding
+    is the output's, or it was built in memory from decoded elements only (then pydicom's re-encoding, which
+    resolves ambiguous VRs and decodes raw elements, has nothing to do; sequences are left to pydicom, whose
+    ambiguous-VR pass looks at parent datasets)."""
+    if dataset.original_encoding == (implicit, True) and dataset.original_character_set == dataset._character_set:
+        return True
+    return all(type(element) is not RawDataElement and element.VR != "SQ" and " or " not in element.VR
+               for element in dataset._dict.values())
+
+
+def _write_dataset(out: DicomBytesIO, dataset: Dataset, parent_encoding, implicit: bool) -> None:
+    """`pydicom.filewriter.write_dataset` for a little endian `out` (implicit or explicit VR)."""
+    if not _writes_as_is(dataset, implicit):
         write_dataset(out, dataset, parent_encoding)  # pydicom re-encodes such a dataset element by element
         return
     encoding = dataset.get("SpecificCharacterSet", parent_encoding)
     elements = dataset._dict
     write = out.write
-    for tag in sorted(elements):
+    for tag in sorted(elements, key=int):
         if not tag & 0xFFFF and tag >> 16 > 6:
             continue  # no retired group lengths (PS3.5 7.2)
         element = elements[tag]
         if type(element) is RawDataElement:
             value, vr = element.value, element.VR
-            if isinstance(value, bytes) and vr is not None and len(vr) == 2 and tag != _PIXEL_DATA:
+            if isinstance(value, bytes) and tag != _PIXEL_DATA and (implicit or (vr is not None and len(vr) == 2)):
                 undefined = element.length == _UNDEFINED
                 length = len(value)
-                if vr in _LONG_VRS:
+                if implicit:
+                    write(_IMPLICIT.pack(tag >> 16, tag & 0xFFFF, _UNDEFINED if undefined else length))
+                elif vr in _LONG_VRS:
                     write(_LONG.pack(tag >> 16, tag & 0xFFFF, vr.encode(), 0, _UNDEFINED if undefined else length))
                 elif undefined:  # an undefined length under a 16-bit-length VR: as pydicom writes it
                     write_data_element(out, element, encoding)
@@ -149,11 +164,13 @@ def _write_dataset(out: DicomBytesIO, dataset: Dataset, parent_encoding) -> None
                 continue
             write_data_element(out, dataset.get_item(tag), encoding)
         elif element.VR == "SQ":
-            _write_sequence(out, element, encoding)
+            _write_sequence(out, element, encoding, implicit)
         else:
             value = None if tag == _PIXEL_DATA or element.is_undefined_length else _simple_value(element, encoding)
             if value is None:
                 write_data_element(out, element, encoding)
+            elif implicit:
+                write(_IMPLICIT.pack(tag >> 16, tag & 0xFFFF, len(value)) + value)
             else:
                 write(_element(tag, element.VR, value))
 
@@ -204,11 +221,14 @@ def _plain_charset_of(key: tuple[str, ...]) -> bool:
     return first in _ASCII_COMPATIBLE
 
 
-def _write_sequence(out: DicomBytesIO, element, encoding) -> None:
+def _write_sequence(out: DicomBytesIO, element, encoding, implicit: bool) -> None:
     """`write_data_element` + `write_sequence` + `write_sequence_item` for an SQ element."""
     tag = element.tag
     undefined = element.is_undefined_length
-    out.write(_LONG.pack(tag >> 16, tag & 0xFFFF, b"SQ", 0, _UNDEFINED))
+    if implicit:
+        out.write(_IMPLICIT.pack(tag >> 16, tag & 0xFFFF, _UNDEFINED))
+    else:
+        out.write(_LONG.pack(tag >> 16, tag & 0xFFFF, b"SQ", 0, _UNDEFINED))
     length_at = out.tell() - 4
     start = out.tell()
     if element.value:
@@ -217,7 +237,7 @@ def _write_sequence(out: DicomBytesIO, element, encoding) -> None:
             out.write(_ITEM)
             item_length_at = out.tell()
             out.write(b"\xff\xff\xff\xff")
-            _write_dataset(out, item, encodings)
+            _write_dataset(out, item, encodings, implicit)
             if getattr(item, "is_undefined_length_sequence_item", False):
                 out.write(_ITEM_DELIMITER)
             else:
