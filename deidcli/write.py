@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import re
 import tempfile
+from functools import lru_cache
 from pathlib import Path
 
 from pydicom.dataset import Dataset, FileMetaDataset
@@ -50,12 +51,19 @@ def check_output_relative_path(relative: str) -> str:
     return relative
 
 
+@lru_cache(maxsize=16)
+def _resolved_root(root: Path) -> Path:
+    """OUT_DIR resolved once per run, not once per file. Should the folder be swapped for a link later, the
+    files' folders resolve elsewhere and are refused (stricter, not looser)."""
+    return root.resolve()
+
+
 def resolve_inside(root: Path, relative: str) -> Path:
     """The final path of `relative` under `root`, checked once more after resolving links: it must lie
     inside `root` and must not be a link or anything but a regular file if it already exists."""
     check_output_relative_path(relative)
     final = root / relative
-    resolved_root = root.resolve()
+    resolved_root = _resolved_root(root)
     if not final.parent.resolve().is_relative_to(resolved_root):
         raise FileRejected("unsafe_output_path", "the output folder resolves outside OUT_DIR")
     if final.is_symlink() or (final.exists() and not final.is_file()):
