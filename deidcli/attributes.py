@@ -174,6 +174,40 @@ def _private_creators(source: Dataset) -> dict[tuple[int, int], str]:
 _MAX_DECISIONS = 50_000
 
 
+#: A new Dataset's attributes, copied by `_new_dataset_like` (None: this pydicom's Dataset is not the one
+#: the shortcut was written for, so `Dataset()` is used).
+_BLANK_STATE: dict | None = dict(Dataset().__dict__)
+_ENCODING_ATTRIBUTES = ("_read_implicit", "_read_little", "_read_charset", "_parent_encoding")
+if not all(name in _BLANK_STATE for name in _ENCODING_ATTRIBUTES) or set(_BLANK_STATE) != {
+        "_parent_encoding", "_dict", "is_decompressed", "_read_little", "_read_implicit", "_read_charset",
+        "_is_little_endian", "_is_implicit_VR", "is_undefined_length_sequence_item", "_private_blocks",
+        "_pixel_array", "_pixel_array_opts", "_pixel_id"}:
+    _BLANK_STATE = None
+
+
+def _new_dataset_like(source: Dataset) -> Dataset:
+    """An empty Dataset with the source's encoding: kept elements are copied raw (bytes as read, no
+    decode/encode round trip), and pydicom writes them as they are when the output encoding matches.
+    Sequence items inherit the character set from their parent; pydicom compares it with the original one
+    to decide whether raw values must be re-encoded, so the source item's parent encoding comes along.
+
+    Built from a copy of a blank Dataset's attributes (fresh dicts), not through `Dataset.__init__` and
+    `__setattr__`: a sequence-heavy file makes a dozen of these."""
+    if _BLANK_STATE is None:
+        target = Dataset()
+        target.set_original_encoding(*source.original_encoding, source.original_character_set)
+        target._parent_encoding = source._parent_encoding
+        return target
+    target = Dataset.__new__(Dataset)
+    state = target.__dict__
+    for name, value in _BLANK_STATE.items():
+        state[name] = value.copy() if isinstance(value, dict) else value
+    state["_read_implicit"], state["_read_little"] = source.original_encoding
+    state["_read_charset"] = source.original_character_set
+    state["_parent_encoding"] = source._parent_encoding
+    return target
+
+
 def _decision(recipe: Recipe, tag: int, creator: str | None, parent: int | None, floor: Action) -> Action:
     """The action for one element by its tag and place, cached per recipe (the same few hundred tags recur
     in every file): the recipe's rule, then the two fixed overrides (pixel data is never pseudonymised,
@@ -204,13 +238,7 @@ def _apply_to_dataset(
 ) -> Dataset:
     if depth > MAX_DEPTH:
         raise FileRejected("too_deep", f"sequences nested deeper than {MAX_DEPTH}")
-    target = Dataset()
-    # Same encoding as the source: kept elements are copied raw (bytes as read, no decode/encode round trip),
-    # and pydicom writes them as they are when the output encoding matches.
-    target.set_original_encoding(*source.original_encoding, source.original_character_set)
-    # Sequence items inherit the character set from their parent; pydicom compares it with the original
-    # one to decide whether raw values must be re-encoded, so carry the source item's parent encoding over.
-    target._parent_encoding = source._parent_encoding
+    target = _new_dataset_like(source)
     source_elements = source._dict
     has_private = any(tag >> 16 & 1 for tag in source_elements)
     creators = _private_creators(source) if has_private else {}

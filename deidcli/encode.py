@@ -137,10 +137,11 @@ def _write_dataset(out: DicomBytesIO, dataset: Dataset, parent_encoding, implici
     encoding = dataset.get("SpecificCharacterSet", parent_encoding)
     elements = dataset._dict
     write = out.write
-    for tag in sorted(elements, key=int):
+    for key in sorted(elements, key=int):
+        tag = int(key)  # plain int comparisons: BaseTag's are Python-level
         if not tag & 0xFFFF and tag >> 16 > 6:
             continue  # no retired group lengths (PS3.5 7.2)
-        element = elements[tag]
+        element = elements[key]
         if type(element) is RawDataElement:
             value, vr = element.value, element.VR
             if isinstance(value, bytes) and tag != _PIXEL_DATA and (implicit or (vr is not None and len(vr) == 2)):
@@ -162,7 +163,7 @@ def _write_dataset(out: DicomBytesIO, dataset: Dataset, parent_encoding, implici
                 if undefined:
                     write(_SEQUENCE_DELIMITER)
                 continue
-            write_data_element(out, dataset.get_item(tag), encoding)
+            write_data_element(out, dataset.get_item(key), encoding)
         elif element.VR == "SQ":
             _write_sequence(out, element, encoding, implicit)
         else:
