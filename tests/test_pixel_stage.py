@@ -186,3 +186,14 @@ def test_one_bit_mask_is_not_ocred(pipeline, tmp_path) -> None:
     assert outcome.result.status == "written", outcome.result.reason
     assert outcome.result.ocr_engine == ""
     assert np.array_equal(pydicom.dcmread(outcome.temp_path).pixel_array, mask)
+
+
+@pytest.mark.parametrize("name", ["SC_rgb_rle_32bit_2frame.dcm", "SC_rgb_32bit.dcm", "SC_rgb_expb_32bit_2frame.dcm"])
+def test_32_bit_rgb_is_scanned_and_written(pipeline, name) -> None:
+    """32-bit RGB samples (OpenCV cannot resize them) used to crash the scan as `internal_error`: they are
+    scanned through an 8-bit view, stamped clean and written with every sample as it was (no text there)."""
+    source, output = deidentify(pipeline, sample_file(name))
+    assert output.BurnedInAnnotation == "NO"
+    assert int(output.BitsAllocated) == 32
+    for before, after in zip(iter_pixels(source), iter_pixels(output), strict=True):
+        assert after.dtype.itemsize == 4 and np.array_equal(before, after)

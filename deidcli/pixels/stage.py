@@ -212,6 +212,7 @@ class FrameScanner:
             photometric = "RGB"
         elif frame.ndim == 3:
             photometric = "RGB"
+        frame = scannable(frame)
         scan = self.stage.scanner.scan(
             frame, photometric, int(source.get("BitsStored", 8) or 8), bool(source.get("PixelRepresentation", 0)),
             data_regions=self.data_regions,
@@ -231,6 +232,23 @@ class FrameScanner:
         result.ocr_spared_text = "|".join(sorted(self.spared))
         self.private.masked_text.extend((index, text) for text in scan.recognised_masked_text if text.strip())
         return list(scan.masked)
+
+
+def scannable(frame: np.ndarray) -> np.ndarray:
+    """The frame in a sample type the scanner's image library takes: integer samples wider than
+    16 bits (32-bit RGB secondary captures) become 8-bit over the frame's occupied range for colour
+    (what a viewer shows), float32 for gray (the scanner squeezes wide gray itself).
+
+    Why: OpenCV cannot resize 32-bit integer pictures; such frames used to crash the scan
+    (`internal_error`) instead of being scanned like any other."""
+    if frame.dtype.kind not in "ui" or frame.dtype.itemsize <= 2:
+        return frame
+    if frame.ndim == 2:
+        return frame.astype(np.float32)
+    low, high = float(frame.min()), float(frame.max())
+    if high <= low:
+        return np.zeros(frame.shape, np.uint8)
+    return ((frame.astype(np.float64) - low) * (255.0 / (high - low)) + 0.5).astype(np.uint8)
 
 
 def palette_rgb8(frame: np.ndarray, source: Dataset) -> np.ndarray:
