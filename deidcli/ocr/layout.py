@@ -209,7 +209,26 @@ def dim_text_marks(view8: np.ndarray, anatomy: np.ndarray, max_height: int = MAX
     # into one block taller than any line, which `text_marks` then rejects.
     found = text_marks(_DIM_LIFT[gray], anatomy, max_height, bright_only=True)
     return [rect for rect in found
-            if rect.area and int(gray[rect.y0 : rect.y1, rect.x0 : rect.x1].max()) < MARK_CONTRAST]
+            if rect.area and int(gray[rect.y0 : rect.y1, rect.x0 : rect.x1].max()) < MARK_CONTRAST
+            and drawn_at_two_levels(gray, rect)]
+
+
+#: Share of a dim mark's surroundings that its two most frequent values must cover to count as print.
+DRAWN_LEVELS_SHARE = 0.95
+
+
+def drawn_at_two_levels(gray: np.ndarray, rect: Rect) -> bool:
+    """Whether the mark (with 2 pixels around it) is made of one ink level on one field level.
+
+    Why: lifted 16 times, the speckle of a dark bladder or of the blood in a heart chamber also forms
+    glyph-sized blobs on a "flat" field (gdcm-US-ALOKA-16: 10 boxes inside the bladder; deid-data's
+    ultrasound-multiframe: 40 per frame in the heart). Print is drawn: its field is one value and its
+    glyphs another (OBXXXX1A's dim header: exactly two values in every line), while speckle spreads
+    over every level between (measured: the two commonest values cover 58-87 % of a speckle blob)."""
+    box = rect.pad(2, 2).clip(gray.shape[1], gray.shape[0])
+    counts = np.bincount(gray[box.y0 : box.y1, box.x0 : box.x1].ravel(), minlength=2)
+    top_two = np.partition(counts, -2)[-2:].sum()
+    return bool(top_two >= DRAWN_LEVELS_SHARE * box.area)
 
 
 def _glyph_components(binary: np.ndarray, max_height: int) -> tuple[np.ndarray | None, np.ndarray, np.ndarray]:

@@ -26,6 +26,7 @@ from pydicom.dataset import Dataset, FileMetaDataset
 from deidcli.audit import FileResult, PrivateRecord
 from deidcli.errors import FileRejected, PixelError
 from deidcli.geometry import Rect
+from deidcli.pixels.fit import fit_to_ink
 from deidcli.pixels.frames import check_pixels_cleanable, frame_count
 from deidcli.pixels.overlays import mask_overlays, overlay_images
 from deidcli.pixels.regions import RegionRule, match_regions
@@ -192,7 +193,7 @@ class FrameScanner:
         digest = hashlib.blake2b(np.ascontiguousarray(frame).data, digest_size=16).digest()
         cached = self.cache.get(digest)
         if cached is None:
-            cached = self._scan(index, frame)
+            cached = [fit_to_ink(frame, rect) for rect in self._scan(index, frame)]
             self.cache[digest] = cached
         self.all_rects.update(regions)
         self.all_rects.update(cached)
