@@ -224,3 +224,28 @@ def test_no_mask_inside_the_dark_bladder(pipeline) -> None:
     source, output = deidentify(pipeline, sample_file("gdcm-US-ALOKA-16.dcm"))
     bladder = (slice(115, 160), slice(400, 600))
     assert np.array_equal(source.pixel_array[bladder], output.pixel_array[bladder])
+
+
+def test_ultrasound_regions_reaching_past_the_frame_are_ignored() -> None:
+    """examples_ybr_color is 320x240 but carries the regions of its 640x480 original; OBXXXX1A's sector
+    region ends one column past the frame (MaxX1 = Columns): clipped, not dropped."""
+    from deidcli.pixels.stage import ultrasound_data_regions
+
+    assert ultrasound_data_regions(pydicom.dcmread(sample_file("examples_ybr_color.dcm"))) is None
+    regions = ultrasound_data_regions(pydicom.dcmread(sample_file("OBXXXX1A.dcm")))
+    assert regions is not None and len(regions) == 2 and regions[0].x1 == 800
+
+
+@pytest.mark.parametrize("name", ["vlut_04.dcm", "mlut_18.dcm"])
+def test_per_cent_labels_of_a_test_pattern_are_masked(pipeline, name) -> None:
+    """The SMPTE pattern's grey-scale labels lie on the pattern (anatomy to the scanner), where a box is
+    masked only if it reads as text: "0%" and "5%" hold one digit each, and mlut_18's "70%" reads as
+    "2.04" at 0.58. Each label's bright glyph pixels must change."""
+    source, output = deidentify(pipeline, sample_file(name))
+    before, after = source.pixel_array, output.pixel_array
+    for x0, y0, x1, y1 in [(219, 315, 241, 332), (220, 333, 242, 351), (80, 324, 102, 342), (410, 171, 438, 189)]:
+        crop = before[y0:y1, x0:x1].astype(int)
+        values, counts = np.unique(crop, return_counts=True)
+        field = values[np.argmax(counts)]
+        glyphs = crop == values[np.argmax(np.abs(values - field))]  # the ink: the level farthest from the field
+        assert (after[y0:y1, x0:x1] != before[y0:y1, x0:x1])[glyphs].mean() > 0.9, (x0, y0)

@@ -34,6 +34,9 @@ MIN_MARGIN = 2
 #: The scanner's margin is about this share of a padded box's short side on each side: what lies further
 #: in is the detector's own box (the core).
 CORE_SHARE = 0.25
+#: A field whose noise tolerance exceeds this share of the frame's value range is texture, not a field
+#: (examples_rgb_color's "PWR" over the image edge lost its lower half to a tolerance of 60 levels).
+FLAT_SHARE_OF_RANGE = 0.04
 #: Share of the rim that must sit on the field: a rim that is mostly print or tissue gives no field to
 #: measure against (the rectangle is kept whole).
 FIELD_RIM_SHARE = 0.4
@@ -58,16 +61,23 @@ def glyph_ink(ink: np.ndarray) -> np.ndarray:
     return ink & keep[labels]
 
 
-def fit_to_ink(frame: np.ndarray, rect: Rect) -> Rect:
+def value_span(frame: np.ndarray) -> float:
+    """The frame's range of stored values (what FLAT_SHARE_OF_RANGE is a share of)."""
+    return float(frame.max()) - float(frame.min()) if frame.size else 0.0  # np.ptp wraps around in int16
+
+
+def fit_to_ink(frame: np.ndarray, rect: Rect, span: float | None = None) -> Rect:
     """`rect` shrunk to the bounding box of the ink inside it plus a margin (never grown).
 
     `frame` holds stored values (2-D gray or palette indices, or rows x cols x samples). The field is
     the commonest value of the rectangle's rim (a rim half on tissue still has the field as its mode);
     the noise is a low percentile of the rim's deviations from it (at least one level for integers). A side of the rim may cross tissue or more print: those pixels count as ink,
     so that side is not shrunk. The rectangle is returned whole when less than FIELD_RIM_SHARE of the
-    rim sits on one field (no field to measure against) or when nothing inside differs from the field.
+    rim sits on one field (no field to measure against), when the field is textured (its noise tolerance
+    over FLAT_SHARE_OF_RANGE of `span`, the frame's value range) or when nothing inside differs from it.
     """
     rows, cols = frame.shape[:2]
+    span = value_span(frame) if span is None else span
     rect = rect.clip(cols, rows)
     if rect.width <= 2 * RIM + 2 or rect.height <= 2 * RIM + 2:
         return rect
@@ -82,8 +92,8 @@ def fit_to_ink(frame: np.ndarray, rect: Rect) -> Rect:
     deviation = np.abs(ring - field).max(axis=1)
     floor = 1.0 if frame.dtype.kind in "ui" else 1e-6
     tolerance = max(NOISE_LEVELS * float(np.percentile(deviation, NOISE_PERCENTILE)), floor)
-    if (deviation <= tolerance).mean() < FIELD_RIM_SHARE:
-        return rect
+    if tolerance > FLAT_SHARE_OF_RANGE * span or (deviation <= tolerance).mean() < FIELD_RIM_SHARE:
+        return rect  # a textured rim (tissue, speckle): print there may be faint, nothing is trimmed
     ink = glyph_ink(np.abs(crop - field).max(axis=2) > tolerance)
     ys = np.flatnonzero(ink.any(axis=1))
     if ys.size == 0:

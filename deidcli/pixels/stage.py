@@ -26,7 +26,7 @@ from pydicom.dataset import Dataset, FileMetaDataset
 from deidcli.audit import FileResult, PrivateRecord
 from deidcli.errors import FileRejected, PixelError
 from deidcli.geometry import Rect
-from deidcli.pixels.fit import fit_to_ink
+from deidcli.pixels.fit import fit_to_ink, value_span
 from deidcli.pixels.frames import check_pixels_cleanable, frame_count
 from deidcli.pixels.overlays import mask_overlays, overlay_images
 from deidcli.pixels.regions import RegionRule, match_regions
@@ -53,11 +53,17 @@ def carries_image_text(source: Dataset) -> bool:
 def ultrasound_data_regions(source: Dataset) -> list[Rect] | None:
     """The data regions of SequenceOfUltrasoundRegions in frame pixels (None: no usable sequence).
 
-    Values are hostile: a region with missing or inverted corners is ignored; if none is usable the
-    frame has no known regions (the scanner then relies on its own anatomy split alone).
+    Values are hostile: a region with missing or inverted corners is ignored, and so is one reaching
+    well past the frame (OBXXXX1A's ends one column past its 800: clipped; pydicom's examples_ybr_color, 320x240, carries the regions of its 640x480
+    original: they describe another pixel matrix); if none is usable the frame has no known regions
+    (the scanner then relies on its own anatomy split alone).
     """
     sequence = source.get("SequenceOfUltrasoundRegions")
     if not sequence:
+        return None
+    try:
+        rows, cols = int(source.Rows), int(source.Columns)
+    except (AttributeError, TypeError, ValueError):
         return None
     regions = []
     for item in sequence:
@@ -66,8 +72,8 @@ def ultrasound_data_regions(source: Dataset) -> list[Rect] | None:
             x1, y1 = int(item.RegionLocationMaxX1) + 1, int(item.RegionLocationMaxY1) + 1
         except (AttributeError, TypeError, ValueError):
             continue
-        if 0 <= x0 < x1 and 0 <= y0 < y1:
-            regions.append(Rect(x0, y0, x1, y1))
+        if 0 <= x0 < x1 <= cols + 1 + cols // 100 and 0 <= y0 < y1 <= rows + 1 + rows // 100:
+            regions.append(Rect(x0, y0, x1, y1).clip(cols, rows))  # a pixel or so past the edge is common
     return regions or None
 
 
@@ -193,7 +199,9 @@ class FrameScanner:
         digest = hashlib.blake2b(np.ascontiguousarray(frame).data, digest_size=16).digest()
         cached = self.cache.get(digest)
         if cached is None:
-            cached = [fit_to_ink(frame, rect) for rect in self._scan(index, frame)]
+            rects = self._scan(index, frame)
+            span = value_span(frame) if rects else 0.0
+            cached = [fit_to_ink(frame, rect, span) for rect in rects]
             self.cache[digest] = cached
         self.all_rects.update(regions)
         self.all_rects.update(cached)
