@@ -92,6 +92,7 @@ def test_dim_header_of_the_second_frame_is_masked_too(pipeline, name) -> None:
     for frame in changed:
         assert frame[36:55, 95:265].mean() > 0.3  # "11-05-25-142825"
         assert frame[5:25, 665:775].mean() > 0.3  # "5/25/2011"
+        assert frame[3:28, 5:79].mean() > 0.3  # "PHILIPS": index 14 on 11, one colour through the LUT on frame 2
         assert frame[150:450, 250:650].mean() <= 0.01  # inside the sector: at most the caliper crosses
 
 

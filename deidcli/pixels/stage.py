@@ -216,7 +216,9 @@ class FrameScanner:
     def _scan(self, index: int, frame: np.ndarray) -> list[Rect]:
         source = self.source
         photometric = self.photometric
+        hidden: list[Rect] = []
         if photometric == "PALETTE COLOR":
+            hidden = index_marks(frame, self.data_regions)
             frame = palette_rgb8(frame, source)
             photometric = "RGB"
         elif frame.ndim == 3:
@@ -240,7 +242,7 @@ class FrameScanner:
             self.spared.add(text)
         result.ocr_spared_text = "|".join(sorted(self.spared))
         self.private.masked_text.extend((index, text) for text in scan.recognised_masked_text if text.strip())
-        return list(scan.masked)
+        return list(scan.masked) + hidden
 
 
 def scannable(frame: np.ndarray) -> np.ndarray:
@@ -258,6 +260,23 @@ def scannable(frame: np.ndarray) -> np.ndarray:
     if high <= low:
         return np.zeros(frame.shape, np.uint8)
     return ((frame.astype(np.float64) - low) * (255.0 / (high - low)) + 0.5).astype(np.uint8)
+
+
+def index_marks(indices: np.ndarray, data_regions: list[Rect] | None) -> list[Rect]:
+    """Print drawn in palette indices that the palette shows as one colour, as padded rectangles.
+
+    Why: the second frame of pydicom-data's OBXXXX1A_2frame writes "PHILIPS" as index 14 on index 11,
+    two entries of its LUT with the same colour: invisible through the LUT (what the scanner reads),
+    yet in the file for anyone who reads the indices or changes the palette. The indices of a
+    grey-ramp palette are a picture too, so the dim-print pass looks at them (8-bit indices only)."""
+    if indices.dtype != np.uint8 or indices.ndim != 2:
+        return []
+    from deidcli.ocr.layout import anatomy_mask, dim_text_marks
+
+    rows, cols = indices.shape
+    anatomy = anatomy_mask(indices, data_regions)
+    return [mark.pad(2 + mark.height // 3, 2 + mark.height // 3).clip(cols, rows)
+            for mark in dim_text_marks(indices, anatomy)]
 
 
 def palette_rgb8(frame: np.ndarray, source: Dataset) -> np.ndarray:
