@@ -162,28 +162,34 @@ def text_marks(view8: np.ndarray, anatomy: np.ndarray, max_height: int = MAX_MAR
     gray = view8 if view8.ndim == 2 else view8.max(axis=2)
     kernel = cv2.getStructuringElement(cv2.MORPH_RECT, (size, size))
     allowed = flat_background(gray) & ~cv2.dilate(anatomy.astype(np.uint8), np.ones((7, 7), np.uint8)).astype(bool)
-    marks = np.zeros(gray.shape, np.uint8)
+    layers: list[np.ndarray] = []
     heights_seen: list[np.ndarray] = []
-    # Bright print (white top-hat) and dark print (black top-hat) are measured apart: on a dark field
-    # the black top-hat lights the gaps between bright letters, and the union would be one solid block.
+    # Bright print (white top-hat) and dark print (black top-hat) are measured and grouped apart: on a dark
+    # field the black top-hat lights the gaps between bright letters, and joined they make one block taller
+    # than a line (deid-data's ultrasound-multiframe: "x2" beside a sector edge was lost that way).
     for operation in (cv2.MORPH_TOPHAT,) if bright_only else (cv2.MORPH_TOPHAT, cv2.MORPH_BLACKHAT):
         strokes = cv2.morphologyEx(gray, operation, kernel)
         binary = ((strokes >= noise_floor(strokes, allowed)) & allowed).astype(np.uint8)
         glyph, labels, heights = _glyph_components(binary, max_height)
         if glyph is not None:
-            marks |= glyph[labels].astype(np.uint8)
+            layers.append(glyph[labels].astype(np.uint8))
             heights_seen.append(heights[1:][glyph[1:]])
     if not heights_seen:
         return []
     typical = int(np.median(np.concatenate(heights_seen)))
     gap = max(3, typical)
-    joined = cv2.morphologyEx(marks, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_RECT, (gap, 1)))
-    count, labels, stats, _ = cv2.connectedComponentsWithStats(joined, connectivity=8)
     lines: list[Rect] = []
-    for x, y, w, h, _area in stats[1:]:
-        if h > max_height or min(w, h) <= MIN_MARK_HEIGHT:  # ticks, dashes, rulers: not a line of print
-            continue
-        lines.append(Rect(int(x), int(y), int(x + w), int(y + h)))
+    for marks in layers:
+        joined = cv2.morphologyEx(marks, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_RECT, (gap, 1)))
+        count, labels, stats, _ = cv2.connectedComponentsWithStats(joined, connectivity=8)
+        for x, y, w, h, _area in stats[1:]:
+            if h > max_height or min(w, h) <= MIN_MARK_HEIGHT:  # ticks, dashes, rulers: not a line of print
+                continue
+            # Half a line height more at each end: a glyph glued to a graphic (deid-data GREYSCALE_IMAGE's "X3"
+            # touching the depth marker's triangle) fails the glyph test and would be cut off the line.
+            # The masks are fitted to the ink afterwards (deidcli.pixels.fit), so a flat field costs nothing.
+            reach = int(h) // 2
+            lines.append(Rect(max(0, int(x) - reach), int(y), min(gray.shape[1], int(x + w) + reach), int(y + h)))
     return lines
 
 
