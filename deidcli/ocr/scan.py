@@ -358,7 +358,7 @@ class TextScanner:
                 state.view_rects.append(in_view)
                 state.rejected -= 1
         cleaned = blank(gray8, state.view_rects, self.pad_ratio)
-        marks = text_marks(cleaned, anatomy)
+        marks = text_marks(cleaned, anatomy, drawn_only=scale >= 1.0 and not _wide(frame, bits_stored))
         marks += dim_text_marks(blank(cleaned, marks, self.pad_ratio), anatomy)
         for mark in marks:
             if any(_overlaps(mark, spared) for spared in state.spared_view):
