@@ -186,10 +186,11 @@ def text_marks(view8: np.ndarray, anatomy: np.ndarray, max_height: int = MAX_MAR
         for x, y, w, h, _area in stats[1:]:
             if h > max_height or min(w, h) <= MIN_MARK_HEIGHT:  # ticks, dashes, rulers: not a line of print
                 continue
-            # Half a line height more at each end: a glyph glued to a graphic (deid-data GREYSCALE_IMAGE's "X3"
-            # touching the depth marker's triangle) fails the glyph test and would be cut off the line.
+            # Half a line height (at most one typical glyph) more at each end: a glyph glued to a graphic
+            # (deid-data GREYSCALE_IMAGE's "X3" touching the depth marker's triangle) fails the glyph test and
+            # would be cut off the line; a tall "line" is often a graphic itself (ALOKA's "L0" and arrow).
             # The masks are fitted to the ink afterwards (deidcli.pixels.fit), so a flat field costs nothing.
-            reach = int(h) // 2
+            reach = min(int(h) // 2, typical)
             line = Rect(max(0, int(x) - reach), int(y), min(gray.shape[1], int(x + w) + reach), int(y + h))
             if not drawn_only or drawn_ink(gray, Rect(int(x), int(y), int(x + w), int(y + h))):
                 lines.append(line)
