@@ -70,3 +70,15 @@ def test_tissue_entering_from_the_border_is_not_print() -> None:
     fitted = fit_to_ink(frame, box)
     assert _inside(fitted, glyphs)
     assert fitted.y1 <= 80
+
+
+def test_glyph_cut_by_the_box_end_keeps_its_mask() -> None:
+    """The detector fell short of the last glyph and the margin covers only part of it: that part is on the
+    line's rows, so the fit keeps it (it was masked before the fit)."""
+    frame = np.zeros((120, 400), np.uint8)
+    glyphs = _print(frame, "1962-03-0", (20, 60), 230)
+    last = int(np.flatnonzero(glyphs.any(axis=0))[-1]) + 8  # the "4", 8 columns after the rest
+    glyphs |= _print(frame, "4", (last, 60), 230)
+    box = Rect(5, 25, last + 5, 75)  # the margin reaches 5 columns into the "4", not the box's core
+    fitted = fit_to_ink(frame, box)
+    assert fitted.x1 == box.x1

@@ -49,7 +49,9 @@ def glyph_ink(ink: np.ndarray) -> np.ndarray:
     """The ink that belongs to the print: components (joined over one pixel) that reach the core of the
     rectangle (the detector's own box, inside the scanner's margin) or lie wholly inside it. A component
     entering from the border without reaching the core is tissue or a neighbour the margin happened to
-    cover (US1's "PWR" box held a strip of the image beside it), not this box's print."""
+    cover (US1's "PWR" box held a strip of the image beside it), not this box's print, unless it stands
+    on the same rows as the print (a glyph at the end of the line that the detector's box fell short of:
+    masked in part before the fit, it must not lose its mask to it)."""
     rows, cols = ink.shape
     joined = cv2.dilate(ink.astype(np.uint8), np.ones((3, 3), np.uint8))
     count, labels, stats, _ = cv2.connectedComponentsWithStats(joined, connectivity=8)
@@ -61,6 +63,11 @@ def glyph_ink(ink: np.ndarray) -> np.ndarray:
     reaches_core = (x < cols - edge) & (x + w > edge) & (y < rows - edge) & (y + h > edge)
     keep = reaches_core | ~touches_border
     keep[0] = False
+    if keep.any():  # a glyph the box cut short at the end of its line is print: on the line's rows, kept
+        top, bottom = int(y[keep].min()), int((y + h)[keep].max())
+        slack = max(2, (bottom - top) // 4)
+        keep |= (y >= top - slack) & (y + h <= bottom + slack)
+        keep[0] = False
     return ink & keep[labels]
 
 
