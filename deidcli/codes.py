@@ -12,6 +12,8 @@ patient SMITH" fits in CodeMeaning, and a lower-case word or a name fits in Code
   CodingSchemeDesignator a PS3.16 one, a local "99..." one or an upper-case token without a word in it,
   unless the dictionary knows the code;
   an item whose code is free text is removed whole;
+* a designator that is not a PS3.16 one becomes LOCAL_SCHEME: a short upper-case token ("LEE", "99DOE") can
+  be a name, and no shape test tells a surname from a site's private scheme;
 * the other free-text fields of a code item (MappingResourceName, an odd CodingSchemeVersion or
   ContextIdentifier, URNCodeValue) are removed.
 """
@@ -45,9 +47,13 @@ STANDARD_SCHEMES = frozenset({
     "ASTM-sigpurpose", "ISO_OID", "ACRRADLEX", "POS", "CLN", "ICD10", "ICD9", "ICD10PCS",
 })
 _SCHEME = re.compile(r"[A-Z0-9][A-Z0-9_.\-]{0,15}")
-#: A scheme token with a run of five letters is a word ("SMITH"); four-letter tokens are common real schemes
-#: ("TEST" in DCMTK's SR samples, "SNM3"), so a 4-letter name could still pass there: a known, accepted gap.
+#: A scheme token with a run of five letters is a word ("SMITH"): the item goes. Shorter tokens pass the
+#: shape test ("TEST" in DCMTK's SR samples) but are replaced by LOCAL_SCHEME (clean_code_item).
 _SCHEME_WORD = re.compile(r"[A-Za-z]{5,}")
+#: What every designator outside PS3.16 becomes (PS3.16 8.2: private designators start with "99").
+LOCAL_SCHEME = "99LOCAL"
+#: MappingResource defined terms (PS3.3 C.8-x Code Sequence Macro); anything else is free text.
+MAPPING_RESOURCES = frozenset({"DCMR", "SDM"})
 _SHORT_TOKEN = re.compile(r"[A-Za-z0-9._\-]{1,16}")
 
 
@@ -115,8 +121,10 @@ def clean_code_item(item: Dataset) -> bool:
             return False
         if scheme and not is_scheme(scheme):
             return False
+    if scheme and scheme not in STANDARD_SCHEMES:
+        item[SCHEME].value = LOCAL_SCHEME
     for tag, keep in ((SCHEME_VERSION, _SHORT_TOKEN.fullmatch), (CONTEXT_IDENTIFIER, _SHORT_TOKEN.fullmatch),
-                      (MAPPING_RESOURCE, is_scheme)):
+                      (MAPPING_RESOURCE, MAPPING_RESOURCES.__contains__)):
         if tag in item and not keep(_text(item, tag)):
             del item[tag]
     if MAPPING_RESOURCE_NAME in item:

@@ -129,3 +129,20 @@ def test_a_name_as_coding_scheme_designator_is_not_a_scheme() -> None:
     assert not is_scheme("DOEJANE")
     assert not is_scheme("JONES")
     assert all(is_scheme(scheme) for scheme in ("DCM", "SCT", "LN", "SRT", "99PMP", "99LOCAL", "L", "ACR", "UCUM", "TEST", "SCPECG"))
+
+
+@pytest.mark.parametrize("scheme", ["LEE", "DOE", "99SMITH", "TEST", "99PMP"])
+def test_a_designator_outside_ps3_16_becomes_the_local_scheme(scheme: str) -> None:
+    """A short token can be a surname ("LEE") and a "99" token can carry one: only PS3.16 designators leave."""
+    item = _code("XB-123", scheme, "Breast")
+    item.MappingResource = "SMITH"
+    assert clean_code_item(item)
+    assert (item.CodeValue, item.CodingSchemeDesignator) == ("XB-123", "99LOCAL")
+    assert "MappingResource" not in item
+
+
+def test_a_ps3_16_designator_and_mapping_resource_are_kept() -> None:
+    item = _code("T-04000", "SRT", "Breast")
+    item.MappingResource = "DCMR"
+    assert clean_code_item(item)
+    assert (item.CodingSchemeDesignator, item.MappingResource) == ("SRT", "DCMR")
