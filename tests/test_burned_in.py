@@ -130,14 +130,14 @@ def _us_folder(tmp_path: Path) -> Path:
 
 
 def test_an_engine_that_raises_quarantines_the_file(tmp_path, monkeypatch):
-    monkeypatch.setattr(deidcli.ocr, "make_detector", lambda name: _RaisingDetector())
+    monkeypatch.setattr(deidcli.ocr, "make_detector", lambda name, **_: _RaisingDetector())
     audit = ocr_run(_us_folder(tmp_path), tmp_path / "out")
     assert list(audit["reason"]) == ["ocr_failed"]
     assert not list((tmp_path / "out").rglob("*.dcm"))
 
 
 def test_a_low_confidence_authorised_word_is_masked_not_spared(tmp_path, monkeypatch):
-    monkeypatch.setattr(deidcli.ocr, "make_detector", lambda name: _LowConfidenceDetector())
+    monkeypatch.setattr(deidcli.ocr, "make_detector", lambda name, **_: _LowConfidenceDetector())
     audit = ocr_run(_us_folder(tmp_path), tmp_path / "out", recipe="mammography")
     assert list(audit["status"]) == ["written"]
     assert int(audit["ocr_boxes_masked"][0]) >= 1 and int(audit["ocr_boxes_spared"][0]) == 0
