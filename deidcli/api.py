@@ -62,8 +62,9 @@ def deidentify(dataset: Dataset, recipe: Any = None, **options: Any) -> Dataset:
 
     Keyword arguments: `key` (bytes or a key file path; or the file named by $DEID_KEY_FILE) and the run
     options that concern one dataset: profile, options, org_root, ocr, ocr_engine, ocr_skip_modalities,
-    accept_burned_in_risk, region_rules, authorised_words. Burned-in text is found and masked (OCR and region
-    rules) exactly as in a batch, so the result is only marked PatientIdentityRemoved with clean pixels.
+    accept_burned_in_risk, region_rules, builtin_regions, authorised_words. Burned-in text is found and masked
+    (OCR and region rules) exactly as in a batch, so the result is only marked PatientIdentityRemoved with clean
+    pixels.
 
     Returns a new dataset with its file meta; `dataset` is not modified. Raises `FileRejected` (its
     `reason` is an audit reason code) when it cannot be done safely, `UsageError` for a bad option.

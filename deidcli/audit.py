@@ -44,6 +44,8 @@ class FileResult:
     frames: int = 0
     pixels_changed: bool = False
     rects_masked: int = 0
+    #: Names of the region rules (built-in device layouts and --region-rules) that matched, "|"-separated.
+    region_rules_matched: str = ""
     transfer_syntax_in: str = ""
     transfer_syntax_out: str = ""
     decode_seconds: float = 0.0

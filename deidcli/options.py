@@ -228,6 +228,13 @@ RUN_OPTIONS: tuple[RunOption, ...] = (
         help="A JSON file of rectangles to blank on images from known devices; the README shows the format.",
     ),
     RunOption(
+        "builtin_regions", Kind.FLAG, for_dataset=True, default=True, cli_flag="--no-builtin-regions",
+        cli_inverted=True,
+        help="Do not mask the built-in device regions. By default the header bands of known devices (CTP's "
+             "community library of device layouts, recipes/regions/ctp-devices.json) are masked on every "
+             "matching image, in addition to what OCR finds and to {region_rules}.",
+    ),
+    RunOption(
         "authorised_words", Kind.FILE, for_dataset=True, metavar="FILE",
         help="A text file of words OCR may leave visible, one per line. They are added to the word lists the "
              "recipe names.",

@@ -112,7 +112,7 @@ def build_settings(values: Mapping[str, Any], key: bytes) -> Settings:
     org_root = validate_org_root(values["org_root"])
     if values["ocr"] == "never" and not values["region_rules"] and not values["accept_burned_in_risk"]:
         raise OptionError("{ocr} never needs {region_rules} FILE or an explicit {accept_burned_in_risk}")
-    region_rules = _region_rules(values["region_rules"])
+    region_rules = _region_rules(values["region_rules"], values["builtin_regions"])
     _check_authorised_words(recipe, values["authorised_words"])
     if values["ocr"] != "never":
         _check_engine_installed(values["ocr_engine"])
@@ -157,13 +157,13 @@ def with_recipe_settings(values: Mapping[str, Any], recipe: Recipe) -> dict[str,
     return merged
 
 
-def _region_rules(path: Path | str | None) -> list:
-    if not path:
-        return []
-    from deidcli.pixels import load_region_rules
+def _region_rules(path: Path | str | None, builtin: bool) -> list:
+    """The built-in device rules (unless turned off) followed by the user's rules file."""
+    from deidcli.pixels.regions import builtin_region_rules, combine_region_rules, load_region_rules
 
     try:
-        return load_region_rules(path)
+        given = load_region_rules(path) if path else []
+        return combine_region_rules(builtin_region_rules() if builtin else [], given)
     except UsageError as error:
         raise OptionError("{region_rules}: {problem}", problem=str(error)) from None
 

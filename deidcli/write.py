@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import re
 import tempfile
+from functools import lru_cache
 from pathlib import Path
 
 from pydicom.dataset import Dataset, FileMetaDataset
@@ -19,6 +20,7 @@ from pydicom.sequence import Sequence
 from pydicom.uid import UID, ExplicitVRLittleEndian
 
 from deidcli._version import __version__
+from deidcli.encode import encode_file
 from deidcli.errors import FileRejected
 from deidcli.recipe.model import CID_7050, Recipe
 
@@ -49,12 +51,19 @@ def check_output_relative_path(relative: str) -> str:
     return relative
 
 
+@lru_cache(maxsize=16)
+def _resolved_root(root: Path) -> Path:
+    """OUT_DIR resolved once per run, not once per file. Should the folder be swapped for a link later, the
+    files' folders resolve elsewhere and are refused (stricter, not looser)."""
+    return root.resolve()
+
+
 def resolve_inside(root: Path, relative: str) -> Path:
     """The final path of `relative` under `root`, checked once more after resolving links: it must lie
     inside `root` and must not be a link or anything but a regular file if it already exists."""
     check_output_relative_path(relative)
     final = root / relative
-    resolved_root = root.resolve()
+    resolved_root = _resolved_root(root)
     if not final.parent.resolve().is_relative_to(resolved_root):
         raise FileRejected("unsafe_output_path", "the output folder resolves outside OUT_DIR")
     if final.is_symlink() or (final.exists() and not final.is_file()):
@@ -146,11 +155,15 @@ def write_temporary(target: Dataset, transfer_syntax: str, temp_dir: Path, *, fs
     the audit calls done is on disk without one fsync per file (issue 15, group commit). Workers on other
     machines (Dask, over NFS) keep the fsync: the parent's sync cannot flush another machine's writes."""
     target.file_meta = build_file_meta(target, transfer_syntax)
+    encoded = encode_file(target)  # the bytes dcmwrite would write, built faster (None: use dcmwrite)
     descriptor, name = tempfile.mkstemp(dir=temp_dir, suffix=".part")
     path = Path(name)
     try:
         with os.fdopen(descriptor, "wb") as handle:
-            dcmwrite(handle, target, enforce_file_format=True)
+            if encoded is None:
+                dcmwrite(handle, target, enforce_file_format=True)
+            else:
+                handle.write(encoded)
             if fsync:
                 handle.flush()
                 os.fsync(handle.fileno())

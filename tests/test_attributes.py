@@ -181,3 +181,26 @@ def test_specific_rule_on_a_private_tag_keeps_nothing_without_its_creator():
     kept = [element for element in out.iterall() if element.value == "CANARYPRIVATESPECIFIC"]
     assert kept == []
     assert all(element.tag.group != 0x0029 for element in out.ReferencedImageSequence[0])
+
+
+def test_output_datasets_are_built_like_a_new_dataset_with_the_source_encoding():
+    """The engine builds its datasets without `Dataset.__init__` (speed, issue 15): each must hold exactly
+    what `Dataset()` + `set_original_encoding` would, at every depth, with dicts of its own."""
+    import pydicom
+
+    from tests.conftest import pydicom_file
+
+    source = pydicom.dcmread(pydicom_file("rtplan.dcm"))
+    recipe = recipe_from({"0x300a00b0": ["BeamSequence", "SQ", "CONSERVER"],
+                          "0x300a00c2": ["BeamName", "LO", "CONSERVER"]})
+    out, _ = apply_recipe(source, recipe, Pseudonymizer(KEY, ORG_ROOT))
+    items = list(out.BeamSequence)
+    assert items
+    for built, original in [(out, source), *zip(items, source.BeamSequence, strict=True)]:
+        expected = Dataset()
+        expected.set_original_encoding(*original.original_encoding, original.original_character_set)
+        expected._parent_encoding = original._parent_encoding
+        state = {name: value for name, value in built.__dict__.items() if name != "_dict"}
+        assert state == {name: value for name, value in expected.__dict__.items() if name != "_dict"}
+    assert out._private_blocks is not items[0]._private_blocks
+    assert out._pixel_id is not items[0]._pixel_id

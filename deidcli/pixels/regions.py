@@ -9,7 +9,8 @@ OCR misses text (low contrast, odd fonts); a rule for a known device layout does
           "match": {                                    # required, at least one criterion, all must hold
             "Manufacturer": "Philips Medical Systems",  # exact string (surrounding spaces ignored)
             "ManufacturerModelName": {"regex": "^EPIQ"},# or a regex, matched with re.search
-            "Rows": 768,                                # integers compare as integers
+            "SeriesDescription": {"contains": "dose", "ignore_case": true},  # or contains / startswith /
+            "Rows": 768,                                # endswith / equals; integers compare as integers
             "Columns": 1024
           },
           "rectangles": [[0, 0, 1024, 24]],             # required: [x0, y0, x1, y1], half-open pixels
@@ -18,8 +19,14 @@ OCR misses text (low contrast, odd fonts); a rule for a known device layout does
       ]
     }
 
-Criteria may use Manufacturer, ManufacturerModelName, Modality, Rows, Columns, SOPClassUID. An attribute that
-is missing from the dataset never matches. `match_regions` returns the rectangles of every matching rule.
+Criteria may use the attributes of MATCHABLE. A multi-valued attribute is compared as its values joined by
+a backslash (`ORIGINAL\\SECONDARY`), as CTP does. An attribute that is missing from the dataset never
+matches. `match_regions` returns the rectangles of every matching rule (all of them, not the first: the
+masks add up). Header values come from strangers: they are only ever compared with the rule's text, never
+compiled as a pattern, and a rule's rectangle is clipped to the frame when it is applied.
+
+`builtin_region_rules()` loads the rules bundled with deidcli (`recipes/regions/ctp-devices.json`, the
+device layouts of CTP's DicomPixelAnonymizer library), which a run applies unless `builtin_regions` is off.
 """
 
 from __future__ import annotations
@@ -27,17 +34,55 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass, field
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
 from pydicom.dataset import Dataset
+from pydicom.multival import MultiValue
 
 from deidcli.errors import UsageError
 from deidcli.geometry import Rect
 
-MATCHABLE = ("Manufacturer", "ManufacturerModelName", "Modality", "Rows", "Columns", "SOPClassUID")
+#: Attributes a rule may test. ImplementationVersionName is read from the file meta information.
+MATCHABLE = (
+    "Manufacturer", "ManufacturerModelName", "Modality", "Rows", "Columns", "SOPClassUID",
+    "SeriesDescription", "ImageType", "BurnedInAnnotation", "ProtocolName", "CommentsOnRadiationDose",
+    "WindowWidth", "CodeMeaning", "ImplementationVersionName",
+)
+_FILE_META = frozenset({"ImplementationVersionName"})
+#: Text comparisons a rule may make besides exact strings, integers and regexes.
+TEXT_OPERATORS = ("equals", "contains", "startswith", "endswith")
+#: Where the built-in rules live inside the installed `deidcli.recipes` package.
+BUILTIN_RULES = "regions/ctp-devices.json"
+#: No frame is larger (Rows and Columns are 16-bit): a bigger coordinate is a typo, refused when loading.
+MAX_COORDINATE = 65536
+#: A regex from a rules file only ever sees this many characters of a value: the attributes matched hold at
+#: most 64 characters in a valid file, and a hostile 10 MB value must not make a pattern backtrack for minutes.
+REGEX_VALUE_LIMIT = 1024
 
-Criterion = str | int | re.Pattern[str]
+
+@dataclass(frozen=True)
+class TextTest:
+    """`contains` / `startswith` / `endswith` / `equals` on the value's text, optionally ignoring case."""
+
+    operator: str
+    text: str
+    ignore_case: bool = False
+
+    def holds(self, value: str) -> bool:
+        want = self.text.lower() if self.ignore_case else self.text
+        have = value.lower() if self.ignore_case else value
+        if self.operator == "contains":
+            return want in have
+        if self.operator == "startswith":
+            return have.startswith(want)
+        if self.operator == "endswith":
+            return have.endswith(want)
+        return have == want
+
+
+Criterion = str | int | re.Pattern[str] | TextTest
 
 
 @dataclass
@@ -48,9 +93,11 @@ class RegionRule:
     criteria: dict[str, Criterion]
     rects: list[Rect]
     frames: list[int] | None = field(default=None)
+    #: Bundled with deidcli (not the user's): adds masks, but never counts as checking a file without OCR.
+    builtin: bool = False
 
     def matches(self, source: Dataset) -> bool:
-        return all(_criterion_holds(source.get(keyword), want) for keyword, want in self.criteria.items())
+        return all(_criterion_holds(_value_of(source, keyword), want) for keyword, want in self.criteria.items())
 
 
 def load_region_rules(path: str | Path) -> list[RegionRule]:
@@ -65,10 +112,24 @@ def load_region_rules(path: str | Path) -> list[RegionRule]:
     if not isinstance(document, dict) or not isinstance(document.get("rules"), list):
         raise UsageError(f'region rules {path}: expected an object with a "rules" list')
     rules = [_parse_rule(path, position, raw) for position, raw in enumerate(document["rules"])]
-    names = [rule.name for rule in rules]
-    duplicates = sorted({name for name in names if names.count(name) > 1})
-    if duplicates:
-        raise UsageError(f"region rules {path}: duplicate rule names {duplicates}")
+    _refuse_duplicate_names(f"region rules {path}", rules)
+    return rules
+
+
+def builtin_region_rules() -> list[RegionRule]:
+    """The rules bundled with deidcli (`BUILTIN_RULES`), validated like any rules file."""
+    with resources.as_file(resources.files("deidcli.recipes").joinpath(BUILTIN_RULES)) as path:
+        rules = load_region_rules(path)
+    for rule in rules:
+        rule.builtin = True
+    return rules
+
+
+def combine_region_rules(builtin: list[RegionRule], given: list[RegionRule]) -> list[RegionRule]:
+    """The built-in rules followed by the user's; a user rule may not reuse a built-in name (the audit
+    names the rules that matched, and one name must mean one layout)."""
+    rules = builtin + given
+    _refuse_duplicate_names("region rules", rules, "a built-in rule has the same name")
     return rules
 
 
@@ -88,18 +149,50 @@ def matching_rules(source: Dataset, rules: list[RegionRule]) -> list[RegionRule]
     return [rule for rule in rules if rule.matches(source)]
 
 
+def _refuse_duplicate_names(where: str, rules: list[RegionRule], why: str = "") -> None:
+    names = [rule.name for rule in rules]
+    duplicates = sorted({name for name in names if names.count(name) > 1})
+    if duplicates:
+        raise UsageError(f"{where}: duplicate rule names {duplicates}" + (f" ({why})" if why else ""))
+
+
+def _value_of(source: Dataset, keyword: str) -> Any:
+    """The attribute's value (None when absent or unreadable: a malformed value matches nothing)."""
+    holder = getattr(source, "file_meta", None) if keyword in _FILE_META else source
+    if holder is None:
+        return None
+    try:
+        return holder.get(keyword)
+    except Exception:  # noqa: BLE001 - a hostile value that pydicom cannot convert simply does not match
+        return None
+
+
+def _text_of(value: Any) -> str:
+    """The value as CTP compares it: each value without padding, several joined by a backslash."""
+    if isinstance(value, MultiValue | list | tuple):
+        return "\\".join(_text_of(item) for item in value)
+    if isinstance(value, bytes):
+        return value.decode("latin-1").strip(" \x00")
+    return str(value).strip(" \x00")
+
+
 def _criterion_holds(value: Any, want: Criterion) -> bool:
     """`value` is the dataset's value for the keyword (None when absent, which never matches)."""
-    if value is None or value == "":
+    if value is None:
         return False
+    text = _text_of(value)
+    if text == "":
+        return False
+    if isinstance(want, TextTest):
+        return want.holds(text)
     if isinstance(want, re.Pattern):
-        return want.search(str(value)) is not None
+        return want.search(text[:REGEX_VALUE_LIMIT]) is not None
     if isinstance(want, int):
         try:
-            return int(value) == want
-        except (TypeError, ValueError):
+            return int(text) == want
+        except ValueError:
             return False
-    return str(value).strip() == want.strip()
+    return text == want.strip()
 
 
 def _parse_rule(path: Path, position: int, raw: Any) -> RegionRule:
@@ -130,17 +223,32 @@ def _parse_match(where: str, match: Any) -> dict[str, Criterion]:
     return criteria
 
 
+_CRITERION_FORMS = ('a string, an integer, {"regex": ...} or {"contains" | "startswith" | "endswith" | '
+                    '"equals": TEXT, "ignore_case": true|false}')
+
+
 def _parse_criterion(where: str, keyword: str, want: Any) -> Criterion:
     if isinstance(want, bool):
-        raise UsageError(f"{where}: {keyword} must be a string, an integer or {{\"regex\": ...}}")
+        raise UsageError(f"{where}: {keyword} must be {_CRITERION_FORMS}")
     if isinstance(want, int | str):
+        if isinstance(want, str) and not want.strip():
+            raise UsageError(f"{where}: {keyword} must not be empty (an empty value never matches)")
         return want
     if isinstance(want, dict) and set(want) == {"regex"} and isinstance(want["regex"], str):
         try:
             return re.compile(want["regex"])
         except re.error as exc:
             raise UsageError(f"{where}: {keyword} regex is invalid ({exc})") from exc
-    raise UsageError(f'{where}: {keyword} must be a string, an integer or {{"regex": ...}}')
+    if isinstance(want, dict):
+        operators = [key for key in want if key in TEXT_OPERATORS]
+        extra = set(want) - set(TEXT_OPERATORS) - {"ignore_case"}
+        ignore_case = want.get("ignore_case", False)
+        if len(operators) == 1 and not extra and isinstance(ignore_case, bool):
+            text = want[operators[0]]
+            if isinstance(text, str) and text:
+                return TextTest(operators[0], text, ignore_case)
+            raise UsageError(f"{where}: {keyword} {operators[0]} must be a non-empty string")
+    raise UsageError(f"{where}: {keyword} must be {_CRITERION_FORMS}")
 
 
 def _parse_rectangles(where: str, rectangles: Any) -> list[Rect]:
@@ -151,6 +259,8 @@ def _parse_rectangles(where: str, rectangles: Any) -> list[Rect]:
         valid = isinstance(item, list) and len(item) == 4 and all(type(v) is int for v in item)
         if not valid or item[0] < 0 or item[1] < 0 or item[2] <= item[0] or item[3] <= item[1]:
             raise UsageError(f"{where}: bad rectangle {item!r} (need integers 0 <= x0 < x1, 0 <= y0 < y1)")
+        if item[2] > MAX_COORDINATE or item[3] > MAX_COORDINATE:
+            raise UsageError(f"{where}: rectangle {item!r} reaches beyond {MAX_COORDINATE} pixels (no frame is that large)")
         rects.append(Rect(*item))
     return rects
 

@@ -26,10 +26,9 @@ from pydicom.dataset import Dataset, FileMetaDataset
 from deidcli.audit import FileResult, PrivateRecord
 from deidcli.errors import FileRejected, PixelError
 from deidcli.geometry import Rect
-from deidcli.pixels.fit import fit_to_ink, value_span
 from deidcli.pixels.frames import check_pixels_cleanable, frame_count
 from deidcli.pixels.overlays import mask_overlays, overlay_images
-from deidcli.pixels.regions import RegionRule, match_regions
+from deidcli.pixels.regions import RegionRule, match_regions, matching_rules
 from deidcli.pixels.rewrite import copy_pixels_untouched, rewrite_pixels
 from deidcli.write import add_method_code, output_transfer_syntax
 
@@ -105,12 +104,16 @@ class PixelStage:
         if "PixelData" not in source or "PixelData" not in target:
             return output_transfer_syntax(source_syntax)
         check_pixels_cleanable(source)
-        regions = match_regions(source, self.region_rules) if self.region_rules else []
+        matched = matching_rules(source, self.region_rules)
+        result.region_rules_matched = "|".join(rule.name for rule in matched)
+        regions = [rect for rule in matched for rect in rule.rects]
         run_ocr = run_ocr and carries_image_text(source)
-        if not run_ocr and not regions:
+        # Built-in device regions add masks; they never stand in for OCR or for the user's own rules.
+        if not run_ocr and not any(not rule.builtin for rule in matched):
             burned_in = str(source.get("BurnedInAnnotation", "")).upper()
             if burned_in == "YES" and not self.accept_burned_in_risk:
                 raise FileRejected("burned_in_unchecked", "BurnedInAnnotation YES, OCR off, no region rule")
+        if not run_ocr and not regions:
             report = copy_pixels_untouched(source, target)
         else:
             frame_scan = FrameScanner(self, source, regions, run_ocr, result, private)
@@ -200,6 +203,8 @@ class FrameScanner:
         cached = self.cache.get(digest)
         if cached is None:
             rects = self._scan(index, frame)
+            from deidcli.pixels.fit import fit_to_ink, value_span  # OpenCV: only when a frame has masks
+
             span = value_span(frame) if rects else 0.0
             cached = [fit_to_ink(frame, rect, span) for rect in rects]
             self.cache[digest] = cached
