@@ -92,6 +92,8 @@ def _as_dictionary_vr(raw: RawDataElement | DataElement, source: Dataset, expect
     are parsed as PS3.5 6.2.2 says for UN (implicit VR little endian), then in the file's own encoding.
     """
     value = raw.value
+    if value is None:
+        value = b""  # an empty element (pydicom reads a zero length as None): empty under the dictionary VR
     if isinstance(value, str):
         value = value.encode("latin-1", "ignore")  # an LT-declared sequence read as text by pydicom
     if len(expected) != 1 or not isinstance(value, bytes):
