@@ -162,9 +162,9 @@ def _private_creators(source: Dataset) -> dict[tuple[int, int], str]:
     Only the creator elements themselves are decoded (keys are scanned without touching values).
     """
     creators: dict[tuple[int, int], str] = {}
-    for tag in list(source._dict):
+    for tag, raw in list(source._dict.items()):
         if tag >> 16 & 1 and 0x0010 <= tag & 0xFFFF <= 0x00FF:
-            value = source[tag].value
+            value = _decoded(source, raw).value
             if isinstance(value, bytes):
                 value = value.decode("latin-1", "replace")
             if isinstance(value, str):
@@ -251,6 +251,8 @@ def _apply_to_dataset(
     elements = target._dict
     # A snapshot: decoding an element below replaces it in the source's dict.
     for raw in list(source_elements.values()):
+        if raw.value is None and type(raw) is RawDataElement:
+            raw = source[raw.tag]  # as `Dataset.get_item` does: a deferred or value-less raw element is decoded
         tag = int(raw.tag)
         group, element = tag >> 16, tag & 0xFFFF
         if element == 0 or group in (0x0000, 0x0002):

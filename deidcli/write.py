@@ -14,6 +14,8 @@ import tempfile
 from functools import lru_cache
 from pathlib import Path
 
+from pydicom.datadict import keyword_for_tag
+from pydicom.dataelem import DataElement
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.filewriter import dcmwrite
 from pydicom.sequence import Sequence
@@ -76,15 +78,27 @@ def mark_deidentified(target: Dataset, recipe: Recipe, *, dates: str, extra_code
 
     `dates` is LongitudinalTemporalInformationModified: MODIFIED, UNMODIFIED or REMOVED.
     """
-    target.PatientIdentityRemoved = "YES"
-    target.DeidentificationMethod = f"deidcli {__version__}; recipe {recipe.name} {recipe.hash}"[:64]
+    _set(target, 0x00120062, "CS", "YES")  # PatientIdentityRemoved
+    _set(target, 0x00120063, "LO", f"deidcli {__version__}; recipe {recipe.name} {recipe.hash}"[:64])
     codes = list(dict.fromkeys([*recipe.method_codes, *extra_codes]))
     items = [_method_code_item(code) for code in codes]
     if items:
-        target.DeidentificationMethodCodeSequence = Sequence(items)
+        _set(target, 0x00120064, "SQ", Sequence(items))  # DeidentificationMethodCodeSequence
     elif "DeidentificationMethodCodeSequence" in target:
         del target.DeidentificationMethodCodeSequence
-    target.LongitudinalTemporalInformationModified = dates
+    _set(target, 0x00280303, "CS", dates)  # LongitudinalTemporalInformationModified
+
+
+def _set(target: Dataset, tag: int, vr: str, value: object) -> None:
+    """`target.<keyword> = value` for a dictionary attribute of this VR, without the keyword look-up when the
+    attribute is new (a kept one is updated through pydicom, keeping its element as `__setattr__` does)."""
+    if tag in target._dict:
+        setattr(target, keyword_for_tag(tag), value)
+    elif vr == "SQ":
+        target[tag] = DataElement(tag, vr, value)
+    else:
+        element = DataElement(tag, vr, value)
+        target._dict[element.tag] = element
 
 
 def add_method_code(target: Dataset, code: str) -> None:
@@ -98,9 +112,9 @@ def add_method_code(target: Dataset, code: str) -> None:
 
 def _method_code_item(code: str) -> Dataset:
     item = Dataset()
-    item.CodeValue = code
-    item.CodingSchemeDesignator = "DCM"
-    item.CodeMeaning = CID_7050.get(code, "De-identification method")
+    _set(item, 0x00080100, "SH", code)  # CodeValue
+    _set(item, 0x00080102, "SH", "DCM")  # CodingSchemeDesignator
+    _set(item, 0x00080104, "LO", CID_7050.get(code, "De-identification method"))  # CodeMeaning
     return item
 
 
