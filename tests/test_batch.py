@@ -97,27 +97,35 @@ def test_sigkill_while_a_group_is_renamed_but_not_recorded_then_resume_redoes_ex
     Killed while some final names are not yet in the audit: every final name is a whole file, every
     audited file exists, and the re-run redoes only the unrecorded ones and ends equal to a clean run."""
     folder = make_folder(tmp_path / "in", 60)
-    clean, killed = tmp_path / "clean", tmp_path / "killed"
+    clean = tmp_path / "clean"
     subprocess.run(cli_command(folder, clean, key_file), check=True, capture_output=True)
-    process = subprocess.Popen(cli_command(folder, killed, key_file, workers=workers), stdout=subprocess.DEVNULL,
-                               stderr=subprocess.DEVNULL)
-    audit = killed / "audit.csv"
-    deadline = time.monotonic() + 60
-    caught = False
-    while time.monotonic() < deadline and process.poll() is None:
-        finals = len(list(killed.glob("*/*/*/*.dcm")))
-        if finals > len(_written_rows(audit)) and _written_rows(audit):
-            process.send_signal(signal.SIGKILL)
-            caught = True
-            break
-        time.sleep(0.002)
-    process.wait()
-    if not caught:
-        pytest.skip("the run finished before a group was caught between rename and record (machine too fast)")
-    recorded = _written_rows(audit)
-    finals = {path.relative_to(killed).as_posix() for path in killed.rglob("*.dcm")}
-    assert {row["output_path"] for row in recorded} <= finals  # recorded => on disk
-    assert len(finals) > len(recorded)  # the state this test is about: renamed, not yet recorded
+    for attempt in range(10):  # the parent may record the group between our look and the signal: try again
+        killed = tmp_path / f"killed{attempt}"
+        audit = killed / "audit.csv"
+        process = subprocess.Popen(cli_command(folder, killed, key_file, workers=workers),
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 60
+        caught = False
+        while time.monotonic() < deadline and process.poll() is None:
+            try:
+                finals = len(list(killed.glob("*/*/*/*.dcm")))
+            except FileNotFoundError:  # the run removed its temporary folder while we walked it
+                continue
+            if finals > len(_written_rows(audit)) and _written_rows(audit):
+                process.send_signal(signal.SIGKILL)
+                caught = True
+                break
+            time.sleep(0.002)
+        process.wait()
+        if not caught:
+            continue  # the run ended on its own before a group was caught
+        recorded = _written_rows(audit)
+        finals = {path.relative_to(killed).as_posix() for path in killed.rglob("*.dcm")}
+        assert {row["output_path"] for row in recorded} <= finals  # recorded => on disk, on every kill
+        if len(finals) > len(recorded):
+            break  # the state this test is about: renamed, not yet recorded
+    else:
+        pytest.skip("no run was killed between rename and record in 10 tries (machine too fast or too slow)")
     for path in killed.rglob("*.dcm"):
         pydicom.dcmread(path).PixelData  # noqa: B018 - every final name is a whole file
     rerun = subprocess.run(cli_command(folder, killed, key_file), capture_output=True, text=True)
