@@ -329,7 +329,7 @@ def evaluate(case: Case, out_path: Path | None, status: str, reader: Reader, bef
         frames = [i for i in check_frames(case, n) if b.on_frame(i) and i in changed_cache]
         left = legible = unmasked = False
         for i in frames:
-            share = text_changed_share(fin[i], changed_cache[i], b.box)
+            share = text_changed_share(glyph_picture(fin[i], ds_in, b.box), changed_cache[i], b.box)
             if b.cls == "label":
                 left = left or share > LABEL_KEPT_SHARE
                 continue
@@ -351,6 +351,21 @@ def evaluate(case: Case, out_path: Path | None, status: str, reader: Reader, bef
     if left_on and max(left_on.values()):
         res.worst_frame = max(left_on, key=lambda i: left_on[i])  # the thumbnail shows what was left
     return res
+
+
+def glyph_picture(frame: np.ndarray, ds: pydicom.Dataset, box: tuple[int, int, int, int]) -> np.ndarray:
+    """What the glyph split of the box check looks at: the stored values, except for palette colour, whose
+    indices say nothing about brightness (OBXXXX1A draws white glyphs as index 233 in a box of index 255
+    framed by index 0: split on indices, the frame was taken for the glyphs and fully masked text counted
+    as unmasked). Palette frames are split on their displayed colours, unless the box shows one colour
+    (OBXXXX1A_2frame's second frame writes PHILIPS in two indices of the same colour): then on indices."""
+    if str(ds.get("PhotometricInterpretation", "")).strip() == "PALETTE COLOR":
+        shown = to_display(frame, ds)
+        x0, y0, x1, y1 = box
+        crop = shown[y0:y1, x0:x1]
+        if crop.size and (crop != crop.reshape(-1, crop.shape[-1])[0]).any():
+            return shown
+    return frame
 
 
 def check_frames(case: Case, n: int) -> set[int]:

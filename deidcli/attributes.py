@@ -21,6 +21,7 @@ from pydicom.dataelem import DataElement, RawDataElement, convert_raw_data_eleme
 from pydicom.dataset import Dataset
 from pydicom.multival import MultiValue
 from pydicom.sequence import Sequence
+from pydicom.valuerep import AMBIGUOUS_VR
 from pydicom.values import convert_SQ
 
 from deidcli.charset import defined_character_set
@@ -91,6 +92,8 @@ def _as_dictionary_vr(raw: RawDataElement | DataElement, source: Dataset, expect
     are parsed as PS3.5 6.2.2 says for UN (implicit VR little endian), then in the file's own encoding.
     """
     value = raw.value
+    if value is None:
+        value = b""  # an empty element (pydicom reads a zero length as None): empty under the dictionary VR
     if isinstance(value, str):
         value = value.encode("latin-1", "ignore")  # an LT-declared sequence read as text by pydicom
     if len(expected) != 1 or not isinstance(value, bytes):
@@ -159,14 +162,71 @@ def _private_creators(source: Dataset) -> dict[tuple[int, int], str]:
     Only the creator elements themselves are decoded (keys are scanned without touching values).
     """
     creators: dict[tuple[int, int], str] = {}
-    for tag in source.keys():  # noqa: SIM118 - iterating a Dataset would decode every element
-        if tag.group % 2 == 1 and 0x0010 <= tag.element <= 0x00FF:
-            value = source[tag].value
+    for tag, raw in list(source._dict.items()):
+        if tag >> 16 & 1 and 0x0010 <= tag & 0xFFFF <= 0x00FF:
+            value = _decoded(source, raw).value
             if isinstance(value, bytes):
                 value = value.decode("latin-1", "replace")
             if isinstance(value, str):
-                creators[(tag.group, tag.element)] = value.strip()
+                creators[(tag >> 16, tag & 0xFFFF)] = value.strip()
     return creators
+
+
+#: Above this many cached decisions the cache starts again (hostile files can invent creators and tags).
+_MAX_DECISIONS = 50_000
+
+
+#: A new Dataset's attributes, copied by `_new_dataset_like` (None: this pydicom's Dataset is not the one
+#: the shortcut was written for, so `Dataset()` is used).
+_BLANK_STATE: dict | None = dict(Dataset().__dict__)
+_ENCODING_ATTRIBUTES = ("_read_implicit", "_read_little", "_read_charset", "_parent_encoding")
+if not all(name in _BLANK_STATE for name in _ENCODING_ATTRIBUTES) or set(_BLANK_STATE) != {
+        "_parent_encoding", "_dict", "is_decompressed", "_read_little", "_read_implicit", "_read_charset",
+        "_is_little_endian", "_is_implicit_VR", "is_undefined_length_sequence_item", "_private_blocks",
+        "_pixel_array", "_pixel_array_opts", "_pixel_id"}:
+    _BLANK_STATE = None
+
+
+def _new_dataset_like(source: Dataset) -> Dataset:
+    """An empty Dataset with the source's encoding: kept elements are copied raw (bytes as read, no
+    decode/encode round trip), and pydicom writes them as they are when the output encoding matches.
+    Sequence items inherit the character set from their parent; pydicom compares it with the original one
+    to decide whether raw values must be re-encoded, so the source item's parent encoding comes along.
+
+    Built from a copy of a blank Dataset's attributes (fresh dicts), not through `Dataset.__init__` and
+    `__setattr__`: a sequence-heavy file makes a dozen of these."""
+    if _BLANK_STATE is None:
+        target = Dataset()
+        target.set_original_encoding(*source.original_encoding, source.original_character_set)
+        target._parent_encoding = source._parent_encoding
+        return target
+    target = Dataset.__new__(Dataset)
+    state = target.__dict__
+    for name, value in _BLANK_STATE.items():
+        state[name] = value.copy() if isinstance(value, dict) else value
+    state["_read_implicit"], state["_read_little"] = source.original_encoding
+    state["_read_charset"] = source.original_character_set
+    state["_parent_encoding"] = source._parent_encoding
+    return target
+
+
+def _decision(recipe: Recipe, tag: int, creator: str | None, parent: int | None, floor: Action) -> Action:
+    """The action for one element by its tag and place, cached per recipe (the same few hundred tags recur
+    in every file): the recipe's rule, then the two fixed overrides (pixel data is never pseudonymised,
+    registered-only UIDs are checked). A VR the dictionary forbids is decided per element, by the caller."""
+    cache = recipe.decisions
+    key = (tag, creator, parent, floor)
+    action = cache.get(key)
+    if action is None:
+        action = _action_for(recipe, tag, creator, parent, floor)
+        if tag in PIXEL_DATA_TAGS and action is Action.PSEUDONYMISER:
+            action = _CONSERVER
+        elif action is _CONSERVER and tag in REGISTERED_ONLY_UID_TAGS:
+            action = Action.PSEUDONYMISER  # the UID pseudonymiser returns registered UIDs unchanged
+        if len(cache) >= _MAX_DECISIONS:
+            cache.clear()
+        cache[key] = action
+    return action
 
 
 def _apply_to_dataset(
@@ -180,21 +240,19 @@ def _apply_to_dataset(
 ) -> Dataset:
     if depth > MAX_DEPTH:
         raise FileRejected("too_deep", f"sequences nested deeper than {MAX_DEPTH}")
-    target = Dataset()
-    # Same encoding as the source: kept elements are copied raw (bytes as read, no decode/encode round trip),
-    # and pydicom writes them as they are when the output encoding matches.
-    target.set_original_encoding(*source.original_encoding, source.original_character_set)
-    # Sequence items inherit the character set from their parent; pydicom compares it with the original
-    # one to decide whether raw values must be re-encoded, so carry the source item's parent encoding over.
-    target._parent_encoding = source._parent_encoding
-    has_private = any(tag.group % 2 for tag in source.keys())  # noqa: SIM118 - iterating converts values
+    target = _new_dataset_like(source)
+    source_elements = source._dict
+    has_private = any(tag >> 16 & 1 for tag in source_elements)
     creators = _private_creators(source) if has_private else {}
     kept_blocks: set[tuple[int, int]] = set()
     # Raw kept elements go straight into the new dataset's element dict: `Dataset.__setitem__` would
     # re-validate the tag, look up private creators (not added yet, see below) and reset pixel caches
     # (the dataset is new), which was a tenth of the header pass.
     elements = target._dict
-    for raw in source.elements():
+    # A snapshot: decoding an element below replaces it in the source's dict.
+    for raw in list(source_elements.values()):
+        if raw.value is None and type(raw) is RawDataElement:
+            raw = source[raw.tag]  # as `Dataset.get_item` does: a deferred or value-less raw element is decoded
         tag = int(raw.tag)
         group, element = tag >> 16, tag & 0xFFFF
         if element == 0 or group in (0x0000, 0x0002):
@@ -203,39 +261,36 @@ def _apply_to_dataset(
             target[tag] = safe_character_set(source[tag])
             continue
         creator = None
-        if group % 2:
+        if group & 1:
             if element <= 0x00FF:
                 continue  # creators are re-added below for blocks that keep something
             creator = creators.get((group, element >> 8))
-        action = _action_for(recipe, tag, creator, parent, floor)
+        action = _decision(recipe, tag, creator, parent, floor)
+        vr = raw.VR
         retyped = None
-        if (raw.VR is not None and creator is None and (expected := _dictionary_vrs(tag))
-                and raw.VR not in expected and " or " not in raw.VR):  # "OB or OW": in memory, not yet resolved
+        if (vr is not None and creator is None and (expected := _dictionary_vrs(tag))
+                and vr not in expected and " or " not in vr):  # "OB or OW": in memory, not yet resolved
             retyped = _as_dictionary_vr(raw, source, expected) if action is not _RETIRER else None
             if retyped is None or retyped.VR not in expected:
                 action = _RETIRER  # fail closed: nothing is copied under a VR its dictionary forbids
-        if tag in PIXEL_DATA_TAGS and action is Action.PSEUDONYMISER:
-            action = _CONSERVER
-        elif action is _CONSERVER and tag in REGISTERED_ONLY_UID_TAGS:
-            action = Action.PSEUDONYMISER  # the UID pseudonymiser returns registered UIDs unchanged
         report.count(action)
         if action is not _CONSERVER and action is not Action.PSEUDONYMISER and raw.value and _is_date(raw):
             report.dates_removed += 1  # removed or emptied: LongitudinalTemporalInformationModified says REMOVED
         if action is _RETIRER:
             continue
-        if action is _CONSERVER and raw.is_raw and raw.VR not in _CONVERT_FIRST_VRS and retyped is None:
+        if action is _CONSERVER and raw.is_raw and vr not in _CONVERT_FIRST_VRS and retyped is None:
             elements[raw.tag] = raw  # kept as read: byte-exact and cheap
             if creator is not None:
                 kept_blocks.add((group, element >> 8))
             continue
-        if action is _EFFACER and retyped is None and raw.VR not in _CONVERT_FIRST_VRS:
+        if action is _EFFACER and retyped is None and vr not in _CONVERT_FIRST_VRS:
             # Emptied: only the tag and VR are needed, so the value is never decoded.
-            elements[raw.tag] = DataElement(tag, raw.VR, None if raw.VR not in BINARY_VRS else b"")
+            elements[raw.tag] = DataElement(tag, vr, None if vr not in BINARY_VRS else b"")
             if creator is not None:
                 kept_blocks.add((group, element >> 8))
             continue
         try:
-            element_in = retyped if retyped is not None else source[tag]
+            element_in = retyped if retyped is not None else _decoded(source, raw)
         except Exception as error:  # pydicom raises many types on a corrupt value
             raise FileRejected("parse_failed", f"element ({group:04X},{element:04X}) unreadable") from error
         element_out = _transform(element_in, action, recipe, pseudonymizer, report, floor, depth)
@@ -248,6 +303,21 @@ def _apply_to_dataset(
     for group, block in kept_blocks:
         target[(group << 16) | block] = DataElement((group << 16) | block, "LO", creators[(group, block)])
     return target
+
+
+def _decoded(source: Dataset, raw: RawDataElement | DataElement) -> DataElement:
+    """`source[tag]` for one element of the loop above. An explicit-VR value (not a sequence, not UN, not the
+    character set) is converted directly, as `Dataset.__getitem__` converts it, without its three nested
+    look-ups and its `__setitem__` checks (a fifth of the attribute pass); anything else goes to pydicom."""
+    vr = raw.VR
+    if (type(raw) is RawDataElement and vr is not None and len(vr) == 2 and vr != "SQ" and vr != "UN"
+            and raw.value is not None and raw.tag != 0x00080005):
+        element = convert_raw_data_element(raw, encoding=source.original_character_set or source._character_set,
+                                           ds=source)
+        if element.VR not in AMBIGUOUS_VR:
+            source._dict[raw.tag] = element
+            return element
+    return source[raw.tag]
 
 
 def _is_date(raw) -> bool:

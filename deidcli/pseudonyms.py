@@ -100,7 +100,9 @@ class Pseudonymizer:
     patient: str = ""
 
     def digest(self, kind: str, value: str) -> bytes:
-        return hmac.new(self.key, f"{kind}\x1f{value}".encode("utf-8", "surrogateescape"), hashlib.sha256).digest()
+        mac = self._keyed.copy()  # the key's inner and outer pads are computed once per pseudonymizer
+        mac.update(f"{kind}\x1f{value}".encode("utf-8", "surrogateescape"))
+        return mac.digest()
 
     # -- one function per kind of value -------------------------------------------------------
     def uid(self, value: str) -> str:
@@ -128,9 +130,14 @@ class Pseudonymizer:
         return _token(self.digest("id", value.strip()), length)
 
     def day_offset(self) -> int:
+        cached = self._day_offset
+        if cached is not None and cached[0] == (self.patient, self.date_shift_days):
+            return cached[1]
         low, high = self.date_shift_days
         span = high - low + 1
-        return low + int.from_bytes(self.digest("date-shift", self.patient)[:8], "big") % span
+        offset = low + int.from_bytes(self.digest("date-shift", self.patient)[:8], "big") % span
+        self._day_offset = ((self.patient, self.date_shift_days), offset)
+        return offset
 
     def date(self, value: str) -> str:
         value = value.strip()
@@ -165,6 +172,8 @@ class Pseudonymizer:
         return handler(value)
 
     def __post_init__(self) -> None:
+        self._keyed = hmac.new(self.key, digestmod=hashlib.sha256)
+        self._day_offset: tuple[tuple[str, tuple[int, int]], int] | None = None
         self._handlers: dict[str, Callable[[str], str]] = {
             "UI": self.uid,
             "PN": self.person_name,

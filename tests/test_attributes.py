@@ -181,3 +181,48 @@ def test_specific_rule_on_a_private_tag_keeps_nothing_without_its_creator():
     kept = [element for element in out.iterall() if element.value == "CANARYPRIVATESPECIFIC"]
     assert kept == []
     assert all(element.tag.group != 0x0029 for element in out.ReferencedImageSequence[0])
+
+
+def test_output_datasets_are_built_like_a_new_dataset_with_the_source_encoding():
+    """The engine builds its datasets without `Dataset.__init__` (speed, issue 15): each must hold exactly
+    what `Dataset()` + `set_original_encoding` would, at every depth, with dicts of its own."""
+    import pydicom
+
+    from tests.conftest import pydicom_file
+
+    source = pydicom.dcmread(pydicom_file("rtplan.dcm"))
+    recipe = recipe_from({"0x300a00b0": ["BeamSequence", "SQ", "CONSERVER"],
+                          "0x300a00c2": ["BeamName", "LO", "CONSERVER"]})
+    out, _ = apply_recipe(source, recipe, Pseudonymizer(KEY, ORG_ROOT))
+    items = list(out.BeamSequence)
+    assert items
+    for built, original in [(out, source), *zip(items, source.BeamSequence, strict=True)]:
+        expected = Dataset()
+        expected.set_original_encoding(*original.original_encoding, original.original_character_set)
+        expected._parent_encoding = original._parent_encoding
+        state = {name: value for name, value in built.__dict__.items() if name != "_dict"}
+        assert state == {name: value for name, value in expected.__dict__.items() if name != "_dict"}
+    assert out._private_blocks is not items[0]._private_blocks
+    assert out._pixel_id is not items[0]._pixel_id
+
+
+def test_empty_elements_pydicom_leaves_without_a_value_are_still_emptied_not_removed():
+    """explicit_VR-UN.dcm stores empty Type 2 attributes (AccessionNumber, PatientBirthDate...) as UN of
+    length 0, which pydicom reads as raw elements with no value. The engine must decode them as
+    `Dataset.get_item` does, re-read them under their dictionary VR and empty them: removing them would
+    make the output invalid (dciodvfy: missing Type 2 attributes)."""
+    import pydicom
+
+    from deidcli.recipe.load import load_recipe
+    from tests.conftest import pydicom_file
+
+    source = pydicom.dcmread(pydicom_file("explicit_VR-UN.dcm"))
+    valueless = [tag for tag, element in source._dict.items() if element.value is None]
+    assert 0x00080050 in valueless  # the case this pins is still in the file
+    out, _ = apply_recipe(source, load_recipe("default"), Pseudonymizer(KEY, ORG_ROOT))
+    for keyword, vr in (("AccessionNumber", "SH"), ("PatientBirthDate", "DA"), ("ReferringPhysicianName", "PN")):
+        assert keyword in out, keyword
+        element = out[keyword]
+        actual_vr = element.VR
+        assert actual_vr == vr
+        assert not element.value

@@ -10,7 +10,7 @@ from deidcli.errors import OcrError
 from deidcli.geometry import Rect
 from deidcli.ocr import DetectedText, TextScanner
 from deidcli.ocr.layout import anatomy_mask, local_contrast, text_marks
-from deidcli.ocr.scan import reads_as_text, same_block
+from deidcli.ocr.scan import DEFAULT_PAD_RATIO, reads_as_text, same_block, to_full_resolution
 
 
 class Scripted:
@@ -126,3 +126,30 @@ def test_text_that_keeps_appearing_beside_masked_text_quarantines() -> None:
     with pytest.raises(OcrError) as info:
         TextScanner(Haunted(), None).scan(frame, "MONOCHROME2", 8)
     assert info.value.reason == "ocr_residual_text"
+
+
+@pytest.mark.parametrize("name, glyphs", [
+    ("GREYSCALE_IMAGE.dcm", (905, 315, 929, 340)),  # "X3" glued to the depth marker's grey triangle (ruler left out)
+    ("ultrasound-multiframe.dcm", (706, 283, 728, 299)),  # "x2", turned 45 degrees, beside the sector's edge
+])
+def test_marks_cover_print_next_to_graphics_on_real_ultrasound(name, glyphs) -> None:
+    """Both were left legible: the X fused with the triangle failed the glyph test and the line stopped at
+    the 3; the "x2" merged with the dark gaps along the edge line (black top-hat) into a block taller
+    than a line. Marks (padded as the scanner pads them) must cover the whole of each."""
+    import pydicom
+    from pydicom.pixels import iter_pixels
+
+    from deidcli.pixels.stage import ultrasound_data_regions
+    from tests.conftest import deid_data_file
+
+    source = pydicom.dcmread(deid_data_file("ultrasounds", name))
+    frame = next(iter(iter_pixels(source)))
+    gray = frame if frame.ndim == 2 else frame.max(axis=2)
+    marks = text_marks(gray, anatomy_mask(gray, ultrasound_data_regions(source)))
+    x0, y0, x1, y1 = glyphs
+    covered = np.zeros(gray.shape, bool)
+    for mark in marks:  # padded as the scanner pads every mark
+        mark = to_full_resolution(mark, 1.0, DEFAULT_PAD_RATIO, *gray.shape)
+        covered[mark.y0 : mark.y1, mark.x0 : mark.x1] = True
+    ink = gray[y0:y1, x0:x1] > 200
+    assert covered[y0:y1, x0:x1][ink].mean() > 0.9

@@ -52,11 +52,17 @@ def carries_image_text(source: Dataset) -> bool:
 def ultrasound_data_regions(source: Dataset) -> list[Rect] | None:
     """The data regions of SequenceOfUltrasoundRegions in frame pixels (None: no usable sequence).
 
-    Values are hostile: a region with missing or inverted corners is ignored; if none is usable the
-    frame has no known regions (the scanner then relies on its own anatomy split alone).
+    Values are hostile: a region with missing or inverted corners is ignored, and so is one reaching
+    well past the frame (OBXXXX1A's ends one column past its 800: clipped; pydicom's examples_ybr_color, 320x240, carries the regions of its 640x480
+    original: they describe another pixel matrix); if none is usable the frame has no known regions
+    (the scanner then relies on its own anatomy split alone).
     """
     sequence = source.get("SequenceOfUltrasoundRegions")
     if not sequence:
+        return None
+    try:
+        rows, cols = int(source.Rows), int(source.Columns)
+    except (AttributeError, TypeError, ValueError):
         return None
     regions = []
     for item in sequence:
@@ -65,8 +71,8 @@ def ultrasound_data_regions(source: Dataset) -> list[Rect] | None:
             x1, y1 = int(item.RegionLocationMaxX1) + 1, int(item.RegionLocationMaxY1) + 1
         except (AttributeError, TypeError, ValueError):
             continue
-        if 0 <= x0 < x1 and 0 <= y0 < y1:
-            regions.append(Rect(x0, y0, x1, y1))
+        if 0 <= x0 < x1 <= cols + 1 + cols // 100 and 0 <= y0 < y1 <= rows + 1 + rows // 100:
+            regions.append(Rect(x0, y0, x1, y1).clip(cols, rows))  # a pixel or so past the edge is common
     return regions or None
 
 
@@ -196,7 +202,11 @@ class FrameScanner:
         digest = hashlib.blake2b(np.ascontiguousarray(frame).data, digest_size=16).digest()
         cached = self.cache.get(digest)
         if cached is None:
-            cached = self._scan(index, frame)
+            rects = self._scan(index, frame)
+            from deidcli.pixels.fit import fit_to_ink, value_span  # OpenCV: only when a frame has masks
+
+            span = value_span(frame) if rects else 0.0
+            cached = [fit_to_ink(frame, rect, span) for rect in rects]
             self.cache[digest] = cached
         self.all_rects.update(regions)
         self.all_rects.update(cached)
@@ -211,11 +221,14 @@ class FrameScanner:
     def _scan(self, index: int, frame: np.ndarray) -> list[Rect]:
         source = self.source
         photometric = self.photometric
+        hidden: list[Rect] = []
         if photometric == "PALETTE COLOR":
+            hidden = index_marks(frame, self.data_regions)
             frame = palette_rgb8(frame, source)
             photometric = "RGB"
         elif frame.ndim == 3:
             photometric = "RGB"
+        frame = scannable(frame)
         scan = self.stage.scanner.scan(
             frame, photometric, int(source.get("BitsStored", 8) or 8), bool(source.get("PixelRepresentation", 0)),
             data_regions=self.data_regions,
@@ -234,7 +247,41 @@ class FrameScanner:
             self.spared.add(text)
         result.ocr_spared_text = "|".join(sorted(self.spared))
         self.private.masked_text.extend((index, text) for text in scan.recognised_masked_text if text.strip())
-        return list(scan.masked)
+        return list(scan.masked) + hidden
+
+
+def scannable(frame: np.ndarray) -> np.ndarray:
+    """The frame in a sample type the scanner's image library takes: integer samples wider than
+    16 bits (32-bit RGB secondary captures) become 8-bit over the frame's occupied range for colour
+    (what a viewer shows), float32 for gray (the scanner squeezes wide gray itself).
+
+    Why: OpenCV cannot resize 32-bit integer pictures; such frames used to crash the scan
+    (`internal_error`) instead of being scanned like any other."""
+    if frame.dtype.kind not in "ui" or frame.dtype.itemsize <= 2:
+        return frame
+    if frame.ndim == 2:
+        return frame.astype(np.float32)
+    low, high = float(frame.min()), float(frame.max())
+    if high <= low:
+        return np.zeros(frame.shape, np.uint8)
+    return ((frame.astype(np.float64) - low) * (255.0 / (high - low)) + 0.5).astype(np.uint8)
+
+
+def index_marks(indices: np.ndarray, data_regions: list[Rect] | None) -> list[Rect]:
+    """Print drawn in palette indices that the palette shows as one colour, as padded rectangles.
+
+    Why: the second frame of pydicom-data's OBXXXX1A_2frame writes "PHILIPS" as index 14 on index 11,
+    two entries of its LUT with the same colour: invisible through the LUT (what the scanner reads),
+    yet in the file for anyone who reads the indices or changes the palette. The indices of a
+    grey-ramp palette are a picture too, so the dim-print pass looks at them (8-bit indices only)."""
+    if indices.dtype != np.uint8 or indices.ndim != 2:
+        return []
+    from deidcli.ocr.layout import anatomy_mask, dim_text_marks
+
+    rows, cols = indices.shape
+    anatomy = anatomy_mask(indices, data_regions)
+    return [mark.pad(2 + mark.height // 3, 2 + mark.height // 3).clip(cols, rows)
+            for mark in dim_text_marks(indices, anatomy)]
 
 
 def palette_rgb8(frame: np.ndarray, source: Dataset) -> np.ndarray:

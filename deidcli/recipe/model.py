@@ -152,6 +152,8 @@ class Recipe:
     source_text: str = ""
 
     def __post_init__(self) -> None:
+        #: (tag, private creator, parent sequence, floor action) -> action: filled by the attribute engine.
+        self.decisions: dict[tuple, Action] = {}
         self._exact: dict[int, Rule] = {}
         self._patterns: list[Rule] = []
         self._private: dict[tuple[int, str, int], Rule] = {}

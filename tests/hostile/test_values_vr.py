@@ -90,3 +90,19 @@ def test_value_that_does_not_read_under_its_dictionary_vr_is_removed(tmp_path: P
     assert audit_row(tmp_path / "out")["reason"] == "ok"
     assert canary_hits(tmp_path / "out", CANARY) == []
     assert SOURCE_IMAGE_SEQUENCE not in pydicom.dcmread(next((tmp_path / "out").rglob("*.dcm")))
+
+
+def test_empty_elements_declared_un_are_emptied_under_their_dictionary_vr() -> None:
+    """explicit_VR-UN.dcm declares every element UN; its empty Type 2 elements (AccessionNumber, PatientBirthDate)
+    must stay present and empty (EFFACER), not vanish: removing them is a new dciodvfy error."""
+    from pydicom.data import get_testdata_file
+
+    import deidcli
+    from tests.conftest import KEY
+
+    source = pydicom.dcmread(get_testdata_file("explicit_VR-UN.dcm"))
+    assert source._dict[0x00080050].VR == "UN" and source._dict[0x00080050].value is None
+    result = deidcli.deidentify(source, recipe="default", key=KEY)
+    for keyword in ("AccessionNumber", "PatientBirthDate", "ReferringPhysicianName"):
+        element = result[keyword]
+        assert element.VR != "UN" and not element.value, keyword

@@ -1,0 +1,84 @@
+"""Masks fitted to the print they cover (deidcli.pixels.fit): trimmed on a flat field or at the print's own
+level, kept whole wherever the print could be faint on texture. Every glyph pixel stays inside."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from deidcli.geometry import Rect
+from deidcli.pixels.fit import fit_to_ink
+
+
+def _print(frame: np.ndarray, text: str, origin: tuple[int, int], value: int) -> np.ndarray:
+    """Draw `text` at `value`; returns the glyph mask."""
+    glyphs = np.zeros(frame.shape[:2], np.uint8)
+    cv2.putText(glyphs, text, origin, cv2.FONT_HERSHEY_SIMPLEX, 1.0, 1, 2, cv2.LINE_8)
+    frame[glyphs == 1] = value
+    return glyphs.astype(bool)
+
+
+def _inside(rect: Rect, glyphs: np.ndarray) -> bool:
+    ys, xs = np.nonzero(glyphs)
+    return rect.x0 <= xs.min() and rect.y0 <= ys.min() and xs.max() < rect.x1 and ys.max() < rect.y1
+
+
+def test_box_on_a_flat_field_is_trimmed_to_the_word() -> None:
+    frame = np.full((200, 400), 100, np.uint16)
+    glyphs = _print(frame, "DOE JANE", (60, 100), 900)
+    box = Rect(20, 50, 330, 140)
+    fitted = fit_to_ink(frame, box)
+    assert _inside(fitted, glyphs)
+    assert fitted.area < 0.6 * box.area
+
+
+def test_print_at_one_level_over_tissue_is_trimmed_to_the_print() -> None:
+    rng = np.random.default_rng(3)
+    frame = rng.integers(200, 1800, (200, 400)).astype(np.uint16)
+    glyphs = _print(frame, "DOE JANE", (60, 100), 4095)
+    box = Rect(20, 50, 330, 140)
+    fitted = fit_to_ink(frame, box)
+    assert _inside(fitted, glyphs)
+    assert fitted.area < 0.6 * box.area
+
+
+def test_faint_print_over_tissue_keeps_the_whole_box() -> None:
+    """No print level (lossy or blended print) on texture: nothing tells glyph from tissue, keep all."""
+    rng = np.random.default_rng(4)
+    frame = rng.integers(200, 1800, (200, 400)).astype(np.uint16)
+    glyphs = _print(frame, "DOE JANE", (60, 100), 0)
+    frame[glyphs] = rng.integers(1900, 2100, int(glyphs.sum())).astype(np.uint16)
+    box = Rect(20, 50, 330, 140)
+    assert fit_to_ink(frame, box) == box
+
+
+def test_colour_box_over_texture_keeps_the_whole_box() -> None:
+    rng = np.random.default_rng(5)
+    frame = rng.integers(0, 255, (200, 400, 3)).astype(np.uint8)
+    _print(frame, "DOE JANE", (60, 100), 255)
+    box = Rect(20, 50, 330, 140)
+    assert fit_to_ink(frame, box) == box
+
+
+def test_tissue_entering_from_the_border_is_not_print() -> None:
+    """A strip of image under a header line (US1's "IM#2" box) is not this box's print: trimmed away."""
+    frame = np.zeros((200, 400), np.uint8)
+    glyphs = _print(frame, "IM#2", (40, 60), 230)
+    rng = np.random.default_rng(6)
+    frame[88:] = rng.integers(40, 200, (112, 400)).astype(np.uint8)
+    box = Rect(20, 20, 160, 96)
+    fitted = fit_to_ink(frame, box)
+    assert _inside(fitted, glyphs)
+    assert fitted.y1 <= 80
+
+
+def test_glyph_cut_by_the_box_end_keeps_its_mask() -> None:
+    """The detector fell short of the last glyph and the margin covers only part of it: that part is on the
+    line's rows, so the fit keeps it (it was masked before the fit)."""
+    frame = np.zeros((120, 400), np.uint8)
+    glyphs = _print(frame, "1962-03-0", (20, 60), 230)
+    last = int(np.flatnonzero(glyphs.any(axis=0))[-1]) + 8  # the "4", 8 columns after the rest
+    glyphs |= _print(frame, "4", (last, 60), 230)
+    box = Rect(5, 25, last + 5, 75)  # the margin reaches 5 columns into the "4", not the box's core
+    fitted = fit_to_ink(frame, box)
+    assert fitted.x1 == box.x1
