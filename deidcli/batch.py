@@ -604,7 +604,8 @@ class BatchRun:
         chunk in flight is lost; their files are retried one at a time, and a file that kills a worker
         on its own is quarantined as `worker_crashed`.
         """
-        _warm_up_before_fork()
+        if len(todo) > self.workers:
+            _warm_up_before_fork()  # shared by the workers; a run of a file or two loads only what it needs
         pending = deque(todo)
         window = self.workers * 2
         chunk_size = max(1, min(8, len(todo) // (self.workers * 8)))

@@ -15,7 +15,6 @@ so print over anatomy is still masked as the scanner decided. All functions are 
 
 from __future__ import annotations
 
-import cv2
 import numpy as np
 
 from deidcli.geometry import Rect
@@ -52,6 +51,8 @@ def glyph_ink(ink: np.ndarray) -> np.ndarray:
     cover (US1's "PWR" box held a strip of the image beside it), not this box's print, unless it stands
     on the same rows as the print (a glyph at the end of the line that the detector's box fell short of:
     masked in part before the fit, it must not lose its mask to it)."""
+    import cv2  # here, not at import: a run with OCR off must not load OpenCV (tests/test_startup.py)
+
     rows, cols = ink.shape
     joined = cv2.dilate(ink.astype(np.uint8), np.ones((3, 3), np.uint8))
     count, labels, stats, _ = cv2.connectedComponentsWithStats(joined, connectivity=8)
