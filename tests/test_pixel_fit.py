@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import cv2
 import numpy as np
+import pytest
 
 from deidcli.geometry import Rect
 from deidcli.pixels.fit import fit_to_ink
@@ -23,19 +24,19 @@ def _inside(rect: Rect, glyphs: np.ndarray) -> bool:
     return rect.x0 <= xs.min() and rect.y0 <= ys.min() and xs.max() < rect.x1 and ys.max() < rect.y1
 
 
-def test_box_on_a_flat_field_is_trimmed_to_the_word() -> None:
-    frame = np.full((200, 400), 100, np.uint16)
-    glyphs = _print(frame, "DOE JANE", (60, 100), 900)
-    box = Rect(20, 50, 330, 140)
-    fitted = fit_to_ink(frame, box)
-    assert _inside(fitted, glyphs)
-    assert fitted.area < 0.6 * box.area
+def _flat_field() -> np.ndarray:
+    return np.full((200, 400), 100, np.uint16)
 
 
-def test_print_at_one_level_over_tissue_is_trimmed_to_the_print() -> None:
-    rng = np.random.default_rng(3)
-    frame = rng.integers(200, 1800, (200, 400)).astype(np.uint16)
-    glyphs = _print(frame, "DOE JANE", (60, 100), 4095)
+def _tissue() -> np.ndarray:
+    return np.random.default_rng(3).integers(200, 1800, (200, 400)).astype(np.uint16)
+
+
+@pytest.mark.parametrize(("make_frame", "level"), [(_flat_field, 900), (_tissue, 4095)], ids=["flat", "tissue"])
+def test_box_around_print_at_one_level_is_trimmed_to_the_print(make_frame, level: int) -> None:
+    """On a flat field, or over tissue when the print is drawn at one level, the mask shrinks to the words."""
+    frame = make_frame()
+    glyphs = _print(frame, "DOE JANE", (60, 100), level)
     box = Rect(20, 50, 330, 140)
     fitted = fit_to_ink(frame, box)
     assert _inside(fitted, glyphs)
