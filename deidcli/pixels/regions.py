@@ -96,8 +96,16 @@ class RegionRule:
     #: Bundled with deidcli (not the user's): adds masks, but never counts as checking a file without OCR.
     builtin: bool = False
 
-    def matches(self, source: Dataset) -> bool:
-        return all(_criterion_holds(_value_of(source, keyword), want) for keyword, want in self.criteria.items())
+    def matches(self, source: Dataset, seen: dict[str, Any] | None = None) -> bool:
+        """`seen` carries the values already looked up in `source` across rules (52 built-in rules ask for the
+        same few attributes; a pydicom look-up per criterion was 2 ms per file on the header-only path)."""
+        seen = {} if seen is None else seen
+        for keyword, want in self.criteria.items():
+            if keyword not in seen:
+                seen[keyword] = _value_of(source, keyword)
+            if not _criterion_holds(seen[keyword], want):
+                return False
+        return True
 
 
 def load_region_rules(path: str | Path) -> list[RegionRule]:
@@ -136,17 +144,19 @@ def combine_region_rules(builtin: list[RegionRule], given: list[RegionRule]) -> 
 def match_regions(source: Dataset, rules: list[RegionRule], frame: int | None = None) -> list[Rect]:
     """Rectangles of every rule matching `source`; with `frame`, only rules that apply to that frame."""
     rects: list[Rect] = []
+    seen: dict[str, Any] = {}
     for rule in rules:
         if frame is not None and rule.frames is not None and frame not in rule.frames:
             continue
-        if rule.matches(source):
+        if rule.matches(source, seen):
             rects.extend(rule.rects)
     return rects
 
 
 def matching_rules(source: Dataset, rules: list[RegionRule]) -> list[RegionRule]:
     """The rules that match (for the audit: which device layout was applied)."""
-    return [rule for rule in rules if rule.matches(source)]
+    seen: dict[str, Any] = {}
+    return [rule for rule in rules if rule.matches(source, seen)]
 
 
 def _refuse_duplicate_names(where: str, rules: list[RegionRule], why: str = "") -> None:
