@@ -26,6 +26,7 @@ from pydicom.dataset import Dataset, FileMetaDataset
 from deidcli.audit import FileResult, PrivateRecord
 from deidcli.errors import FileRejected, PixelError
 from deidcli.geometry import Rect
+from deidcli.pixels.fit import fit_to_ink, value_span
 from deidcli.pixels.frames import check_pixels_cleanable, frame_count
 from deidcli.pixels.overlays import mask_overlays, overlay_images
 from deidcli.pixels.regions import RegionRule, match_regions, matching_rules
@@ -203,8 +204,6 @@ class FrameScanner:
         cached = self.cache.get(digest)
         if cached is None:
             rects = self._scan(index, frame)
-            from deidcli.pixels.fit import fit_to_ink, value_span  # OpenCV: only when a frame has masks
-
             span = value_span(frame) if rects else 0.0
             cached = [fit_to_ink(frame, rect, span) for rect in rects]
             self.cache[digest] = cached
