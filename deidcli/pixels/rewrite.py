@@ -433,25 +433,23 @@ def _swap_words(value: bytes, bits_allocated: int) -> bytes:
     return swapped.tobytes() + bytes(value[whole:])
 
 
-#: (tag, VR) of the Image Pixel attributes `_copy_pixel_module` always writes.
-_PIXEL_MODULE = {"SamplesPerPixel": (0x00280002, "US"), "PhotometricInterpretation": (0x00280004, "CS"),
-                 "Rows": (0x00280010, "US"), "Columns": (0x00280011, "US"), "BitsAllocated": (0x00280100, "US"),
-                 "BitsStored": (0x00280101, "US"), "HighBit": (0x00280102, "US"),
-                 "PixelRepresentation": (0x00280103, "US")}
-
-
 def _copy_pixel_module(source: Dataset, target: Dataset, layout: PixelLayout) -> None:
     """Write the Image Pixel attributes describing `layout` into the target (it may have lost them).
 
     The eight fixed attributes go straight into the element dict (`Dataset.__setattr__` costs a keyword
     look-up and cache resets per call: a tenth of the header-only path); the target is a new dataset."""
-    values = {"SamplesPerPixel": layout.samples_per_pixel,
-              "PhotometricInterpretation": layout.photometric_interpretation, "Rows": layout.rows,
-              "Columns": layout.columns, "BitsAllocated": layout.bits_allocated, "BitsStored": layout.bits_stored,
-              "HighBit": layout.bits_stored - 1, "PixelRepresentation": layout.pixel_representation}
     elements = target._dict
-    for keyword, (tag, vr) in _PIXEL_MODULE.items():
-        element = DataElement(tag, vr, values[keyword])
+    for tag, vr, value in (
+        (0x00280002, "US", layout.samples_per_pixel),  # SamplesPerPixel
+        (0x00280004, "CS", layout.photometric_interpretation),  # PhotometricInterpretation
+        (0x00280010, "US", layout.rows),  # Rows
+        (0x00280011, "US", layout.columns),  # Columns
+        (0x00280100, "US", layout.bits_allocated),  # BitsAllocated
+        (0x00280101, "US", layout.bits_stored),  # BitsStored
+        (0x00280102, "US", layout.bits_stored - 1),  # HighBit
+        (0x00280103, "US", layout.pixel_representation),  # PixelRepresentation
+    ):
+        element = DataElement(tag, vr, value)
         elements[element.tag] = element
     if layout.samples_per_pixel > 1:
         target.PlanarConfiguration = layout.planar_configuration
