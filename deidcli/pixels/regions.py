@@ -96,6 +96,10 @@ class RegionRule:
     #: Bundled with deidcli (not the user's): adds masks, but never counts as checking a file without OCR.
     builtin: bool = False
 
+    def applies_to(self, frame: int | None) -> bool:
+        """Whether the rectangles are for this frame (None: any frame; `frames` absent: every frame)."""
+        return frame is None or self.frames is None or frame in self.frames
+
     def matches(self, source: Dataset, seen: dict[str, Any] | None = None) -> bool:
         """`seen` carries the values already looked up in `source` across rules (52 built-in rules ask for the
         same few attributes; a pydicom look-up per criterion was 2 ms per file on the header-only path)."""
@@ -146,9 +150,7 @@ def match_regions(source: Dataset, rules: list[RegionRule], frame: int | None = 
     rects: list[Rect] = []
     seen: dict[str, Any] = {}
     for rule in rules:
-        if frame is not None and rule.frames is not None and frame not in rule.frames:
-            continue
-        if rule.matches(source, seen):
+        if rule.applies_to(frame) and rule.matches(source, seen):
             rects.extend(rule.rects)
     return rects
 

@@ -29,7 +29,7 @@ from deidcli.geometry import Rect
 from deidcli.pixels.fit import fit_to_ink, value_span
 from deidcli.pixels.frames import check_pixels_cleanable, frame_count
 from deidcli.pixels.overlays import mask_overlays, overlay_images
-from deidcli.pixels.regions import RegionRule, match_regions, matching_rules
+from deidcli.pixels.regions import RegionRule, matching_rules
 from deidcli.pixels.rewrite import copy_pixels_untouched, rewrite_pixels
 from deidcli.write import add_method_code, output_transfer_syntax
 
@@ -117,7 +117,7 @@ class PixelStage:
         if not run_ocr and not regions:
             report = copy_pixels_untouched(source, target)
         else:
-            frame_scan = FrameScanner(self, source, regions, run_ocr, result, private)
+            frame_scan = FrameScanner(self, source, matched, run_ocr, result, private)
             report = rewrite_pixels(source, target, frame_scan)
             self._overlays(target, frame_scan, run_ocr)
             if run_ocr:
@@ -179,11 +179,11 @@ class PixelStage:
 class FrameScanner:
     """The `rects_for_frame` callback: regions plus OCR boxes, OCR skipped only for identical frames."""
 
-    def __init__(self, stage: PixelStage, source: Dataset, regions: list[Rect], run_ocr: bool,
+    def __init__(self, stage: PixelStage, source: Dataset, rules: list[RegionRule], run_ocr: bool,
                  result: FileResult, private: PrivateRecord, photometric: str | None = None) -> None:
         self.stage = stage
         self.source = source
-        self.regions = regions
+        self.rules = rules  # the region rules that matched this file (matched once, in PixelStage.clean)
         self.run_ocr = run_ocr
         self.result = result
         self.private = private
@@ -213,9 +213,7 @@ class FrameScanner:
 
     def _regions_for(self, index: int) -> list[Rect]:
         """The region rules' rectangles for this frame: a rule with `frames` applies to those frames only."""
-        if not self.regions:
-            return []
-        return match_regions(self.source, self.stage.region_rules, frame=index)
+        return [rect for rule in self.rules if rule.applies_to(index) for rect in rule.rects]
 
     def _scan(self, index: int, frame: np.ndarray) -> list[Rect]:
         source = self.source
