@@ -470,6 +470,8 @@ class BatchRun:
         self.executor = executor
         self.counts: Counter = Counter()
         self.temp_dir = self.out_dir / TEMP_DIR_NAME
+        #: output path -> SHA-256 of what this run wrote there (from the workers): the seal reads none back
+        self.digests: dict[str, str] = {}
 
     def run(self) -> BatchSummary:
         started = time.perf_counter()
@@ -520,7 +522,8 @@ class BatchRun:
             try:
                 rows = compact_audit(audit_path, order)
                 # OUT_DIR/SHA256SUMS + run facts for `deid verify` / `deid report`
-                seal_release(self.out_dir, self.private_dir, in_dir=self.in_dir, recipe=self.settings.recipe.to_json())
+                seal_release(self.out_dir, self.private_dir, in_dir=self.in_dir, recipe=self.settings.recipe.to_json(),
+                             known=self.digests)
             except OSError as error:
                 return self._stopped(StorageFailure("OUT_DIR", error), audit_path, started)
             if any(row["status"] == Status.QUARANTINED.value for row in rows):
@@ -739,6 +742,8 @@ class BatchRun:
                     raise StorageFailure("OUT_DIR", error) from error
                 self.written_paths.add(result.output_path)
                 self._unsynced.append(final)
+                if outcome.sha256:
+                    self.digests[result.output_path] = outcome.sha256
         # The private mapping before the audit row: the row is what makes resume skip the file, so a file
         # the audit calls done always has its mapping on disk. A failure leaves no row: the file is redone.
         try:

@@ -61,6 +61,8 @@ class Outcome:
     result: FileResult
     private: PrivateRecord
     temp_path: Path | None = None
+    #: SHA-256 (hex) of the temporary file's bytes, taken while writing: the release seal needs no re-read.
+    sha256: str = ""
 
 
 def input_id(key: bytes, relative_path: str) -> str:
@@ -113,9 +115,9 @@ class Pipeline:
             key_fingerprint=self.fingerprint,
         )
         private = PrivateRecord(relative_path, result.input_id, "", "", "")
-        temp_path = None
+        temp_path, digest = None, ""
         try:
-            temp_path = self._process(path, result, private)
+            temp_path, digest = self._process(path, result, private)
             result.status, result.reason = Status.WRITTEN.value, "ok"
         except FileRejected as rejection:
             result.status, result.reason, result.detail = status_of(rejection.reason).value, rejection.reason, rejection.detail
@@ -136,12 +138,12 @@ class Pipeline:
             private.masked_text.clear()
             if temp_path is not None:
                 temp_path.unlink(missing_ok=True)
-                temp_path = None
+                temp_path, digest = None, ""
         result.seconds = round(time.perf_counter() - started, 4)
         private.output_path, private.status, private.reason = result.output_path, result.status, result.reason
-        return Outcome(result, private, temp_path)
+        return Outcome(result, private, temp_path, digest)
 
-    def _process(self, path: Path, result: FileResult, private: PrivateRecord) -> Path:
+    def _process(self, path: Path, result: FileResult, private: PrivateRecord) -> tuple[Path, str]:
         source = read_dicom(path)
         target, syntax = self.clean(source, result, private)
         patient = self._output_patient(source, target, private)

@@ -8,6 +8,7 @@ partial file under a final name, and syncs a group of renamed files before it re
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import tempfile
@@ -161,8 +162,11 @@ def output_transfer_syntax(source_syntax: str | None) -> UID:
     return syntax
 
 
-def write_temporary(target: Dataset, transfer_syntax: str, temp_dir: Path, *, fsync: bool = True) -> Path:
-    """Write `target` to a fresh temporary file in `temp_dir`; return its path.
+def write_temporary(target: Dataset, transfer_syntax: str, temp_dir: Path, *, fsync: bool = True) -> tuple[Path, str]:
+    """Write `target` to a fresh temporary file in `temp_dir`; return its path and the SHA-256 of its bytes.
+
+    The digest is taken from the bytes in memory, so the batch seals the release (SHA256SUMS) without
+    reading every output back at the end of the run.
 
     `fsync=False` on one machine: the batch renames a group of finished files to their final names, makes
     them durable together (`deidcli.batch.sync_paths`) and only then records them in the audit, so a file
@@ -173,15 +177,20 @@ def write_temporary(target: Dataset, transfer_syntax: str, temp_dir: Path, *, fs
     descriptor, name = tempfile.mkstemp(dir=temp_dir, suffix=".part")
     path = Path(name)
     try:
-        with os.fdopen(descriptor, "wb") as handle:
+        with os.fdopen(descriptor, "w+b") as handle:
             if encoded is None:
+                # pydicom streams spooled pixel data (a cine's frames) into the file: never all in memory
                 dcmwrite(handle, target, enforce_file_format=True)
+                handle.flush()
+                handle.seek(0)
+                digest = hashlib.file_digest(handle, "sha256").hexdigest()
             else:
                 handle.write(encoded)
+                digest = hashlib.sha256(encoded).hexdigest()
             if fsync:
                 handle.flush()
                 os.fsync(handle.fileno())
     except BaseException:
         path.unlink(missing_ok=True)
         raise
-    return path
+    return path, digest

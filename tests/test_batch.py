@@ -82,6 +82,8 @@ def test_sigkill_mid_batch_then_rerun_equals_a_clean_run(tmp_path, key_file, kil
     assert snapshot(killed) == snapshot(clean)
     assert audit_rows(killed) == audit_rows(clean)
     assert not (killed / TEMP_DIR_NAME).exists()
+    listed, actual = _sums_as_on_disk(killed)  # sealed from the workers' digests: equal to the files
+    assert listed == actual
 
 
 def _written_rows(audit: Path) -> list[dict[str, str]]:
@@ -310,3 +312,52 @@ def test_a_file_that_changes_while_read_is_quarantined(tmp_path, monkeypatch):
     audit = header_run(folder, tmp_path / "out")
     assert list(audit["reason"]) == ["changed_while_read"]
     assert not list((tmp_path / "out").rglob("*.dcm"))
+
+
+def _sums_as_on_disk(out: Path) -> tuple[dict[str, str], dict[str, str]]:
+    """(SHA256SUMS as written, the SHA-256 of every release file hashed now)."""
+    import hashlib
+
+    from deidcli.verify.release import SUMS_NAME, read_sums, release_files
+
+    listed = read_sums(out / SUMS_NAME)
+    actual = {relative: hashlib.sha256((out / relative).read_bytes()).hexdigest() for relative in release_files(out)}
+    return listed, actual
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_the_seal_reads_no_output_back_and_its_sums_match_the_files(tmp_path, monkeypatch, workers):
+    """Issue 15: the workers hash the bytes they write, so the end of the run hashes only the run's own
+    files (audit, manifest), not every output again; the sums still equal the files on disk."""
+    from deidcli.verify import release
+
+    hashed: list[str] = []
+    real_sha256_file = release.sha256_file
+    monkeypatch.setattr(release, "sha256_file", lambda path: hashed.append(path.name) or real_sha256_file(path))
+    folder = make_folder(tmp_path / "in", 12)
+    header_run(folder, tmp_path / "out", workers=workers)
+    assert sorted(hashed) == [".deid-run.json", "audit.csv"]
+    listed, actual = _sums_as_on_disk(tmp_path / "out")
+    assert listed == actual and len(listed) == 14
+
+
+def test_a_resume_reuses_earlier_sums_only_for_outputs_not_modified_since(tmp_path, monkeypatch):
+    """A re-run seals the outputs it redid from their new bytes, an earlier output untouched since the last
+    seal from that seal, and one modified since (here: replaced behind the tool's back) from its new bytes."""
+    from deidcli.verify import release
+
+    folder = make_folder(tmp_path / "in", 10)
+    out = tmp_path / "out"
+    header_run(folder, out)
+    outputs = sorted(out.rglob("*.dcm"))
+    redone, modified = outputs[0], outputs[1]
+    redone.unlink()  # its audit row says written, the file is gone: the re-run writes it again
+    time.sleep(0.01)
+    modified.write_bytes(modified.read_bytes() + b"\x00\x00")
+    hashed: list[str] = []
+    real_sha256_file = release.sha256_file
+    monkeypatch.setattr(release, "sha256_file", lambda path: hashed.append(path.name) or real_sha256_file(path))
+    header_run(folder, out)
+    assert sorted(hashed) == sorted([".deid-run.json", "audit.csv", modified.name])
+    listed, actual = _sums_as_on_disk(out)
+    assert listed == actual and len(listed) == 12

@@ -41,17 +41,53 @@ def release_files(out_dir: Path) -> list[str]:
     return sorted(found)
 
 
-def write_sums(out_dir: Path) -> Path:
-    """Write OUT_DIR/SHA256SUMS atomically (temp + rename)."""
-    files = [relative for relative in release_files(out_dir) if not (out_dir / relative).is_symlink()]
-    with ThreadPoolExecutor(max_workers=min(8, (os.cpu_count() or 1) + 1)) as pool:  # hashlib frees the GIL
-        digests = list(pool.map(lambda relative: sha256_file(out_dir / relative), files))
-    lines = [f"{digest}  {relative}\n" for digest, relative in zip(digests, files, strict=True)]
+def write_sums(out_dir: Path, known: dict[str, str] | None = None) -> Path:
+    """Write OUT_DIR/SHA256SUMS atomically (temp + rename).
+
+    `known`: relative path -> digest of the bytes this run wrote there (hashed by the worker from the bytes
+    it encoded), so the end of a run reads back only what it did not write itself. A file an earlier run
+    wrote keeps the digest the previous SHA256SUMS gave it unless it was modified since (an mtime not older
+    than those sums: hashed again). A stale digest could never hide a change: it would only make
+    `sha256sum -c` report the file, which is what a changed release file deserves.
+    """
     path = out_dir / SUMS_NAME
+    known = dict(known or {})
+    _reuse_previous_sums(path, known)
+    files = [relative for relative in release_files(out_dir) if not (out_dir / relative).is_symlink()]
+    unknown = [relative for relative in files if relative not in known]
+    if len(unknown) > 4:
+        with ThreadPoolExecutor(max_workers=min(8, (os.cpu_count() or 1) + 1)) as pool:  # hashlib frees the GIL
+            known.update(zip(unknown, pool.map(lambda relative: sha256_file(out_dir / relative), unknown),
+                             strict=True))
+    else:
+        known.update((relative, sha256_file(out_dir / relative)) for relative in unknown)
+    lines = [f"{known[relative]}  {relative}\n" for relative in files]
     temporary = path.with_name(SUMS_NAME + ".tmp")
     temporary.write_text("".join(lines), encoding="utf-8")
     os.replace(temporary, path)
     return path
+
+
+#: Run files rewritten by every run: never taken from earlier sums (their mtime may not move within a second).
+_ALWAYS_HASHED = {"audit.csv", ".deid-run.json"}
+
+
+def _reuse_previous_sums(path: Path, known: dict[str, str]) -> None:
+    """Add to `known` the earlier SHA256SUMS' digests of outputs not modified after it was written."""
+    try:
+        sealed = path.stat().st_mtime_ns
+        previous = read_sums(path)
+    except (OSError, UnicodeDecodeError):
+        return
+    for relative, digest in previous.items():
+        if relative in known or relative in _ALWAYS_HASHED or len(digest) != 64:
+            continue
+        try:
+            info = (path.parent / relative).lstat()
+        except OSError:
+            continue
+        if info.st_mtime_ns < sealed:
+            known[relative] = digest
 
 
 def read_sums(path: Path) -> dict[str, str]:
@@ -64,10 +100,12 @@ def read_sums(path: Path) -> dict[str, str]:
     return sums
 
 
-def seal_release(out_dir: Path, private_dir: Path, *, in_dir: Path, recipe: dict) -> None:
-    """The end-of-run hook: run facts into the private folder, then the sums of OUT_DIR."""
+def seal_release(out_dir: Path, private_dir: Path, *, in_dir: Path, recipe: dict,
+                 known: dict[str, str] | None = None) -> None:
+    """The end-of-run hook: run facts into the private folder, then the sums of OUT_DIR (`known`: the digests
+    of the outputs this run wrote, see `write_sums`)."""
     facts = {"in_dir": str(Path(in_dir).resolve()), "recipe": recipe}
     temporary = private_dir / (RUN_FACTS_NAME + ".tmp")
     temporary.write_text(json.dumps(facts, indent=1) + "\n", encoding="utf-8")
     os.replace(temporary, private_dir / RUN_FACTS_NAME)
-    write_sums(out_dir)
+    write_sums(out_dir, known)
