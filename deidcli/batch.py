@@ -472,6 +472,8 @@ class BatchRun:
         self.temp_dir = self.out_dir / TEMP_DIR_NAME
         #: output path -> SHA-256 of what this run wrote there (from the workers): the seal reads none back
         self.digests: dict[str, str] = {}
+        #: output folders (relative) resolved inside OUT_DIR and created by this run (see `resolve_inside`)
+        self._ready_folders: set[str] = set()
 
     def run(self) -> BatchSummary:
         started = time.perf_counter()
@@ -723,7 +725,7 @@ class BatchRun:
         if outcome.temp_path is not None:
             refusal = "duplicate_instance" if result.output_path in self.written_paths else ""
             try:
-                final = resolve_inside(self.out_dir, result.output_path)
+                final = resolve_inside(self.out_dir, result.output_path, self._ready_folders)
             except FileRejected as rejection:
                 refusal = rejection.reason
             if refusal:
@@ -735,7 +737,10 @@ class BatchRun:
                 outcome.private.replacements.clear()
             else:
                 try:
-                    final.parent.mkdir(parents=True, exist_ok=True)
+                    folder = result.output_path.rpartition("/")[0]
+                    if folder not in self._ready_folders:
+                        final.parent.mkdir(parents=True, exist_ok=True)
+                        self._ready_folders.add(folder)
                     os.replace(outcome.temp_path, final)
                 except OSError as error:
                     outcome.temp_path.unlink(missing_ok=True)

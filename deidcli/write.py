@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import stat
 import tempfile
 from functools import lru_cache
 from pathlib import Path
@@ -61,15 +62,23 @@ def _resolved_root(root: Path) -> Path:
     return root.resolve()
 
 
-def resolve_inside(root: Path, relative: str) -> Path:
+def resolve_inside(root: Path, relative: str, ready: set[str] | frozenset[str] = frozenset()) -> Path:
     """The final path of `relative` under `root`, checked once more after resolving links: it must lie
-    inside `root` and must not be a link or anything but a regular file if it already exists."""
+    inside `root` and must not be a link or anything but a regular file if it already exists.
+
+    `ready`: the folders (relative to `root`) this run already resolved and created; their resolution is not
+    repeated for each file (a realpath is a handful of system calls, on the parent's per-file path). A
+    folder swapped for a link after that is beyond what this check guards: like the root (`_resolved_root`),
+    the run trusts what it created itself; the final name is still looked at for every file."""
     check_output_relative_path(relative)
     final = root / relative
-    resolved_root = _resolved_root(root)
-    if not final.parent.resolve().is_relative_to(resolved_root):
+    if relative.rpartition("/")[0] not in ready and not final.parent.resolve().is_relative_to(_resolved_root(root)):
         raise FileRejected("unsafe_output_path", "the output folder resolves outside OUT_DIR")
-    if final.is_symlink() or (final.exists() and not final.is_file()):
+    try:
+        mode = os.lstat(final).st_mode
+    except OSError:
+        return final  # nothing there yet (or unreadable: the rename then fails as a storage error)
+    if not stat.S_ISREG(mode):
         raise FileRejected("unsafe_output_path", "the output name is taken by a link or a non-file")
     return final
 

@@ -82,3 +82,26 @@ def test_output_path_check_refuses_anything_not_generated(relative: str) -> None
 def test_output_path_check_accepts_generated_names() -> None:
     relative = f"ABCD23456789/{ORG_ROOT}.12/{ORG_ROOT}.34/{ORG_ROOT}.56.dcm"
     assert check_output_relative_path(relative) == relative
+
+
+def test_resolve_inside_refuses_a_linked_folder_and_a_final_name_taken_by_a_link_or_a_folder(tmp_path) -> None:
+    from deidcli.write import resolve_inside
+
+    out, outside = tmp_path / "out", tmp_path / "elsewhere"
+    outside.mkdir()
+    folder = f"ABCD23456789/{ORG_ROOT}.12/{ORG_ROOT}.34"
+    (out / folder).parent.mkdir(parents=True)
+    (out / folder).symlink_to(outside, target_is_directory=True)  # planted before the run
+    with pytest.raises(FileRejected, match="resolves outside"):
+        resolve_inside(out, f"{folder}/{ORG_ROOT}.56.dcm")
+    (out / folder).unlink()
+    (out / folder).mkdir()
+    ready = {folder}  # resolved and created once by the run: not resolved again per file
+    assert resolve_inside(out, f"{folder}/{ORG_ROOT}.56.dcm", ready) == out / folder / f"{ORG_ROOT}.56.dcm"
+    (out / folder / f"{ORG_ROOT}.57.dcm").symlink_to(outside / "x.dcm")
+    (out / folder / f"{ORG_ROOT}.58.dcm").mkdir()
+    for name in ("57", "58"):  # the final name is looked at for every file, ready folder or not
+        with pytest.raises(FileRejected, match="taken by a link or a non-file"):
+            resolve_inside(out, f"{folder}/{ORG_ROOT}.{name}.dcm", ready)
+    (out / folder / f"{ORG_ROOT}.59.dcm").write_bytes(b"an earlier output")  # replaced on resume: allowed
+    assert resolve_inside(out, f"{folder}/{ORG_ROOT}.59.dcm", ready).is_file()
