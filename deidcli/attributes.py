@@ -21,11 +21,11 @@ from pydicom.dataelem import DataElement, RawDataElement, convert_raw_data_eleme
 from pydicom.dataset import Dataset
 from pydicom.multival import MultiValue
 from pydicom.sequence import Sequence
-from pydicom.valuerep import AMBIGUOUS_VR
 from pydicom.values import convert_SQ
 
 from deidcli.charset import defined_character_set
 from deidcli.codes import clean_code_item
+from deidcli.elements import decoded
 from deidcli.errors import FileRejected
 from deidcli.pseudonyms import BINARY_VRS, NUMERIC_VRS, Pseudonymizer, Replacement
 from deidcli.recipe.model import Action, Recipe, strictest
@@ -164,7 +164,7 @@ def _private_creators(source: Dataset) -> dict[tuple[int, int], str]:
     creators: dict[tuple[int, int], str] = {}
     for tag, raw in list(source._dict.items()):
         if tag >> 16 & 1 and 0x0010 <= tag & 0xFFFF <= 0x00FF:
-            value = _decoded(source, raw).value
+            value = decoded(source, raw).value
             if isinstance(value, bytes):
                 value = value.decode("latin-1", "replace")
             if isinstance(value, str):
@@ -290,7 +290,7 @@ def _apply_to_dataset(
                 kept_blocks.add((group, element >> 8))
             continue
         try:
-            element_in = retyped if retyped is not None else _decoded(source, raw)
+            element_in = retyped if retyped is not None else decoded(source, raw)
         except Exception as error:  # pydicom raises many types on a corrupt value
             raise FileRejected("parse_failed", f"element ({group:04X},{element:04X}) unreadable") from error
         element_out = _transform(element_in, action, recipe, pseudonymizer, report, floor, depth)
@@ -303,21 +303,6 @@ def _apply_to_dataset(
     for group, block in kept_blocks:
         target[(group << 16) | block] = DataElement((group << 16) | block, "LO", creators[(group, block)])
     return target
-
-
-def _decoded(source: Dataset, raw: RawDataElement | DataElement) -> DataElement:
-    """`source[tag]` for one element of the loop above. An explicit-VR value (not a sequence, not UN, not the
-    character set) is converted directly, as `Dataset.__getitem__` converts it, without its three nested
-    look-ups and its `__setitem__` checks (a fifth of the attribute pass); anything else goes to pydicom."""
-    vr = raw.VR
-    if (type(raw) is RawDataElement and vr is not None and len(vr) == 2 and vr != "SQ" and vr != "UN"
-            and raw.value is not None and raw.tag != 0x00080005):
-        element = convert_raw_data_element(raw, encoding=source.original_character_set or source._character_set,
-                                           ds=source)
-        if element.VR not in AMBIGUOUS_VR:
-            source._dict[raw.tag] = element
-            return element
-    return source[raw.tag]
 
 
 def _is_date(raw) -> bool:

@@ -25,6 +25,8 @@ from functools import cache
 
 from pydicom.dataset import Dataset
 
+from deidcli.elements import decoded_get
+
 CODE_VALUE, SCHEME, SCHEME_VERSION, CODE_MEANING = 0x00080100, 0x00080102, 0x00080103, 0x00080104
 MAPPING_RESOURCE, CONTEXT_IDENTIFIER, LONG_CODE_VALUE, URN_CODE_VALUE = 0x00080105, 0x0008010F, 0x00080119, 0x00080120
 MAPPING_RESOURCE_NAME = 0x00080122
@@ -101,7 +103,7 @@ def dictionary_meanings(scheme: str, value: str) -> tuple[str, ...]:
 
 
 def _text(item: Dataset, tag: int) -> str:
-    element = item.get(tag)
+    element = decoded_get(item, tag)
     value = element.value if element is not None else ""
     if isinstance(value, bytes):
         value = value.decode("latin-1", "replace")
