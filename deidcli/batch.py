@@ -52,7 +52,7 @@ from deidcli.mapping import record_run_folders
 from deidcli.pipeline import Outcome, Pipeline, Settings, input_id, unprocessed_outcome
 from deidcli.reasons import Status
 from deidcli.verify.release import seal_release
-from deidcli.write import resolve_inside
+from deidcli.write import mark_ready, resolve_inside
 
 AUDIT_NAME = "audit.csv"
 MANIFEST_NAME = ".deid-run.json"
@@ -766,7 +766,7 @@ class BatchRun:
                     folder = result.output_path.rpartition("/")[0]
                     if folder not in self._ready_folders:
                         final.parent.mkdir(parents=True, exist_ok=True)
-                        self._ready_folders.add(folder)
+                        mark_ready(self._ready_folders, folder)
                     os.replace(outcome.temp_path, final)
                 except OSError as error:
                     outcome.temp_path.unlink(missing_ok=True)

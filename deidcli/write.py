@@ -66,13 +66,17 @@ def resolve_inside(root: Path, relative: str, ready: set[str] | frozenset[str] =
     """The final path of `relative` under `root`, checked once more after resolving links: it must lie
     inside `root` and must not be a link or anything but a regular file if it already exists.
 
-    `ready`: the folders (relative to `root`) this run already resolved and created; their resolution is not
-    repeated for each file (a realpath is a handful of system calls, on the parent's per-file path). A
-    folder swapped for a link after that is beyond what this check guards: like the root (`_resolved_root`),
-    the run trusts what it created itself; the final name is still looked at for every file."""
+    `ready`: the folders (relative to `root`) this run already checked and created (`mark_ready`). The
+    folder is checked from `root` down: a folder in `ready` or a real (non-link) directory keeps the path
+    inside `root`, and a missing one will be created by the run as a real directory, so only a link (or
+    something odd) on the way costs a full resolution. Why: a realpath per file was a third of the
+    parent's per-file work, and every series is a new folder. Like the root (`_resolved_root`), a folder
+    the run created is trusted for the rest of the run; the final name is looked at for every file."""
     check_output_relative_path(relative)
     final = root / relative
-    if relative.rpartition("/")[0] not in ready and not final.parent.resolve().is_relative_to(_resolved_root(root)):
+    folder = relative.rpartition("/")[0]
+    if not _folder_stays_inside(root, folder, ready) and not final.parent.resolve().is_relative_to(
+            _resolved_root(root)):
         raise FileRejected("unsafe_output_path", "the output folder resolves outside OUT_DIR")
     try:
         mode = os.lstat(final).st_mode
@@ -81,6 +85,34 @@ def resolve_inside(root: Path, relative: str, ready: set[str] | frozenset[str] =
     if not stat.S_ISREG(mode):
         raise FileRejected("unsafe_output_path", "the output name is taken by a link or a non-file")
     return final
+
+
+def _folder_stays_inside(root: Path, folder: str, ready: set[str] | frozenset[str]) -> bool:
+    """True when every component of `folder` is ready, a real directory, or not there yet (then so are the
+    ones below it: the run creates them); False means "resolve it to know" (a link, a file, an error)."""
+    if folder in ready:
+        return True
+    path, prefix = str(root), ""
+    for part in folder.split("/"):
+        prefix = f"{prefix}/{part}" if prefix else part
+        path = f"{path}/{part}"
+        if prefix in ready:
+            continue
+        try:
+            mode = os.lstat(path).st_mode
+        except FileNotFoundError:
+            return True
+        except OSError:
+            return False
+        if not stat.S_ISDIR(mode):
+            return False
+    return True
+
+
+def mark_ready(ready: set[str], folder: str) -> None:
+    """Record that `folder` (relative) and its parents exist as checked, created folders (see `resolve_inside`)."""
+    parts = folder.split("/")
+    ready.update("/".join(parts[:index]) for index in range(1, len(parts) + 1))
 
 
 def mark_deidentified(target: Dataset, recipe: Recipe, *, dates: str, extra_codes: tuple[str, ...] = ()) -> None:

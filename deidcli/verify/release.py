@@ -30,15 +30,34 @@ def sha256_file(path: Path) -> str:
 
 def release_files(out_dir: Path) -> list[str]:
     """Every regular file under OUT_DIR (relative, POSIX, sorted), links not followed, sums excluded."""
-    found = []
-    for folder, dirnames, filenames in os.walk(out_dir, followlinks=False):
-        relative_folder = Path(folder).relative_to(out_dir)
-        dirnames[:] = sorted(d for d in dirnames if not (relative_folder == Path(".") and d in UNSEALED))
-        for name in filenames:
-            relative = (relative_folder / name).as_posix()
-            if relative not in UNSEALED:
-                found.append(relative)
-    return sorted(found)
+    return sorted(relative for relative, _ in _release_entries(out_dir))
+
+
+def _release_entries(out_dir: Path) -> list[tuple[str, bool]]:
+    """(relative path, is a link) of every non-folder entry under OUT_DIR, as `os.walk(followlinks=False)`
+    lists files (a link to a folder is neither walked nor listed; a folder that cannot be read is passed
+    over), from `os.scandir` alone: no second system call per file to ask whether it is a link."""
+    found: list[tuple[str, bool]] = []
+    folders = [(str(out_dir), "")]
+    while folders:
+        folder, prefix = folders.pop()
+        try:
+            with os.scandir(folder) as entries:
+                for entry in entries:
+                    relative = prefix + entry.name
+                    if relative in UNSEALED:
+                        continue
+                    try:
+                        is_folder = entry.is_dir()
+                    except OSError:
+                        is_folder = False
+                    if not is_folder:
+                        found.append((relative, entry.is_symlink()))
+                    elif not entry.is_symlink():
+                        folders.append((entry.path, relative + "/"))
+        except OSError:
+            continue
+    return found
 
 
 def write_sums(out_dir: Path, known: dict[str, str] | None = None) -> Path:
@@ -53,7 +72,7 @@ def write_sums(out_dir: Path, known: dict[str, str] | None = None) -> Path:
     path = out_dir / SUMS_NAME
     known = dict(known or {})
     _reuse_previous_sums(path, known)
-    files = [relative for relative in release_files(out_dir) if not (out_dir / relative).is_symlink()]
+    files = sorted(relative for relative, is_link in _release_entries(out_dir) if not is_link)
     unknown = [relative for relative in files if relative not in known]
     if len(unknown) > 4:
         with ThreadPoolExecutor(max_workers=min(8, (os.cpu_count() or 1) + 1)) as pool:  # hashlib frees the GIL
