@@ -24,6 +24,7 @@ from pydicom.sequence import Sequence
 from pydicom.uid import UID, ExplicitVRLittleEndian
 
 from deidcli._version import __version__
+from deidcli.elements import decoded_get
 from deidcli.encode import encode_file
 from deidcli.errors import FileRejected
 from deidcli.recipe.model import CID_7050, Recipe
@@ -185,14 +186,30 @@ def swap_words_to_little_endian(dataset: Dataset, skip: frozenset[int] = frozens
 
 
 def build_file_meta(target: Dataset, transfer_syntax: str) -> FileMetaDataset:
+    """The output's file meta, six elements. Put straight into the new FileMetaDataset's element dict (the
+    same elements `meta.<keyword> = value` makes, without six keyword look-ups and group checks: a seventh
+    of writing a header-only file); the tags are group 0002 by construction."""
     meta = FileMetaDataset()
-    meta.FileMetaInformationVersion = b"\x00\x01"
-    meta.MediaStorageSOPClassUID = target.SOPClassUID
-    meta.MediaStorageSOPInstanceUID = target.SOPInstanceUID
-    meta.TransferSyntaxUID = UID(transfer_syntax)
-    meta.ImplementationClassUID = IMPLEMENTATION_CLASS_UID
-    meta.ImplementationVersionName = IMPLEMENTATION_VERSION_NAME
+    elements = meta._dict
+    for tag, vr, value in (
+        (0x00020001, "OB", b"\x00\x01"),  # FileMetaInformationVersion
+        (0x00020002, "UI", _value(target, 0x00080016)),  # MediaStorageSOPClassUID = SOPClassUID
+        (0x00020003, "UI", _value(target, 0x00080018)),  # MediaStorageSOPInstanceUID = SOPInstanceUID
+        (0x00020010, "UI", UID(transfer_syntax)),  # TransferSyntaxUID
+        (0x00020012, "UI", IMPLEMENTATION_CLASS_UID),  # ImplementationClassUID
+        (0x00020013, "SH", IMPLEMENTATION_VERSION_NAME),  # ImplementationVersionName
+    ):
+        element = DataElement(tag, vr, value)
+        elements[element.tag] = element
     return meta
+
+
+def _value(dataset: Dataset, tag: int) -> object:
+    """`dataset.<keyword>` for a tag it must hold (AttributeError otherwise, as the keyword access raises)."""
+    element = decoded_get(dataset, tag)
+    if element is None:
+        raise AttributeError(f"the dataset has no ({tag >> 16:04X},{tag & 0xFFFF:04X})")
+    return element.value
 
 
 def output_transfer_syntax(source_syntax: str | None) -> UID:
