@@ -785,9 +785,10 @@ class BatchRun:
         if len(self._unaudited) >= AUDIT_COMMIT_FILES or time.monotonic() - self._committed >= AUDIT_COMMIT_S:
             self._commit()
         self.counts[(result.status, result.reason)] += 1
-        self.bar.update(1)
-        quarantined = sum(n for (status, _), n in self.counts.items() if status == Status.QUARANTINED.value)
-        self.bar.set_postfix(quarantined=quarantined, refresh=False)
+        if not self.bar.disable:  # --no-progress (or no terminal): no per-file bar bookkeeping at all
+            self.bar.update(1)
+            quarantined = sum(n for (status, _), n in self.counts.items() if status == Status.QUARANTINED.value)
+            self.bar.set_postfix(quarantined=quarantined, refresh=False)
 
     def _commit(self) -> None:
         """Make the outputs and the mapping of the files finished since the last commit durable, then write
