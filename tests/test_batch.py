@@ -314,14 +314,15 @@ def test_a_file_that_changes_while_read_is_quarantined(tmp_path, monkeypatch):
     assert not list((tmp_path / "out").rglob("*.dcm"))
 
 
-def _sums_as_on_disk(out: Path) -> tuple[dict[str, str], dict[str, str]]:
-    """(SHA256SUMS as written, the SHA-256 of every release file hashed now)."""
+def _sums_as_on_disk(out: Path, leave_out: set[str] | None = None) -> tuple[dict[str, str], dict[str, str]]:
+    """(SHA256SUMS as written, the SHA-256 of every release file hashed now, but those in `leave_out`)."""
     import hashlib
 
     from deidcli.verify.release import SUMS_NAME, read_sums, release_files
 
     listed = read_sums(out / SUMS_NAME)
-    actual = {relative: hashlib.sha256((out / relative).read_bytes()).hexdigest() for relative in release_files(out)}
+    actual = {relative: hashlib.sha256((out / relative).read_bytes()).hexdigest() for relative in release_files(out)
+              if relative not in (leave_out or set())}
     return listed, actual
 
 
@@ -394,3 +395,17 @@ def test_workers_start_before_out_dir_is_prepared_and_a_refusal_there_leaves_non
     for pid in pids_at_prepare:
         with pytest.raises(ProcessLookupError):
             os.kill(pid, 0)
+
+
+def test_a_fifo_left_in_out_dir_gets_no_sum_and_does_not_block_the_seal(tmp_path, key_file):
+    """Only regular files are hashed for SHA256SUMS: a FIFO in OUT_DIR (opened, it would block the end of the
+    run forever) is left out of the sums, so `deid verify` reports it as added after the run."""
+    folder = make_folder(tmp_path / "in", 3)
+    out = tmp_path / "out"
+    subprocess.run(cli_command(folder, out, key_file), check=True, capture_output=True, timeout=120)
+    os.mkfifo(out / "planted-fifo")
+    rerun = subprocess.run(cli_command(folder, out, key_file), capture_output=True, text=True, timeout=120)
+    assert rerun.returncode == 0, rerun.stderr
+    listed, actual = _sums_as_on_disk(out, leave_out={"planted-fifo"})
+    assert listed == actual and "planted-fifo" not in listed and len(listed) == 5
+

@@ -34,9 +34,9 @@ def release_files(out_dir: Path) -> list[str]:
 
 
 def _release_entries(out_dir: Path) -> list[tuple[str, bool]]:
-    """(relative path, is a link) of every non-folder entry under OUT_DIR, as `os.walk(followlinks=False)`
-    lists files (a link to a folder is neither walked nor listed; a folder that cannot be read is passed
-    over), from `os.scandir` alone: no second system call per file to ask whether it is a link."""
+    """(relative path, is a regular file, not a link) of every non-folder entry under OUT_DIR, as
+    `os.walk(followlinks=False)` lists files (a link to a folder is neither walked nor listed; a folder that
+    cannot be read is passed over), from `os.scandir` alone: no second system call per file."""
     found: list[tuple[str, bool]] = []
     folders = [(str(out_dir), "")]
     while folders:
@@ -52,12 +52,19 @@ def _release_entries(out_dir: Path) -> list[tuple[str, bool]]:
                     except OSError:
                         is_folder = False
                     if not is_folder:
-                        found.append((relative, entry.is_symlink()))
+                        found.append((relative, _is_regular(entry)))
                     elif not entry.is_symlink():
                         folders.append((entry.path, relative + "/"))
         except OSError:
             continue
     return found
+
+
+def _is_regular(entry: os.DirEntry) -> bool:
+    try:
+        return entry.is_file(follow_symlinks=False)
+    except OSError:
+        return False
 
 
 def write_sums(out_dir: Path, known: dict[str, str] | None = None) -> Path:
@@ -72,7 +79,9 @@ def write_sums(out_dir: Path, known: dict[str, str] | None = None) -> Path:
     path = out_dir / SUMS_NAME
     known = dict(known or {})
     _reuse_previous_sums(path, known)
-    files = sorted(relative for relative, is_link in _release_entries(out_dir) if not is_link)
+    # Links and anything but a regular file (a FIFO would block the hash forever) get no sum: `deid verify`
+    # reports them as files no input produced.
+    files = sorted(relative for relative, regular in _release_entries(out_dir) if regular)
     unknown = [relative for relative in files if relative not in known]
     if len(unknown) > 4:
         with ThreadPoolExecutor(max_workers=min(8, (os.cpu_count() or 1) + 1)) as pool:  # hashlib frees the GIL
