@@ -77,7 +77,7 @@ def test_chrome_bands_surround_the_anatomy_and_reach_into_it() -> None:
     anatomy = np.zeros((120, 160), bool)  # scan resolution x2 of an 80x60... frame: 240x320 stored
     anatomy[20:100, 40:120] = True
     bands = chrome_bands(anatomy, 0.5, 240, 320)
-    assert bands == [Rect(0, 0, 88, 240), Rect(232, 0, 320, 240), Rect(88, 0, 232, 48), Rect(88, 192, 232, 240)]
+    assert bands == [Rect(0, 0, 88, 240), Rect(232, 0, 320, 240), Rect(0, 0, 320, 48), Rect(0, 192, 320, 240)]
     assert chrome_bands(np.zeros((120, 160), bool), 0.5, 240, 320) == [Rect(0, 0, 320, 240)]
 
 

@@ -43,8 +43,10 @@ PRINT_WINDOW_MAX = Rect(0, 0, 192, 48)
 
 def chrome_bands(anatomy: np.ndarray, scale: float, rows: int, cols: int) -> list[Rect]:
     """The parts of a stored (rows, cols) frame around its anatomy's extent (`anatomy` at scan scale
-    `scale`): left and right strips of full height, top and bottom bands between them, each reaching
-    CHROME_OVERLAP pixels into the extent. No anatomy: the whole frame is chrome."""
+    `scale`): left and right strips and top and bottom bands, each reaching CHROME_OVERLAP pixels into the
+    extent and across the whole frame, so that a line of print is whole in one band (a toolbar word
+    crossing from the bottom band into a strip was cut in two, and half of it missed). No anatomy: the
+    whole frame is chrome."""
     ys = np.flatnonzero(anatomy.any(axis=1))
     if ys.size == 0:
         return [Rect(0, 0, cols, rows)]
@@ -57,8 +59,8 @@ def chrome_bands(anatomy: np.ndarray, scale: float, rows: int, cols: int) -> lis
     parts = [
         (extent.x0 > 0, Rect(0, 0, inner.x0, rows)),
         (extent.x1 < cols, Rect(inner.x1, 0, cols, rows)),
-        (extent.y0 > 0, Rect(inner.x0, 0, inner.x1, inner.y0)),
-        (extent.y1 < rows, Rect(inner.x0, inner.y1, inner.x1, rows)),
+        (extent.y0 > 0, Rect(0, 0, cols, inner.y0)),
+        (extent.y1 < rows, Rect(0, inner.y1, cols, rows)),
     ]
     return [part for wanted, part in parts if wanted and part.area]
 
@@ -103,19 +105,23 @@ class ChromeMemory:
         ref = self.reference
         return ref is not None and ref.shape == frame.shape and ref.dtype == frame.dtype
 
-    def plan(self, frame: np.ndarray, bands: list[Rect]) -> tuple[list[DetectedText], list[Rect]]:
+    def plan(self, frame: np.ndarray, bands: list[Rect], live: np.ndarray | None = None,
+             ) -> tuple[list[DetectedText], list[Rect]]:
         """(remembered boxes still valid on `frame`, windows of `frame`'s chrome to detect anew).
 
         A remembered box is valid when no pixel under it (a pixel around it included) differs from the
         reference. The windows cover the chrome pixels of `frame` that differ from the reference or were
         not chrome there, and the whole of every remembered box that is no longer valid, where they
-        form areas the size of print (PRINT_WINDOW_MAX); larger changed areas are live image."""
+        form areas the size of print (PRINT_WINDOW_MAX); larger changed areas are live image, and so are
+        the pixels of `frame`'s own anatomy (`live`, stored-frame pixels): the frame's scan judges them."""
         rows, cols = frame.shape[:2]
         assert self.reference is not None and self.chrome is not None
         changed = frame != self.reference
         if changed.ndim == 3:
             changed = changed.any(axis=2)
         need = (changed | ~self.chrome) & band_mask(bands, rows, cols)
+        if live is not None:
+            need &= ~live
         kept: list[DetectedText] = []
         for item in self.found:
             box = item.rect.pad(1, 1).clip(cols, rows)

@@ -441,11 +441,17 @@ class TextScanner:
         enlarge = self.chrome_scale
         bands = chrome_bands(state.anatomy, scale, rows, cols)
         reuse = memory is not None and memory.matches(frame)
-        kept, windows = memory.plan(frame, bands) if reuse else ([], bands)
+        if reuse:
+            live = cv2.resize(state.anatomy.astype(np.uint8), (cols, rows), interpolation=cv2.INTER_NEAREST) > 0
+            kept, windows = memory.plan(frame, bands, live)
+        else:
+            kept, windows = [], bands
         big_cols, big_rows = round(cols * enlarge), round(rows * enlarge)
-        windows = merge_overlapping([
-            fit_engine_grid(w.scale(enlarge, enlarge), big_cols, big_rows).scale(1 / enlarge, 1 / enlarge).clip(cols, rows)
-            for w in windows])
+        windows = [fit_engine_grid(w.scale(enlarge, enlarge), big_cols, big_rows).scale(1 / enlarge, 1 / enlarge)
+                   .clip(cols, rows) for w in windows]
+        # Change windows that overlap are merged; bands are not: around an L-shaped sector their bounding
+        # box is the whole frame (measured: one 960x720 detection instead of four strips).
+        windows = merge_overlapping(windows) if reuse else sorted(set(windows))
         found = list(kept)
         for window in windows:
             crop = frame[window.y0 : window.y1, window.x0 : window.x1]
