@@ -103,3 +103,25 @@ def test_a_remembered_box_is_reused_only_where_its_pixels_are_unchanged() -> Non
     assert [item.rect for item in kept] == [Rect(58, 226, 82, 240)]
     assert any(w.x0 <= 200 and w.x1 >= 230 and w.y0 <= 226 and w.y1 >= 240 for w in windows)
     assert memory.plan(frame, bands) == (found, [])
+
+
+def test_wide_gray_frames_get_no_chrome_pass() -> None:
+    """CT and MR (more than 8 bits) have the local-contrast pass for faint print; the chrome pass is for
+    screens (8-bit gray, colour): a 16-bit 240x320 frame is never detected at x3."""
+    sizes: list[tuple[int, int]] = []
+
+    class Recording:
+        name = "recording"
+
+        def detect(self, image8: np.ndarray) -> list[DetectedText]:
+            sizes.append(image8.shape[:2])
+            return []
+
+    frame = np.zeros((240, 320), np.uint16)
+    frame[40:200, 80:240] = 1000  # "anatomy"
+    frame[220:230, 10:60:4] = 3000  # marks in the background
+    TextScanner(Recording(), None).scan(frame, "MONOCHROME2", 12)
+    assert sizes and max(rows for rows, _ in sizes) < 240 * 3 and max(cols for _, cols in sizes) < 320 * 3 - 64
+    sizes.clear()
+    TextScanner(Recording(), None).scan((frame // 12).astype(np.uint8), "MONOCHROME2", 8)
+    assert any(rows >= 700 or cols >= 900 for rows, cols in sizes)  # the 8-bit screen: bands at x3
