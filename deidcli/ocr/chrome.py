@@ -2,8 +2,8 @@
 
 Why: a 320x240 ultrasound cine (pydicom's examples_ybr_color) prints its toolbar and side labels 5-6 px
 tall at 20-40 levels over a gray bar or black; the scan enlarges such a frame to 512 px (x1.6), where the
-detector still misses them. At x3 it finds them (measured: "Gen", "Sector", "MB Off", "On", "Page 1/3",
-"A", "19"), but a whole frame at x3 costs ~9x a native detection. So only the chrome is enlarged: the
+detector still misses them. At x3 it finds them (measured: "Gen", "Sector", "MB Off", "On", "Page 1/3";
+not the 4-5 px "A" and "B" at 40 levels over black), but a whole frame at x3 costs ~9x a native detection. So only the chrome is enlarged: the
 bands around the anatomy's extent, where device print lives. And a cine's chrome is mostly static: the
 first frame's bands are detected whole and remembered with their pixels; on later frames of the same
 file only the chrome pixels that differ from that frame (or that were not chrome there) are detected
