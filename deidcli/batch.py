@@ -377,10 +377,9 @@ def sync_paths(files: list[Path], root: Path) -> None:
             os.close(descriptor)
 
 
-def _warm_up() -> None:
-    """Load in each worker, as it starts, what it would otherwise load on its first files (the pixel modules,
-    the 20 000-concept coding dictionary: ~0.2 s of CPU each). The workers are started before the parent
-    prepares OUT_DIR and discovers the inputs, so this runs beside that serial work instead of before it."""
+def _warm_up_before_fork() -> None:
+    """Load in the parent what every worker would otherwise load on its first files (the pixel modules, the
+    20 000-concept coding dictionary: ~0.2 s of CPU each), so forked workers share one copy."""
     import deidcli.pixels  # noqa: F401 - imported for its side effect
     from deidcli.codes import dictionary_meanings
 
@@ -405,12 +404,6 @@ def _init_worker(settings: Settings, temp_dir: Path, parent_pid: int | None = No
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     _worker_pipeline = Pipeline(settings, temp_dir, ocr_threads)
     _worker_pipeline.fsync_each_file = False  # the parent syncs each group before recording it
-    _warm_up()
-
-
-def _started() -> int:
-    """A no-op task: submitting it makes the pool fork its workers now (see `BatchRun._start_workers`)."""
-    return os.getpid()
 
 
 def _process_with_budget(pipeline: Pipeline, path: Path, relative: str) -> Outcome:
@@ -486,15 +479,10 @@ class BatchRun:
         started = time.perf_counter()
         check_folders(self.in_dir, self.out_dir, self.private_dir)
         audit_path = self.out_dir / AUDIT_NAME
-        self._start_workers()
         try:
             done, self.written_paths, order, todo = self._prepare(audit_path)
         except StorageFailure as failure:  # detected before the first file: same exit, same message
-            self._drop_early_pool()
             return self._stopped(failure, audit_path, started)
-        except BaseException:
-            self._drop_early_pool()
-            raise
         exit_code = EXIT_OK
         interrupted = False
         stopped: StorageFailure | None = None
@@ -517,7 +505,6 @@ class BatchRun:
         finally:
             late: list[int] = []  # Ctrl-C / SIGTERM while finishing: noted, honoured once the audit is whole
             self._install_signal_handlers(late.append)
-            self._drop_early_pool()  # interrupted before the first chunk was submitted
             bar.close()
             shutil.rmtree(self.temp_dir, ignore_errors=True)
             try:
@@ -630,11 +617,13 @@ class BatchRun:
         chunk in flight is lost; their files are retried one at a time, and a file that kills a worker
         on its own is quarantined as `worker_crashed`.
         """
+        if len(todo) > self.workers:
+            _warm_up_before_fork()  # shared by the workers; a run of a file or two loads only what it needs
         pending = deque(todo)
         window = self.workers * 2
         chunk_size = max(1, min(8, len(todo) // (self.workers * 8)))
         suspects: deque[InputFile] = deque()
-        pool, self._early_pool = self._early_pool or self._new_pool(), None
+        pool = self._new_pool()
         in_flight: dict[Future, list[InputFile]] = {}
         isolated: set[Future] = set()
         skipped: list[Outcome] = []
@@ -698,21 +687,6 @@ class BatchRun:
             _kill_pool(pool)
             raise
         pool.shutdown(wait=True)
-
-    def _start_workers(self) -> None:
-        """Fork the local workers now, before OUT_DIR is prepared and the inputs discovered: each builds its
-        pipeline and warms up (`_warm_up`) while the parent does that serial work (issue 15: the serial
-        start of a 2-worker run capped its speed-up)."""
-        self._early_pool = None
-        if self.executor is None and self.workers > 1:
-            self._early_pool = self._new_pool()
-            self._early_pool.submit(_started)
-
-    def _drop_early_pool(self) -> None:
-        """Stop workers started early that no file reached (a usage error, a storage failure, Ctrl-C)."""
-        pool, self._early_pool = getattr(self, "_early_pool", None), None
-        if pool is not None:
-            _kill_pool(pool)
 
     def _new_pool(self) -> ProcessPoolExecutor:
         return ProcessPoolExecutor(self.workers, initializer=_init_worker,

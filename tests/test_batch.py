@@ -364,39 +364,6 @@ def test_a_resume_reuses_earlier_sums_only_for_outputs_not_modified_since(tmp_pa
     assert listed == actual and len(listed) == 12
 
 
-def test_workers_start_before_out_dir_is_prepared_and_a_refusal_there_leaves_none_behind(tmp_path, monkeypatch):
-    """Issue 15: the pool is forked before the parent prepares OUT_DIR and discovers the inputs (the workers
-    warm up meanwhile); when preparing OUT_DIR then refuses the run, no worker outlives the refusal."""
-    import multiprocessing
-
-    from deidcli.batch import BatchRun
-    from deidcli.errors import OutputConflict
-    from deidcli.options import Surface, resolve_options
-    from deidcli.prepare import build_settings
-
-    values = resolve_options({"ocr": "never", "accept_burned_in_risk": True, "org_root": ORG_ROOT}, Surface.API)
-    settings = build_settings(values, KEY)
-    folder = make_folder(tmp_path / "in", 4)
-    out = tmp_path / "out"
-    out.mkdir()
-    (out / "someone-elses-file.txt").write_text("not a deid run")
-    pids_at_prepare: list[int] = []
-    real_prepare = BatchRun._prepare
-
-    def prepare(self, audit_path):
-        pids_at_prepare.extend(process.pid for process in multiprocessing.active_children())
-        return real_prepare(self, audit_path)
-
-    monkeypatch.setattr(BatchRun, "_prepare", prepare)
-    with pytest.raises(OutputConflict):
-        BatchRun(folder, out, settings, workers=2, progress=False).run()
-    assert len(pids_at_prepare) == 2  # forked before OUT_DIR was looked at
-    assert multiprocessing.active_children() == []
-    for pid in pids_at_prepare:
-        with pytest.raises(ProcessLookupError):
-            os.kill(pid, 0)
-
-
 def test_a_fifo_left_in_out_dir_gets_no_sum_and_does_not_block_the_seal(tmp_path, key_file):
     """Only regular files are hashed for SHA256SUMS: a FIFO in OUT_DIR (opened, it would block the end of the
     run forever) is left out of the sums, so `deid verify` reports it as added after the run."""
@@ -408,4 +375,3 @@ def test_a_fifo_left_in_out_dir_gets_no_sum_and_does_not_block_the_seal(tmp_path
     assert rerun.returncode == 0, rerun.stderr
     listed, actual = _sums_as_on_disk(out, leave_out={"planted-fifo"})
     assert listed == actual and "planted-fifo" not in listed and len(listed) == 5
-
