@@ -107,8 +107,10 @@ def test_engine_threads_share_the_cores_and_the_environment_wins(monkeypatch: py
 
 def test_rapidocr_sessions_get_the_threads_and_the_memory_arena() -> None:
     detector = make_detector("rapidocr", threads=2)
+    detector.load_all()
     engine = detector._engine  # noqa: SLF001 - the options are only visible on the sessions
-    for session in (engine.text_det.infer.session, engine.text_rec.session.session, engine.text_cls.infer.session):
+    for session in (engine.text_det.infer.session, engine.text_rec.stage().session.session,
+                    engine.text_cls.stage().infer.session):
         options = session.get_session_options()
         assert options.intra_op_num_threads == 2
         assert options.enable_cpu_mem_arena
@@ -136,3 +138,18 @@ def test_mammogram_print_is_hidden_while_the_breast_is_not_detected_twice() -> N
     assert hidden == planted
     frame_area = 1024 * 788
     assert sum(r * c for r, c in seen) < 1.6 * frame_area
+
+
+def test_rapidocr_loads_the_recogniser_only_when_a_box_is_read() -> None:
+    """Background print is masked unread, so a scan that reads nothing never loads the recogniser and the
+    classifier (0.16 s of the engine's start-up); the first box to read loads them, and it is read."""
+    detector = make_detector("rapidocr", threads=1)
+    engine = detector._engine  # noqa: SLF001 - whether a model is loaded is only visible there
+    picture = np.zeros((160, 640), np.uint8)
+    cv2.putText(picture, "R MLO", (40, 100), cv2.FONT_HERSHEY_SIMPLEX, 2.0, 255, 4)
+    unread = detector.detect(picture, read=lambda _rect: False)
+    assert unread and all(item.text == "" for item in unread)
+    assert engine.text_rec._stage is None and engine.text_cls._stage is None  # noqa: SLF001
+    read = detector.detect(picture)
+    assert engine.text_rec._stage is not None  # noqa: SLF001
+    assert any("MLO" in item.text.replace(" ", "") for item in read)
