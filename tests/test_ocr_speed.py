@@ -153,3 +153,59 @@ def test_rapidocr_loads_the_recogniser_only_when_a_box_is_read() -> None:
     read = detector.detect(picture)
     assert engine.text_rec._stage is not None  # noqa: SLF001
     assert any("MLO" in item.text.replace(" ", "") for item in read)
+
+
+def test_gray_display_view_made_from_the_display_values_is_the_view_made_from_the_frame() -> None:
+    """The scan resizes a gray frame once and makes its display view from those values: the same pictures."""
+    from deidcli.ocr.scan import _display_values, choose_scale
+
+    image = mammogram(rows=3328, cols=2560, photometric="MONOCHROME1", seed=1)
+    scanner = TextScanner(make_detector("rapidocr"), None)
+    scale = choose_scale(3328, 2560, scanner.scan_max_side, scanner.small_side, scanner.small_scale)
+    values = _display_values(image.pixels, image.photometric, scale)
+    once = scanner.views(image.pixels, image.photometric, scale, image.bits_stored, values)
+    twice = scanner.views(image.pixels, image.photometric, scale, image.bits_stored)
+    assert [name for name, _ in once] == [name for name, _ in twice]
+    assert all(np.array_equal(a, b) for (_, a), (_, b) in zip(once, twice, strict=True))
+
+
+def _frame_scanner(frames: str | None):
+    from deidcli.audit import FileResult, PrivateRecord
+    from deidcli.pixels.stage import FrameScanner, PixelStage
+
+    source = pydicom_dataset(frames)
+    stage = PixelStage(lambda: None, [], False, "rapidocr")
+    scanner = FrameScanner(stage, source, [], True, FileResult(), PrivateRecord("in.dcm", "id", "", "", ""))
+    scans: list[int] = []
+
+    def scan(index: int, frame: np.ndarray) -> list[Rect]:
+        scans.append(index)
+        return []
+
+    scanner._scan = scan  # type: ignore[method-assign]  # noqa: SLF001 - the scan is what is counted
+    return scanner, scans
+
+
+def pydicom_dataset(frames: str | None):
+    from pydicom.dataelem import RawDataElement
+    from pydicom.dataset import Dataset
+
+    source = Dataset()
+    source.Rows, source.Columns = 8, 8
+    if frames is not None:  # as read from a file: the value is only parsed when used
+        source._dict[0x00280008] = RawDataElement(0x00280008, "IS", len(frames), frames.encode(), 0, False, True)
+    return source
+
+
+def test_repeated_frames_of_a_cine_are_scanned_once_and_a_one_frame_file_is_not_hashed() -> None:
+    frame = np.full((8, 8), 7, np.uint16)
+    cine, scans = _frame_scanner("3")
+    for index in range(3):
+        cine(index, frame.copy())
+    assert cine.frames_may_repeat and scans == [0]
+    single, scans = _frame_scanner(None)
+    assert not single.frames_may_repeat
+    single(0, frame)
+    assert scans == [0] and single.cache == {}
+    malformed, _ = _frame_scanner("three")  # a count nobody can read: hashed (and only slower), never skipped
+    assert malformed.frames_may_repeat

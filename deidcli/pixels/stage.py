@@ -257,7 +257,7 @@ def _frames_may_repeat(source: Dataset) -> bool:
     then, which is only slower)."""
     try:
         return frame_count(source) > 1
-    except PixelError:
+    except (PixelError, ValueError, TypeError):
         return True
 
 
