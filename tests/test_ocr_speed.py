@@ -209,3 +209,16 @@ def test_repeated_frames_of_a_cine_are_scanned_once_and_a_one_frame_file_is_not_
     assert scans == [0] and single.cache == {}
     malformed, _ = _frame_scanner("three")  # a count nobody can read: hashed (and only slower), never skipped
     assert malformed.frames_may_repeat
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.int16, np.float32])
+def test_brightest_channel_is_the_per_pixel_maximum_in_a_new_array(dtype: type) -> None:
+    from deidcli.ocr.views import brightest_channel
+
+    rgb = (np.random.default_rng(3).random((37, 53, 3)) * 1000 - 200).astype(dtype)
+    brightest = brightest_channel(rgb)
+    assert brightest.dtype == rgb.dtype and np.array_equal(brightest, rgb.max(axis=2))
+    brightest[:] = 0
+    assert rgb.any()  # the input is untouched
+    gray = rgb[..., 0]
+    assert brightest_channel(gray) is gray

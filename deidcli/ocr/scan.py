@@ -49,7 +49,14 @@ from deidcli.ocr.layout import (
     stroke_values,
     text_marks,
 )
-from deidcli.ocr.views import COLOUR_VIEWS, GRAY_VIEWS, colour_views, display_gray, gray_views
+from deidcli.ocr.views import (
+    COLOUR_VIEWS,
+    GRAY_VIEWS,
+    brightest_channel,
+    colour_views,
+    display_gray,
+    gray_views,
+)
 
 DEFAULT_SCAN_MAX_SIDE = 1024
 DEFAULT_SMALL_SIDE = 512
@@ -346,7 +353,7 @@ class TextScanner:
         values = _display_values(frame, photometric, scale)
         view = self.views(frame, photometric, scale, int(bits_stored), values if frame.ndim == 2 else None)[0][1]
         vrows, vcols = view.shape[:2]
-        gray8 = view if view.ndim == 2 else view.max(axis=2)
+        gray8 = brightest_channel(view)
         regions = None if data_regions is None else [r.scale(scale, scale) for r in data_regions]
         anatomy = anatomy_mask(gray8, regions)
         state = _ScanState(anatomy, scale, rows, cols)
@@ -516,7 +523,7 @@ class TextScanner:
         """Detection again inside an over-large box, on its local-contrast view enlarged x2 (the
         lines it holds are small at scan resolution): the text lines, never the box itself."""
         crop = view[box.y0 : box.y1, box.x0 : box.x1]
-        gray = crop if crop.ndim == 2 else crop.max(axis=2)
+        gray = brightest_channel(crop)
         picture = resize(gray if contrast_view else local_contrast(gray), INSIDE_SCALE)
         read = self._reader(state, box, INSIDE_SCALE)
         out = []
@@ -736,7 +743,7 @@ def reads_as_text(found: DetectedText, strict: bool = False) -> bool:
 
 def _display_values(frame: np.ndarray, photometric: str, scale: float) -> np.ndarray:
     """Stored values at scan resolution, oriented for display (float32; colour as brightest channel)."""
-    gray = frame.max(axis=2) if frame.ndim == 3 else frame
+    gray = brightest_channel(frame)
     raw = gray if gray.dtype in (np.uint8, np.uint16, np.int16) else gray.astype(np.float32)
     return display_gray(resize(raw, scale), photometric if frame.ndim == 2 else "MONOCHROME2")
 
