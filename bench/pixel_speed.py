@@ -89,8 +89,8 @@ def _tiny(template: Path, folder: Path) -> None:
     ds.save_as(folder / "tiny.dcm", enforce_file_format=True)
 
 
-def deid_argv(in_dir: Path, out: Path, key: Path, workers: int, kind: str, ocr: str = "auto") -> list[str]:
-    argv = [str(OURS), "run", str(in_dir), str(out), "--org-root", ORG_ROOT, "--key-file", str(key),
+def deid_argv(deid: Path, in_dir: Path, out: Path, key: Path, workers: int, kind: str, ocr: str = "auto") -> list[str]:
+    argv = [str(deid), "run", str(in_dir), str(out), "--org-root", ORG_ROOT, "--key-file", str(key),
             "--workers", str(workers), "--no-progress", "--ocr", ocr, "--ocr-engine", "rapidocr"]
     if ocr == "never":
         argv.append("--accept-burned-in-risk")
@@ -105,7 +105,7 @@ def subset_truth(truth: dict, in_dir: Path) -> dict:
 
 
 def one_run(work: Path, corpus: Path, truth: dict, key: Path, with_presidio: bool, batch_w1: bool,
-            timeout: float, r: int) -> list[dict]:
+            timeout: float, r: int, deid: Path = OURS) -> list[dict]:
     sets, out_root, logs, cwd = work / "sets", work / "out", work / "logs", work / "cwd"
     for d in (out_root, logs, cwd):
         d.mkdir(parents=True, exist_ok=True)
@@ -115,7 +115,7 @@ def one_run(work: Path, corpus: Path, truth: dict, key: Path, with_presidio: boo
         out = out_root / f"{label}-w{workers}-{ocr}"
         fresh(out)
         load = os.getloadavg()[0]
-        m = measure(deid_argv(in_dir, out, key, workers, kind, ocr), cwd, timeout, logs / f"{out.name}.run{r}")
+        m = measure(deid_argv(deid, in_dir, out, key, workers, kind, ocr), cwd, timeout, logs / f"{out.name}.run{r}")
         n = len(list(in_dir.glob("*.dcm")))
         row = {"set": label, "tool": "deidcli", "workers": workers, "kind": kind, "n": n, "ocr": ocr,
                "load": load, "wall_s": m["wall_s"], "cpu_s": m["cpu_s"], "rc": m["rc"]}
@@ -173,6 +173,14 @@ def summarise(runs: list[list[dict]]) -> list[dict]:
     return out
 
 
+def _commit(checkout: Path) -> str:
+    import subprocess
+
+    done = subprocess.run(["git", "-C", str(checkout), "log", "-1", "--format=%h"], capture_output=True, text=True,
+                          check=False)
+    return done.stdout.strip() or "commit unknown"
+
+
 def _startup(run: list[dict]) -> float:
     return next(x["wall_s"] for x in run if x["set"] == "start-up" and x["ocr"] == "auto")
 
@@ -185,7 +193,7 @@ def write_md(path: Path, rows: list[dict], meta: dict) -> None:
     lines = [
         "# Pixel stage speed: whole processes, start-up included (issue 12)\n",
         f"- date {meta['date']}, nproc {meta['nproc']}, CPU {meta['cpu']}, runs {meta['runs']} (medians)",
-        f"- command: `{meta['command']}`",
+        f"- command: `{meta['command']}`; deid measured: `{meta['deid']}`",
         "- every row is one whole process; `deid run ... --ocr auto --ocr-engine rapidocr --no-progress`"
         " (`--recipe mammography` for mammograms); CPU = user+sys of the process and its workers",
         "- goal (issue 12): <= 0.5 s per mammogram, <= 0.3 s per US frame on 2 cores, whole process\n",
@@ -237,6 +245,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-presidio", action="store_true", help="skip Presidio (about 80 s on the batch)")
     ap.add_argument("--no-batch-w1", action="store_true", help="skip the batch with 1 worker")
     ap.add_argument("--timeout", type=float, default=900, help="seconds per process")
+    ap.add_argument("--deid", type=Path, default=OURS, help="the deid executable to measure (another checkout's)")
     a = ap.parse_args(argv)
     if a.mammos < SMALL["mammo"] or a.us < SMALL["us"]:
         ap.error(f"the batch must hold the small set: --mammos >= {SMALL['mammo']}, --us >= {SMALL['us']}")
@@ -251,12 +260,14 @@ def main(argv: list[str] | None = None) -> int:
     runs = []
     for r in range(a.runs):
         print(f"== run {r + 1}/{a.runs}", flush=True)
-        runs.append(one_run(work, corpus, truth, key, not a.no_presidio, not a.no_batch_w1, a.timeout, r + 1))
+        runs.append(one_run(work, corpus, truth, key, not a.no_presidio, not a.no_batch_w1, a.timeout, r + 1,
+                            a.deid.absolute()))
     rows = summarise(runs)
     info = run_bench.machine_info()
     meta = {"date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"), "nproc": info["nproc"],
             "cpu": info["cpu"], "runs": a.runs,
-            "command": "bench/pixel_speed.py " + " ".join(argv if argv is not None else sys.argv[1:])}
+            "command": "bench/pixel_speed.py " + " ".join(argv if argv is not None else sys.argv[1:]),
+            "deid": f"{a.deid} ({_commit(a.deid.absolute().parents[2])})"}
     a.out.parent.mkdir(parents=True, exist_ok=True)
     write_md(a.out, rows, meta)
     a.out.with_suffix(".json").write_text(json.dumps({"meta": meta, "rows": rows, "raw_runs": runs}, indent=1,
