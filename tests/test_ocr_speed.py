@@ -222,3 +222,23 @@ def test_brightest_channel_is_the_per_pixel_maximum_in_a_new_array(dtype: type) 
     assert rgb.any()  # the input is untouched
     gray = rgb[..., 0]
     assert brightest_channel(gray) is gray
+
+
+def test_rapidocr_detector_input_from_the_table_is_bit_identical_to_rapidocrs_own() -> None:
+    """The detector's input is read from a 256-entry table: the same float32 values RapidOCR computes, so
+    the same boxes, whatever the picture."""
+    from rapidocr_onnxruntime.ch_ppocr_det.utils import DetPreProcess
+
+    detector = make_detector("rapidocr", threads=1)
+    engine = detector._engine.text_det  # noqa: SLF001 - the preprocessing is only reachable there
+    rng = np.random.default_rng(5)
+    for shape in ((256, 320, 3), (64, 97, 3), (1024, 788, 3)):
+        picture = rng.integers(0, 256, shape, dtype=np.uint8)
+        ours = engine.get_preprocess(max(shape[:2]))(picture)
+        theirs = DetPreProcess(ours_limit(engine, max(shape[:2])), engine.limit_type, engine.mean, engine.std)(picture)
+        assert ours.dtype == theirs.dtype == np.float32 and ours.shape == theirs.shape
+        assert np.array_equal(ours, theirs)
+
+
+def ours_limit(engine: object, max_wh: int) -> int:
+    return type(engine).get_preprocess(engine, max_wh).limit_side_len  # RapidOCR's own choice of size limit
