@@ -13,6 +13,7 @@ that worker's share of the cores as intra-op threads (deidcli.ocr.threads).
 from __future__ import annotations
 
 import contextlib
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
@@ -100,18 +101,23 @@ def _pad_small(image8: np.ndarray) -> np.ndarray:
     return cv2.copyMakeBorder(image8, 0, bottom, 0, right, cv2.BORDER_CONSTANT, value=0)
 
 
+#: RapidOCR's classes are patched while models load (below): one load at a time, whatever the threads.
+_LOADING = threading.RLock()
+
+
 @contextlib.contextmanager
 def _our_session_options(threads: int) -> Iterator[None]:
     """RapidOCR 1.4 builds its session options itself, from a config that cannot say "no spinning" or "arena
-    on": its builder is swapped for `_session_options` while models load (one thread, here)."""
+    on": its builder is swapped for `_session_options` while models load (one load at a time)."""
     from rapidocr_onnxruntime.utils.infer_engine import OrtInferSession
 
-    builder = OrtInferSession.__dict__["_init_sess_opts"]
-    OrtInferSession._init_sess_opts = staticmethod(lambda _config: _session_options(threads))
-    try:
-        yield
-    finally:
-        OrtInferSession._init_sess_opts = builder
+    with _LOADING:
+        builder = OrtInferSession.__dict__["_init_sess_opts"]
+        OrtInferSession._init_sess_opts = staticmethod(lambda _config: _session_options(threads))
+        try:
+            yield
+        finally:
+            OrtInferSession._init_sess_opts = builder
 
 
 @contextlib.contextmanager
@@ -140,7 +146,8 @@ class _LoadOnFirstUse:
         """The loaded stage (loading it now if needed)."""
         if self._stage is None:
             with _our_session_options(self._threads):
-                self._stage = self._stage_class(self._config)
+                if self._stage is None:  # another thread may have loaded it meanwhile
+                    self._stage = self._stage_class(self._config)
         return self._stage
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
@@ -204,18 +211,20 @@ class RapidOcrDetector:
 
         # The classifier and the recogniser (0.16 of the engine's 0.25 s of model loading, measured) load
         # on first use: a run that reads no box (US bands, background print, a tiny file) never pays.
-        stages = {name: _deferred(getattr(rapidocr_main, name), threads) for name in ("TextClassifier", "TextRecognizer")}
-        with _our_session_options(threads), _replaced(rapidocr_main, stages):
-            self._engine = rapidocr_main.RapidOCR(
-                text_score=0.0,
-                use_cls=use_cls,
-                max_side_len=ENGINE_MAX_SIDE * 2,
-                min_side_len=8,
-                det_limit_side_len=ENGINE_MAX_SIDE * 2,
-                det_limit_type="max",
-                det_box_thresh=0.3,
-                det_unclip_ratio=1.8,
-            )
+        with _our_session_options(threads):  # holds _LOADING: the classes named below are the originals
+            stages = {name: _deferred(getattr(rapidocr_main, name), threads)
+                      for name in ("TextClassifier", "TextRecognizer")}
+            with _replaced(rapidocr_main, stages):
+                self._engine = rapidocr_main.RapidOCR(
+                    text_score=0.0,
+                    use_cls=use_cls,
+                    max_side_len=ENGINE_MAX_SIDE * 2,
+                    min_side_len=8,
+                    det_limit_side_len=ENGINE_MAX_SIDE * 2,
+                    det_limit_type="max",
+                    det_box_thresh=0.3,
+                    det_unclip_ratio=1.8,
+                )
         _normalise_through_a_table(self._engine.text_det)
         self.use_cls = use_cls
         self.threads = threads
