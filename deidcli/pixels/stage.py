@@ -193,6 +193,7 @@ class FrameScanner:
         #: Identical frames (a cine loop's repeats) are scanned once; a one-frame file has none to find, so its
         #: frame is not hashed (blake2b of a 3328x2560 16-bit mammogram: 30-80 ms, 5-10 % of its scan).
         self.frames_may_repeat = _frames_may_repeat(source)
+        self.chrome = None  # the scanner's ChromeMemory for this file (a cine's static chrome), made on first scan
         self.all_rects: set[Rect] = set()  # every rectangle blanked on any frame (for overlay planes)
         self.spared: set[str] = set()
         if run_ocr:
@@ -231,9 +232,13 @@ class FrameScanner:
         elif frame.ndim == 3:
             photometric = "RGB"
         frame = scannable(frame)
+        if self.chrome is None:
+            from deidcli.ocr.chrome import ChromeMemory  # OpenCV: loaded only when a frame is scanned
+
+            self.chrome = ChromeMemory()
         scan = self.stage.scanner.scan(
             frame, photometric, int(source.get("BitsStored", 8) or 8), bool(source.get("PixelRepresentation", 0)),
-            data_regions=self.data_regions,
+            data_regions=self.data_regions, chrome=self.chrome,
         )
         result = self.result
         result.ocr_boxes_found += scan.boxes_found
