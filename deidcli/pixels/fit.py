@@ -39,6 +39,10 @@ PRINT_LEVEL_SHARE = 0.08
 #: A field whose noise tolerance exceeds this share of the frame's value range is texture, not a field
 #: (examples_rgb_color's "PWR" over the image edge lost its lower half to a tolerance of 60 levels).
 FLAT_SHARE_OF_RANGE = 0.04
+#: A component crossing a rectangle is a structure, not print, when its ink fills this share of its bounding
+#: box (a patch of grey) or when it is at most THIN_LINE pixels thick (a grid line, a ruler).
+SOLID_SHARE = 0.9
+THIN_LINE = 2
 #: Share of the rim that must sit on the field: a rim that is mostly print or tissue gives no field to
 #: measure against (the rectangle is kept whole).
 FIELD_RIM_SHARE = 0.4
@@ -61,8 +65,20 @@ def glyph_ink(ink: np.ndarray) -> np.ndarray:
     edge = max(1, round(CORE_SHARE * min(rows, cols)))
     x, y, w, h = (stats[:, i] for i in (cv2.CC_STAT_LEFT, cv2.CC_STAT_TOP, cv2.CC_STAT_WIDTH, cv2.CC_STAT_HEIGHT))
     touches_border = (x == 0) | (y == 0) | (x + w == cols) | (y + h == rows)
-    reaches_core = (x < cols - edge) & (x + w > edge) & (y < rows - edge) & (y + h > edge)
-    keep = reaches_core | ~touches_border
+    # The core is judged on the ink itself, not on the joined (dilated) component: a pixel of growth let the
+    # line above and the picture's edge below both "reach" the core of ultrasound's IM#2 box.
+    ix0, iy0 = np.where(x > 0, x + 1, x), np.where(y > 0, y + 1, y)
+    ix1, iy1 = np.where(x + w < cols, x + w - 1, x + w), np.where(y + h < rows, y + h - 1, y + h)
+    reaches_core = (ix0 < cols - edge) & (ix1 > edge) & (iy0 < rows - edge) & (iy1 > edge)
+    # A solid block or a thin straight line crossing the whole rectangle (border to opposite border) is a
+    # structure the box lies on: the grey patch beside a label, a grid line (mlut_18's "30%" box reached into
+    # the patch beside the label, which held it whole). Only those shapes: two lines of print joined by the
+    # dilation also cross a box (ALOKA's date over its time), and they are print.
+    ink_area = np.bincount(labels[ink], minlength=count)
+    solid = ink_area >= SOLID_SHARE * np.maximum(ix1 - ix0, 1) * np.maximum(iy1 - iy0, 1)
+    thin = np.minimum(ix1 - ix0, iy1 - iy0) <= THIN_LINE
+    crossing = (((x == 0) & (x + w == cols)) | ((y == 0) & (y + h == rows))) & (solid | thin)
+    keep = (reaches_core | ~touches_border) & ~crossing
     keep[0] = False
     if keep.any():  # a glyph the box cut short at the end of its line is print: on the line's rows, kept
         top, bottom = int(y[keep].min()), int((y + h)[keep].max())

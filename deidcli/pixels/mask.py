@@ -11,8 +11,8 @@ Fill value policy (the lead copies this to the README):
 * PALETTE COLOR: the palette index whose colour is darkest (lowest Rec. 601 luma), so the mask looks black
   in the palette rather than whatever colour index 0 happens to map to.
 
-A mask whose surroundings are a flat field (air, a label plate, device chrome: FIELD_SHARE of the one-pixel
-ring around it at one value) takes that field's value instead (`field_fill`): the print goes, the field it
+A mask that stands on a flat field (air, a label plate, device chrome: FIELD_SHARE of its own one-pixel
+border at one value) takes that field's value instead (`field_fill`): the print goes, the field it
 stood on stays as it was. Why: a black patch on the 40-level grey chrome of an ultrasound, or on the grey
 plate of a test pattern, replaced the field around every word with a block that was never in the image
 (pydicom-data mlut_18: 2.9 % of its text-free pixels changed, most of them field). The patch is still one
@@ -94,22 +94,24 @@ def background_fill(frame: np.ndarray, fmt: object, default: tuple[int, ...]) ->
     return (int(value),)
 
 
-#: Share of the one-pixel ring around a mask that must hold one value for the mask to take that value.
+#: Share of a mask's one-pixel border that must hold one value for the mask to take that value.
 FIELD_SHARE = 0.6
 
 
 def field_fill(frame: np.ndarray, rect: Rect) -> tuple[int, ...] | None:
-    """The value of the flat field around `rect` (FIELD_SHARE of the ring just outside it, exactly one
-    value), or None when the surroundings are textured, mixed or outside the frame.
+    """The value of the flat field `rect` stands on: the value of FIELD_SHARE of its own one-pixel border
+    (exactly one value), or None when the border is textured or mixed.
 
+    Its own border, not the pixels around it: a region rule's header band lies on the band's colour and
+    ends where the (black) picture begins; masks fitted to the print keep a margin of field inside.
     Exact equality, no tolerance: a lossy field's noise gives no single value, and the mask then keeps
     the frame's fill (the print still goes; only a field that is truly flat is restored)."""
     rows, cols = frame.shape[:2]
-    outer = rect.pad(1, 1).clip(cols, rows)
-    patch = frame[outer.y0 : outer.y1, outer.x0 : outer.x1]
-    ring = np.ones(patch.shape[:2], bool)
-    ring[rect.y0 - outer.y0 : rect.y1 - outer.y0, rect.x0 - outer.x0 : rect.x1 - outer.x0] = False
-    values = patch[ring].reshape(int(ring.sum()), -1)
+    rect = rect.clip(cols, rows)
+    patch = frame[rect.y0 : rect.y1, rect.x0 : rect.x1]
+    border = np.ones(patch.shape[:2], bool)
+    border[1:-1, 1:-1] = False
+    values = patch[border].reshape(int(border.sum()), -1)
     if values.shape[0] == 0:
         return None
     found, counts = np.unique(values, axis=0, return_counts=True)
