@@ -53,12 +53,25 @@ def test_faint_print_over_tissue_keeps_the_whole_box() -> None:
     assert fit_to_ink(frame, box) == box
 
 
-def test_colour_box_over_texture_keeps_the_whole_box() -> None:
+def test_coloured_print_over_colour_texture_keeps_the_whole_box() -> None:
+    """Yellow print mixes two samples at 255 with one at 0: no single neutral level to trust, nothing trimmed."""
     rng = np.random.default_rng(5)
     frame = rng.integers(0, 255, (200, 400, 3)).astype(np.uint8)
-    _print(frame, "DOE JANE", (60, 100), 255)
+    glyphs = _print(frame[..., 0], "DOE JANE", (60, 100), 255)
+    frame[glyphs] = (255, 255, 0)
     box = Rect(20, 50, 330, 140)
     assert fit_to_ink(frame, box) == box
+
+
+def test_white_print_over_colour_texture_is_trimmed_to_the_print() -> None:
+    """White print (every sample 255) over colour speckle: the glyphs are the core's white, the box their extent."""
+    rng = np.random.default_rng(5)
+    frame = rng.integers(0, 250, (200, 400, 3)).astype(np.uint8)
+    glyphs = _print(frame[..., 0], "DOE JANE", (60, 100), 255)
+    frame[glyphs] = 255
+    box = Rect(20, 50, 330, 140)
+    fitted = fit_to_ink(frame, box)
+    assert _inside(fitted, glyphs) and fitted.area < 0.6 * box.area
 
 
 def test_tissue_entering_from_the_border_is_not_print() -> None:

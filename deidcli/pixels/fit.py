@@ -94,17 +94,21 @@ def print_level_ink(crop: np.ndarray) -> np.ndarray | None:
     Burned-in print is drawn at one stored value, usually the extreme of the frame (white, or black):
     when the core of the box holds PRINT_LEVEL_SHARE of its pixels at exactly its highest (or lowest)
     value, those pixels are the glyphs. Texture seldom repeats one value that often; lossy print does
-    not either, and then nothing is trimmed (None). Gray frames only: colour print can mix colours.
+    not either, and then nothing is trimmed (None). `crop` is 2-D (gray, palette indices) or rows x cols
+    x samples: colour print is looked for as white only (every sample at the core's highest common
+    level, `crop.min(axis=2)`), since coloured print can mix colours and black is the field.
     Why: a 40 px name over MR tissue kept its whole detector margin (3.9 % of generated mr1024_sizes'
-    text-free pixels changed)."""
-    rows, cols = crop.shape
+    text-free pixels changed); ultrasound's white "PWR" over the speckle beside a colour bar kept a
+    box of speckle and bar four times the word (US1_UNCR)."""
+    levels = crop.min(axis=2) if crop.ndim == 3 else crop
+    rows, cols = levels.shape
     edge = max(1, round(CORE_SHARE * min(rows, cols)))
-    core = crop[edge : rows - edge, edge : cols - edge]
+    core = levels[edge : rows - edge, edge : cols - edge]
     if core.size == 0:
         return None
-    for level in (core.max(), core.min()):
+    for level in (core.max(),) if crop.ndim == 3 else (core.max(), core.min()):
         if (core == level).mean() >= PRINT_LEVEL_SHARE:
-            return crop == level
+            return levels == level
     return None
 
 
@@ -140,7 +144,7 @@ def fit_to_ink(frame: np.ndarray, rect: Rect, span: float | None = None) -> Rect
     floor = 1.0 if frame.dtype.kind in "ui" else 1e-6
     tolerance = max(NOISE_LEVELS * float(np.percentile(deviation, NOISE_PERCENTILE)), floor)
     if tolerance > FLAT_SHARE_OF_RANGE * span or (deviation <= tolerance).mean() < FIELD_RIM_SHARE:
-        ink = print_level_ink(crop[..., 0]) if crop.shape[2] == 1 else None
+        ink = print_level_ink(crop[..., 0] if crop.shape[2] == 1 else crop)
         if ink is None:
             return rect  # a textured rim (tissue, speckle) and no print level: nothing is trimmed
     else:
