@@ -96,3 +96,13 @@ def test_glyph_cut_by_the_box_end_keeps_its_mask() -> None:
     box = Rect(5, 25, last + 5, 75)  # the margin reaches 5 columns into the "4", not the box's core
     fitted = fit_to_ink(frame, box)
     assert fitted.x1 == box.x1
+
+
+def test_a_level_filling_most_of_the_box_is_the_field_not_the_print() -> None:
+    """Mid-grey print over tissue beside a black hole that fills most of the box's core: the black is the
+    field the print stands on; trimmed to it, the box would leave the print's far end uncovered."""
+    frame = _tissue()
+    frame[60:130, 20:230] = 0
+    glyphs = _print(frame, "DOE JANE 1962", (30, 100), 1000)
+    box = Rect(10, 50, 300, 140)
+    assert _inside(fit_to_ink(frame, box), glyphs)

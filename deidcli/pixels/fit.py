@@ -34,8 +34,10 @@ MIN_MARGIN = 2
 #: in is the detector's own box (the core).
 CORE_SHARE = 0.25
 #: Share of a box's core at one extreme value that makes that value the print's level (glyphs fill
-#: 15-40 % of a text line's box).
+#: 15-40 % of a text line's box), and the share above which that value is the field the print stands on,
+#: not print (the black around ultrasound print: trimmed to it, the box would shrink onto the field).
 PRINT_LEVEL_SHARE = 0.08
+FIELD_LEVEL_SHARE = 0.5
 #: A field whose noise tolerance exceeds this share of the frame's value range is texture, not a field
 #: (examples_rgb_color's "PWR" over the image edge lost its lower half to a tolerance of 60 levels).
 FLAT_SHARE_OF_RANGE = 0.04
@@ -107,7 +109,7 @@ def print_level_ink(crop: np.ndarray) -> np.ndarray | None:
     if core.size == 0:
         return None
     for level in (core.max(),) if crop.ndim == 3 else (core.max(), core.min()):
-        if (core == level).mean() >= PRINT_LEVEL_SHARE:
+        if PRINT_LEVEL_SHARE <= (core == level).mean() <= FIELD_LEVEL_SHARE:
             return levels == level
     return None
 
