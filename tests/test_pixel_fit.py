@@ -106,3 +106,33 @@ def test_a_level_filling_most_of_the_box_is_the_field_not_the_print() -> None:
     glyphs = _print(frame, "DOE JANE 1962", (30, 100), 1000)
     box = Rect(10, 50, 300, 140)
     assert _inside(fit_to_ink(frame, box), glyphs)
+
+
+def test_resampled_white_print_over_colour_texture_is_trimmed_to_the_print() -> None:
+    """White print shrunk with its picture (antialiased: 180-250, no single level) over colour speckle: the
+    pixels near the whitest are the glyphs, and every glyph pixel stays inside the fitted box."""
+    rng = np.random.default_rng(8)
+    big = np.zeros((400, 800), np.uint8)
+    cv2.putText(big, "DOE JANE", (120, 200), cv2.FONT_HERSHEY_SIMPLEX, 2.0, 255, 4, cv2.LINE_AA)
+    shown = cv2.resize(big, (400, 200), interpolation=cv2.INTER_AREA)
+    frame = rng.integers(0, 120, (200, 400, 3)).astype(np.uint8)
+    frame = np.maximum(frame, shown[..., None])
+    glyphs = shown > 60
+    ys, xs = np.nonzero(glyphs)
+    box = Rect(int(xs.min()) - 12, int(ys.min()) - 12, int(xs.max()) + 13, int(ys.max()) + 13)  # the scanner's margin
+    fitted = fit_to_ink(frame, box)
+    assert _inside(fitted, glyphs) and fitted.area < 0.7 * box.area
+
+
+def test_white_word_beside_a_coloured_one_keeps_the_whole_box() -> None:
+    """A white word and a yellow one in one box over colour texture: the white level does not reach across the
+    box, so the box is not trimmed to it (the yellow word would be left uncovered)."""
+    rng = np.random.default_rng(9)
+    frame = rng.integers(0, 200, (200, 400, 3)).astype(np.uint8)
+    white = _print(frame[..., 0], "DOE", (40, 100), 255)
+    frame[white] = 255
+    yellow = _print(frame[..., 0], "JANE 1962", (150, 100), 255)
+    frame[yellow] = (255, 255, 0)
+    box = Rect(20, 60, 340, 120)
+    fitted = fit_to_ink(frame, box)
+    assert _inside(fitted, white | yellow)

@@ -38,6 +38,9 @@ CORE_SHARE = 0.25
 #: not print (the black around ultrasound print: trimmed to it, the box would shrink onto the field).
 PRINT_LEVEL_SHARE = 0.08
 FIELD_LEVEL_SHARE = 0.5
+#: White colour print: the pixels within this share of the contrast (core's whitest minus its median) below
+#: the whitest.
+WHITE_TOLERANCE = 0.25
 #: A field whose noise tolerance exceeds this share of the frame's value range is texture, not a field
 #: (examples_rgb_color's "PWR" over the image edge lost its lower half to a tolerance of 60 levels).
 FLAT_SHARE_OF_RANGE = 0.04
@@ -97,21 +100,42 @@ def print_level_ink(crop: np.ndarray) -> np.ndarray | None:
     when the core of the box holds PRINT_LEVEL_SHARE of its pixels at exactly its highest (or lowest)
     value, those pixels are the glyphs. Texture seldom repeats one value that often; lossy print does
     not either, and then nothing is trimmed (None). `crop` is 2-D (gray, palette indices) or rows x cols
-    x samples: colour print is looked for as white only (every sample at the core's highest common
-    level, `crop.min(axis=2)`), since coloured print can mix colours and black is the field.
+    x samples: colour print is looked for as white only (`crop.min(axis=2)`: every sample high), since
+    coloured print can mix colours and black is the field: at the core's whitest value, else within
+    WHITE_TOLERANCE of the contrast below it (print resampled or compressed has no single level).
+    Ink found within the tolerance must reach both ends of the box's core (`spans_core`): print at two
+    levels (a white word beside a coloured one) is not trimmed to one of them.
     Why: a 40 px name over MR tissue kept its whole detector margin (3.9 % of generated mr1024_sizes'
     text-free pixels changed); ultrasound's white "PWR" over the speckle beside a colour bar kept a
-    box of speckle and bar four times the word (US1_UNCR)."""
+    box of speckle and bar four times the word (US1_UNCR, and the 320x240 examples_rgb_color, whose
+    print was resampled: 215-234 where the word is white)."""
     levels = crop.min(axis=2) if crop.ndim == 3 else crop
     rows, cols = levels.shape
     edge = max(1, round(CORE_SHARE * min(rows, cols)))
     core = levels[edge : rows - edge, edge : cols - edge]
     if core.size == 0:
         return None
-    for level in (core.max(),) if crop.ndim == 3 else (core.max(), core.min()):
-        if PRINT_LEVEL_SHARE <= (core == level).mean() <= FIELD_LEVEL_SHARE:
-            return levels == level
+    if crop.ndim == 3:
+        top = float(core.max())
+        near_top = levels >= top - WHITE_TOLERANCE * (top - float(np.median(core)))
+        inks = [(levels == top, False), (near_top, True)]
+    else:
+        inks = [(levels == core.max(), False), (levels == core.min(), False)]
+    for ink, guarded in inks:
+        if PRINT_LEVEL_SHARE <= ink[edge : rows - edge, edge : cols - edge].mean() <= FIELD_LEVEL_SHARE:
+            return None if guarded and not spans_core(ink, edge) else ink
     return None
+
+
+def spans_core(ink: np.ndarray, edge: int) -> bool:
+    """Whether the ink reaches within one line height of both ends of the box's core along its long side
+    (the detector's box: a line of print runs its length)."""
+    along = ink.any(axis=0) if ink.shape[1] >= ink.shape[0] else ink.any(axis=1)
+    where = np.flatnonzero(along)
+    if where.size == 0:
+        return False
+    reach = max(2, min(ink.shape) - 2 * edge)
+    return bool(where[0] <= edge + reach and where[-1] >= along.size - 1 - edge - reach)
 
 
 def value_span(frame: np.ndarray) -> float:
