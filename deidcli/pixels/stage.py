@@ -190,6 +190,7 @@ class FrameScanner:
         self.photometric = photometric or str(source.get("PhotometricInterpretation", "MONOCHROME2")).strip()
         self.data_regions = ultrasound_data_regions(source)
         self.cache: dict[bytes, list[Rect]] = {}
+        self.chrome = None  # the scanner's ChromeMemory for this file (a cine's static chrome), made on first scan
         self.all_rects: set[Rect] = set()  # every rectangle blanked on any frame (for overlay planes)
         self.spared: set[str] = set()
         if run_ocr:
@@ -226,9 +227,13 @@ class FrameScanner:
         elif frame.ndim == 3:
             photometric = "RGB"
         frame = scannable(frame)
+        if self.chrome is None:
+            from deidcli.ocr.chrome import ChromeMemory  # OpenCV: loaded only when a frame is scanned
+
+            self.chrome = ChromeMemory()
         scan = self.stage.scanner.scan(
             frame, photometric, int(source.get("BitsStored", 8) or 8), bool(source.get("PixelRepresentation", 0)),
-            data_regions=self.data_regions,
+            data_regions=self.data_regions, chrome=self.chrome,
         )
         result = self.result
         result.ocr_boxes_found += scan.boxes_found

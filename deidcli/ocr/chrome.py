@@ -1,0 +1,142 @@
+"""Device chrome of small frames: detected enlarged, once per cine, and reused where it did not change.
+
+Why: a 320x240 ultrasound cine (pydicom's examples_ybr_color) prints its toolbar and side labels 5-6 px
+tall at 20-40 levels over a gray bar or black; the scan enlarges such a frame to 512 px (x1.6), where the
+detector still misses them. At x3 it finds them (measured: "Gen", "Sector", "MB Off", "On", "Page 1/3";
+not the 4-5 px "A" and "B" at 40 levels over black), but a whole frame at x3 costs ~9x a native detection. So only the chrome is enlarged: the
+bands around the anatomy's extent, where device print lives. And a cine's chrome is mostly static: the
+first frame's bands are detected whole and remembered with their pixels; on later frames of the same
+file only the chrome pixels that differ from that frame (or that were not chrome there) are detected
+again, and a remembered box is reused only where every pixel under it is identical. Every frame is
+still checked in full: reuse is for pixels that are bit for bit those already detected.
+
+Pure helpers here (bands, change windows, the memory); the scanner (deidcli.ocr.scan) runs the detector.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import cv2
+import numpy as np
+
+from deidcli.geometry import Rect
+from deidcli.ocr.engines import DetectedText
+
+#: The enlargement of chrome bands relative to the stored frame (measured on examples_ybr_color's toolbar:
+#: x1.6 and x2 find none of its 5-6 px words at 20-40 levels over the bar, x3 finds all of them).
+CHROME_SCALE = 3.0
+#: How far (stored pixels) a band reaches into the anatomy's extent, so that a line of print crossing the
+#: extent's edge is seen whole from the outside.
+CHROME_OVERLAP = 8
+#: Changed chrome is grouped in cells of this many stored pixels; a window reaches this many cells
+#: sideways and one up and down around changed cells, so a changed line is detected with its ends.
+CHANGE_CELL = 8
+CHANGE_REACH_X = 3
+CHANGE_REACH_Y = 1
+#: A changed window larger than a few words of small print (stored pixels) is the live image (echo, Doppler,
+#: the dim speckle at a sector's sides), which changes on every frame: it is left to the scan's own pass at
+#: scan resolution, which checks every frame whole. Measured on examples_ybr_color: enlarging those windows
+#: too cost 0.6 s per 320x240 frame (0.29 s before any chrome pass), keeping them out 0.33 s.
+PRINT_WINDOW_MAX = Rect(0, 0, 192, 48)
+
+
+def chrome_bands(anatomy: np.ndarray, scale: float, rows: int, cols: int) -> list[Rect]:
+    """The parts of a stored (rows, cols) frame around its anatomy's extent (`anatomy` at scan scale
+    `scale`): left and right strips and top and bottom bands, each reaching CHROME_OVERLAP pixels into the
+    extent and across the whole frame, so that a line of print is whole in one band (a toolbar word
+    crossing from the bottom band into a strip was cut in two, and half of it missed). No anatomy: the
+    whole frame is chrome."""
+    ys = np.flatnonzero(anatomy.any(axis=1))
+    if ys.size == 0:
+        return [Rect(0, 0, cols, rows)]
+    xs = np.flatnonzero(anatomy.any(axis=0))
+    extent = Rect(int(xs[0]), int(ys[0]), int(xs[-1]) + 1, int(ys[-1]) + 1).scale(1 / scale, 1 / scale)
+    extent = extent.clip(cols, rows)
+    if min(extent.width, extent.height) <= 2 * CHROME_OVERLAP:
+        return [Rect(0, 0, cols, rows)]
+    inner = extent.pad(-CHROME_OVERLAP, -CHROME_OVERLAP)
+    parts = [
+        (extent.x0 > 0, Rect(0, 0, inner.x0, rows)),
+        (extent.x1 < cols, Rect(inner.x1, 0, cols, rows)),
+        (extent.y0 > 0, Rect(0, 0, cols, inner.y0)),
+        (extent.y1 < rows, Rect(0, inner.y1, cols, rows)),
+    ]
+    return [part for wanted, part in parts if wanted and part.area]
+
+
+def band_mask(bands: list[Rect], rows: int, cols: int) -> np.ndarray:
+    """The bands as one boolean mask of the frame."""
+    mask = np.zeros((rows, cols), bool)
+    for band in bands:
+        mask[band.y0 : band.y1, band.x0 : band.x1] = True
+    return mask
+
+
+def change_windows(need: np.ndarray) -> list[Rect]:
+    """Where `need` (True: a chrome pixel not detected before) lies, as windows to detect: cells of
+    CHANGE_CELL pixels holding any such pixel, grown by CHANGE_REACH_X/Y cells, merged where they touch."""
+    rows, cols = need.shape
+    grid_rows, grid_cols = -(-rows // CHANGE_CELL), -(-cols // CHANGE_CELL)
+    padded = np.zeros((grid_rows * CHANGE_CELL, grid_cols * CHANGE_CELL), bool)
+    padded[:rows, :cols] = need
+    cells = padded.reshape(grid_rows, CHANGE_CELL, grid_cols, CHANGE_CELL).any(axis=(1, 3)).astype(np.uint8)
+    if not cells.any():
+        return []
+    grown = cv2.dilate(cells, np.ones((2 * CHANGE_REACH_Y + 1, 2 * CHANGE_REACH_X + 1), np.uint8))
+    count, _, stats, _ = cv2.connectedComponentsWithStats(grown, connectivity=8)
+    return [Rect(int(x) * CHANGE_CELL, int(y) * CHANGE_CELL, int(x + w) * CHANGE_CELL,
+                 int(y + h) * CHANGE_CELL).clip(cols, rows) for x, y, w, h, _ in stats[1:count]]
+
+
+@dataclass
+class ChromeMemory:
+    """One file's chrome as first detected: the frame, where its chrome was, and what was found there
+    (boxes in stored-frame pixels). Build one per file; the scanner fills it on the first frame it
+    scans with a chrome pass and only reads it afterwards."""
+
+    reference: np.ndarray | None = None
+    chrome: np.ndarray | None = None
+    found: list[DetectedText] = field(default_factory=list)
+    reused: int = 0  # boxes taken over from the reference frame (for tests and the audit's curiosity)
+
+    def matches(self, frame: np.ndarray) -> bool:
+        """Whether a reference of the same geometry and sample type is held."""
+        ref = self.reference
+        return ref is not None and ref.shape == frame.shape and ref.dtype == frame.dtype
+
+    def plan(self, frame: np.ndarray, bands: list[Rect], live: np.ndarray | None = None,
+             ) -> tuple[list[DetectedText], list[Rect]]:
+        """(remembered boxes still valid on `frame`, windows of `frame`'s chrome to detect anew).
+
+        A remembered box is valid when no pixel under it (a pixel around it included) differs from the
+        reference. The windows cover the chrome pixels of `frame` that differ from the reference or were
+        not chrome there, and the whole of every remembered box that is no longer valid, where they
+        form areas the size of print (PRINT_WINDOW_MAX); larger changed areas are live image, and so are
+        the pixels of `frame`'s own anatomy (`live`, stored-frame pixels): the frame's scan judges them."""
+        rows, cols = frame.shape[:2]
+        assert self.reference is not None and self.chrome is not None
+        changed = frame != self.reference
+        if changed.ndim == 3:
+            changed = changed.any(axis=2)
+        need = (changed | ~self.chrome) & band_mask(bands, rows, cols)
+        if live is not None:
+            need &= ~live
+        kept: list[DetectedText] = []
+        for item in self.found:
+            box = item.rect.pad(1, 1).clip(cols, rows)
+            if changed[box.y0 : box.y1, box.x0 : box.x1].any():
+                need[box.y0 : box.y1, box.x0 : box.x1] = True
+            else:
+                kept.append(item)
+        self.reused += len(kept)
+        windows = [w for w in change_windows(need)
+                   if w.width <= PRINT_WINDOW_MAX.width and w.height <= PRINT_WINDOW_MAX.height]
+        return kept, windows
+
+    def remember(self, frame: np.ndarray, bands: list[Rect], found: list[DetectedText]) -> None:
+        """Keep `frame` as the reference, with its chrome bands and the boxes found in them."""
+        rows, cols = frame.shape[:2]
+        self.reference = frame.copy()
+        self.chrome = band_mask(bands, rows, cols)
+        self.found = list(found)
