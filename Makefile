@@ -38,6 +38,7 @@ fuzz: $(STAMP)
 
 bench: $(STAMP)
 	bash bench/run.sh
+	$(PY) bench/pixel_speed.py
 	$(PY) bench/pixel_eval.py
 
 # Pixel stage: burned-in text left, anatomy lost, speed, beside Presidio and naive EasyOCR (bench/pixel_results.md).

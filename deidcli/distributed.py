@@ -295,7 +295,10 @@ def _ocr_readiness(engine: str) -> str:
     try:
         from deidcli.ocr import make_detector
 
-        make_detector(engine)
+        detector = make_detector(engine)
+        load_all = getattr(detector, "load_all", None)
+        if load_all is not None:  # models that load on first use: a readiness check must see them all
+            load_all()
     except Exception as error:  # noqa: BLE001 - reported, not raised
         return f"{engine} not ready ({type(error).__name__})"
     return f"{engine} ready"

@@ -332,3 +332,19 @@ def test_recipe_export_unknown_option_exits_2(runner):
     result = runner.invoke(recipe, ["export", "basic", "--option", "retain-everything"])
     assert result.exit_code == 2
     assert "retain-modified-dates" in result.output
+
+
+def test_run_review_prints_the_warnings_without_the_basic_profile_comparison(capsys):
+    """`deid run` prints check-recipe's warnings; the comparison with the basic profile is check-recipe's
+    own output, so the run does not spend its start-up on it."""
+    from deidcli.recipe.check import check_loaded_recipe, review_for_run
+    from deidcli.recipe.load import load_recipe
+
+    recipe = load_recipe("kskit-mammography")
+    full = check_loaded_recipe(recipe)
+    review = review_for_run(recipe, accept_risk=True)
+    assert full.summary.compared and full.summary.differences > 0
+    assert not review.summary.compared and review.summary.differences == 0
+    assert [str(p) for p in review.problems] == [str(p) for p in full.problems] and review.warnings
+    printed = capsys.readouterr().err
+    assert all(problem.message in printed for problem in review.warnings)

@@ -107,8 +107,10 @@ def test_engine_threads_share_the_cores_and_the_environment_wins(monkeypatch: py
 
 def test_rapidocr_sessions_get_the_threads_and_the_memory_arena() -> None:
     detector = make_detector("rapidocr", threads=2)
+    detector.load_all()
     engine = detector._engine  # noqa: SLF001 - the options are only visible on the sessions
-    for session in (engine.text_det.infer.session, engine.text_rec.session.session, engine.text_cls.infer.session):
+    for session in (engine.text_det.infer.session, engine.text_rec.stage().session.session,
+                    engine.text_cls.stage().infer.session):
         options = session.get_session_options()
         assert options.intra_op_num_threads == 2
         assert options.enable_cpu_mem_arena
@@ -136,3 +138,107 @@ def test_mammogram_print_is_hidden_while_the_breast_is_not_detected_twice() -> N
     assert hidden == planted
     frame_area = 1024 * 788
     assert sum(r * c for r, c in seen) < 1.6 * frame_area
+
+
+def test_rapidocr_loads_the_recogniser_only_when_a_box_is_read() -> None:
+    """Background print is masked unread, so a scan that reads nothing never loads the recogniser and the
+    classifier (0.16 s of the engine's start-up); the first box to read loads them, and it is read."""
+    detector = make_detector("rapidocr", threads=1)
+    engine = detector._engine  # noqa: SLF001 - whether a model is loaded is only visible there
+    picture = np.zeros((160, 640), np.uint8)
+    cv2.putText(picture, "R MLO", (40, 100), cv2.FONT_HERSHEY_SIMPLEX, 2.0, 255, 4)
+    unread = detector.detect(picture, read=lambda _rect: False)
+    assert unread and all(item.text == "" for item in unread)
+    assert engine.text_rec._stage is None and engine.text_cls._stage is None  # noqa: SLF001
+    read = detector.detect(picture)
+    assert engine.text_rec._stage is not None  # noqa: SLF001
+    assert any("MLO" in item.text.replace(" ", "") for item in read)
+
+
+def test_gray_display_view_made_from_the_display_values_is_the_view_made_from_the_frame() -> None:
+    """The scan resizes a gray frame once and makes its display view from those values: the same pictures."""
+    from deidcli.ocr.scan import _display_values, choose_scale
+
+    image = mammogram(rows=3328, cols=2560, photometric="MONOCHROME1", seed=1)
+    scanner = TextScanner(make_detector("rapidocr"), None)
+    scale = choose_scale(3328, 2560, scanner.scan_max_side, scanner.small_side, scanner.small_scale)
+    values = _display_values(image.pixels, image.photometric, scale)
+    once = scanner.views(image.pixels, image.photometric, scale, image.bits_stored, values)
+    twice = scanner.views(image.pixels, image.photometric, scale, image.bits_stored)
+    assert [name for name, _ in once] == [name for name, _ in twice]
+    assert all(np.array_equal(a, b) for (_, a), (_, b) in zip(once, twice, strict=True))
+
+
+def _frame_scanner(frames: str | None):
+    from deidcli.audit import FileResult, PrivateRecord
+    from deidcli.pixels.stage import FrameScanner, PixelStage
+
+    source = pydicom_dataset(frames)
+    stage = PixelStage(lambda: None, [], False, "rapidocr")
+    scanner = FrameScanner(stage, source, [], True, FileResult(), PrivateRecord("in.dcm", "id", "", "", ""))
+    scans: list[int] = []
+
+    def scan(index: int, frame: np.ndarray) -> list[Rect]:
+        scans.append(index)
+        return []
+
+    scanner._scan = scan  # type: ignore[method-assign]  # noqa: SLF001 - the scan is what is counted
+    return scanner, scans
+
+
+def pydicom_dataset(frames: str | None):
+    from pydicom.dataelem import RawDataElement
+    from pydicom.dataset import Dataset
+
+    source = Dataset()
+    source.Rows, source.Columns = 8, 8
+    if frames is not None:  # as read from a file: the value is only parsed when used
+        source._dict[0x00280008] = RawDataElement(0x00280008, "IS", len(frames), frames.encode(), 0, False, True)
+    return source
+
+
+def test_repeated_frames_of_a_cine_are_scanned_once_and_a_one_frame_file_is_not_hashed() -> None:
+    frame = np.full((8, 8), 7, np.uint16)
+    cine, scans = _frame_scanner("3")
+    for index in range(3):
+        cine(index, frame.copy())
+    assert cine.frames_may_repeat and scans == [0]
+    single, scans = _frame_scanner(None)
+    assert not single.frames_may_repeat
+    single(0, frame)
+    assert scans == [0] and single.cache == {}
+    malformed, _ = _frame_scanner("three")  # a count nobody can read: hashed (and only slower), never skipped
+    assert malformed.frames_may_repeat
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.int16, np.float32])
+def test_brightest_channel_is_the_per_pixel_maximum_in_a_new_array(dtype: type) -> None:
+    from deidcli.ocr.views import brightest_channel
+
+    rgb = (np.random.default_rng(3).random((37, 53, 3)) * 1000 - 200).astype(dtype)
+    brightest = brightest_channel(rgb)
+    assert brightest.dtype == rgb.dtype and np.array_equal(brightest, rgb.max(axis=2))
+    brightest[:] = 0
+    assert rgb.any()  # the input is untouched
+    gray = rgb[..., 0]
+    assert brightest_channel(gray) is gray
+
+
+def test_rapidocr_detector_input_from_the_table_is_bit_identical_to_rapidocrs_own() -> None:
+    """The detector's input is read from a 256-entry table: the same float32 values RapidOCR computes, so
+    the same boxes, whatever the picture."""
+    from rapidocr_onnxruntime.ch_ppocr_det.utils import DetPreProcess
+
+    detector = make_detector("rapidocr", threads=1)
+    engine = detector._engine.text_det  # noqa: SLF001 - the preprocessing is only reachable there
+    rng = np.random.default_rng(5)
+    for shape in ((256, 320, 3), (64, 97, 3), (1024, 788, 3)):
+        picture = rng.integers(0, 256, shape, dtype=np.uint8)
+        ours = engine.get_preprocess(max(shape[:2]))(picture)
+        theirs = DetPreProcess(ours_limit(engine, max(shape[:2])), engine.limit_type, engine.mean, engine.std)(picture)
+        assert ours.dtype == theirs.dtype == np.float32 and ours.shape == theirs.shape
+        assert np.array_equal(ours, theirs)
+
+
+def ours_limit(engine: object, max_wh: int) -> int:
+    return type(engine).get_preprocess(engine, max_wh).limit_side_len  # RapidOCR's own choice of size limit

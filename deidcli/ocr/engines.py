@@ -12,9 +12,11 @@ that worker's share of the cores as intra-op threads (deidcli.ocr.threads).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+import threading
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 import cv2
 import numpy as np
@@ -99,6 +101,94 @@ def _pad_small(image8: np.ndarray) -> np.ndarray:
     return cv2.copyMakeBorder(image8, 0, bottom, 0, right, cv2.BORDER_CONSTANT, value=0)
 
 
+#: RapidOCR's classes are patched while models load (below): one load at a time, whatever the threads.
+_LOADING = threading.RLock()
+
+
+@contextlib.contextmanager
+def _our_session_options(threads: int) -> Iterator[None]:
+    """RapidOCR 1.4 builds its session options itself, from a config that cannot say "no spinning" or "arena
+    on": its builder is swapped for `_session_options` while models load (one load at a time)."""
+    from rapidocr_onnxruntime.utils.infer_engine import OrtInferSession
+
+    with _LOADING:
+        builder = OrtInferSession.__dict__["_init_sess_opts"]
+        OrtInferSession._init_sess_opts = staticmethod(lambda _config: _session_options(threads))
+        try:
+            yield
+        finally:
+            OrtInferSession._init_sess_opts = builder
+
+
+@contextlib.contextmanager
+def _replaced(module: object, attributes: dict[str, object]) -> Iterator[None]:
+    """`module`'s attributes replaced for the duration (RapidOCR's constructor names its stage classes)."""
+    saved = {name: getattr(module, name) for name in attributes}
+    for name, value in attributes.items():
+        setattr(module, name, value)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            setattr(module, name, value)
+
+
+class _LoadOnFirstUse:
+    """A RapidOCR stage (classifier, recogniser) whose ONNX model loads the first time it is called, with
+    the same session options as the others. A model that fails to load then raises inside `detect`,
+    which the scanner turns into `ocr_failed` (the file is quarantined, never passed unread)."""
+
+    def __init__(self, stage_class: type, config: dict, threads: int) -> None:
+        self._stage_class, self._config, self._threads = stage_class, config, threads
+        self._stage: object | None = None
+
+    def stage(self) -> Any:
+        """The loaded stage (loading it now if needed)."""
+        if self._stage is None:
+            with _our_session_options(self._threads):
+                if self._stage is None:  # another thread may have loaded it meanwhile
+                    self._stage = self._stage_class(self._config)
+        return self._stage
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return self.stage()(*args, **kwargs)
+
+
+def _normalise_through_a_table(text_det: Any) -> None:
+    """RapidOCR's detector input, (uint8 - mean) / std per channel, read from a 256-entry table instead.
+
+    Why: RapidOCR computes it in float64 over the whole picture (its mean and std are float64 arrays),
+    then transposes and casts to float32: 20 ms of a 256x320 window's ~50, measured, and the scanner
+    sends every frame 3-5 windows. The table is made by the same operations on the 256 possible values,
+    so the model gets bit-identical input (tests/test_ocr_speed.py compares both)."""
+    make_preprocess = text_det.get_preprocess
+
+    def get_preprocess(max_wh: int) -> Any:
+        preprocess = make_preprocess(max_wh)
+        exact = preprocess.normalize
+        table = ((np.arange(256).astype("float32")[:, None] * preprocess.scale - preprocess.mean)
+                 / preprocess.std).astype(np.float32)
+
+        def normalise(image: np.ndarray) -> np.ndarray:  # (H, W, C) uint8 -> (C, H, W) float32
+            if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != table.shape[1]:
+                return exact(image).transpose((2, 0, 1))
+            out = np.empty((image.shape[2], *image.shape[:2]), np.float32)
+            for channel in range(image.shape[2]):
+                np.take(table[:, channel], image[..., channel], out=out[channel])
+            return out
+
+        preprocess.normalize = normalise
+        preprocess.permute = lambda planes: planes  # normalise already gives channels first
+        return preprocess
+
+    text_det.get_preprocess = get_preprocess
+
+
+def _deferred(stage_class: type, threads: int) -> Callable[[dict], _LoadOnFirstUse]:
+    """What RapidOCR's constructor calls in place of `stage_class(config)`: a stage that loads later."""
+    return lambda config: _LoadOnFirstUse(stage_class, config, threads)
+
+
 class RapidOcrDetector:
     """PP-OCRv4 (DB detector + CRNN recogniser) through ONNX Runtime: small, fast, no torch.
 
@@ -117,28 +207,32 @@ class RapidOcrDetector:
     name = "rapidocr"
 
     def __init__(self, threads: int = DEFAULT_THREADS, use_cls: bool = True) -> None:
-        from rapidocr_onnxruntime import RapidOCR
-        from rapidocr_onnxruntime.utils.infer_engine import OrtInferSession
+        import rapidocr_onnxruntime.main as rapidocr_main
 
-        # RapidOCR 1.4 builds its session options itself, from a config that cannot say "no spinning" or
-        # "arena on": its builder is swapped for ours while the three models load (one thread, here).
-        builder = OrtInferSession.__dict__["_init_sess_opts"]
-        OrtInferSession._init_sess_opts = staticmethod(lambda _config: _session_options(threads))
-        try:
-            self._engine = RapidOCR(
-                text_score=0.0,
-                use_cls=use_cls,
-                max_side_len=ENGINE_MAX_SIDE * 2,
-                min_side_len=8,
-                det_limit_side_len=ENGINE_MAX_SIDE * 2,
-                det_limit_type="max",
-                det_box_thresh=0.3,
-                det_unclip_ratio=1.8,
-            )
-        finally:
-            OrtInferSession._init_sess_opts = builder
+        # The classifier and the recogniser (0.16 of the engine's 0.25 s of model loading, measured) load
+        # on first use: a run that reads no box (US bands, background print, a tiny file) never pays.
+        with _our_session_options(threads):  # holds _LOADING: the classes named below are the originals
+            stages = {name: _deferred(getattr(rapidocr_main, name), threads)
+                      for name in ("TextClassifier", "TextRecognizer")}
+            with _replaced(rapidocr_main, stages):
+                self._engine = rapidocr_main.RapidOCR(
+                    text_score=0.0,
+                    use_cls=use_cls,
+                    max_side_len=ENGINE_MAX_SIDE * 2,
+                    min_side_len=8,
+                    det_limit_side_len=ENGINE_MAX_SIDE * 2,
+                    det_limit_type="max",
+                    det_box_thresh=0.3,
+                    det_unclip_ratio=1.8,
+                )
+        _normalise_through_a_table(self._engine.text_det)
         self.use_cls = use_cls
         self.threads = threads
+
+    def load_all(self) -> None:
+        """Load the models that wait for their first use (a readiness check that must see them all)."""
+        self._engine.text_cls.stage()
+        self._engine.text_rec.stage()
 
     def detect(self, image8: np.ndarray, read_max_aspect: float | None = None,
                read: Callable[[Rect], bool] | None = None) -> list[DetectedText]:

@@ -25,6 +25,7 @@ import cv2
 import numpy as np
 
 from deidcli.geometry import Rect
+from deidcli.ocr.views import brightest_channel
 
 #: A component smaller than this share of the frame is not anatomy (text, markers, noise).
 MIN_ANATOMY_SHARE = 0.01
@@ -73,7 +74,7 @@ def anatomy_mask(view8: np.ndarray, data_regions: list[Rect] | None = None) -> n
     components are measured, so text glued to the edge of tissue is not absorbed into it.
     """
     rows, cols = view8.shape[:2]
-    gray = view8 if view8.ndim == 2 else view8.max(axis=2)
+    gray = brightest_channel(view8)
     if int(gray.max()) == int(gray.min()):
         return np.zeros((rows, cols), bool)
     blurred = cv2.GaussianBlur(gray, (0, 0), 4.0)  # speckle and noise average out; tissue stays
@@ -100,7 +101,7 @@ def anatomy_mask(view8: np.ndarray, data_regions: list[Rect] | None = None) -> n
 
 def stroke_response(view8: np.ndarray, size: int = 15) -> np.ndarray:
     """Bright-on-dark and dark-on-bright strokes narrower than `size` (white and black top-hat)."""
-    gray = view8 if view8.ndim == 2 else view8.max(axis=2)
+    gray = brightest_channel(view8)
     kernel = cv2.getStructuringElement(cv2.MORPH_RECT, (size, size))
     white = cv2.morphologyEx(gray, cv2.MORPH_TOPHAT, kernel)
     black = cv2.morphologyEx(gray, cv2.MORPH_BLACKHAT, kernel)
@@ -122,7 +123,7 @@ def local_contrast(gray: np.ndarray, size: int = 15) -> np.ndarray:
 def stroke_values(gray: np.ndarray, size: int = 15) -> np.ndarray:
     """White minus black top-hat of the values themselves (float32, in stored units): `local_contrast`
     before its stretch, which the scanner also thresholds to find where print can be."""
-    values = gray.astype(np.float32) if gray.ndim == 2 else gray.max(axis=2).astype(np.float32)
+    values = brightest_channel(gray).astype(np.float32)
     kernel = cv2.getStructuringElement(cv2.MORPH_RECT, (size, size))
     return cv2.morphologyEx(values, cv2.MORPH_TOPHAT, kernel) - cv2.morphologyEx(values, cv2.MORPH_BLACKHAT, kernel)
 
@@ -142,7 +143,7 @@ def flat_background(view8: np.ndarray) -> np.ndarray:
     there are structure, not print: measured on gdcm-US-ALOKA-16 (a dark bladder read as
     "background" by the threshold gave 271 marks before this test, 0 after).
     """
-    gray = view8 if view8.ndim == 2 else view8.max(axis=2)
+    gray = brightest_channel(view8)
     kernel = cv2.getStructuringElement(cv2.MORPH_RECT, (FLAT_STROKE, FLAT_STROKE))
     base = cv2.morphologyEx(cv2.morphologyEx(gray, cv2.MORPH_OPEN, kernel), cv2.MORPH_CLOSE, kernel)
     values = base.astype(np.float32)
@@ -174,7 +175,7 @@ def text_marks(view8: np.ndarray, anatomy: np.ndarray, max_height: int = MAX_MAR
     whose ink is one level (see `drawn_ink`): for pictures shown as stored, not resampled down.
     """
     size = min(31, max(9, 2 * (max_height // 3) + 1))
-    gray = view8 if view8.ndim == 2 else view8.max(axis=2)
+    gray = brightest_channel(view8)
     kernel = cv2.getStructuringElement(cv2.MORPH_RECT, (size, size))
     allowed = flat_background(gray) & ~cv2.dilate(anatomy.astype(np.uint8), np.ones((7, 7), np.uint8)).astype(bool)
     layers: list[np.ndarray] = []
@@ -274,7 +275,7 @@ def dim_text_marks(view8: np.ndarray, anatomy: np.ndarray, max_height: int = MAX
     above the field (6 on 2) through its palette: legible on a screen in a dark room, invisible to a stroke
     threshold of 40. Lifting also lifts noise, but noise fails `flat_background`, so it is never a mark.
     """
-    gray = view8 if view8.ndim == 2 else view8.max(axis=2)
+    gray = brightest_channel(view8)
     if gray.dtype != np.uint8:
         return []
     # Only print brighter than its field: lifted, the dark gaps between two dim lines would join them

@@ -50,7 +50,14 @@ from deidcli.ocr.layout import (
     stroke_values,
     text_marks,
 )
-from deidcli.ocr.views import COLOUR_VIEWS, GRAY_VIEWS, colour_views, display_gray, gray_views
+from deidcli.ocr.views import (
+    COLOUR_VIEWS,
+    GRAY_VIEWS,
+    brightest_channel,
+    colour_views,
+    display_gray,
+    gray_views,
+)
 
 DEFAULT_SCAN_MAX_SIDE = 1024
 DEFAULT_SMALL_SIDE = 512
@@ -279,17 +286,22 @@ class TextScanner:
         return {"read_max_aspect": 0.6 * longest + 0.6 if longest else None}
 
     def views(
-        self, frame: np.ndarray, photometric: str, scale: float, bits_stored: int
+        self, frame: np.ndarray, photometric: str, scale: float, bits_stored: int,
+        values: np.ndarray | None = None,
     ) -> list[tuple[str, np.ndarray]]:
         """The 8-bit pictures to scan, at scan resolution.
 
         8-bit gray frames (ultrasound, secondary capture) already are what a viewer shows, so
-        they get `gray8_view_names`; wider ones need the squeezes in `gray_view_names`.
+        they get `gray8_view_names`; wider ones need the squeezes in `gray_view_names`. `values`, when
+        given, is the gray frame's `_display_values` (the scan has them already: not resized twice).
         """
         if frame.ndim == 3:
             return colour_views(resize(frame, scale), self.colour_view_names)
-        raw = frame if frame.dtype in (np.uint8, np.uint16, np.int16) else frame.astype(np.float32)
-        gray = display_gray(resize(raw, scale), photometric)
+        if values is not None:
+            gray = values
+        else:
+            raw = frame if frame.dtype in (np.uint8, np.uint16, np.int16) else frame.astype(np.float32)
+            gray = display_gray(resize(raw, scale), photometric)
         names = (
             self.gray8_view_names if bits_stored <= 8 and frame.dtype.itemsize == 1 else self.gray_view_names
         )
@@ -346,9 +358,12 @@ class TextScanner:
             raise OcrError("ocr_bad_input", f"bits stored {bits_stored} out of range")
         rows, cols = frame.shape[:2]
         scale = choose_scale(rows, cols, self.scan_max_side, self.small_side, self.small_scale)
-        view = self.views(frame, photometric, scale, int(bits_stored))[0][1]
+        # The stored values at scan resolution, resized once: a gray frame's display view is made from them
+        # (a 3328x2560 resize costs 25-55 ms, measured), the contrast pass and the residual check read them.
+        values = _display_values(frame, photometric, scale)
+        view = self.views(frame, photometric, scale, int(bits_stored), values if frame.ndim == 2 else None)[0][1]
         vrows, vcols = view.shape[:2]
-        gray8 = view if view.ndim == 2 else view.max(axis=2)
+        gray8 = brightest_channel(view)
         regions = None if data_regions is None else [r.scale(scale, scale) for r in data_regions]
         anatomy = anatomy_mask(gray8, regions)
         state = _ScanState(anatomy, scale, rows, cols)
@@ -383,7 +398,6 @@ class TextScanner:
             self._decide(self._chrome(frame, photometric, int(bits_stored), scale, state, chrome, start),
                          view, state)
 
-        values = _display_values(frame, photometric, scale)
         if wanted and extent is not None:
             # The whole frame, not only the anatomy's extent: print on a plate beside the breast can be
             # too faint for the display view (mg_window: 150 levels of 4096). The detector runs where
@@ -564,7 +578,7 @@ class TextScanner:
         """Detection again inside an over-large box, on its local-contrast view enlarged x2 (the
         lines it holds are small at scan resolution): the text lines, never the box itself."""
         crop = view[box.y0 : box.y1, box.x0 : box.x1]
-        gray = crop if crop.ndim == 2 else crop.max(axis=2)
+        gray = brightest_channel(crop)
         picture = resize(gray if contrast_view else local_contrast(gray), INSIDE_SCALE)
         read = self._reader(state, box, INSIDE_SCALE)
         out = []
@@ -784,7 +798,7 @@ def reads_as_text(found: DetectedText, strict: bool = False) -> bool:
 
 def _display_values(frame: np.ndarray, photometric: str, scale: float) -> np.ndarray:
     """Stored values at scan resolution, oriented for display (float32; colour as brightest channel)."""
-    gray = frame.max(axis=2) if frame.ndim == 3 else frame
+    gray = brightest_channel(frame)
     raw = gray if gray.dtype in (np.uint8, np.uint16, np.int16) else gray.astype(np.float32)
     return display_gray(resize(raw, scale), photometric if frame.ndim == 2 else "MONOCHROME2")
 
