@@ -53,12 +53,25 @@ def test_faint_print_over_tissue_keeps_the_whole_box() -> None:
     assert fit_to_ink(frame, box) == box
 
 
-def test_colour_box_over_texture_keeps_the_whole_box() -> None:
+def test_coloured_print_over_colour_texture_keeps_the_whole_box() -> None:
+    """Yellow print mixes two samples at 255 with one at 0: no single neutral level to trust, nothing trimmed."""
     rng = np.random.default_rng(5)
     frame = rng.integers(0, 255, (200, 400, 3)).astype(np.uint8)
-    _print(frame, "DOE JANE", (60, 100), 255)
+    glyphs = _print(frame[..., 0], "DOE JANE", (60, 100), 255)
+    frame[glyphs] = (255, 255, 0)
     box = Rect(20, 50, 330, 140)
     assert fit_to_ink(frame, box) == box
+
+
+def test_white_print_over_colour_texture_is_trimmed_to_the_print() -> None:
+    """White print (every sample 255) over colour speckle: the glyphs are the core's white, the box their extent."""
+    rng = np.random.default_rng(5)
+    frame = rng.integers(0, 250, (200, 400, 3)).astype(np.uint8)
+    glyphs = _print(frame[..., 0], "DOE JANE", (60, 100), 255)
+    frame[glyphs] = 255
+    box = Rect(20, 50, 330, 140)
+    fitted = fit_to_ink(frame, box)
+    assert _inside(fitted, glyphs) and fitted.area < 0.6 * box.area
 
 
 def test_tissue_entering_from_the_border_is_not_print() -> None:
@@ -83,3 +96,43 @@ def test_glyph_cut_by_the_box_end_keeps_its_mask() -> None:
     box = Rect(5, 25, last + 5, 75)  # the margin reaches 5 columns into the "4", not the box's core
     fitted = fit_to_ink(frame, box)
     assert fitted.x1 == box.x1
+
+
+def test_a_level_filling_most_of_the_box_is_the_field_not_the_print() -> None:
+    """Mid-grey print over tissue beside a black hole that fills most of the box's core: the black is the
+    field the print stands on; trimmed to it, the box would leave the print's far end uncovered."""
+    frame = _tissue()
+    frame[60:130, 20:230] = 0
+    glyphs = _print(frame, "DOE JANE 1962", (30, 100), 1000)
+    box = Rect(10, 50, 300, 140)
+    assert _inside(fit_to_ink(frame, box), glyphs)
+
+
+def test_resampled_white_print_over_colour_texture_is_trimmed_to_the_print() -> None:
+    """White print shrunk with its picture (antialiased: 180-250, no single level) over colour speckle: the
+    pixels near the whitest are the glyphs, and every glyph pixel stays inside the fitted box."""
+    rng = np.random.default_rng(8)
+    big = np.zeros((400, 800), np.uint8)
+    cv2.putText(big, "DOE JANE", (120, 200), cv2.FONT_HERSHEY_SIMPLEX, 2.0, 255, 4, cv2.LINE_AA)
+    shown = cv2.resize(big, (400, 200), interpolation=cv2.INTER_AREA)
+    frame = rng.integers(0, 120, (200, 400, 3)).astype(np.uint8)
+    frame = np.maximum(frame, shown[..., None])
+    glyphs = shown > 60
+    ys, xs = np.nonzero(glyphs)
+    box = Rect(int(xs.min()) - 12, int(ys.min()) - 12, int(xs.max()) + 13, int(ys.max()) + 13)  # the scanner's margin
+    fitted = fit_to_ink(frame, box)
+    assert _inside(fitted, glyphs) and fitted.area < 0.7 * box.area
+
+
+def test_white_word_beside_a_coloured_one_keeps_the_whole_box() -> None:
+    """A white word and a yellow one in one box over colour texture: the white level does not reach across the
+    box, so the box is not trimmed to it (the yellow word would be left uncovered)."""
+    rng = np.random.default_rng(9)
+    frame = rng.integers(0, 200, (200, 400, 3)).astype(np.uint8)
+    white = _print(frame[..., 0], "DOE", (40, 100), 255)
+    frame[white] = 255
+    yellow = _print(frame[..., 0], "JANE 1962", (150, 100), 255)
+    frame[yellow] = (255, 255, 0)
+    box = Rect(20, 60, 340, 120)
+    fitted = fit_to_ink(frame, box)
+    assert _inside(fitted, white | yellow)

@@ -153,3 +153,15 @@ def test_marks_cover_print_next_to_graphics_on_real_ultrasound(name, glyphs) -> 
         covered[mark.y0 : mark.y1, mark.x0 : mark.x1] = True
     ink = gray[y0:y1, x0:x1] > 200
     assert covered[y0:y1, x0:x1][ink].mean() > 0.9
+
+
+def test_print_at_the_frame_edge_is_a_mark_and_a_field_of_view_sliver_is_not() -> None:
+    """A name printed flush with the left edge is still found (several marks); the sliver between a round field
+    of view and the top edge (one mark lying along the border) is not print."""
+    frame = np.zeros((256, 256), np.uint8)
+    cv2.circle(frame, (128, 133), 132, 90, -1)  # the field of view, within a stroke of the top edge
+    cv2.putText(frame, "DOE 1962", (0, 240), cv2.FONT_HERSHEY_SIMPLEX, 0.6, 255, 1, cv2.LINE_8)
+    anatomy = np.zeros(frame.shape, bool)
+    marks = text_marks(frame, anatomy)
+    assert any(m.x0 == 0 and m.y0 >= 220 for m in marks)
+    assert not any(m.y0 == 0 for m in marks)

@@ -35,7 +35,7 @@ from deidcli.pixels import (
     rewrite_pixels,
 )
 from deidcli.pixels import rewrite as rewrite_module
-from deidcli.pixels.mask import darkest_palette_index, fill_value
+from deidcli.pixels.mask import darkest_palette_index, field_fill, fill_value
 from deidcli.reasons import REASONS
 from tests.pixel_helpers import (
     dciodvfy_errors,
@@ -90,9 +90,13 @@ def _quarter(ds: Dataset) -> Rect:
     return Rect(columns // 4, rows // 4, columns // 2 + 1, rows // 2 + 1)
 
 
-def _expected_fill(ds: Dataset, frame: np.ndarray) -> int | None:
-    """The constant the mask must show for simple cases (None: checked elsewhere): a monochrome
-    frame's own darkest value (air in CT, not the type's minimum), black for RGB."""
+def _expected_fill(ds: Dataset, frame: np.ndarray, rect: Rect) -> int | tuple[int, ...] | None:
+    """The constant the mask must show for simple cases (None: checked elsewhere): the flat field around
+    the rectangle where there is one, else a monochrome frame's own darkest value (air in CT, not the
+    type's minimum), black for RGB."""
+    field = field_fill(frame, rect)
+    if field is not None:
+        return field if frame.ndim == 3 else field[0]
     photometric = ds.PhotometricInterpretation
     if photometric == "MONOCHROME2":
         return int(frame.min())
@@ -126,7 +130,7 @@ def test_mask_round_trip_is_exact_and_valid(name: str, tmp_path) -> None:
         assert new.shape == old.shape
         block = new[rect.y0 : rect.y1, rect.x0 : rect.x1]
         assert is_constant(block)
-        fill = _expected_fill(back, old)
+        fill = _expected_fill(back, old, rect)
         if fill is not None:
             assert np.all(block == fill)
         assert np.array_equal(outside(new, *rect.to_list()), outside(old, *rect.to_list()))
@@ -299,18 +303,19 @@ def _image_dataset(frame: np.ndarray, photometric: str, frames: int = 1) -> Data
 
 
 def test_palette_fill_is_darkest_palette_entry() -> None:
-    ds = _palette_dataset(np.full((16, 16), 9, dtype=np.uint8))
+    frame = (9 + np.indices((16, 16)).sum(axis=0) % 3).astype(np.uint8)  # no flat field: the palette's darkest
+    ds = _palette_dataset(frame)
     assert darkest_palette_index(ds) == 5
     target = make_target(ds)
     rewrite_pixels(ds, target, lambda i, f: [Rect(0, 0, 4, 4)])
     out = decoded_frames(target)[0]
-    assert np.all(out[:4, :4] == 5) and np.all(out[4:, :] == 9)
+    assert np.all(out[:4, :4] == 5) and np.array_equal(out[4:, :], frame[4:, :])
     assert target.RedPaletteColorLookupTableData == ds.RedPaletteColorLookupTableData
 
 
 def test_monochrome1_fill_is_the_frames_maximum() -> None:
     """MONOCHROME1 renders its highest value black: the mask takes the frame's own maximum."""
-    frame = np.full((8, 8), 100, dtype=np.uint16)
+    frame = (100 + np.indices((8, 8)).sum(axis=0) % 3).astype(np.uint16)  # textured: no field to take
     frame[7, 7] = 3000
     ds = _image_dataset(frame, "MONOCHROME1")
     ds.BitsStored, ds.HighBit = 12, 11
@@ -320,14 +325,40 @@ def test_monochrome1_fill_is_the_frames_maximum() -> None:
 
 def test_monochrome2_fill_is_the_frames_background_not_the_type_minimum() -> None:
     """A signed CT frame masks with its air (-1024), not -32768 (which breaks windowing and statistics)."""
-    frame = np.full((8, 8), 40, dtype=np.int16)
+    frame = (40 + np.indices((8, 8)).sum(axis=0) % 3).astype(np.int16)  # tissue-like: no flat field
     frame[6:, :] = -1024
     ds = _image_dataset(frame, "MONOCHROME2")
     ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 15, 1
     ds.PixelData = frame.tobytes()
     rewrite_pixels(ds, target := make_target(ds), lambda i, f: [Rect(0, 0, 2, 2)])
     out = decoded_frames(target)[0]
-    assert np.all(out[:2, :2] == -1024) and np.all(out[2:6, :] == 40)
+    assert np.all(out[:2, :2] == -1024) and np.array_equal(out[2:6, :], frame[2:6, :])
+
+
+def test_mask_on_a_flat_field_takes_the_fields_value() -> None:
+    """Print on a grey plate: the mask takes the plate's value, so the field around the glyphs is unchanged
+    and the glyphs are gone (not a black block that was never in the image)."""
+    frame = np.full((40, 60), 120, dtype=np.uint8)
+    frame[:, 45:] = 0  # a dark strip beside the plate
+    frame[10:20, 10:30] = 255  # the print
+    ds = _image_dataset(frame, "MONOCHROME2")
+    rewrite_pixels(ds, target := make_target(ds), lambda i, f: [Rect(6, 6, 34, 24)])
+    out = decoded_frames(target)[0]
+    expected = frame.copy()
+    expected[10:20, 10:30] = 120
+    assert np.array_equal(out, expected)
+
+
+def test_mask_on_mixed_surroundings_takes_the_frames_fill() -> None:
+    """A rectangle whose ring is half plate, half dark strip has no field: the frame's darkest value fills it."""
+    frame = np.full((40, 60), 120, dtype=np.uint8)
+    frame[:, 30:] = 80
+    frame[39, 0] = 3  # the frame's darkest value
+    frame[10:20, 20:40] = 255
+    ds = _image_dataset(frame, "MONOCHROME2")
+    rewrite_pixels(ds, target := make_target(ds), lambda i, f: [Rect(16, 6, 44, 24)])
+    out = decoded_frames(target)[0]
+    assert np.all(out[6:24, 16:44] == 3) and np.array_equal(out[:6], frame[:6])
 
 
 # -------------------------------------------------------------------------------- lossless fallbacks

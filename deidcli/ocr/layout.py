@@ -201,6 +201,8 @@ def text_marks(view8: np.ndarray, anatomy: np.ndarray, max_height: int = MAX_MAR
         for x, y, w, h, _area in stats[1:]:
             if h > max_height or min(w, h) <= MIN_MARK_HEIGHT:  # ticks, dashes, rulers: not a line of print
                 continue
+            if border_sliver(marks[y : y + h, x : x + w], Rect(int(x), int(y), int(x + w), int(y + h)), gray.shape):
+                continue
             # Half a line height (at most one typical glyph) more at each end: a glyph glued to a graphic
             # (deid-data GREYSCALE_IMAGE's "X3" touching the depth marker's triangle) fails the glyph test and
             # would be cut off the line; a tall "line" is often a graphic itself (ALOKA's "L0" and arrow).
@@ -210,6 +212,28 @@ def text_marks(view8: np.ndarray, anatomy: np.ndarray, max_height: int = MAX_MAR
             if not drawn_only or drawn_ink(gray, Rect(int(x), int(y), int(x + w), int(y + h))):
                 lines.append(line)
     return lines
+
+
+#: Share of a side of the frame a lone mark must lie along to be a sliver of the frame's edge (see `border_sliver`).
+SLIVER_SHARE = 0.5
+
+
+def border_sliver(marks: np.ndarray, line: Rect, shape: tuple[int, ...]) -> bool:
+    """Whether a line is one mark lying along the frame's edge: the strip between a round field of view (or
+    an ultrasound sector) and the border, not print.
+
+    `marks` is the line's crop of the mark mask. Why: where a CT's circular field of view or a sector's rim
+    comes within a stroke's width of the border, the top-hat lights the sliver between them, and each
+    sliver passed as a glyph (pydicom J2K_pixelrep_mismatch: eight slivers masked with the frame's padding
+    value over air; pydicom-data color-pl: the grey strip beside its sector). Print is several marks,
+    and a glyph cut by the border meets it with a stroke, not along SLIVER_SHARE of its side."""
+    count, _ = cv2.connectedComponents(marks.astype(np.uint8), connectivity=8)
+    if count != 2:  # exactly one mark (label 0 is the field)
+        return False
+    rows, cols = shape[:2]
+    sides = ((line.x0 == 0, marks[:, 0]), (line.x1 == cols, marks[:, -1]),
+             (line.y0 == 0, marks[0, :]), (line.y1 == rows, marks[-1, :]))
+    return any(on_edge and np.count_nonzero(edge) >= SLIVER_SHARE * edge.size for on_edge, edge in sides)
 
 
 #: Share of a line's ink within a tenth of its contrast of the ink's median level for `drawn_ink`.

@@ -34,11 +34,20 @@ MIN_MARGIN = 2
 #: in is the detector's own box (the core).
 CORE_SHARE = 0.25
 #: Share of a box's core at one extreme value that makes that value the print's level (glyphs fill
-#: 15-40 % of a text line's box).
+#: 15-40 % of a text line's box), and the share above which that value is the field the print stands on,
+#: not print (the black around ultrasound print: trimmed to it, the box would shrink onto the field).
 PRINT_LEVEL_SHARE = 0.08
+FIELD_LEVEL_SHARE = 0.5
+#: White colour print: the pixels within this share of the contrast (core's whitest minus its median) below
+#: the whitest.
+WHITE_TOLERANCE = 0.25
 #: A field whose noise tolerance exceeds this share of the frame's value range is texture, not a field
 #: (examples_rgb_color's "PWR" over the image edge lost its lower half to a tolerance of 60 levels).
 FLAT_SHARE_OF_RANGE = 0.04
+#: A component crossing a rectangle is a structure, not print, when its ink fills this share of its bounding
+#: box (a patch of grey) or when it is at most THIN_LINE pixels thick (a grid line, a ruler).
+SOLID_SHARE = 0.9
+THIN_LINE = 2
 #: Share of the rim that must sit on the field: a rim that is mostly print or tissue gives no field to
 #: measure against (the rectangle is kept whole).
 FIELD_RIM_SHARE = 0.4
@@ -61,8 +70,20 @@ def glyph_ink(ink: np.ndarray) -> np.ndarray:
     edge = max(1, round(CORE_SHARE * min(rows, cols)))
     x, y, w, h = (stats[:, i] for i in (cv2.CC_STAT_LEFT, cv2.CC_STAT_TOP, cv2.CC_STAT_WIDTH, cv2.CC_STAT_HEIGHT))
     touches_border = (x == 0) | (y == 0) | (x + w == cols) | (y + h == rows)
-    reaches_core = (x < cols - edge) & (x + w > edge) & (y < rows - edge) & (y + h > edge)
-    keep = reaches_core | ~touches_border
+    # The core is judged on the ink itself, not on the joined (dilated) component: a pixel of growth let the
+    # line above and the picture's edge below both "reach" the core of ultrasound's IM#2 box.
+    ix0, iy0 = np.where(x > 0, x + 1, x), np.where(y > 0, y + 1, y)
+    ix1, iy1 = np.where(x + w < cols, x + w - 1, x + w), np.where(y + h < rows, y + h - 1, y + h)
+    reaches_core = (ix0 < cols - edge) & (ix1 > edge) & (iy0 < rows - edge) & (iy1 > edge)
+    # A solid block or a thin straight line crossing the whole rectangle (border to opposite border) is a
+    # structure the box lies on: the grey patch beside a label, a grid line (mlut_18's "30%" box reached into
+    # the patch beside the label, which held it whole). Only those shapes: two lines of print joined by the
+    # dilation also cross a box (ALOKA's date over its time), and they are print.
+    ink_area = np.bincount(labels[ink], minlength=count)
+    solid = ink_area >= SOLID_SHARE * np.maximum(ix1 - ix0, 1) * np.maximum(iy1 - iy0, 1)
+    thin = np.minimum(ix1 - ix0, iy1 - iy0) <= THIN_LINE
+    crossing = (((x == 0) & (x + w == cols)) | ((y == 0) & (y + h == rows))) & (solid | thin)
+    keep = (reaches_core | ~touches_border) & ~crossing
     keep[0] = False
     if keep.any():  # a glyph the box cut short at the end of its line is print: on the line's rows, kept
         top, bottom = int(y[keep].min()), int((y + h)[keep].max())
@@ -78,18 +99,43 @@ def print_level_ink(crop: np.ndarray) -> np.ndarray | None:
     Burned-in print is drawn at one stored value, usually the extreme of the frame (white, or black):
     when the core of the box holds PRINT_LEVEL_SHARE of its pixels at exactly its highest (or lowest)
     value, those pixels are the glyphs. Texture seldom repeats one value that often; lossy print does
-    not either, and then nothing is trimmed (None). Gray frames only: colour print can mix colours.
+    not either, and then nothing is trimmed (None). `crop` is 2-D (gray, palette indices) or rows x cols
+    x samples: colour print is looked for as white only (`crop.min(axis=2)`: every sample high), since
+    coloured print can mix colours and black is the field: at the core's whitest value, else within
+    WHITE_TOLERANCE of the contrast below it (print resampled or compressed has no single level).
+    Ink found within the tolerance must reach both ends of the box's core (`spans_core`): print at two
+    levels (a white word beside a coloured one) is not trimmed to one of them.
     Why: a 40 px name over MR tissue kept its whole detector margin (3.9 % of generated mr1024_sizes'
-    text-free pixels changed)."""
-    rows, cols = crop.shape
+    text-free pixels changed); ultrasound's white "PWR" over the speckle beside a colour bar kept a
+    box of speckle and bar four times the word (US1_UNCR, and the 320x240 examples_rgb_color, whose
+    print was resampled: 215-234 where the word is white)."""
+    levels = crop.min(axis=2) if crop.ndim == 3 else crop
+    rows, cols = levels.shape
     edge = max(1, round(CORE_SHARE * min(rows, cols)))
-    core = crop[edge : rows - edge, edge : cols - edge]
+    core = levels[edge : rows - edge, edge : cols - edge]
     if core.size == 0:
         return None
-    for level in (core.max(), core.min()):
-        if (core == level).mean() >= PRINT_LEVEL_SHARE:
-            return crop == level
+    if crop.ndim == 3:
+        top = float(core.max())
+        near_top = levels >= top - WHITE_TOLERANCE * (top - float(np.median(core)))
+        inks = [(levels == top, False), (near_top, True)]
+    else:
+        inks = [(levels == core.max(), False), (levels == core.min(), False)]
+    for ink, guarded in inks:
+        if PRINT_LEVEL_SHARE <= ink[edge : rows - edge, edge : cols - edge].mean() <= FIELD_LEVEL_SHARE:
+            return None if guarded and not spans_core(ink, edge) else ink
     return None
+
+
+def spans_core(ink: np.ndarray, edge: int) -> bool:
+    """Whether the ink reaches within one line height of both ends of the box's core along its long side
+    (the detector's box: a line of print runs its length)."""
+    along = ink.any(axis=0) if ink.shape[1] >= ink.shape[0] else ink.any(axis=1)
+    where = np.flatnonzero(along)
+    if where.size == 0:
+        return False
+    reach = max(2, min(ink.shape) - 2 * edge)
+    return bool(where[0] <= edge + reach and where[-1] >= along.size - 1 - edge - reach)
 
 
 def value_span(frame: np.ndarray) -> float:
@@ -124,7 +170,7 @@ def fit_to_ink(frame: np.ndarray, rect: Rect, span: float | None = None) -> Rect
     floor = 1.0 if frame.dtype.kind in "ui" else 1e-6
     tolerance = max(NOISE_LEVELS * float(np.percentile(deviation, NOISE_PERCENTILE)), floor)
     if tolerance > FLAT_SHARE_OF_RANGE * span or (deviation <= tolerance).mean() < FIELD_RIM_SHARE:
-        ink = print_level_ink(crop[..., 0]) if crop.shape[2] == 1 else None
+        ink = print_level_ink(crop[..., 0] if crop.shape[2] == 1 else crop)
         if ink is None:
             return rect  # a textured rim (tissue, speckle) and no print level: nothing is trimmed
     else:
