@@ -54,5 +54,24 @@ class Rect:
         return [self.x0, self.y0, self.x1, self.y1]
 
 
+
+def outside(extent: Rect, cols: int, rows: int, overlap: int, full_bands: bool = False) -> list[Rect]:
+    """The parts of a (rows, cols) picture around `extent`, each reaching `overlap` pixels into it so that
+    a line of print crossing its edge is seen whole from one side or the other: left and right strips
+    of full height, top and bottom bands between them (`full_bands`: across the whole width, so that a
+    toolbar word crossing from a band into a strip is whole in the band); a side where `extent` touches
+    the picture's edge has no part. An extent too thin to reach into gives the whole picture."""
+    if min(extent.width, extent.height) <= 2 * overlap:
+        return [Rect(0, 0, cols, rows)]
+    inner = extent.pad(-overlap, -overlap)
+    band_x0, band_x1 = (0, cols) if full_bands else (inner.x0, inner.x1)
+    parts = [
+        (extent.x0 > 0, Rect(0, 0, inner.x0, rows)),
+        (extent.x1 < cols, Rect(inner.x1, 0, cols, rows)),
+        (extent.y0 > 0, Rect(band_x0, 0, band_x1, inner.y0)),
+        (extent.y1 < rows, Rect(band_x0, inner.y1, band_x1, rows)),
+    ]
+    return [part for wanted, part in parts if wanted]
+
 #: frame index -> rectangles to blank on that frame; key None means "every frame".
 MaskPlan = dict[int | None, list[Rect]]

@@ -11,7 +11,7 @@ import cv2
 import numpy as np
 import pytest
 
-from deidcli.geometry import Rect
+from deidcli.geometry import Rect, outside
 from deidcli.ocr import BUILTIN_MAMMOGRAPHY_WORDS, TextScanner, make_detector
 from deidcli.ocr.layout import anatomy_mask
 from deidcli.ocr.scan import (
@@ -19,7 +19,6 @@ from deidcli.ocr.scan import (
     MIN_WINDOW,
     fit_engine_grid,
     merge_overlapping,
-    outside,
     stroke_windows,
 )
 from deidcli.ocr.threads import engine_threads
@@ -74,8 +73,9 @@ def test_merged_windows_do_not_overlap_and_cover_the_same_ground() -> None:
     assert all(any(_contains(m, r) for m in merged) for r in rects)
 
 
-def test_display_view_is_read_beside_the_anatomy_only() -> None:
-    """Strips around the extent reach `overlap` into it and no further; a side touching the edge has none."""
+def test_parts_around_the_anatomy_reach_overlap_into_it_and_no_further() -> None:
+    """Strips around the extent reach `overlap` into it and no further; a side touching the edge has none;
+    with `full_bands` the top and bottom bands run across the whole width (the chrome pass's toolbar)."""
     extent = Rect(200, 0, 800, 900)
     parts = outside(extent, 800, 1000, overlap=48)
     deep = extent.pad(-48, -48)
@@ -84,6 +84,9 @@ def test_display_view_is_read_beside_the_anatomy_only() -> None:
     assert all(p.x1 <= 800 and p.y1 <= 1000 for p in parts)
     assert not any(p.y1 <= extent.y0 for p in parts)  # the extent starts at the top: no top band
     assert outside(Rect(10, 10, 60, 60), 800, 600, overlap=48) == [Rect(0, 0, 800, 600)]
+    inset = Rect(100, 100, 700, 500)
+    assert Rect(148, 452, 652, 600) in outside(inset, 800, 600, overlap=48)
+    assert Rect(0, 452, 800, 600) in outside(inset, 800, 600, overlap=48, full_bands=True)
 
 
 def test_a_long_line_of_large_print_is_background_not_anatomy() -> None:

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
-from deidcli.geometry import Rect
+from deidcli.geometry import Rect, outside
 from deidcli.ocr.engines import DetectedText
 
 #: The enlargement of chrome bands relative to the stored frame (measured on examples_ybr_color's toolbar:
@@ -53,16 +53,7 @@ def chrome_bands(anatomy: np.ndarray, scale: float, rows: int, cols: int) -> lis
     xs = np.flatnonzero(anatomy.any(axis=0))
     extent = Rect(int(xs[0]), int(ys[0]), int(xs[-1]) + 1, int(ys[-1]) + 1).scale(1 / scale, 1 / scale)
     extent = extent.clip(cols, rows)
-    if min(extent.width, extent.height) <= 2 * CHROME_OVERLAP:
-        return [Rect(0, 0, cols, rows)]
-    inner = extent.pad(-CHROME_OVERLAP, -CHROME_OVERLAP)
-    parts = [
-        (extent.x0 > 0, Rect(0, 0, inner.x0, rows)),
-        (extent.x1 < cols, Rect(inner.x1, 0, cols, rows)),
-        (extent.y0 > 0, Rect(0, 0, cols, inner.y0)),
-        (extent.y1 < rows, Rect(0, inner.y1, cols, rows)),
-    ]
-    return [part for wanted, part in parts if wanted and part.area]
+    return [part for part in outside(extent, cols, rows, CHROME_OVERLAP, full_bands=True) if part.area]
 
 
 def band_mask(bands: list[Rect], rows: int, cols: int) -> np.ndarray:

@@ -729,23 +729,6 @@ def merge_overlapping(rects: list[Rect]) -> list[Rect]:
     return merged
 
 
-def outside(extent: Rect, cols: int, rows: int, overlap: int) -> list[Rect]:
-    """The parts of a (rows, cols) picture around `extent`, each reaching `overlap` pixels into it so that
-    a line of print crossing its edge is seen whole from one side or the other: left and right strips
-    of full height, top and bottom bands between them; a side where `extent` touches the picture's edge
-    has no part. An extent too thin to reach into gives the whole picture."""
-    if min(extent.width, extent.height) <= 2 * overlap:
-        return [Rect(0, 0, cols, rows)]
-    inner = extent.pad(-overlap, -overlap)
-    parts = [
-        (extent.x0 > 0, Rect(0, 0, inner.x0, rows)),
-        (extent.x1 < cols, Rect(inner.x1, 0, cols, rows)),
-        (extent.y0 > 0, Rect(inner.x0, 0, inner.x1, inner.y0)),
-        (extent.y1 < rows, Rect(inner.x0, inner.y1, inner.x1, rows)),
-    ]
-    return [part for wanted, part in parts if wanted]
-
-
 def _extent(mask: np.ndarray, pad: int) -> Rect | None:
     """The bounding box of a mask's True pixels, padded and clipped (None when the mask is empty)."""
     ys = np.flatnonzero(mask.any(axis=1))
