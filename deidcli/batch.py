@@ -66,8 +66,13 @@ EXIT_SIGINT = 130
 EXIT_SIGTERM = 143
 
 
-class Interrupted(Exception):
-    """Raised in the parent on SIGINT/SIGTERM; carries the exit code."""
+class Interrupted(BaseException):
+    """Raised in the parent on SIGINT/SIGTERM; carries the exit code.
+
+    A BaseException, like KeyboardInterrupt: the signal handler raises it wherever the parent happens to be,
+    and library code that catches `Exception` must not swallow it (distributed's serializer turned a Ctrl-C
+    during `client.submit` into a TypeError and the run exited 1 instead of 130; a per-file `except
+    Exception` would record the file as failed and go on with the batch)."""
 
     def __init__(self, exit_code: int) -> None:
         super().__init__(exit_code)

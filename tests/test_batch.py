@@ -375,3 +375,25 @@ def test_a_fifo_left_in_out_dir_gets_no_sum_and_does_not_block_the_seal(tmp_path
     assert rerun.returncode == 0, rerun.stderr
     listed, actual = _sums_as_on_disk(out, leave_out={"planted-fifo"})
     assert listed == actual and "planted-fifo" not in listed and len(listed) == 5
+
+
+def test_a_signal_during_library_code_that_catches_exception_still_stops_the_batch() -> None:
+    """The handler raises Interrupted wherever the parent is; distributed's serializer (and any per-file
+    `except Exception`) wraps what it catches, so a Ctrl-C inside `client.submit` once became a TypeError
+    and exit 1 (seen in CI). The batch's own SIGINT handler must get through such code unchanged."""
+    run = batch_module.BatchRun.__new__(batch_module.BatchRun)
+    previous = run._install_signal_handlers()
+
+    def library_call() -> None:
+        try:
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(1)
+        except Exception as error:  # what distributed.protocol.serialize does
+            raise TypeError("Could not serialize object") from error
+
+    try:
+        with pytest.raises(batch_module.Interrupted) as stop:
+            library_call()
+    finally:
+        run._restore_signal_handlers(previous)
+    assert stop.value.exit_code == 130
