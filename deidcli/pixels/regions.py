@@ -100,13 +100,13 @@ class RegionRule:
         """Whether the rectangles are for this frame (None: any frame; `frames` absent: every frame)."""
         return frame is None or self.frames is None or frame in self.frames
 
-    def matches(self, source: Dataset, seen: dict[str, Any] | None = None) -> bool:
-        """`seen` carries the values already looked up in `source` across rules (52 built-in rules ask for the
+    def matches(self, source: Dataset, seen: dict[str, str | None] | None = None) -> bool:
+        """`seen` carries the texts already looked up in `source` across rules (52 built-in rules ask for the
         same few attributes; a pydicom look-up per criterion was 2 ms per file on the header-only path)."""
         seen = {} if seen is None else seen
         for keyword, want in self.criteria.items():
             if keyword not in seen:
-                seen[keyword] = _value_of(source, keyword)
+                seen[keyword] = _text_or_none(_value_of(source, keyword))
             if not _criterion_holds(seen[keyword], want):
                 return False
         return True
@@ -147,18 +147,18 @@ def combine_region_rules(builtin: list[RegionRule], given: list[RegionRule]) -> 
 
 def match_regions(source: Dataset, rules: list[RegionRule], frame: int | None = None) -> list[Rect]:
     """Rectangles of every rule matching `source`; with `frame`, only rules that apply to that frame."""
-    rects: list[Rect] = []
-    seen: dict[str, Any] = {}
-    for rule in rules:
-        if rule.applies_to(frame) and rule.matches(source, seen):
-            rects.extend(rule.rects)
-    return rects
+    return rects_of(matching_rules(source, rules), frame)
 
 
 def matching_rules(source: Dataset, rules: list[RegionRule]) -> list[RegionRule]:
     """The rules that match (for the audit: which device layout was applied)."""
-    seen: dict[str, Any] = {}
+    seen: dict[str, str | None] = {}
     return [rule for rule in rules if rule.matches(source, seen)]
+
+
+def rects_of(rules: list[RegionRule], frame: int | None = None) -> list[Rect]:
+    """The rectangles of `rules`, in order; with `frame`, only of the rules that apply to that frame."""
+    return [rect for rule in rules if rule.applies_to(frame) for rect in rule.rects]
 
 
 def _refuse_duplicate_names(where: str, rules: list[RegionRule], why: str = "") -> None:
@@ -188,12 +188,16 @@ def _text_of(value: Any) -> str:
     return str(value).strip(" \x00")
 
 
-def _criterion_holds(value: Any, want: Criterion) -> bool:
-    """`value` is the dataset's value for the keyword (None when absent, which never matches)."""
+def _text_or_none(value: Any) -> str | None:
+    """The value's text as rules compare it (`_text_of`), or None when absent or empty (never matches)."""
     if value is None:
-        return False
-    text = _text_of(value)
-    if text == "":
+        return None
+    return _text_of(value) or None
+
+
+def _criterion_holds(text: str | None, want: Criterion) -> bool:
+    """`text` is the dataset's value for the keyword as `_text_or_none` gives it (None never matches)."""
+    if text is None:
         return False
     if isinstance(want, TextTest):
         return want.holds(text)

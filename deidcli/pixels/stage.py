@@ -29,7 +29,7 @@ from deidcli.geometry import Rect
 from deidcli.pixels.fit import fit_to_ink, value_span
 from deidcli.pixels.frames import check_pixels_cleanable, frame_count
 from deidcli.pixels.overlays import mask_overlays, overlay_images
-from deidcli.pixels.regions import RegionRule, matching_rules
+from deidcli.pixels.regions import RegionRule, matching_rules, rects_of
 from deidcli.pixels.rewrite import copy_pixels_untouched, rewrite_pixels
 from deidcli.write import add_method_code, output_transfer_syntax
 
@@ -107,7 +107,7 @@ class PixelStage:
         check_pixels_cleanable(source)
         matched = matching_rules(source, self.region_rules)
         result.region_rules_matched = "|".join(rule.name for rule in matched)
-        regions = [rect for rule in matched for rect in rule.rects]
+        regions = rects_of(matched)
         run_ocr = run_ocr and carries_image_text(source)
         # Built-in device regions add masks; they never stand in for OCR or for the user's own rules.
         if not run_ocr and not any(not rule.builtin for rule in matched):
@@ -219,7 +219,7 @@ class FrameScanner:
 
     def _regions_for(self, index: int) -> list[Rect]:
         """The region rules' rectangles for this frame: a rule with `frames` applies to those frames only."""
-        return [rect for rule in self.rules if rule.applies_to(index) for rect in rule.rects]
+        return rects_of(self.rules, index)
 
     def _scan(self, index: int, frame: np.ndarray) -> list[Rect]:
         source = self.source
