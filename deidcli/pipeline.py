@@ -100,8 +100,6 @@ class Pipeline:
 
         authorised = combined_authorised_words(self.settings.recipe.authorised_words,
                                                self.settings.authorised_words_file)
-        if self.ocr_threads is None:
-            return TextScanner(make_detector(self.settings.ocr_engine), authorised)
         return TextScanner(make_detector(self.settings.ocr_engine, threads=self.ocr_threads), authorised)
 
     @property

@@ -347,10 +347,11 @@ class EasyOcrDetector:
 ENGINES: dict[str, type] = {"rapidocr": RapidOcrDetector, "easyocr": EasyOcrDetector}
 
 
-def make_detector(name: str, threads: int = DEFAULT_THREADS) -> TextDetector:
-    """Build (and load the models of) one engine by name; one per worker process."""
+def make_detector(name: str, threads: int | None = None) -> TextDetector:
+    """Build (and load the models of) one engine by name; one per worker process (`threads`: intra-op
+    threads, None for DEFAULT_THREADS)."""
     try:
         engine = ENGINES[name]
     except KeyError:
         raise UsageError(f"unknown OCR engine {name!r}; choose one of {sorted(ENGINES)}") from None
-    return engine(threads=threads)
+    return engine(threads=DEFAULT_THREADS if threads is None else threads)
