@@ -54,7 +54,6 @@ class Rect:
         return [self.x0, self.y0, self.x1, self.y1]
 
 
-
 def outside(extent: Rect, cols: int, rows: int, overlap: int, full_bands: bool = False) -> list[Rect]:
     """The parts of a (rows, cols) picture around `extent`, each reaching `overlap` pixels into it so that
     a line of print crossing its edge is seen whole from one side or the other: left and right strips
@@ -72,6 +71,7 @@ def outside(extent: Rect, cols: int, rows: int, overlap: int, full_bands: bool =
         (extent.y1 < rows, Rect(band_x0, inner.y1, band_x1, rows)),
     ]
     return [part for wanted, part in parts if wanted]
+
 
 #: frame index -> rectangles to blank on that frame; key None means "every frame".
 MaskPlan = dict[int | None, list[Rect]]

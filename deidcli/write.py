@@ -190,7 +190,6 @@ def build_file_meta(target: Dataset, transfer_syntax: str) -> FileMetaDataset:
     same elements `meta.<keyword> = value` makes, without six keyword look-ups and group checks: a seventh
     of writing a header-only file); the tags are group 0002 by construction."""
     meta = FileMetaDataset()
-    elements = meta._dict
     for tag, vr, value in (
         (0x00020001, "OB", b"\x00\x01"),  # FileMetaInformationVersion
         (0x00020002, "UI", _value(target, 0x00080016)),  # MediaStorageSOPClassUID = SOPClassUID
@@ -199,8 +198,7 @@ def build_file_meta(target: Dataset, transfer_syntax: str) -> FileMetaDataset:
         (0x00020012, "UI", IMPLEMENTATION_CLASS_UID),  # ImplementationClassUID
         (0x00020013, "SH", IMPLEMENTATION_VERSION_NAME),  # ImplementationVersionName
     ):
-        element = DataElement(tag, vr, value)
-        elements[element.tag] = element
+        _set(meta, tag, vr, value)
     return meta
 
 
