@@ -17,11 +17,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-import cv2
 import numpy as np
 
 from deidcli.geometry import Rect, outside
 from deidcli.ocr.engines import DetectedText
+from deidcli.ocr.layout import cell_counts, cell_windows
 
 #: The enlargement of chrome bands relative to the stored frame (measured on examples_ybr_color's toolbar:
 #: x1.6 and x2 find none of its 5-6 px words at 20-40 levels over the bar, x3 finds all of them).
@@ -68,16 +68,10 @@ def change_windows(need: np.ndarray) -> list[Rect]:
     """Where `need` (True: a chrome pixel not detected before) lies, as windows to detect: cells of
     CHANGE_CELL pixels holding any such pixel, grown by CHANGE_REACH_X/Y cells, merged where they touch."""
     rows, cols = need.shape
-    grid_rows, grid_cols = -(-rows // CHANGE_CELL), -(-cols // CHANGE_CELL)
-    padded = np.zeros((grid_rows * CHANGE_CELL, grid_cols * CHANGE_CELL), bool)
-    padded[:rows, :cols] = need
-    cells = padded.reshape(grid_rows, CHANGE_CELL, grid_cols, CHANGE_CELL).any(axis=(1, 3)).astype(np.uint8)
+    cells = cell_counts(need, CHANGE_CELL) > 0
     if not cells.any():
         return []
-    grown = cv2.dilate(cells, np.ones((2 * CHANGE_REACH_Y + 1, 2 * CHANGE_REACH_X + 1), np.uint8))
-    count, _, stats, _ = cv2.connectedComponentsWithStats(grown, connectivity=8)
-    return [Rect(int(x) * CHANGE_CELL, int(y) * CHANGE_CELL, int(x + w) * CHANGE_CELL,
-                 int(y + h) * CHANGE_CELL).clip(cols, rows) for x, y, w, h, _ in stats[1:count]]
+    return [window.clip(cols, rows) for window in cell_windows(cells, CHANGE_CELL, CHANGE_REACH_Y, CHANGE_REACH_X, 8)]
 
 
 @dataclass

@@ -322,3 +322,21 @@ def _glyph_components(binary: np.ndarray, max_height: int) -> tuple[np.ndarray |
     )
     glyph[0] = False
     return (glyph if glyph.any() else None), labels, heights
+
+
+def cell_counts(mask: np.ndarray, cell: int) -> np.ndarray:
+    """How many True pixels of `mask` each `cell` x `cell` cell holds (the last row and column of cells
+    padded with False)."""
+    rows, cols = mask.shape[:2]
+    grid_rows, grid_cols = -(-rows // cell), -(-cols // cell)
+    padded = np.zeros((grid_rows * cell, grid_cols * cell), np.uint8)
+    padded[:rows, :cols] = mask
+    return padded.reshape(grid_rows, cell, grid_cols, cell).sum(axis=(1, 3))
+
+
+def cell_windows(cells: np.ndarray, cell: int, reach_y: int, reach_x: int, connectivity: int) -> list[Rect]:
+    """The selected cells (True) grown by `reach_y` / `reach_x` cells and joined where they touch, as
+    rectangles in pixels (not clipped: the last cells may reach past the picture)."""
+    grown = cv2.dilate(cells.astype(np.uint8), np.ones((2 * reach_y + 1, 2 * reach_x + 1), np.uint8))
+    count, _, stats, _ = cv2.connectedComponentsWithStats(grown, connectivity=connectivity)
+    return [Rect(int(x) * cell, int(y) * cell, int(x + w) * cell, int(y + h) * cell) for x, y, w, h, _ in stats[1:count]]

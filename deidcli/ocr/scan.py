@@ -44,6 +44,8 @@ from deidcli.ocr.engines import ENGINE_MAX_SIDE, DetectedText, TextDetector, too
 from deidcli.ocr.layout import (
     MAX_MARK_HEIGHT,
     anatomy_mask,
+    cell_counts,
+    cell_windows,
     dim_text_marks,
     local_contrast,
     stroke_response,
@@ -668,19 +670,12 @@ def stroke_windows(strokes: np.ndarray) -> list[Rect] | None:
     caller detects a larger part as before. No stroke, no window: a flat picture holds no print.
     """
     rows, cols = strokes.shape[:2]
-    grid_rows, grid_cols = -(-rows // CELL), -(-cols // CELL)
-    padded = np.zeros((grid_rows * CELL, grid_cols * CELL), np.uint8)
-    padded[:rows, :cols] = strokes
-    counts = padded.reshape(grid_rows, CELL, grid_cols, CELL).sum(axis=(1, 3))
-    strong = (counts >= CELL_MIN_STROKE).astype(np.uint8)
+    strong = cell_counts(strokes, CELL) >= CELL_MIN_STROKE
     if not strong.any():
         return []
     reach_y, reach_x = -(-MAX_MARK_HEIGHT // (2 * CELL)), -(-MAX_MARK_HEIGHT // CELL)
-    grown = cv2.dilate(strong, np.ones((2 * reach_y + 1, 2 * reach_x + 1), np.uint8))
-    count, _, stats, _ = cv2.connectedComponentsWithStats(grown, connectivity=4)
-    windows = merge_overlapping([
-        fit_engine_grid(Rect(int(x) * CELL, int(y) * CELL, int(x + w) * CELL, int(y + h) * CELL), cols, rows)
-        for x, y, w, h, _ in stats[1:count]])
+    windows = merge_overlapping([fit_engine_grid(window, cols, rows)
+                                 for window in cell_windows(strong, CELL, reach_y, reach_x, 4)])
     if len(windows) > WINDOWS_MAX_COUNT or sum(w.area for w in windows) > WINDOWS_MAX_SHARE * rows * cols:
         return None
     return windows
