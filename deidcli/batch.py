@@ -672,6 +672,10 @@ class BatchRun:
         If a worker dies (a codec crashing on hostile bytes kills the process, not just the file), every
         chunk in flight is lost; their files are retried one at a time, and a file that kills a worker
         on its own is quarantined as `worker_crashed`.
+
+        A chunk stopped by a storage error (full disk) ends the batch, but first the chunks still in flight
+        are let finish (they stop at their own first failed write): every file some worker completed is
+        recorded, whichever chunk happens to report the full disk first.
         """
         if len(todo) > self.workers:
             _warm_up_before_fork()  # shared by the workers; a run of a file or two loads only what it needs
@@ -683,9 +687,10 @@ class BatchRun:
         isolated: set[Future] = set()
         skipped: list[Outcome] = []
         restarts = 0  # pools that broke with nothing in flight (workers that cannot even start)
+        storage: OSError | None = None  # the first storage error a chunk reported: nothing more is sent
         try:
             while True:
-                while len(in_flight) < window:
+                while len(in_flight) < window and storage is None:
                     alone = bool(suspects)
                     if alone:
                         if in_flight:
@@ -729,8 +734,7 @@ class BatchRun:
                         continue
                     restarts = 0
                     yield from outcomes
-                    if stopped is not None:  # the pipeline re-raises only storage errors
-                        raise StorageFailure("OUT_DIR", stopped) from stopped
+                    storage = storage or stopped  # the pipeline re-raises only storage errors
                 if broken:
                     for chunk in in_flight.values():
                         suspects.extend(chunk)
@@ -738,6 +742,8 @@ class BatchRun:
                     isolated.clear()
                     _kill_pool(pool)
                     pool = self._new_pool()
+            if storage is not None:
+                raise StorageFailure("OUT_DIR", storage) from storage
         except BaseException:
             _kill_pool(pool)
             raise
