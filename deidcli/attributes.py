@@ -25,13 +25,13 @@ from pydicom.values import convert_SQ
 
 from deidcli.charset import defined_character_set
 from deidcli.codes import clean_code_item
-from deidcli.elements import decoded
+from deidcli.elements import ascii_texts, decoded
 from deidcli.errors import FileRejected
 from deidcli.pseudonyms import BINARY_VRS, NUMERIC_VRS, Pseudonymizer, Replacement
 from deidcli.recipe.model import Action, Recipe, strictest
 
 # Module-level aliases: enum attribute access is measurably slow in this per-element hot loop.
-_CONSERVER, _RETIRER, _EFFACER = Action.CONSERVER, Action.RETIRER, Action.EFFACER
+_CONSERVER, _RETIRER, _EFFACER, _PSEUDONYMISER = Action.CONSERVER, Action.RETIRER, Action.EFFACER, Action.PSEUDONYMISER
 
 #: Sequences nested deeper than this are refused (real data stays below 10; hostile files go to 1000+).
 MAX_DEPTH = 32
@@ -289,6 +289,14 @@ def _apply_to_dataset(
             if creator is not None:
                 kept_blocks.add((group, element >> 8))
             continue
+        if action is _PSEUDONYMISER and retyped is None and (texts := ascii_texts(source, raw)) is not None:
+            # The values as pydicom would decode them, without building the source element (elements.py)
+            empty = len(texts) == 1 and not texts[0]
+            elements[raw.tag] = DataElement(tag, vr, "" if empty else _pseudonyms(tag, vr, texts, pseudonymizer,
+                                                                                   report))
+            if creator is not None:
+                kept_blocks.add((group, element >> 8))
+            continue
         try:
             element_in = retyped if retyped is not None else decoded(source, raw)
         except Exception as error:  # pydicom raises many types on a corrupt value
@@ -363,9 +371,14 @@ def _pseudonymised_value(element: DataElement, pseudonymizer: Pseudonymizer, rep
     if vr in NUMERIC_VRS:
         return [0] * len(value) if isinstance(value, (list, MultiValue)) else 0
     values = list(value) if isinstance(value, (list, MultiValue)) else [value]
+    return _pseudonyms(int(element.tag), vr, [str(original) for original in values], pseudonymizer, report)
+
+
+def _pseudonyms(tag: int, vr: str, texts: list[str], pseudonymizer: Pseudonymizer,
+                report: AttributeReport) -> str | list[str]:
+    """The pseudonym of each text value (one value: a str), dates counted and replacements recorded."""
     replaced = []
-    for original in values:
-        text = str(original)
+    for text in texts:
         pseudonym = pseudonymizer.text_value(text, vr)
         if vr in ("DA", "DT"):
             if pseudonym:
@@ -373,6 +386,6 @@ def _pseudonymised_value(element: DataElement, pseudonymizer: Pseudonymizer, rep
             else:
                 report.dates_removed += 1
         if pseudonym != text:
-            report.replacements.append(Replacement(int(element.tag), vr, text, pseudonym))
+            report.replacements.append(Replacement(tag, vr, text, pseudonym))
         replaced.append(pseudonym)
     return replaced if len(replaced) > 1 else replaced[0]
