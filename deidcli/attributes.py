@@ -164,7 +164,8 @@ def _private_creators(source: Dataset) -> dict[tuple[int, int], str]:
     creators: dict[tuple[int, int], str] = {}
     for tag, raw in list(source._dict.items()):
         if tag >> 16 & 1 and 0x0010 <= tag & 0xFFFF <= 0x00FF:
-            value = decoded(source, raw).value
+            texts = ascii_texts(source, raw) if raw.VR == "LO" else None
+            value = (texts[0] if len(texts) == 1 else texts) if texts is not None else decoded(source, raw).value
             if isinstance(value, bytes):
                 value = value.decode("latin-1", "replace")
             if isinstance(value, str):

@@ -1,0 +1,217 @@
+"""Parsing a little endian DICOM file into exactly the dataset pydicom's `dcmread` builds, faster.
+
+Why: `dcmread` walks a file through a Python generator that reads 8 bytes, then the value, per element, and
+reading was a fifth of the header pass (issue 15). This module reads the file into one buffer and walks it
+with `struct.unpack_from`, building the same `RawDataElement`s (same tag, VR, length, value, value_tell and
+encoding flags) in the same order, the same file meta, `Dataset` and `FileDataset`. Every element of
+undefined length (sequences, encapsulated pixel data) is read by pydicom's own functions from the same file
+position: those rules are pydicom's, not a copy of them.
+
+The rule that keeps it safe: anything this walk does not fully understand returns None and the caller reads
+the file again with `dcmread` (the oracle), which then decides (and raises, warns, or rejects) as before. That
+covers big endian, deflated, private and missing transfer syntaxes, a file without a preamble, a command set,
+a first element whose VR says the other VR encoding, an unknown VR, a length past the end of the file, a
+partial element header at the end, a stray item or delimiter, an empty data set, and any warning or error
+raised while pydicom reads an undefined-length value. Every length is checked against the buffer before a
+slice; nesting only happens inside undefined-length values, which pydicom reads (and read.py bounds).
+`tests/test_fastread.py` compares both readers on real files and on hostile ones.
+"""
+
+from __future__ import annotations
+
+import warnings
+from functools import lru_cache
+from struct import Struct
+from typing import BinaryIO
+
+from pydicom.charset import convert_encodings, default_encoding
+from pydicom.dataelem import DataElement, RawDataElement, convert_raw_data_element, empty_value_for_VR
+from pydicom.dataset import Dataset, FileDataset, FileMetaDataset
+from pydicom.tag import BaseTag, SequenceDelimiterTag
+from pydicom.uid import UID, ExplicitVRLittleEndian, ImplicitVRLittleEndian, PrivateTransferSyntaxes
+from pydicom.valuerep import EXPLICIT_VR_LENGTH_32, VR
+
+try:  # pydicom's own readers for what this module leaves to pydicom (private names: checked at import)
+    from pydicom.filereader import _dictionary_vr_fast, read_sequence
+    from pydicom.fileutil import read_undefined_length_value
+except ImportError:  # another pydicom: every file goes through dcmread
+    _dictionary_vr_fast = None
+
+_EXPLICIT = Struct("<HH2sH")
+_IMPLICIT = Struct("<HHL")
+_UL = Struct("<L")
+_UNDEFINED = 0xFFFFFFFF
+_ITEM_DELIMITER = 0xFFFEE00D
+_ITEM = 0xFFFEE000
+_CHARSET = 0x00080005
+#: VR bytes -> VR, for every VR pydicom knows (its ENCODED_VR), and whether the length is 32-bit.
+_VRS = {str(vr).encode(): (str(vr), vr in EXPLICIT_VR_LENGTH_32) for vr in VR}
+#: The value pydicom stores for a zero length (`empty_value_for_VR(vr, raw=True)`), per VR (None: implicit).
+_EMPTY: dict[str | None, bytes | None] = {}
+#: Transfer syntaxes read by other rules (or not at all) here.
+_NOT_HERE = frozenset({"1.2.840.10008.1.2.2", "1.2.840.10008.1.2.1.99", *map(str, PrivateTransferSyntaxes)})
+
+
+def read_file(handle: BinaryIO) -> FileDataset | None:
+    """What `pydicom.dcmread(handle)` returns for a file with a preamble, or None where this reader does not
+    apply (the caller seeks back to 0 and uses dcmread). Reads from the current position, normally 0."""
+    if _dictionary_vr_fast is None:
+        return None
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            dataset = _read(handle)
+        except Exception:  # noqa: BLE001 - whatever goes wrong here, dcmread reads the file and decides
+            return None
+    return None if caught else dataset
+
+
+def _read(handle: BinaryIO) -> FileDataset | None:
+    data = handle.read()
+    if len(data) < 144 or data[128:132] != b"DICM":
+        return None
+    preamble = data[:128]
+    meta_elements, position = _walk(handle, data, 132, implicit=False, group=2)
+    if meta_elements is None or position + 8 > len(data) or not meta_elements:
+        return None
+    file_meta = _file_meta(meta_elements)
+    if file_meta is None or data[position:position + 2] == b"\x00\x00":
+        return None  # a command set (group 0000) follows: dcmread merges it
+    syntax = str(file_meta.get("TransferSyntaxUID") or "")
+    implicit = syntax == ImplicitVRLittleEndian
+    if not implicit and syntax != ExplicitVRLittleEndian and not _explicit_little(syntax):
+        return None
+    first_vr = data[position + 4:position + 6]
+    if (not (0x40 < first_vr[0] < 0x5B and 0x40 < first_vr[1] < 0x5B)) != implicit:
+        return None  # pydicom would switch VR encoding (with a warning)
+    elements, end = _walk(handle, data, position, implicit)
+    if elements is None or end != len(data):
+        return None
+    dataset = Dataset(elements, parent_encoding=default_encoding)
+    if _CHARSET in elements:
+        encoding = convert_encodings(convert_raw_data_element(elements[BaseTag(_CHARSET)]).value)
+    else:
+        encoding = default_encoding
+    dataset.set_original_encoding(implicit, True, encoding)
+    handle.seek(len(data))  # where dcmread leaves it
+    result = FileDataset(handle, dataset, preamble, file_meta, implicit, True)
+    result.set_original_encoding(implicit, True, dataset._character_set)
+    return result
+
+
+def _file_meta(elements: dict) -> FileMetaDataset | None:
+    """`_read_file_meta_info`'s result from the group 0002 elements: the first one (the group length)
+    decoded, as pydicom does to probe the encoding."""
+    file_meta = FileMetaDataset(elements)
+    file_meta.set_original_encoding(is_implicit_vr=False, is_little_endian=True, character_encoding=default_encoding)
+    try:
+        file_meta[next(iter(elements))]
+        if "FileMetaInformationGroupLength" in file_meta:
+            file_meta.FileMetaInformationGroupLength  # noqa: B018 - decoded and stored, as pydicom does
+    except NotImplementedError:
+        return None  # pydicom re-reads the meta as implicit VR: dcmread decides
+    return file_meta
+
+
+@lru_cache(maxsize=64)
+def _explicit_little(syntax: str) -> bool:
+    """pydicom reads any other syntax (JPEG, RLE, ...) as explicit VR little endian; here only registered ones."""
+    uid = UID(syntax)
+    return (syntax not in _NOT_HERE and uid.is_transfer_syntax and not uid.is_private and uid.is_little_endian
+            and not uid.is_deflated)
+
+
+def _empty(vr: str | None) -> bytes | None:
+    try:
+        return _EMPTY[vr]
+    except KeyError:
+        value = _EMPTY[vr] = empty_value_for_VR(vr, raw=True)
+        return value
+
+
+def _walk(handle: BinaryIO, data: bytes, position: int, implicit: bool,
+          group: int | None = None) -> tuple[dict | None, int]:
+    """The elements from `position` on, as `read_dataset`'s generator yields them, and where they end; None
+    for a case left to dcmread (see the module docstring). `group`: read only that group's elements (the
+    file meta), stopping before the first of another group."""
+    elements: dict = {}
+    size = len(data)
+    encoding: str | list[str] = default_encoding
+    explicit_unpack, implicit_unpack, ul_unpack = _EXPLICIT.unpack_from, _IMPLICIT.unpack_from, _UL.unpack_from
+    vrs = _VRS
+    while position < size:
+        if position + 8 > size:
+            return None, 0  # a partial element header: dcmread stops silently, read.py calls it truncated
+        if implicit:
+            tag_group, number, length = implicit_unpack(data, position)
+            vr = None
+            start = position + 8
+        else:
+            tag_group, number, vr_bytes, length = explicit_unpack(data, position)
+            if group is not None and tag_group != group:
+                break
+            known = vrs.get(vr_bytes)
+            if known is None:
+                return None, 0  # unknown VR, or implicit encoding inside an explicit file
+            vr, long_length = known
+            start = position + 8
+            if long_length:
+                if start + 4 > size:
+                    return None, 0
+                length = ul_unpack(data, start)[0]
+                start += 4
+        if group is None and tag_group in (0x0000, 0x0002, 0xFFFE):
+            return None, 0  # command or meta elements in the data set, items, delimiters: dcmread's business
+        tag = tag_group << 16 | number
+        if length == _UNDEFINED:
+            if group is not None:
+                return None, 0
+            element, end = _undefined_length(handle, size, start, tag, vr, implicit, encoding)
+            if element is None:
+                return None, 0
+            elements[element.tag] = element
+            position = end
+            continue
+        end = start + length
+        if end > size:
+            return None, 0  # past the end of the file
+        key = BaseTag(tag)
+        value = data[start:end] if length else _empty(vr)
+        if tag == _CHARSET:
+            encoding = _charset(value)
+        elements[key] = RawDataElement(key, vr, length, value, start, implicit, True)
+        position = end
+    return elements, position
+
+
+def _charset(value: bytes | None) -> str | list[str]:
+    """The encoding the generator carries on after (0008,0005), as pydicom derives it."""
+    from pydicom.values import convert_string
+
+    return convert_encodings(convert_string(value or b"", True))
+
+
+def _undefined_length(handle: BinaryIO, size: int, start: int, tag: int, vr: str | None,
+                      implicit: bool, encoding) -> tuple[DataElement | RawDataElement | None, int]:
+    """An undefined-length element read by pydicom's own functions from the same file position, as its
+    generator does: (element, buffer offset after it), or (None, 0) for a case left to dcmread."""
+    if vr == "UN" or vr is None:
+        if vr == "UN":
+            return None, 0  # UN with an undefined length: config-dependent inference, dcmread decides
+        try:
+            vr = _dictionary_vr_fast(tag)
+        except KeyError:
+            return None, 0  # pydicom peeks at the next tag here: left to it
+    handle.seek(start)
+    if vr == "SQ":
+        sequence = read_sequence(handle, implicit, True, _UNDEFINED, encoding)
+        element = DataElement(BaseTag(tag), vr, sequence, start, is_undefined_length=True)
+    elif vr in ("OB", "OW", "OB or OW"):
+        value = read_undefined_length_value(handle, True, SequenceDelimiterTag, None)
+        element = RawDataElement(BaseTag(tag), vr, _UNDEFINED, value, start, implicit, True)
+    else:
+        return None, 0
+    end = handle.tell()
+    if end > size:
+        return None, 0
+    return element, end

@@ -1,0 +1,160 @@
+"""The fast reader builds exactly the dataset `pydicom.dcmread` builds, or declines (returns None).
+
+`deidcli.fastread` replaced dcmread on the header pass for speed (issue 15). Everything downstream (the
+recipe, the encoder that copies raw bytes, the truncation checks of read.py) sees its elements, so each real
+file below is read both ways and compared element by element: type, tag, VR, length, value, value_tell,
+encoding flags, the file meta, the dataset's encoding attributes. Hostile files (cut at every few bytes, a
+length past the end, an unknown VR, a stray delimiter, a command set, sequences nested thousands deep) must
+make the fast reader decline, and `read_dicom` must answer exactly what it answered with dcmread alone.
+"""
+
+from __future__ import annotations
+
+import struct
+import warnings
+from io import BytesIO
+from pathlib import Path
+
+import pydicom
+import pytest
+from pydicom.dataelem import RawDataElement
+
+import deidcli.read as read_module
+from deidcli.errors import FileRejected
+from deidcli.fastread import read_file
+from deidcli.read import read_dicom
+from tests.conftest import pydicom_file
+
+#: Read fast: explicit and implicit VR little endian, nested and undefined-length sequences, private tags,
+#: encapsulated pixel data, character sets.
+FAST_FILES = ["CT_small.dcm", "MR_small.dcm", "MR_small_implicit.dcm", "rtplan.dcm", "rtdose.dcm", "JPEG2000.dcm",
+              "emri_small_jpeg_2k_lossless.dcm", "SC_rgb_rle.dcm", "chrH31.dcm", "chrX1.dcm", "chrFren.dcm",
+              "chrSQEncoding.dcm", "liver.dcm", "waveform_ecg.dcm", "MR_small_RLE.dcm", "OBXXXX1A.dcm",
+              "JPEG-LL.dcm", "SC_rgb.dcm", "US1_J2KR.dcm", "MR-SIEMENS-DICOM-WithOverlays.dcm"]
+#: Left to dcmread: big endian, deflated.
+DECLINED_FILES = ["MR_small_bigendian.dcm", "image_dfl.dcm", "ExplVR_BigEnd.dcm"]
+
+
+def _dcmread(data: bytes):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return pydicom.dcmread(BytesIO(data))
+
+
+def _assert_same(fast, slow) -> None:
+    assert type(fast) is type(slow)
+    assert fast.preamble == slow.preamble
+    for ours, theirs in ((fast.file_meta, slow.file_meta), (fast, slow)):
+        assert list(ours._dict) == list(theirs._dict)
+        for tag, element in ours._dict.items():
+            other = theirs._dict[tag]
+            assert type(element) is type(other), f"{tag:08X}"
+            if type(element) is RawDataElement:
+                assert tuple(element) == tuple(other), f"{tag:08X}"
+            else:
+                assert (element.VR, element.value, element.file_tell, element.is_undefined_length) == (
+                    other.VR, other.value, other.file_tell, other.is_undefined_length), f"{tag:08X}"
+    for name in ("_read_implicit", "_read_little", "_read_charset", "_parent_encoding"):
+        assert getattr(fast, name) == getattr(slow, name), name
+        assert getattr(fast.file_meta, name) == getattr(slow.file_meta, name), name
+
+
+@pytest.mark.parametrize("name", FAST_FILES)
+def test_fast_reader_builds_what_dcmread_builds_on_real_files(name):
+    data = pydicom_file(name).read_bytes()
+    fast = read_file(BytesIO(data))
+    assert fast is not None, "this file is one the fast reader is for"
+    _assert_same(fast, _dcmread(data))
+
+
+def test_the_fast_files_cover_private_tags_sequences_undefined_lengths_and_implicit_vr():
+    seen = set()
+    for name in FAST_FILES:
+        dataset = read_file(BytesIO(pydicom_file(name).read_bytes()))
+        for tag, element in dataset._dict.items():
+            seen.add("private" if tag >> 16 & 1 else "public")
+            seen.add("implicit" if element.VR is None else element.VR)
+            if type(element) is not RawDataElement or element.length == 0xFFFFFFFF:
+                seen.add(f"undefined {element.VR}")
+    assert {"private", "implicit", "SQ", "undefined SQ", "undefined OB", "PN"} <= seen
+
+
+@pytest.mark.parametrize("name", DECLINED_FILES)
+def test_fast_reader_leaves_big_endian_and_deflated_files_to_dcmread(name):
+    assert read_file(BytesIO(pydicom_file(name).read_bytes())) is None
+
+
+def _outcome(path: Path):
+    """What read_dicom answers: the reason code, or the element tuples of the dataset it read."""
+    try:
+        dataset = read_dicom(path)
+    except FileRejected as rejection:
+        return rejection.reason
+    return [tuple(e) if type(e) is RawDataElement else (e.tag, e.VR, e.value) for e in dataset._dict.values()]
+
+
+def _same_as_dcmread_alone(path: Path, monkeypatch) -> object:
+    fast = _outcome(path)
+    with monkeypatch.context() as patch:
+        patch.setattr(read_module, "read_file", lambda handle: None)
+        slow = _outcome(path)
+    assert fast == slow
+    return fast
+
+
+@pytest.mark.parametrize("name", ["CT_small.dcm", "rtplan.dcm", "JPEG2000.dcm"])
+def test_a_file_cut_anywhere_reads_as_it_did_with_dcmread_alone(tmp_path, monkeypatch, name):
+    data = pydicom_file(name).read_bytes()
+    path = tmp_path / "cut.dcm"
+    outcomes = set()
+    step = max(1, len(data) // 150)
+    for end in [*range(120, len(data), step), len(data) - 1, len(data) - 3]:
+        path.write_bytes(data[:end])
+        outcome = _same_as_dcmread_alone(path, monkeypatch)
+        outcomes.add(outcome if isinstance(outcome, str) else "read")
+    assert "parse_failed" in outcomes  # cuts inside an element are caught
+
+
+def _explicit(group: int, element: int, vr: bytes, value: bytes) -> bytes:
+    if vr in (b"OB", b"OW", b"SQ", b"UN", b"UT", b"UC", b"UR"):
+        return struct.pack("<HH2sHL", group, element, vr, 0, len(value)) + value
+    return struct.pack("<HH2sH", group, element, vr, len(value)) + value
+
+
+def _with_body(body: bytes) -> bytes:
+    """CT_small's preamble and file meta, followed by `body` as its data set."""
+    data = pydicom_file("CT_small.dcm").read_bytes()
+    meta_length = struct.unpack_from("<L", data, 140)[0]
+    return data[:144 + meta_length] + body
+
+
+SOP = (_explicit(0x0008, 0x0016, b"UI", b"1.2.840.10008.5.1.4.1.1.2\x00")
+       + _explicit(0x0008, 0x0018, b"UI", b"1.2.3.4\x00"))
+
+
+@pytest.mark.parametrize("body", [
+    SOP + struct.pack("<HH2sH", 0x0010, 0x0010, b"PN", 0xFFF0) + b"DOE^JOHN",  # length past the end
+    SOP + struct.pack("<HH2sHL", 0x0010, 0x1002, b"SQ", 0, 0x7FFFFFF0) + b"\xfe\xff\x00\xe0",  # SQ past the end
+    SOP + _explicit(0x0010, 0x0010, b"Q!", b"DOE^JOHN"),  # an unknown VR
+    SOP + b"\xfe\xff\x0d\xe0\x00\x00\x00\x00" + _explicit(0x0010, 0x0010, b"PN", b"DOE^JOHN"),  # stray delimiter
+    SOP + b"\x10\x00\x10",  # a partial element header
+    SOP + struct.pack("<HH2sHL", 0x0010, 0x0010, b"PN", 0, 0xFFFFFFFF) + b"DOE^JOHN",  # undefined-length PN
+    _explicit(0x0000, 0x0100, b"US", b"\x01\x00") + SOP,  # a command set element
+])
+def test_hostile_lengths_and_codes_are_left_to_dcmread(tmp_path, monkeypatch, body):
+    data = _with_body(body)
+    assert read_file(BytesIO(data)) is None
+    path = tmp_path / "hostile.dcm"
+    path.write_bytes(data)
+    _same_as_dcmread_alone(path, monkeypatch)
+
+
+def test_sequences_nested_thousands_deep_are_refused_not_crashed(tmp_path, monkeypatch):
+    item_start, item_end = b"\xfe\xff\x00\xe0\xff\xff\xff\xff", b"\xfe\xff\x0d\xe0\x00\x00\x00\x00"
+    sq_start = struct.pack("<HH2sHL", 0x0040, 0xA730, b"SQ", 0, 0xFFFFFFFF)
+    sq_end = b"\xfe\xff\xdd\xe0\x00\x00\x00\x00"
+    depth = 3000
+    body = SOP + (sq_start + item_start) * depth + (item_end + sq_end) * depth
+    path = tmp_path / "deep.dcm"
+    path.write_bytes(_with_body(body))
+    assert _same_as_dcmread_alone(path, monkeypatch) in {"too_deep", "parse_failed"}
