@@ -12,11 +12,16 @@ from __future__ import annotations
 from functools import lru_cache
 
 from pydicom import config as _config
+from pydicom import hooks as _hooks_module
+from pydicom.charset import default_encoding
 from pydicom.dataelem import DataElement, RawDataElement, convert_raw_data_element
 from pydicom.dataset import Dataset
 from pydicom.valuerep import AMBIGUOUS_VR
 
 _SPECIFIC_CHARACTER_SET = 0x00080005
+_hooks = _hooks_module.hooks
+#: pydicom's own conversion hooks: a sequence is parsed here only while they are the ones in place.
+_DEFAULT_VR_HOOK, _DEFAULT_VALUE_HOOK = _hooks_module.raw_element_vr, _hooks_module.raw_element_value
 
 
 def decoded(dataset: Dataset, raw: RawDataElement | DataElement) -> DataElement:
@@ -29,7 +34,34 @@ def decoded(dataset: Dataset, raw: RawDataElement | DataElement) -> DataElement:
         if element.VR not in AMBIGUOUS_VR:
             dataset._dict[raw.tag] = element
             return element
+    if vr == "SQ" and type(raw) is RawDataElement and raw.value and raw.is_little_endian:
+        element = _sequence(dataset, raw)
+        if element is not None:
+            return element
     return dataset[raw.tag]
+
+
+def _sequence(dataset: Dataset, raw: RawDataElement) -> DataElement | None:
+    """`dataset[raw.tag]` for a raw sequence, its items parsed by `deidcli.fastread.read_sequence_bytes` instead
+    of pydicom's reader (the same items, `tests/test_fastread.py`); the element is then stored and linked
+    through pydicom's own `__setitem__` and `_set_pixel_representation`, as `Dataset.__getitem__` does. None
+    where pydicom's conversion is customised (hooks, callback) or the fast parser declines."""
+    from deidcli.fastread import read_sequence_bytes
+
+    if (_config.data_element_callback or _hooks.raw_element_vr is not _DEFAULT_VR_HOOK
+            or _hooks.raw_element_value is not _DEFAULT_VALUE_HOOK):
+        return None
+    encodings = dataset.original_character_set or dataset._character_set or [default_encoding]
+    value = raw.value
+    sequence, _ = read_sequence_bytes(value, 0, len(value), len(value), raw.is_implicit_VR,
+                                      [encodings] if isinstance(encodings, str) else encodings, raw.value_tell)
+    if sequence is None:
+        return None
+    dataset[raw.tag] = DataElement(raw.tag, "SQ", sequence, raw.value_tell, raw.length == 0xFFFFFFFF,
+                                   already_converted=True)
+    element = dataset._dict[raw.tag]
+    dataset._set_pixel_representation(element)
+    return element
 
 
 def decoded_get(dataset: Dataset, tag: int) -> DataElement | None:

@@ -22,7 +22,7 @@ from __future__ import annotations
 import warnings
 from functools import lru_cache
 from struct import Struct
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
 from pydicom.charset import convert_encodings, default_encoding
 from pydicom.dataelem import DataElement, RawDataElement, convert_raw_data_element, empty_value_for_VR
@@ -34,8 +34,12 @@ from pydicom.valuerep import EXPLICIT_VR_LENGTH_32, VR
 try:  # pydicom's own readers for what this module leaves to pydicom (private names: checked at import)
     from pydicom.filereader import _dictionary_vr_fast, read_sequence
     from pydicom.fileutil import read_undefined_length_value
+    from pydicom.sequence import Sequence as _Sequence
 except ImportError:  # another pydicom: every file goes through dcmread
-    _dictionary_vr_fast = None
+    _dictionary_vr_fast = _Sequence = None
+
+if TYPE_CHECKING:
+    from pydicom.sequence import Sequence
 
 _EXPLICIT = Struct("<HH2sH")
 _IMPLICIT = Struct("<HHL")
@@ -166,7 +170,7 @@ def _walk(handle: BinaryIO, data: bytes, position: int, implicit: bool,
         if length == _UNDEFINED:
             if group is not None:
                 return None, 0
-            element, end = _undefined_length(handle, size, start, tag, vr, implicit, encoding)
+            element, end = _undefined_length(handle, data, start, tag, vr, implicit, encoding)
             if element is None:
                 return None, 0
             elements[element.tag] = element
@@ -191,10 +195,11 @@ def _charset(value: bytes | None) -> str | list[str]:
     return convert_encodings(convert_string(value or b"", True))
 
 
-def _undefined_length(handle: BinaryIO, size: int, start: int, tag: int, vr: str | None,
+def _undefined_length(handle: BinaryIO, data: bytes, start: int, tag: int, vr: str | None,
                       implicit: bool, encoding) -> tuple[DataElement | RawDataElement | None, int]:
-    """An undefined-length element read by pydicom's own functions from the same file position, as its
-    generator does: (element, buffer offset after it), or (None, 0) for a case left to dcmread."""
+    """An undefined-length element as pydicom's generator reads it: a sequence by `read_sequence_bytes` (or,
+    where that declines, pydicom's `read_sequence`), encapsulated pixel data by pydicom's own function, from
+    the same file position: (element, offset after it), or (None, 0) for a case left to dcmread."""
     if vr == "UN" or vr is None:
         if vr == "UN":
             return None, 0  # UN with an undefined length: config-dependent inference, dcmread decides
@@ -202,16 +207,157 @@ def _undefined_length(handle: BinaryIO, size: int, start: int, tag: int, vr: str
             vr = _dictionary_vr_fast(tag)
         except KeyError:
             return None, 0  # pydicom peeks at the next tag here: left to it
-    handle.seek(start)
+    size = len(data)
     if vr == "SQ":
-        sequence = read_sequence(handle, implicit, True, _UNDEFINED, encoding)
+        sequence, end = read_sequence_bytes(data, start, size, _UNDEFINED, implicit, encoding)
+        if sequence is None:  # pydicom's reader, from the file
+            handle.seek(start)
+            sequence = read_sequence(handle, implicit, True, _UNDEFINED, encoding)
+            end = handle.tell()
         element = DataElement(BaseTag(tag), vr, sequence, start, is_undefined_length=True)
-    elif vr in ("OB", "OW", "OB or OW"):
-        value = read_undefined_length_value(handle, True, SequenceDelimiterTag, None)
-        element = RawDataElement(BaseTag(tag), vr, _UNDEFINED, value, start, implicit, True)
-    else:
+        return (element, end) if end <= size else (None, 0)
+    if vr not in ("OB", "OW", "OB or OW"):
         return None, 0
+    handle.seek(start)
+    value = read_undefined_length_value(handle, True, SequenceDelimiterTag, None)
+    element = RawDataElement(BaseTag(tag), vr, _UNDEFINED, value, start, implicit, True)
     end = handle.tell()
     if end > size:
         return None, 0
     return element, end
+
+
+#: Undefined-length sequences nested deeper than this are left to pydicom (and read.py's depth checks).
+MAX_SEQUENCE_DEPTH = 40
+_SEQUENCE_DELIMITER = 0xFFFEE0DD
+
+
+def read_sequence_bytes(data: bytes, start: int, limit: int, length: int, implicit: bool, encoding,
+                        offset: int = 0, depth: int = 0) -> tuple[Sequence | None, int]:
+    """pydicom's `read_sequence(fp, implicit, True, length, encoding, offset)` for a sequence value that starts
+    at `data[start]` (the file or a sequence's own bytes, read no further than `limit`): the same Sequence of
+    the same item Datasets (elements, encodings, `seq_item_tell`, `file_tell`, undefined-length flags), and
+    where it ends; (None, 0) for anything it does not fully understand (a non-item tag, an item or element
+    running past its end or the buffer, a delimiter inside a defined-length item, an item whose first element
+    says the other VR encoding, an odd undefined-length element, nesting past MAX_SEQUENCE_DEPTH)."""
+    if depth > MAX_SEQUENCE_DEPTH or _Sequence is None:
+        return None, 0
+    undefined = length == _UNDEFINED
+    end = limit if undefined else start + length
+    if end > limit:
+        return None, 0
+    items = []
+    position = start
+    while position < end if not undefined else True:
+        if position + 8 > limit:
+            return None, 0
+        tag_group, number, item_length = _IMPLICIT.unpack_from(data, position)
+        tag = tag_group << 16 | number
+        if tag == _SEQUENCE_DELIMITER:
+            position += 8
+            break
+        if tag != _ITEM:
+            return None, 0
+        item_start = position + 8
+        item, position = _item(data, item_start, limit, item_length, implicit, encoding, depth)
+        if item is None:
+            return None, 0
+        item.is_undefined_length_sequence_item = item_length == _UNDEFINED
+        item.seq_item_tell = item.file_tell = item_start - 8 + offset
+        items.append(item)
+    if not undefined and position != end:
+        return None, 0
+    sequence = _Sequence(items)
+    sequence.is_undefined_length = undefined
+    return sequence, position
+
+
+def _item(data: bytes, start: int, limit: int, length: int, implicit: bool, encoding,
+          depth: int) -> tuple[Dataset | None, int]:
+    """One item's Dataset as `read_sequence_item` builds it (flags set by the caller), and where it ends."""
+    undefined = length == _UNDEFINED
+    end = limit if undefined else start + length
+    if end > limit:
+        return None, 0
+    item_implicit = implicit
+    if not implicit:  # `_is_implicit_vr(..., is_sequence=True)`: peeks at the first element's VR bytes
+        vr_bytes = data[start + 4:min(start + 6, limit)]
+        if len(vr_bytes) == 2 and not (0x40 < vr_bytes[0] < 0x5B and 0x40 < vr_bytes[1] < 0x5B):
+            item_implicit = True
+            empty = length == 0 or (undefined and data[start:start + 4] == b"\xfe\xff\x0d\xe0")
+            if not empty:
+                return None, 0  # an implicit item in an explicit file: pydicom switches silently, so do not guess
+    if undefined:
+        elements, position = _walk_item(data, start, limit, item_implicit, encoding, depth)
+    elif length == 0:
+        elements, position = {}, start
+    else:
+        elements, position = _walk_item(data, start, end, item_implicit, encoding, depth, defined=True)
+        if position != end:
+            return None, 0
+    if elements is None:
+        return None, 0
+    item = Dataset(elements, parent_encoding=encoding)
+    if _CHARSET in elements:
+        item_encoding = convert_encodings(convert_raw_data_element(elements[BaseTag(_CHARSET)]).value)
+    else:
+        item_encoding = encoding
+    item.set_original_encoding(item_implicit, True, item_encoding)
+    return item, position
+
+
+def _walk_item(data: bytes, position: int, limit: int, implicit: bool, encoding, depth: int,
+               defined: bool = False) -> tuple[dict | None, int]:
+    """The elements of one item, up to its delimiter (undefined length) or `limit` (its defined end)."""
+    elements: dict = {}
+    explicit_unpack, implicit_unpack, ul_unpack = _EXPLICIT.unpack_from, _IMPLICIT.unpack_from, _UL.unpack_from
+    vrs = _VRS
+    while True:
+        if defined and position >= limit:
+            return elements, position
+        if position + 8 > limit:
+            return None, 0
+        if data[position:position + 4] == b"\xfe\xff\x0d\xe0":  # item delimiter
+            return (None, 0) if defined else (elements, position + 8)
+        if implicit:
+            tag_group, number, length = implicit_unpack(data, position)
+            vr = None
+            start = position + 8
+        else:
+            tag_group, number, vr_bytes, length = explicit_unpack(data, position)
+            known = vrs.get(vr_bytes)
+            if known is None:
+                return None, 0
+            vr, long_length = known
+            start = position + 8
+            if long_length:
+                if start + 4 > limit:
+                    return None, 0
+                length = ul_unpack(data, start)[0]
+                start += 4
+        if tag_group == 0xFFFE:
+            return None, 0
+        tag = tag_group << 16 | number
+        key = BaseTag(tag)
+        if length == _UNDEFINED:
+            if vr is None:
+                try:
+                    vr = _dictionary_vr_fast(tag)
+                except KeyError:
+                    return None, 0
+            if vr != "SQ":
+                return None, 0
+            sequence, position = read_sequence_bytes(data, start, limit, _UNDEFINED, implicit, encoding, 0,
+                                                     depth + 1)
+            if sequence is None:
+                return None, 0
+            elements[key] = DataElement(key, vr, sequence, start, is_undefined_length=True)
+            continue
+        end = start + length
+        if end > limit:
+            return None, 0
+        value = data[start:end] if length else _empty(vr)
+        if tag == _CHARSET:
+            encoding = _charset(value)
+        elements[key] = RawDataElement(key, vr, length, value, start, implicit, True)
+        position = end

@@ -20,8 +20,9 @@ import pytest
 from pydicom.dataelem import RawDataElement
 
 import deidcli.read as read_module
+from deidcli.elements import decoded
 from deidcli.errors import FileRejected
-from deidcli.fastread import read_file
+from deidcli.fastread import read_file, read_sequence_bytes
 from deidcli.read import read_dicom
 from tests.conftest import pydicom_file
 
@@ -41,22 +42,40 @@ def _dcmread(data: bytes):
         return pydicom.dcmread(BytesIO(data))
 
 
+_DATASET_STATE = ("_read_implicit", "_read_little", "_read_charset", "_parent_encoding",
+                  "is_undefined_length_sequence_item", "seq_item_tell", "file_tell")
+
+
+def _assert_same_dataset(ours, theirs, where: str = "") -> None:
+    """Element by element, at every depth: the same element types, raw tuples, decoded values, sequence
+    flags, and the item state pydicom uses to decode (encodings) and to write (undefined lengths)."""
+    assert type(ours) is type(theirs), where
+    assert list(ours._dict) == list(theirs._dict), where
+    for name in _DATASET_STATE:
+        assert getattr(ours, name, None) == getattr(theirs, name, None), f"{where} {name}"
+    for tag, element in ours._dict.items():
+        other, here = theirs._dict[tag], f"{where}/{tag:08X}"
+        assert type(element) is type(other), here
+        if type(element) is RawDataElement:
+            assert tuple(element) == tuple(other), here
+            continue
+        assert (element.VR, element.file_tell, element.is_undefined_length) == (
+            other.VR, other.file_tell, other.is_undefined_length), here
+        if element.VR != "SQ":
+            assert element.value == other.value, here
+            continue
+        assert type(element.value) is type(other.value), here
+        assert element.value.is_undefined_length == other.value.is_undefined_length, here
+        assert len(element.value) == len(other.value), here
+        for index, (item, other_item) in enumerate(zip(element.value, other.value, strict=True)):
+            _assert_same_dataset(item, other_item, f"{here}[{index}]")
+
+
 def _assert_same(fast, slow) -> None:
     assert type(fast) is type(slow)
     assert fast.preamble == slow.preamble
-    for ours, theirs in ((fast.file_meta, slow.file_meta), (fast, slow)):
-        assert list(ours._dict) == list(theirs._dict)
-        for tag, element in ours._dict.items():
-            other = theirs._dict[tag]
-            assert type(element) is type(other), f"{tag:08X}"
-            if type(element) is RawDataElement:
-                assert tuple(element) == tuple(other), f"{tag:08X}"
-            else:
-                assert (element.VR, element.value, element.file_tell, element.is_undefined_length) == (
-                    other.VR, other.value, other.file_tell, other.is_undefined_length), f"{tag:08X}"
-    for name in ("_read_implicit", "_read_little", "_read_charset", "_parent_encoding"):
-        assert getattr(fast, name) == getattr(slow, name), name
-        assert getattr(fast.file_meta, name) == getattr(slow.file_meta, name), name
+    _assert_same_dataset(fast.file_meta, slow.file_meta, "meta")
+    _assert_same_dataset(fast, slow)
 
 
 @pytest.mark.parametrize("name", FAST_FILES)
@@ -158,3 +177,32 @@ def test_sequences_nested_thousands_deep_are_refused_not_crashed(tmp_path, monke
     path = tmp_path / "deep.dcm"
     path.write_bytes(_with_body(body))
     assert _same_as_dcmread_alone(path, monkeypatch) in {"too_deep", "parse_failed"}
+
+
+def _decode_sequences(dataset, decode) -> None:
+    for tag in list(dataset._dict):
+        if dataset._dict[tag].VR == "SQ":
+            for item in decode(dataset, tag).value:
+                _decode_sequences(item, decode)
+
+
+@pytest.mark.parametrize("name", [*FAST_FILES, "nested_priv_SQ.dcm", "UN_sequence.dcm", "MR_small_bigendian.dcm"])
+def test_sequences_decoded_by_the_attribute_pass_equal_pydicoms_at_every_depth(name):
+    """`elements.decoded` parses a raw sequence's items with `read_sequence_bytes`; pydicom's
+    `Dataset.__getitem__` is the reference (big endian sequences stay with pydicom)."""
+    data = pydicom_file(name).read_bytes()
+    ours, theirs = _dcmread(data), _dcmread(data)
+    _decode_sequences(ours, lambda dataset, tag: decoded(dataset, dataset._dict[tag]))
+    _decode_sequences(theirs, lambda dataset, tag: dataset[tag])
+    _assert_same_dataset(ours, theirs)
+
+
+def test_a_sequence_value_with_a_damaged_item_is_left_to_pydicom():
+    item = _explicit(0x0008, 0x0100, b"SH", b"T-1234") + _explicit(0x0008, 0x0102, b"SH", b"SRT ")
+    good = b"\xfe\xff\x00\xe0" + struct.pack("<L", len(item)) + item
+    assert read_sequence_bytes(good, 0, len(good), len(good), False, ["iso8859"])[0] is not None
+    for damaged in (good[:-3],  # the item runs past the value
+                    b"\xfe\xff\x00\xe1" + good[4:],  # not an item tag
+                    good[:4] + struct.pack("<L", len(item) + 40) + item,  # item length past the end
+                    good[:4] + struct.pack("<L", 0xFFFFFFFF) + item):  # undefined item without a delimiter
+        assert read_sequence_bytes(damaged, 0, len(damaged), len(damaged), False, ["iso8859"])[0] is None
