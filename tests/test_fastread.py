@@ -65,7 +65,7 @@ def _assert_same_dataset(ours, theirs, where: str = "") -> None:
             assert element.value == other.value, here
             continue
         assert type(element.value) is type(other.value), here
-        assert element.value.is_undefined_length == other.value.is_undefined_length, here
+        assert getattr(element.value, "is_undefined_length", None) == getattr(other.value, "is_undefined_length", None), here
         assert len(element.value) == len(other.value), here
         for index, (item, other_item) in enumerate(zip(element.value, other.value, strict=True)):
             _assert_same_dataset(item, other_item, f"{here}[{index}]")
