@@ -92,10 +92,7 @@ def _read(handle: BinaryIO) -> FileDataset | None:
     if elements is None or end != len(data):
         return None
     dataset = Dataset(elements, parent_encoding=default_encoding)
-    if _CHARSET in elements:
-        encoding = convert_encodings(convert_raw_data_element(elements[BaseTag(_CHARSET)]).value)
-    else:
-        encoding = default_encoding
+    encoding = _dataset_charset(elements[BaseTag(_CHARSET)]) if _CHARSET in elements else default_encoding
     dataset.set_original_encoding(implicit, True, encoding)
     handle.seek(len(data))  # where dcmread leaves it
     result = FileDataset(handle, dataset, preamble, file_meta, implicit, True)
@@ -186,6 +183,14 @@ def _walk(handle: BinaryIO, data: bytes, position: int, implicit: bool,
         elements[key] = RawDataElement(key, vr, length, value, start, implicit, True)
         position = end
     return elements, position
+
+
+def _dataset_charset(element: RawDataElement) -> str | list[str]:
+    """`read_dataset`'s encoding for a data set with this (0008,0005): `convert_encodings` of the decoded
+    value. Declared CS (or implicit: CS by the dictionary), the decoded value is `convert_string`'s."""
+    if element.VR in ("CS", None) and type(element.value) is bytes:
+        return _charset(element.value)
+    return convert_encodings(convert_raw_data_element(element).value)
 
 
 def _charset(value: bytes | None) -> str | list[str]:
@@ -298,10 +303,7 @@ def _item(data: bytes, start: int, limit: int, length: int, implicit: bool, enco
     if elements is None:
         return None, 0
     item = Dataset(elements, parent_encoding=encoding)
-    if _CHARSET in elements:
-        item_encoding = convert_encodings(convert_raw_data_element(elements[BaseTag(_CHARSET)]).value)
-    else:
-        item_encoding = encoding
+    item_encoding = _dataset_charset(elements[BaseTag(_CHARSET)]) if _CHARSET in elements else encoding
     item.set_original_encoding(item_implicit, True, item_encoding)
     return item, position
 
