@@ -286,15 +286,15 @@ def _apply_to_dataset(
             continue
         if action is _EFFACER and retyped is None and vr not in _CONVERT_FIRST_VRS:
             # Emptied: only the tag and VR are needed, so the value is never decoded.
-            elements[raw.tag] = DataElement(tag, vr, None if vr not in BINARY_VRS else b"")
+            elements[raw.tag] = DataElement(raw.tag, vr, None if vr not in BINARY_VRS else b"")
             if creator is not None:
                 kept_blocks.add((group, element >> 8))
             continue
         if action is _PSEUDONYMISER and retyped is None and (texts := ascii_texts(source, raw)) is not None:
             # The values as pydicom would decode them, without building the source element (elements.py)
             empty = len(texts) == 1 and not texts[0]
-            elements[raw.tag] = DataElement(tag, vr, "" if empty else _pseudonyms(tag, vr, texts, pseudonymizer,
-                                                                                   report))
+            value = "" if empty else _pseudonyms(tag, vr, texts, pseudonymizer, report)
+            elements[raw.tag] = DataElement(raw.tag, vr, value)  # raw.tag: already a BaseTag (no Tag() call)
             if creator is not None:
                 kept_blocks.add((group, element >> 8))
             continue
