@@ -128,3 +128,24 @@ def _decodes_ascii_as_ascii(encoding: str) -> bool:
         return seven_bit.decode(encoding) == seven_bit.decode("ascii")
     except (LookupError, UnicodeError):
         return False
+
+
+@lru_cache(maxsize=256)
+def _tag_of(keyword: str) -> int | None:
+    from pydicom.datadict import tag_for_keyword
+
+    return tag_for_keyword(keyword)
+
+
+def text_of(dataset: Dataset, keyword: str) -> str:
+    """`str(dataset.get(keyword, "") or "")`: one ASCII value read from its bytes (`ascii_texts`), anything
+    else decoded by pydicom. Why: the output path and the patient identity read the source's UIDs and IDs,
+    which the attribute pass no longer decodes (it pseudonymises them from their bytes)."""
+    tag = _tag_of(keyword)
+    raw = dataset._dict.get(tag) if tag is not None else None
+    if raw is None:
+        return str(dataset.get(keyword, "") or "")
+    texts = ascii_texts(dataset, raw)
+    if texts is not None and len(texts) == 1:
+        return texts[0]
+    return str(dataset.get(keyword, "") or "")

@@ -17,7 +17,7 @@ from pydicom.dataset import Dataset
 from pydicom.multival import MultiValue
 from pydicom.tag import BaseTag
 
-from deidcli.elements import ascii_texts
+from deidcli.elements import ascii_texts, text_of
 from tests.conftest import deid_data_file, pydicom_file
 
 FILES = ["CT_small.dcm", "MR_small.dcm", "rtplan.dcm", "JPEG2000.dcm", "chrH31.dcm", "chrX1.dcm", "chrFren.dcm",
@@ -120,3 +120,22 @@ def test_ascii_texts_decline_a_character_set_that_maps_ascii_elsewhere():
 def test_ascii_texts_decline_while_pydicom_raises_on_invalid_values(monkeypatch):
     monkeypatch.setattr(config.settings, "reading_validation_mode", config.RAISE)
     assert ascii_texts(Dataset(), _raw(0x00080018, "UI", b"1.2")) is None
+
+
+KEYWORDS = ["StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID", "PatientID", "PatientName", "Modality",
+            "ImageType", "AccessionNumber"]
+
+
+@pytest.mark.parametrize("name", ["CT_small.dcm", "MR_small.dcm", "rtplan.dcm", "chrH31.dcm", "chrX1.dcm"])
+def test_text_of_equals_str_of_the_decoded_value(name):
+    for keyword in KEYWORDS:  # fresh file each time: text_of must not depend on what was decoded before
+        dataset = pydicom.dcmread(pydicom_file(name), force=True)
+        assert text_of(dataset, keyword) == str(dataset.get(keyword, "") or ""), keyword
+
+
+@pytest.mark.parametrize("value", [b"1.2.3 \x00", b" 1.2.3", b"1.2\\3.4", b"", b"\x00"])
+def test_text_of_a_uid_with_padding_or_two_values_equals_pydicoms(value):
+    dataset = Dataset()
+    dataset._dict[BaseTag(0x0020000D)] = _raw(0x0020000D, "UI", value)
+    expected = str(Dataset(dict(dataset._dict)).get("StudyInstanceUID", "") or "")
+    assert text_of(dataset, "StudyInstanceUID") == expected
