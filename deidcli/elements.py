@@ -34,6 +34,15 @@ def decoded(dataset: Dataset, raw: RawDataElement | DataElement) -> DataElement:
         if element.VR not in AMBIGUOUS_VR:
             dataset._dict[raw.tag] = element
             return element
+    if (vr is None and type(raw) is RawDataElement and raw.value is not None and not raw.tag >> 16 & 1
+            and raw.tag >> 16 != 0x7FE0 and raw.tag != _SPECIFIC_CHARACTER_SET):
+        # Implicit VR, public tag: pydicom's conversion looks the VR up; stored as `__getitem__` would (for a
+        # public, non-pixel tag its `__setitem__` only stores), unless the VR is one it treats specially.
+        element = convert_raw_data_element(raw, encoding=dataset.original_character_set or dataset._character_set,
+                                           ds=dataset)
+        if element.VR not in AMBIGUOUS_VR and element.VR not in ("SQ", "UN"):
+            dataset._dict[raw.tag] = element
+            return element
     if vr == "SQ" and type(raw) is RawDataElement and raw.value and raw.is_little_endian:
         element = _sequence(dataset, raw)
         if element is not None:

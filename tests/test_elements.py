@@ -17,7 +17,7 @@ from pydicom.dataset import Dataset
 from pydicom.multival import MultiValue
 from pydicom.tag import BaseTag
 
-from deidcli.elements import ascii_texts, text_of
+from deidcli.elements import ascii_texts, decoded, text_of
 from tests.conftest import deid_data_file, pydicom_file
 
 FILES = ["CT_small.dcm", "MR_small.dcm", "rtplan.dcm", "JPEG2000.dcm", "chrH31.dcm", "chrX1.dcm", "chrFren.dcm",
@@ -139,3 +139,19 @@ def test_text_of_a_uid_with_padding_or_two_values_equals_pydicoms(value):
     dataset._dict[BaseTag(0x0020000D)] = _raw(0x0020000D, "UI", value)
     expected = str(Dataset(dict(dataset._dict)).get("StudyInstanceUID", "") or "")
     assert text_of(dataset, "StudyInstanceUID") == expected
+
+
+@pytest.mark.parametrize("name", ["MR_small_implicit.dcm", "rtplan.dcm", "rtstruct.dcm", "nested_priv_SQ.dcm"])
+def test_decoded_implicit_vr_elements_equal_pydicoms_getitem(name):
+    """`decoded` converts a public implicit-VR element itself (VR from the dictionary); pydicom's
+    `Dataset.__getitem__` is the reference, element by element (VR, value, where it was read)."""
+    ours = pydicom.dcmread(pydicom_file(name), force=True)
+    theirs = pydicom.dcmread(pydicom_file(name), force=True)
+    assert any(raw.VR is None for raw in ours._dict.values())
+    for tag in list(ours._dict):
+        mine, reference = decoded(ours, ours._dict[tag]), theirs[tag]
+        assert (mine.VR, mine.file_tell, mine.is_undefined_length) == (
+            reference.VR, reference.file_tell, reference.is_undefined_length), f"{tag:08X}"
+        if mine.VR != "SQ":
+            assert mine.value == reference.value, f"{tag:08X}"
+        assert ours._dict[tag] is mine
