@@ -41,6 +41,9 @@ except ImportError:  # another pydicom: every file goes through dcmread
 if TYPE_CHECKING:
     from pydicom.sequence import Sequence
 
+#: Larger files are read by dcmread: this reader holds the whole file and the values sliced from it at once
+#: (twice the file in memory for a moment), dcmread only the values.
+FAST_READ_MAX_BYTES = 64 << 20
 _EXPLICIT = Struct("<HH2sH")
 _IMPLICIT = Struct("<HHL")
 _UL = Struct("<L")

@@ -206,3 +206,13 @@ def test_a_sequence_value_with_a_damaged_item_is_left_to_pydicom():
                     good[:4] + struct.pack("<L", len(item) + 40) + item,  # item length past the end
                     good[:4] + struct.pack("<L", 0xFFFFFFFF) + item):  # undefined item without a delimiter
         assert read_sequence_bytes(damaged, 0, len(damaged), len(damaged), False, ["iso8859"])[0] is None
+
+
+def test_a_file_larger_than_the_fast_reader_takes_is_read_by_dcmread(tmp_path, monkeypatch):
+    path = tmp_path / "large.dcm"
+    path.write_bytes(pydicom_file("CT_small.dcm").read_bytes())
+    called = []
+    monkeypatch.setattr(read_module, "FAST_READ_MAX_BYTES", 1000)
+    monkeypatch.setattr(read_module, "read_file", lambda handle: called.append(1))
+    assert read_dicom(path).SOPClassUID
+    assert not called
