@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import cv2
 import numpy as np
 
 from deidcli.geometry import Rect, outside
@@ -54,6 +55,27 @@ def chrome_bands(anatomy: np.ndarray, scale: float, rows: int, cols: int) -> lis
     extent = Rect(int(xs[0]), int(ys[0]), int(xs[-1]) + 1, int(ys[-1]) + 1).scale(1 / scale, 1 / scale)
     extent = extent.clip(cols, rows)
     return [part for part in outside(extent, cols, rows, CHROME_OVERLAP, full_bands=True) if part.area]
+
+
+#: How far (stored pixels) chrome keeps from the bounding box of each anatomy component (the dim fringe
+#: of a sector or a body's edge is not chrome).
+CHROME_MARGIN = 4
+
+
+def chrome_pixels(anatomy: np.ndarray, scale: float, rows: int, cols: int) -> np.ndarray:
+    """Where a stored (rows, cols) frame is device chrome (True): outside the bounding box of every
+    component of its anatomy (`anatomy` at scan scale `scale`), CHROME_MARGIN pixels further.
+
+    Why each component's box and not the extent of all of them: print drawn near the picture is often
+    taken into the anatomy mask as a small component of its own (deid-data GREYSCALE_CINE: the header
+    lines cut by the data region's top), and the extent of everything then reaches the frame's corners."""
+    chrome = np.ones((rows, cols), bool)
+    count, _, stats, _ = cv2.connectedComponentsWithStats(anatomy.astype(np.uint8), connectivity=8)
+    for x, y, w, h, _area in stats[1:count]:
+        box = Rect(int(x), int(y), int(x + w), int(y + h)).scale(1 / scale, 1 / scale)
+        box = box.pad(CHROME_MARGIN, CHROME_MARGIN).clip(cols, rows)
+        chrome[box.y0 : box.y1, box.x0 : box.x1] = False
+    return chrome
 
 
 def band_mask(bands: list[Rect], rows: int, cols: int) -> np.ndarray:

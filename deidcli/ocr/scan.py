@@ -39,7 +39,8 @@ import numpy as np
 from deidcli.errors import OcrError
 from deidcli.geometry import Rect
 from deidcli.ocr.authorised import AuthorisedWords
-from deidcli.ocr.chrome import CHROME_SCALE, ChromeMemory, chrome_bands
+from deidcli.ocr.chrome import CHROME_SCALE, ChromeMemory, chrome_bands, chrome_pixels
+from deidcli.ocr.chrome_print import print_rows
 from deidcli.ocr.engines import ENGINE_MAX_SIDE, DetectedText, TextDetector, too_long
 from deidcli.ocr.layout import (
     MAX_MARK_HEIGHT,
@@ -435,6 +436,8 @@ class TextScanner:
             state.view_rects.append(mark)
             state.mark_rects.add(mark)
             state.marks += 1
+        if not _wide(frame, bits_stored):
+            self._chrome_print(frame, state)
 
         self._residual_check(values, state)
         self._check_time(start)
@@ -490,6 +493,27 @@ class TextScanner:
         in_view = [(item, item.rect.scale(scale, scale).clip(vcols, vrows), False) for item in found]
         return [(item, rect, turned) for item, rect, turned in in_view
                 if state.anatomy_share(rect) < ON_ANATOMY_SHARE and not any(_overlaps(rect, s) for s in state.spared_view)]
+
+    def _chrome_print(self, frame: np.ndarray, state: _ScanState) -> None:
+        """Rows of small print in the chrome of a screen (8-bit gray or colour) that nothing found so far,
+        looked for as glyph components in the stored frame (deidcli.ocr.chrome_print) and masked unread.
+
+        Stored pixels, not the scan's view: enlarged for the detector, 4-5 px letters blur into blobs
+        (examples_ybr_color's `A` and `B`, which no detector view found)."""
+        gray = brightest_channel(frame)
+        if gray.dtype != np.uint8:
+            return
+        rows, cols = gray.shape
+        chrome = chrome_pixels(state.anatomy, state.scale, rows, cols)
+        for found in print_rows(blank(gray, state.masked, 0.0), chrome):
+            margin = math.ceil(self.pad_ratio * found.height) + 1
+            in_view = found.scale(state.scale, state.scale).clip(state.anatomy.shape[1], state.anatomy.shape[0])
+            if any(_overlaps(in_view, spared) for spared in state.spared_view):
+                continue
+            state.masked.append(found.pad(margin, margin).clip(cols, rows))
+            state.view_rects.append(in_view)
+            state.mark_rects.add(in_view)
+            state.marks += 1
 
     def _complete_lines(self, state: _ScanState, strokes: np.ndarray) -> None:
         """Masked boxes on the background grown along their line while strokes go on (gaps under a
