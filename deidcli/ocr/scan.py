@@ -82,6 +82,8 @@ ON_ANATOMY_SHARE = 0.2
 INSIDE_SCALE = 2.0
 #: How far (text heights, each way) a masked line on the background may grow along its strokes.
 LINE_GROWTH = 1.5
+#: Pixels (stored) masked around a row of chrome print found as components (deidcli.ocr.chrome_print).
+PRINT_MARGIN = 1
 #: Top-hat size for finding print on the display view (strokes up to this thick).
 WINDOW_STROKE = 31
 #: Blur (Gaussian sigma, scan pixels) before looking for strokes: it takes noise, which the top-hats
@@ -506,7 +508,9 @@ class TextScanner:
         rows, cols = gray.shape
         chrome = chrome_pixels(state.anatomy, state.scale, rows, cols)
         for found in print_rows(blank(gray, state.masked, 0.0), chrome):
-            margin = math.ceil(self.pad_ratio * found.height) + 1
+            # The rows are the glyphs' own extent (components, not a detector's short box): one pixel more
+            # takes their edges; the detector's padding took GREYSCALE_CINE's depth marker and ruler with `x3`.
+            margin = PRINT_MARGIN
             in_view = found.scale(state.scale, state.scale).clip(state.anatomy.shape[1], state.anatomy.shape[0])
             if any(_overlaps(in_view, spared) for spared in state.spared_view):
                 continue
