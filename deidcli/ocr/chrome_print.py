@@ -48,30 +48,55 @@ ROW_GAP_SHARE = 1.0
 
 def print_rows(gray: np.ndarray, chrome: np.ndarray) -> list[Rect]:
     """Rows of small print in `chrome` (True: a pixel where device print may be) of an 8-bit picture,
-    as rectangles in its pixels (the glyphs' extent, unpadded)."""
+    as rectangles in its pixels (the glyphs' extent, unpadded).
+
+    Components are taken at the lowest level over the whole chrome; only those too large for a glyph
+    (print glued to a graphic) are looked at again, inside their own box, at the higher LEVEL_STEPS."""
     if gray.dtype != np.uint8 or not chrome.any():
         return []
     size = 2 * GLYPH_MAX_HEIGHT + 1
     strokes = cv2.morphologyEx(gray, cv2.MORPH_TOPHAT, cv2.getStructuringElement(cv2.MORPH_RECT, (size, size)))
-    lowest = max(float(PRINT_CONTRAST), NOISE_FACTOR * float(np.median(strokes[chrome])))
-    glyphs = np.zeros(gray.shape, np.uint8)
-    small: list[Rect] = []
-    for step in LEVEL_STEPS:
+    strokes[~chrome] = 0
+    lowest = max(float(PRINT_CONTRAST), NOISE_FACTOR * _median(strokes[chrome]))
+    count, labels, stats, _ = cv2.connectedComponentsWithStats((strokes >= lowest).astype(np.uint8), connectivity=8)
+    stats = stats[1:count]
+    fits = glyph_like(stats)
+    boxes = [_box(row) for row in stats[fits]]
+    small = [_box(row) for row in stats if row[3] < GLYPH_MIN_HEIGHT and row[2] <= GLYPH_MAX_HEIGHT and row[4] >= 4]
+    too_large = (stats[:, cv2.CC_STAT_HEIGHT] > GLYPH_MAX_HEIGHT) | (
+        stats[:, cv2.CC_STAT_WIDTH] > GLYPH_MAX_ASPECT * stats[:, cv2.CC_STAT_HEIGHT])
+    for label in np.flatnonzero(too_large & ~fits) + 1:
+        boxes += _split(strokes, labels, int(label), _box(stats[label - 1]), lowest)
+    return [with_marks(row, small) for row in _rows(boxes)]
+
+
+def _split(strokes: np.ndarray, labels: np.ndarray, label: int, box: Rect, lowest: float) -> list[Rect]:
+    """The glyphs inside one component too large for a glyph, found at the higher LEVEL_STEPS (each
+    glyph once: at the first level where it stands apart)."""
+    crop = np.where(labels[box.y0 : box.y1, box.x0 : box.x1] == label, strokes[box.y0 : box.y1, box.x0 : box.x1], 0)
+    found: list[Rect] = []
+    for step in LEVEL_STEPS[1:]:
         level = lowest * step
         if level > 250:
             break
-        binary = ((strokes >= level) & chrome).astype(np.uint8)
-        count, labels, stats, _ = cv2.connectedComponentsWithStats(binary, connectivity=8)
-        if count > 1:
-            keep = np.zeros(count, bool)
-            keep[1:] = glyph_like(stats[1:])
-            glyphs |= keep[labels].astype(np.uint8)
-            if step == LEVEL_STEPS[0]:
-                small = [Rect(int(x), int(y), int(x + w), int(y + h)) for x, y, w, h, area in stats[1:]
-                         if h < GLYPH_MIN_HEIGHT and w <= GLYPH_MAX_HEIGHT and area >= 4]
-    count, _, stats, _ = cv2.connectedComponentsWithStats(glyphs, connectivity=8)
-    boxes = [Rect(int(x), int(y), int(x + w), int(y + h)) for x, y, w, h, _ in stats[1:count]]
-    return [with_marks(row, small) for row in _rows(boxes)]
+        count, parts, stats, _ = cv2.connectedComponentsWithStats((crop >= level).astype(np.uint8), connectivity=8)
+        fits = np.zeros(count, bool)
+        fits[1:] = glyph_like(stats[1:])
+        found += [Rect(int(x) + box.x0, int(y) + box.y0, int(x + w) + box.x0, int(y + h) + box.y0)
+                  for x, y, w, h, _ in stats[fits]]
+        crop[fits[parts]] = 0  # found: not again, in pieces, at the next level
+    return found
+
+
+def _median(values: np.ndarray) -> float:
+    """Median of 8-bit values from their histogram (a sort of a 480k-pixel chrome costs more than the rest)."""
+    counts = np.cumsum(np.bincount(values.ravel(), minlength=256))
+    return float(np.searchsorted(counts, counts[-1] / 2))
+
+
+def _box(stat: np.ndarray) -> Rect:
+    x, y, w, h = (int(v) for v in stat[:4])
+    return Rect(x, y, x + w, y + h)
 
 
 def with_marks(row: Rect, small: list[Rect]) -> Rect:
