@@ -128,3 +128,42 @@ def test_a_word_in_chrome_is_a_row_and_a_glyph_glued_to_a_graphic_comes_apart() 
         covered[r.y0 : r.y1, r.x0 : r.x1] = True
     assert covered[ink > 0].all() and covered[mark > 0].all()
     assert not covered[120:195, 520:522].any() and not covered[220:320, 520:522].any()  # the ruler away from the mark
+
+
+class Blind:
+    """A detector that finds nothing: what is masked comes from the scanner's own passes."""
+
+    name = "blind"
+
+    def detect(self, image8: np.ndarray) -> list:
+        return []
+
+
+def glued_mark(shift: int) -> np.ndarray:
+    """chrome_picture with a ruler, its marker at 84 and an `x3` at 250 glued to the marker, `shift` px right."""
+    frame = chrome_picture()
+    frame[120:320, 520 + shift : 522 + shift] = 250
+    cv2.fillPoly(frame, [np.array([[522 + shift, 197], [536 + shift, 206], [522 + shift, 215]], np.int32)], 84)
+    mark = np.zeros_like(frame)
+    cv2.putText(mark, "x3", (532 + shift, 211), cv2.FONT_HERSHEY_PLAIN, 0.8, 1, 1)
+    frame[mark > 0] = 250
+    return frame
+
+
+def test_a_cine_row_that_moves_between_frames_is_speckle_and_one_that_stays_is_print() -> None:
+    """Rows of speckle blobs near an echo sector's apex line up like print on some frames, never at the
+    same place twice (deid-data ultrasound-multiframe); device print stays put. A cine's first frame has
+    nothing to compare with: its rows count. (The print here is glued to a graphic: no other pass masks it.)"""
+    scanner = TextScanner(Blind(), None)
+    first, moved = glued_mark(0), glued_mark(3)
+
+    def covers_mark(frame: np.ndarray, memory: ChromeMemory) -> bool:
+        rects = scanner.scan(frame, "MONOCHROME2", 8, chrome=memory).masked
+        glyphs = box_pixels(frame.shape, (530, 195, 560, 216), frame == 250)
+        return masked_share(frame.shape, rects, glyphs) == 1.0
+
+    memory = ChromeMemory()
+    assert covers_mark(first, memory)
+    assert covers_mark(first.copy(), memory)  # the same print on the next frame
+    assert not covers_mark(moved, memory)  # what moved is not print (a transient row of blobs)
+    assert covers_mark(moved, ChromeMemory())  # the same picture alone: nothing to compare with

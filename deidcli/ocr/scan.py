@@ -439,7 +439,7 @@ class TextScanner:
             state.mark_rects.add(mark)
             state.marks += 1
         if not _wide(frame, bits_stored):
-            self._chrome_print(frame, state)
+            self._chrome_print(frame, state, chrome)
 
         self._residual_check(values, state)
         self._check_time(start)
@@ -496,18 +496,25 @@ class TextScanner:
         return [(item, rect, turned) for item, rect, turned in in_view
                 if state.anatomy_share(rect) < ON_ANATOMY_SHARE and not any(_overlaps(rect, s) for s in state.spared_view)]
 
-    def _chrome_print(self, frame: np.ndarray, state: _ScanState) -> None:
+    def _chrome_print(self, frame: np.ndarray, state: _ScanState, memory: ChromeMemory | None) -> None:
         """Rows of small print in the chrome of a screen (8-bit gray or colour) that nothing found so far,
         looked for as glyph components in the stored frame (deidcli.ocr.chrome_print) and masked unread.
 
         Stored pixels, not the scan's view: enlarged for the detector, 4-5 px letters blur into blobs
-        (examples_ybr_color's `A` and `B`, which no detector view found)."""
+        (examples_ybr_color's `A` and `B`, which no detector view found). On a cine's later frames a row
+        counts only where it was on the frame before (`memory`): print stays, speckle moves (measured on
+        deid-data's ultrasound-multiframe: rows of speckle blobs near its sector's apex on 4 of 30 frames,
+        never at the same place twice)."""
         gray = brightest_channel(frame)
         if gray.dtype != np.uint8:
             return
         rows, cols = gray.shape
         chrome = chrome_pixels(state.anatomy, state.scale, rows, cols)
-        for found in print_rows(blank(gray, state.masked, 0.0), chrome):
+        found_rows = print_rows(blank(gray, state.masked, 0.0), chrome)
+        if memory is not None:
+            found_rows = [row for row in found_rows if memory.static(frame, row.pad(1, 1).clip(cols, rows))]
+            memory.previous = frame.copy()
+        for found in found_rows:
             # The rows are the glyphs' own extent (components, not a detector's short box): one pixel more
             # takes their edges; the detector's padding took GREYSCALE_CINE's depth marker and ruler with `x3`.
             margin = PRINT_MARGIN
