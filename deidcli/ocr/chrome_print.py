@@ -44,6 +44,11 @@ LEVEL_STEPS = (1.0, 2.0, 4.0, 6.0)
 #: under this share of the taller height (letters of a word and a label beside its icon).
 ROW_HEIGHT_RATIO = 1.7
 ROW_GAP_SHARE = 1.0
+#: Marks too short for a glyph join a row from this many pixels (a superscript, a dash, a colon's dots;
+#: a 2x2 dot of the depth ruler right before examples_ybr_color's `A` goes with it, single noise pixels not).
+MARK_MIN_AREA = 4
+#: The highest level looked at (8-bit): above it a glyph and its graphic no longer come apart.
+TOP_LEVEL = 250
 
 
 def print_rows(gray: np.ndarray, chrome: np.ndarray) -> list[Rect]:
@@ -62,7 +67,8 @@ def print_rows(gray: np.ndarray, chrome: np.ndarray) -> list[Rect]:
     stats = stats[1:count]
     fits = glyph_like(stats)
     boxes = [_box(row) for row in stats[fits]]
-    small = [_box(row) for row in stats if row[3] < GLYPH_MIN_HEIGHT and row[2] <= GLYPH_MAX_HEIGHT and row[4] >= 4]
+    small = [_box(row) for row in stats if row[cv2.CC_STAT_HEIGHT] < GLYPH_MIN_HEIGHT
+             and row[cv2.CC_STAT_WIDTH] <= GLYPH_MAX_HEIGHT and row[cv2.CC_STAT_AREA] >= MARK_MIN_AREA]
     too_large = (stats[:, cv2.CC_STAT_HEIGHT] > GLYPH_MAX_HEIGHT) | (
         stats[:, cv2.CC_STAT_WIDTH] > GLYPH_MAX_ASPECT * stats[:, cv2.CC_STAT_HEIGHT])
     for label in np.flatnonzero(too_large & ~fits) + 1:
@@ -77,7 +83,7 @@ def _split(strokes: np.ndarray, labels: np.ndarray, label: int, box: Rect, lowes
     found: list[Rect] = []
     for step in LEVEL_STEPS[1:]:
         level = lowest * step
-        if level > 250:
+        if level > TOP_LEVEL:
             break
         count, parts, stats, _ = cv2.connectedComponentsWithStats((crop >= level).astype(np.uint8), connectivity=8)
         fits = np.zeros(count, bool)
