@@ -10,7 +10,8 @@ file only the chrome pixels that differ from that frame (or that were not chrome
 again, and a remembered box is reused only where every pixel under it is identical. Every frame is
 still checked in full: reuse is for pixels that are bit for bit those already detected.
 
-Pure helpers here (bands, change windows, the memory); the scanner (deidcli.ocr.scan) runs the detector.
+Pure helpers here (bands, change windows, the memory, and `chrome_pixels`: where the glyph-component pass
+of deidcli.ocr.chrome_print may look); the scanner (deidcli.ocr.scan) runs the detector.
 """
 
 from __future__ import annotations
