@@ -167,3 +167,15 @@ def test_a_cine_row_that_moves_between_frames_is_speckle_and_one_that_stays_is_p
     assert covers_mark(first.copy(), memory)  # the same print on the next frame
     assert not covers_mark(moved, memory)  # what moved is not print (a transient row of blobs)
     assert covers_mark(moved, ChromeMemory())  # the same picture alone: nothing to compare with
+
+
+def test_speckle_between_tissue_layers_is_not_chrome() -> None:
+    """gdcm-US-ALOKA-16 (palette colour, two images side by side): between the tissue layers of the left
+    image, 31 px from the anatomy mask, speckle blobs line up like a row of print; the chrome keeps
+    CHROME_CLEARANCE of the frame's side from any anatomy, so no row is taken there."""
+    from deidcli.pixels.stage import palette_rgb8
+
+    source = read(sample_file("gdcm-US-ALOKA-16.dcm"))
+    frame = palette_rgb8(source.pixel_array, source)
+    rows = print_rows(brightest_channel(frame), chrome_of(frame))
+    assert not any(r.x0 < 336 and r.x1 > 32 and 60 < r.y0 < 416 for r in rows)  # inside the left image
