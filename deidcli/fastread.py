@@ -74,8 +74,8 @@ def read_file(handle: BinaryIO) -> FileDataset | None:
 
 
 def _read(handle: BinaryIO) -> FileDataset | None:
-    data = handle.read()
-    if len(data) < 144 or data[128:132] != b"DICM":
+    data = handle.read(FAST_READ_MAX_BYTES + 1)  # bounded even if the file grew since its size was taken
+    if len(data) > FAST_READ_MAX_BYTES or len(data) < 144 or data[128:132] != b"DICM":
         return None
     preamble = data[:128]
     meta_elements, position = _walk(handle, data, 132, implicit=False, group=2)
