@@ -300,15 +300,19 @@ def test_a_file_that_changes_while_read_is_quarantined(tmp_path, monkeypatch):
 
     folder = tmp_path / "in"
     write_planted(folder / "growing.dcm")
-    real_dcmread = read_module.pydicom.dcmread
+    real_dcmread, real_read_file = read_module.pydicom.dcmread, read_module.read_file
 
-    def dcmread_while_a_copy_is_still_writing(source, *args, **kwargs):
-        dataset = real_dcmread(source, *args, **kwargs)
-        with open(folder / "growing.dcm", "ab") as handle:  # the sender appends more bytes while we parse
-            handle.write(b"\x00" * 16)
-        return dataset
+    def while_a_copy_is_still_writing(reader):
+        def read(source, *args, **kwargs):
+            dataset = reader(source, *args, **kwargs)
+            with open(folder / "growing.dcm", "ab") as handle:  # the sender appends more bytes while we parse
+                handle.write(b"\x00" * 16)
+            return dataset
+        return read
 
-    monkeypatch.setattr(read_module.pydicom, "dcmread", dcmread_while_a_copy_is_still_writing)
+    # Both readers: the fast one (deidcli.fastread) takes this file, dcmread the ones it leaves.
+    monkeypatch.setattr(read_module.pydicom, "dcmread", while_a_copy_is_still_writing(real_dcmread))
+    monkeypatch.setattr(read_module, "read_file", while_a_copy_is_still_writing(real_read_file))
     audit = header_run(folder, tmp_path / "out")
     assert list(audit["reason"]) == ["changed_while_read"]
     assert not list((tmp_path / "out").rglob("*.dcm"))
