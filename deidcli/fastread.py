@@ -47,6 +47,7 @@ FAST_READ_MAX_BYTES = 64 << 20
 _EXPLICIT = Struct("<HH2sH")
 _IMPLICIT = Struct("<HHL")
 _UL = Struct("<L")
+_US = Struct("<H")
 _UNDEFINED = 0xFFFFFFFF
 _ITEM_DELIMITER = 0xFFFEE00D
 _ITEM = 0xFFFEE000
@@ -133,6 +134,27 @@ def _empty(vr: str | None) -> bytes | None:
         return value
 
 
+def _header(data: bytes, position: int, limit: int, implicit: bool) -> tuple[int, int, str | None, int, int] | None:
+    """(group, element, VR, value length, where the value starts) of the element header at `position`, or
+    None where this reader leaves the file to dcmread: an unknown VR (or implicit encoding inside an explicit
+    file) or a 32-bit length past `limit`. The caller has checked that 8 bytes are there."""
+    if implicit:
+        tag_group, number, length = _IMPLICIT.unpack_from(data, position)
+        return tag_group, number, None, length, position + 8
+    tag_group, number, vr_bytes, length = _EXPLICIT.unpack_from(data, position)
+    known = _VRS.get(vr_bytes)
+    if known is None:
+        return None
+    vr, long_length = known
+    start = position + 8
+    if long_length:
+        if start + 4 > limit:
+            return None
+        length = _UL.unpack_from(data, start)[0]
+        start += 4
+    return tag_group, number, vr, length, start
+
+
 def _walk(handle: BinaryIO, data: bytes, position: int, implicit: bool,
           group: int | None = None) -> tuple[dict | None, int]:
     """The elements from `position` on, as `read_dataset`'s generator yields them, and where they end; None
@@ -141,29 +163,15 @@ def _walk(handle: BinaryIO, data: bytes, position: int, implicit: bool,
     elements: dict = {}
     size = len(data)
     encoding: str | list[str] = default_encoding
-    explicit_unpack, implicit_unpack, ul_unpack = _EXPLICIT.unpack_from, _IMPLICIT.unpack_from, _UL.unpack_from
-    vrs = _VRS
     while position < size:
         if position + 8 > size:
             return None, 0  # a partial element header: dcmread stops silently, read.py calls it truncated
-        if implicit:
-            tag_group, number, length = implicit_unpack(data, position)
-            vr = None
-            start = position + 8
-        else:
-            tag_group, number, vr_bytes, length = explicit_unpack(data, position)
-            if group is not None and tag_group != group:
-                break
-            known = vrs.get(vr_bytes)
-            if known is None:
-                return None, 0  # unknown VR, or implicit encoding inside an explicit file
-            vr, long_length = known
-            start = position + 8
-            if long_length:
-                if start + 4 > size:
-                    return None, 0
-                length = ul_unpack(data, start)[0]
-                start += 4
+        if group is not None and not implicit and _US.unpack_from(data, position)[0] != group:
+            break  # the file meta ends here (before its VR is judged: the data set may be implicit)
+        header = _header(data, position, size, implicit)
+        if header is None:
+            return None, 0
+        tag_group, number, vr, length, start = header
         if group is None and tag_group in (0x0000, 0x0002, 0xFFFE):
             return None, 0  # command or meta elements in the data set, items, delimiters: dcmread's business
         tag = tag_group << 16 | number
@@ -315,8 +323,6 @@ def _walk_item(data: bytes, position: int, limit: int, implicit: bool, encoding,
                defined: bool = False) -> tuple[dict | None, int]:
     """The elements of one item, up to its delimiter (undefined length) or `limit` (its defined end)."""
     elements: dict = {}
-    explicit_unpack, implicit_unpack, ul_unpack = _EXPLICIT.unpack_from, _IMPLICIT.unpack_from, _UL.unpack_from
-    vrs = _VRS
     while True:
         if defined and position >= limit:
             return elements, position
@@ -324,22 +330,10 @@ def _walk_item(data: bytes, position: int, limit: int, implicit: bool, encoding,
             return None, 0
         if data[position:position + 4] == b"\xfe\xff\x0d\xe0":  # item delimiter
             return (None, 0) if defined else (elements, position + 8)
-        if implicit:
-            tag_group, number, length = implicit_unpack(data, position)
-            vr = None
-            start = position + 8
-        else:
-            tag_group, number, vr_bytes, length = explicit_unpack(data, position)
-            known = vrs.get(vr_bytes)
-            if known is None:
-                return None, 0
-            vr, long_length = known
-            start = position + 8
-            if long_length:
-                if start + 4 > limit:
-                    return None, 0
-                length = ul_unpack(data, start)[0]
-                start += 4
+        header = _header(data, position, limit, implicit)
+        if header is None:
+            return None, 0
+        tag_group, number, vr, length, start = header
         if tag_group == 0xFFFE:
             return None, 0
         tag = tag_group << 16 | number
