@@ -178,24 +178,25 @@ def text_marks(view8: np.ndarray, anatomy: np.ndarray, max_height: int = MAX_MAR
     gray = brightest_channel(view8)
     kernel = cv2.getStructuringElement(cv2.MORPH_RECT, (size, size))
     allowed = flat_background(gray) & ~cv2.dilate(anatomy.astype(np.uint8), np.ones((7, 7), np.uint8)).astype(bool)
-    layers: list[np.ndarray] = []
+    layers: list[tuple[np.ndarray, bool]] = []  # (marks, bright print)
     heights_seen: list[np.ndarray] = []
     # Bright print (white top-hat) and dark print (black top-hat) are measured and grouped apart: on a dark
     # field the black top-hat lights the gaps between bright letters, and joined they make one block taller
     # than a line (deid-data's ultrasound-multiframe: "x2" beside a sector edge was lost that way).
     for operation in (cv2.MORPH_TOPHAT,) if bright_only else (cv2.MORPH_TOPHAT, cv2.MORPH_BLACKHAT):
         strokes = cv2.morphologyEx(gray, operation, kernel)
-        binary = ((strokes >= noise_floor(strokes, allowed)) & allowed).astype(np.uint8)
-        glyph, labels, heights = _glyph_components(binary, max_height)
+        stroked = strokes >= noise_floor(strokes, allowed)
+        glyph, labels, heights = _glyph_components((stroked & allowed).astype(np.uint8), max_height)
         if glyph is not None:
-            layers.append(glyph[labels].astype(np.uint8))
+            layers.append((glyph[labels].astype(np.uint8), operation == cv2.MORPH_TOPHAT, stroked))
             heights_seen.append(heights[1:][glyph[1:]])
     if not heights_seen:
         return []
     typical = int(np.median(np.concatenate(heights_seen)))
     gap = max(3, typical)
     lines: list[Rect] = []
-    for marks in layers:
+    for marks, bright, stroked in layers:
+        strokes_count, stroke_labels, stroke_stats, _ = cv2.connectedComponentsWithStats(stroked.astype(np.uint8), connectivity=8)
         joined = cv2.morphologyEx(marks, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_RECT, (gap, 1)))
         count, labels, stats, _ = cv2.connectedComponentsWithStats(joined, connectivity=8)
         for x, y, w, h, _area in stats[1:]:
@@ -203,15 +204,93 @@ def text_marks(view8: np.ndarray, anatomy: np.ndarray, max_height: int = MAX_MAR
                 continue
             if border_sliver(marks[y : y + h, x : x + w], Rect(int(x), int(y), int(x + w), int(y + h)), gray.shape):
                 continue
+            box = Rect(int(x), int(y), int(x + w), int(y + h))
+            if not stands_out(gray, marks, box, bright) and not beside_print(layers, marks, box):
+                continue
             # Half a line height (at most one typical glyph) more at each end: a glyph glued to a graphic
             # (deid-data GREYSCALE_IMAGE's "X3" touching the depth marker's triangle) fails the glyph test and
             # would be cut off the line; a tall "line" is often a graphic itself (ALOKA's "L0" and arrow).
             # The masks are fitted to the ink afterwards (deidcli.pixels.fit), so a flat field costs nothing.
             reach = min(int(h) // 2, typical)
-            line = Rect(max(0, int(x) - reach), int(y), min(gray.shape[1], int(x + w) + reach), int(y + h))
+            y0, y1 = whole_glyphs(gray, stroke_labels, stroke_stats, marks, Rect(int(x), int(y), int(x + w), int(y + h)),
+                                  max_height)
+            line = Rect(max(0, int(x) - reach), y0, min(gray.shape[1], int(x + w) + reach), y1)
             if not drawn_only or drawn_ink(gray, Rect(int(x), int(y), int(x + w), int(y + h))):
                 lines.append(line)
     return lines
+
+
+def whole_glyphs(gray: np.ndarray, labels: np.ndarray, stats: np.ndarray, marks: np.ndarray, line: Rect,
+                 max_height: int) -> tuple[int, int]:
+    """The rows of a line grown to the whole strokes its marks belong to (`labels`/`stats`: the components of
+    the layer's strokes before the flatness test), as long as the line stays at most `max_height` tall and
+    the strokes added are drawn at the marks' own level (UNIFORM_INK_SHARE of them within a tenth of the
+    level: print; speckle joined to a mark spreads over many levels and adds nothing).
+
+    Why: the flatness test cuts glyphs where a field ends (print on a header band one row above the black
+    under it: the band's edge is not flat), and a line of the glyphs' upper halves left their lower halves
+    legible (gdcm-US-ALOKA-16's time under the date: "11:24:20" read on the output)."""
+    inside = marks[line.y0 : line.y1, line.x0 : line.x1].astype(bool)
+    crop = labels[line.y0 : line.y1, line.x0 : line.x1][inside]
+    found = np.unique(crop[crop > 0])
+    if found.size == 0:
+        return line.y0, line.y1
+    tops = stats[found, cv2.CC_STAT_TOP]
+    bottoms = tops + stats[found, cv2.CC_STAT_HEIGHT]
+    y0, y1 = min(line.y0, int(tops.min())), max(line.y1, int(bottoms.max()))
+    if y1 - y0 > max_height or (y0, y1) == (line.y0, line.y1):
+        return line.y0, line.y1
+    band = np.zeros(gray.shape[:2], bool)
+    band[y0:y1, line.x0 : line.x1] = True
+    band[line.y0 : line.y1] = False
+    added = gray[band & np.isin(labels, found)].astype(np.int32)
+    ink = gray[line.y0 : line.y1, line.x0 : line.x1][inside].astype(np.int32)
+    level = int(np.median(ink))
+    tolerance = max(1, abs(level - int(np.median(gray[line.y0 : line.y1, line.x0 : line.x1]))) // 10)
+    if added.size and (np.abs(added - level) <= tolerance).mean() >= UNIFORM_INK_SHARE:
+        return y0, y1
+    return line.y0, line.y1
+
+
+#: Share of a line's box that the other layer's marks must cover for a line that is its field's own level
+#: to count as the gaps of print (see `beside_print`).
+GAPS_OF_PRINT_SHARE = 0.1
+
+
+def beside_print(layers: list[tuple[np.ndarray, bool, np.ndarray]], marks: np.ndarray, line: Rect) -> bool:
+    """Whether the other layer's marks (bright ones for a dark line) cover GAPS_OF_PRINT_SHARE of the line's box:
+    the line is then the gaps between and around glyphs of the opposite polarity (the black top-hat of white
+    print on black), which stands for that print where its own line failed a test (deid-data's
+    ultrasound-multiframe: the lossy "x2" turned 45 degrees beside a caliper, not drawn at one level, was
+    masked through its gaps). A gap between large bright structures (a bar, a band, a sector) holds no
+    marks and is not print."""
+    others = [other for other, _, _ in layers if other is not marks]
+    crop = (slice(line.y0, line.y1), slice(line.x0, line.x1))
+    return any(np.count_nonzero(other[crop]) >= GAPS_OF_PRINT_SHARE * line.area for other in others)
+
+
+#: How far (8-bit levels) a line's ink must lie beyond the commonest level of its own box (the field it is
+#: drawn on), on its side: brighter for bright print, darker for dark print.
+FIELD_CONTRAST = MARK_CONTRAST // 2
+
+
+def stands_out(gray: np.ndarray, marks: np.ndarray, line: Rect, bright: bool) -> bool:
+    """Whether a line's marks are print on a field: their level lies FIELD_CONTRAST beyond the median of
+    the line's box (a pixel around it) on the layer's side (brighter for the white top-hat, darker for the
+    black one).
+
+    Print covers 15-40 % of its line's box, so the box's median is the field it stands on. A "mark" that
+    is itself the field of its box is a gap between brighter structures: the black top-hat lights every
+    dark gap narrower than its kernel (gdcm-US-ALOKA-16: the black wedge between the grey bar, the header
+    band and the sector edge, the black strip between the image's bottom edge and the line of print under
+    it; both masked as lines of "dark print", 84x15 and 60x70 px of near field lost)."""
+    box = line.pad(1, 1).clip(gray.shape[1], gray.shape[0])
+    crop = gray[box.y0 : box.y1, box.x0 : box.x1].astype(np.int32)
+    ink = crop[marks[box.y0 : box.y1, box.x0 : box.x1].astype(bool)]
+    if ink.size == 0:
+        return False
+    field, level = float(np.median(crop)), float(np.median(ink))
+    return (level - field if bright else field - level) >= FIELD_CONTRAST
 
 
 #: Share of a side of the frame a lone mark must lie along to be a sliver of the frame's edge (see `border_sliver`).
@@ -302,6 +381,74 @@ def drawn_at_two_levels(gray: np.ndarray, rect: Rect) -> bool:
     counts = np.bincount(gray[box.y0 : box.y1, box.x0 : box.x1].ravel(), minlength=2)
     top_two = np.partition(counts, -2)[-2:].sum()
     return bool(top_two >= DRAWN_LEVELS_SHARE * box.area)
+
+
+#: Chroma (max minus min sample, 8-bit) from which a pixel is coloured: ultrasound tissue is grey, and device
+#: graphics and print over it are often drawn in a pure colour.
+COLOUR_CHROMA = 64
+#: Smallest extent (pixels) of a coloured mark: the ticks of a depth scale are 1x3 to 2x6.
+MIN_COLOUR_GLYPH = 6
+#: Share of the pixels around a coloured mark (a 2-pixel ring) that must be grey: a mark drawn over the
+#: picture, not a speck of a colour-flow map (whose neighbours are more flow).
+GREY_RING_SHARE = 0.85
+
+
+def colour_text_marks(rgb: np.ndarray, max_height: int = MAX_MARK_HEIGHT) -> list[Rect]:
+    """The glyphs of lines of print drawn in one exact colour over a grey picture, one rectangle per glyph (in
+    `rgb`'s pixels): over tissue, a line's box would blank the picture between its glyphs.
+
+    A mark is a glyph-like component of coloured pixels (COLOUR_CHROMA) of which UNIFORM_INK_SHARE hold one
+    exact colour (drawn, not a colour-flow map, whose velocities spread over many colours, nor lossy) and
+    whose ring is grey (GREY_RING_SHARE); two or more marks joined over a typical glyph height make a line
+    (a lone tick, dot or triangle of the depth scale is not print). Found anywhere, over anatomy too: the
+    anatomy split takes print drawn across a sector's edge for tissue.
+
+    Why: gdcm-US-ALOKA-16 writes "L0" and an arrow in green across its sector's near edge: no detector
+    reads it, and the anatomy split (it is bright) hides it from `text_marks`. 8-bit RGB only."""
+    if rgb.ndim != 3 or rgb.dtype != np.uint8:
+        return []
+    samples = rgb.astype(np.int16)
+    chroma = samples.max(axis=2) - samples.min(axis=2)
+    coloured = (chroma >= COLOUR_CHROMA).astype(np.uint8)
+    glyph, labels, heights = _glyph_components(coloured, max_height)
+    if glyph is None:
+        return []
+    _, _, stats, _ = cv2.connectedComponentsWithStats(coloured, connectivity=8)
+    rows, cols = coloured.shape
+    ring_kernel = np.ones((5, 5), np.uint8)
+    marks = np.zeros((rows, cols), np.uint8)
+    kept_heights = []
+    for index in np.flatnonzero(glyph):
+        x, y, w, h = (int(v) for v in stats[index, :4])
+        if max(w, h) < MIN_COLOUR_GLYPH:
+            continue
+        box = Rect(x, y, x + w, y + h).pad(3, 3).clip(cols, rows)
+        window = (slice(box.y0, box.y1), slice(box.x0, box.x1))
+        component = labels[window] == index
+        colours, counts = np.unique(samples[window][component], axis=0, return_counts=True)
+        if counts.max() < UNIFORM_INK_SHARE * counts.sum():
+            continue
+        ring = cv2.dilate(component.astype(np.uint8), ring_kernel).astype(bool) & ~component
+        if (chroma[window][ring] < COLOUR_CHROMA // 2).mean() < GREY_RING_SHARE:
+            continue
+        marks[window][component] = 1
+        kept_heights.append(h)
+    if len(kept_heights) < 2:
+        return []
+    gap = max(3, int(np.median(kept_heights))) + 1  # closing bridges gaps one pixel narrower than its kernel
+    joined = cv2.morphologyEx(marks, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_RECT, (gap, 1)))
+    count, line_labels, line_stats, _ = cv2.connectedComponentsWithStats(joined, connectivity=8)
+    glyphs = []
+    for index in range(1, count):
+        x, y, w, h = (int(v) for v in line_stats[index, :4])
+        if h > max_height:
+            continue
+        inside = (marks[y : y + h, x : x + w] & (line_labels[y : y + h, x : x + w] == index)).astype(np.uint8)
+        found, _, glyph_stats, _ = cv2.connectedComponentsWithStats(inside, connectivity=8)
+        if found - 1 >= 2:  # each glyph its own rectangle: the picture between and around them stays
+            glyphs.extend(Rect(x + int(gx), y + int(gy), x + int(gx + gw), y + int(gy + gh))
+                          for gx, gy, gw, gh, _ in glyph_stats[1:])
+    return glyphs
 
 
 def _glyph_components(binary: np.ndarray, max_height: int) -> tuple[np.ndarray | None, np.ndarray, np.ndarray]:
