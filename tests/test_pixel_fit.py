@@ -136,3 +136,61 @@ def test_white_word_beside_a_coloured_one_keeps_the_whole_box() -> None:
     box = Rect(20, 60, 340, 120)
     fitted = fit_to_ink(frame, box)
     assert _inside(fitted, white | yellow)
+
+
+def test_print_above_a_band_does_not_take_the_band() -> None:
+    """A line of print one black row above a grey band (ALOKA's "9123 5.0 R15" over its "3:PELVIS" band): the
+    band crossing the box is a structure, and the mask ends at the print instead of blacking out the band."""
+    frame = np.zeros((200, 400), np.uint16)
+    frame[112:] = 45088
+    glyphs = _print(frame, "9123 5.0", (40, 110), 48160)
+    box = Rect(20, 80, 330, 128)
+    fitted = fit_to_ink(frame, box)
+    assert _inside(fitted, glyphs)
+    assert fitted.y1 <= 113
+
+
+def test_print_on_a_plate_inside_the_box_is_fitted_against_the_plate() -> None:
+    """A toolbar label: the box's rim is the black around the toolbar, the core lies on the grey plate. Against
+    the black, the plate (with the print) was one structure and the mask shrank onto nothing of the print."""
+    frame = np.zeros((200, 400), np.uint8)
+    frame[90:140] = 40
+    glyphs = _print(frame, "Sector", (60, 125), 150)
+    box = Rect(40, 80, 200, 150)
+    fitted = fit_to_ink(frame, box)
+    assert _inside(fitted, glyphs)
+
+
+def test_tissue_under_lossy_print_is_not_kept_by_ringing() -> None:
+    """Lossy print on black with the image's edge entering the box from below: single pixels of ringing
+    scattered over the box and the textured image are not print (US1_UNCI's "IM#2": 10 rows of image kept)."""
+    rng = np.random.default_rng(6)
+    frame = np.zeros((200, 400), np.int32)
+    frame[150:] = rng.integers(20, 120, (50, 400))
+    glyphs = _print(frame, "IM#2", (60, 130), 250)
+    frame[glyphs] += rng.integers(-6, 6, int(glyphs.sum()))
+    specks = rng.integers(0, 2, (200, 400)) * (rng.random((200, 400)) < 0.03) * rng.integers(1, 12, (200, 400))
+    frame[:150] += specks[:150]
+    frame = frame.clip(0, 255).astype(np.uint8)
+    box = Rect(40, 90, 200, 165)
+    fitted = fit_to_ink(frame, box)
+    assert _inside(fitted, glyphs)
+    assert fitted.y1 <= 150
+
+
+def test_antialiased_print_over_tissue_is_trimmed_to_the_print() -> None:
+    """Print blended into tissue holds the frame's top value only at stroke centres (generated mr_multiframe):
+    the near-top level stands for it, and the mask shrinks to the words."""
+    rng = np.random.default_rng(8)
+    frame = rng.integers(0, 300, (200, 400)).astype(np.float64)
+    glyphs = np.zeros((200, 400), np.uint8)
+    cv2.putText(glyphs, "DOB 03/07/1957", (40, 110), cv2.FONT_HERSHEY_SIMPLEX, 0.8, 255, 2, cv2.LINE_AA)
+    alpha = glyphs / 255.0
+    top = 499.0
+    frame = (frame * (1 - alpha) + top * alpha * 0.97).round()
+    frame[glyphs == 255] = top
+    frame = frame.astype(np.uint16)
+    box = Rect(20, 70, 330, 140)
+    fitted = fit_to_ink(frame, box)
+    assert _inside(fitted, glyphs >= 128)
+    assert fitted.area < 0.7 * box.area

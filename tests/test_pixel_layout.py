@@ -165,3 +165,54 @@ def test_print_at_the_frame_edge_is_a_mark_and_a_field_of_view_sliver_is_not() -
     marks = text_marks(frame, anatomy)
     assert any(m.x0 == 0 and m.y0 >= 220 for m in marks)
     assert not any(m.y0 == 0 for m in marks)
+
+
+def test_dark_print_on_a_bright_plate_is_still_a_mark() -> None:
+    """The field of dark print is the plate around it: its line stands out and stays a mark."""
+    frame = np.zeros((200, 300), np.uint8)
+    frame[40:100, 20:280] = 200
+    glyphs = np.zeros_like(frame)
+    cv2.putText(glyphs, "DOE 1962", (30, 80), cv2.FONT_HERSHEY_SIMPLEX, 0.7, 1, 2, cv2.LINE_8)
+    frame[glyphs == 1] = 20
+    marks = text_marks(frame, np.zeros(frame.shape, bool))
+    ys, xs = np.nonzero(glyphs)
+    assert any(m.x0 <= xs.min() + 12 and m.x1 >= xs.max() - 12 and m.y0 <= ys.min() + 2 for m in marks)
+
+
+def test_print_cut_by_the_edge_of_its_band_is_marked_whole() -> None:
+    """Print on a header band one row above the black under it: the band's edge is not flat, so the flatness
+    test cut the glyphs in half (ALOKA's time under its date); the line must reach their feet."""
+    frame = np.zeros((120, 300), np.uint8)
+    frame[:24] = 65
+    glyphs = np.zeros_like(frame)
+    cv2.putText(glyphs, "11 24 20", (10, 22), cv2.FONT_HERSHEY_PLAIN, 1.0, 1, 1, cv2.LINE_8)
+    frame[glyphs == 1] = 190
+    marks = text_marks(frame, np.zeros(frame.shape, bool))
+    assert marks
+    assert max(m.y1 for m in marks) >= np.nonzero(glyphs)[0].max()
+
+
+def test_colour_print_over_a_grey_picture_is_found_glyph_by_glyph() -> None:
+    """Print drawn in one pure colour over grey speckle (ALOKA's green "L0" across its sector's edge) is found
+    as one rectangle per glyph; a colour-flow map (many colours) and a lone tick are not print."""
+    from deidcli.ocr.layout import colour_text_marks
+
+    rng = np.random.default_rng(2)
+    grey = rng.integers(20, 120, (200, 300), dtype=np.uint8)
+    frame = np.repeat(grey[..., None], 3, axis=2)
+    glyphs = np.zeros(grey.shape, np.uint8)
+    cv2.putText(glyphs, "L0", (40, 60), cv2.FONT_HERSHEY_PLAIN, 1.0, 1, 1, cv2.LINE_8)
+    frame[glyphs == 1] = (0, 250, 0)
+    flow = np.zeros(grey.shape, np.uint8)
+    cv2.ellipse(flow, (200, 140), (30, 12), 0, 0, 360, 1, -1)
+    frame[flow == 1] = np.stack([rng.integers(150, 255, int(flow.sum())), rng.integers(0, 120, int(flow.sum())),
+                                 np.zeros(int(flow.sum()), int)], axis=1).astype(np.uint8)
+    frame[100:106, 250:252] = (0, 250, 0)  # a tick of a depth scale
+    marks = colour_text_marks(frame)
+    assert len(marks) == 2
+    covered = np.zeros(grey.shape, bool)
+    for mark in marks:
+        covered[mark.y0 : mark.y1, mark.x0 : mark.x1] = True
+    assert covered[glyphs == 1].all()
+    assert not covered[flow == 1].any() and not covered[100:106, 250:252].any()
+    assert covered.sum() < 3 * glyphs.sum()  # glyph by glyph, not the picture between them

@@ -177,8 +177,9 @@ def text_marks(view8: np.ndarray, anatomy: np.ndarray, max_height: int = MAX_MAR
     size = min(31, max(9, 2 * (max_height // 3) + 1))
     gray = brightest_channel(view8)
     kernel = cv2.getStructuringElement(cv2.MORPH_RECT, (size, size))
-    allowed = flat_background(gray) & ~cv2.dilate(anatomy.astype(np.uint8), np.ones((7, 7), np.uint8)).astype(bool)
-    layers: list[tuple[np.ndarray, bool]] = []  # (marks, bright print)
+    free = ~cv2.dilate(anatomy.astype(np.uint8), np.ones((7, 7), np.uint8)).astype(bool)
+    allowed = flat_background(gray) & free
+    layers: list[tuple[np.ndarray, bool, np.ndarray, np.ndarray]] = []  # marks, bright print, strokes, strokes off anatomy
     heights_seen: list[np.ndarray] = []
     # Bright print (white top-hat) and dark print (black top-hat) are measured and grouped apart: on a dark
     # field the black top-hat lights the gaps between bright letters, and joined they make one block taller
@@ -188,14 +189,14 @@ def text_marks(view8: np.ndarray, anatomy: np.ndarray, max_height: int = MAX_MAR
         stroked = strokes >= noise_floor(strokes, allowed)
         glyph, labels, heights = _glyph_components((stroked & allowed).astype(np.uint8), max_height)
         if glyph is not None:
-            layers.append((glyph[labels].astype(np.uint8), operation == cv2.MORPH_TOPHAT, stroked))
+            layers.append((glyph[labels].astype(np.uint8), operation == cv2.MORPH_TOPHAT, stroked, stroked & free))
             heights_seen.append(heights[1:][glyph[1:]])
     if not heights_seen:
         return []
     typical = int(np.median(np.concatenate(heights_seen)))
     gap = max(3, typical)
     lines: list[Rect] = []
-    for marks, bright, stroked in layers:
+    for marks, bright, stroked, _ in layers:
         strokes_count, stroke_labels, stroke_stats, _ = cv2.connectedComponentsWithStats(stroked.astype(np.uint8), connectivity=8)
         joined = cv2.morphologyEx(marks, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_RECT, (gap, 1)))
         count, labels, stats, _ = cv2.connectedComponentsWithStats(joined, connectivity=8)
@@ -205,7 +206,7 @@ def text_marks(view8: np.ndarray, anatomy: np.ndarray, max_height: int = MAX_MAR
             if border_sliver(marks[y : y + h, x : x + w], Rect(int(x), int(y), int(x + w), int(y + h)), gray.shape):
                 continue
             box = Rect(int(x), int(y), int(x + w), int(y + h))
-            if not stands_out(gray, marks, box, bright) and not beside_print(layers, marks, box):
+            if not (stands_out(gray, marks, box, bright) or beside_print(layers, marks, box)):
                 continue
             # Half a line height (at most one typical glyph) more at each end: a glyph glued to a graphic
             # (deid-data GREYSCALE_IMAGE's "X3" touching the depth marker's triangle) fails the glyph test and
@@ -252,21 +253,21 @@ def whole_glyphs(gray: np.ndarray, labels: np.ndarray, stats: np.ndarray, marks:
     return line.y0, line.y1
 
 
-#: Share of a line's box that the other layer's marks must cover for a line that is its field's own level
-#: to count as the gaps of print (see `beside_print`).
+#: Share of a line's box that strokes of the opposite polarity off the anatomy must cover for a line that is its
+#: field's own level to count as the field between and around print (see `beside_print`).
 GAPS_OF_PRINT_SHARE = 0.1
 
 
-def beside_print(layers: list[tuple[np.ndarray, bool, np.ndarray]], marks: np.ndarray, line: Rect) -> bool:
-    """Whether the other layer's marks (bright ones for a dark line) cover GAPS_OF_PRINT_SHARE of the line's box:
-    the line is then the gaps between and around glyphs of the opposite polarity (the black top-hat of white
-    print on black), which stands for that print where its own line failed a test (deid-data's
-    ultrasound-multiframe: the lossy "x2" turned 45 degrees beside a caliper, not drawn at one level, was
-    masked through its gaps). A gap between large bright structures (a bar, a band, a sector) holds no
-    marks and is not print."""
-    others = [other for other, _, _ in layers if other is not marks]
+def beside_print(layers: list[tuple[np.ndarray, bool, np.ndarray, np.ndarray]], marks: np.ndarray, line: Rect) -> bool:
+    """Whether the strokes of the other layer (bright ones for a dark line), off the anatomy, cover
+    GAPS_OF_PRINT_SHARE of the line's box: the line is then the field between and around glyphs of the
+    opposite polarity (the black top-hat of white print on black), which stands for that print where its own
+    strokes failed a test: deid-data's ultrasound-multiframe "x2", lossy and turned 45 degrees, is not drawn at
+    one level; dense dark print on a bright plate fails the flatness test and is found through the plate
+    around it. A gap between large structures (a bar, a band, a sector's edge) holds no such strokes."""
     crop = (slice(line.y0, line.y1), slice(line.x0, line.x1))
-    return any(np.count_nonzero(other[crop]) >= GAPS_OF_PRINT_SHARE * line.area for other in others)
+    return any(np.count_nonzero(free[crop]) >= GAPS_OF_PRINT_SHARE * line.area
+               for other, _, _, free in layers if other is not marks)
 
 
 #: How far (8-bit levels) a line's ink must lie beyond the commonest level of its own box (the field it is
@@ -417,6 +418,7 @@ def colour_text_marks(rgb: np.ndarray, max_height: int = MAX_MARK_HEIGHT) -> lis
     rows, cols = coloured.shape
     ring_kernel = np.ones((5, 5), np.uint8)
     marks = np.zeros((rows, cols), np.uint8)
+    kept: list[tuple[Rect, int, int]] = []  # the glyph's box and one of its pixels
     kept_heights = []
     for index in np.flatnonzero(glyph):
         x, y, w, h = (int(v) for v in stats[index, :4])
@@ -433,22 +435,19 @@ def colour_text_marks(rgb: np.ndarray, max_height: int = MAX_MARK_HEIGHT) -> lis
             continue
         marks[window][component] = 1
         kept_heights.append(h)
+        first = int(np.flatnonzero(component.ravel())[0])
+        kept.append((Rect(x, y, x + w, y + h), box.y0 + first // component.shape[1], box.x0 + first % component.shape[1]))
     if len(kept_heights) < 2:
         return []
-    gap = max(3, int(np.median(kept_heights))) + 1  # closing bridges gaps one pixel narrower than its kernel
+    gap = max(3, int(np.median(kept_heights))) | 1  # odd: the closing does not shift the marks
     joined = cv2.morphologyEx(marks, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_RECT, (gap, 1)))
-    count, line_labels, line_stats, _ = cv2.connectedComponentsWithStats(joined, connectivity=8)
-    glyphs = []
-    for index in range(1, count):
-        x, y, w, h = (int(v) for v in line_stats[index, :4])
-        if h > max_height:
-            continue
-        inside = (marks[y : y + h, x : x + w] & (line_labels[y : y + h, x : x + w] == index)).astype(np.uint8)
-        found, _, glyph_stats, _ = cv2.connectedComponentsWithStats(inside, connectivity=8)
-        if found - 1 >= 2:  # each glyph its own rectangle: the picture between and around them stays
-            glyphs.extend(Rect(x + int(gx), y + int(gy), x + int(gx + gw), y + int(gy + gh))
-                          for gx, gy, gw, gh, _ in glyph_stats[1:])
-    return glyphs
+    _, line_labels, line_stats, _ = cv2.connectedComponentsWithStats(joined, connectivity=8)
+    lines: dict[int, list[Rect]] = {}
+    for rect, y, x in kept:
+        lines.setdefault(int(line_labels[y, x]), []).append(rect)
+    # Each glyph its own rectangle: the picture between and around them stays.
+    return [rect for line, rects in lines.items()
+            if line and len(rects) >= 2 and line_stats[line, cv2.CC_STAT_HEIGHT] <= max_height for rect in rects]
 
 
 def _glyph_components(binary: np.ndarray, max_height: int) -> tuple[np.ndarray | None, np.ndarray, np.ndarray]:

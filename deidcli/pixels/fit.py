@@ -281,20 +281,24 @@ def fit_to_ink(frame: np.ndarray, rect: Rect, span: float | None = None) -> Rect
     distance = np.abs(crop - field).max(axis=2)
     walls = structures(distance > tolerance)  # bands and plates the box lies across: the margin stops at them
     edge = max(1, round(CORE_SHARE * min(crop.shape[:2])))
-    if walls[edge:-edge, edge:-edge].mean() >= PLATE_SHARE:
-        # The detector's box lies on a plate or band that crosses the rectangle: the plate is the print's field
-        # (color3d_jpeg_baseline's toolbar labels: against the black around the toolbar, the labels were part
-        # of the band and the mask shrank onto the band's top edge, leaving "Sector" and "MB Off" legible).
-        plate = on_plate(crop, walls, floor, span)
-        if plate is None:
-            return rect
-        ink, distance = plate
-        walls = structures(ink)  # separators and edges crossing the plate
-        ink = without_specks(without_texture(ink & ~walls, crop), distance)
-    elif tolerance > FLAT_SHARE_OF_RANGE * span or (deviation <= tolerance).mean() < FIELD_RIM_SHARE:
+    # The detector's box lies on a plate or band that crosses the rectangle: the plate is the print's field
+    # (color3d_jpeg_baseline's toolbar labels: against the black around the toolbar, the labels were part
+    # of the band and the mask shrank onto the band's top edge, leaving "Sector" and "MB Off" legible).
+    under_core = walls[edge:-edge, edge:-edge].mean() >= PLATE_SHARE
+    textured = tolerance > FLAT_SHARE_OF_RANGE * span or (deviation <= tolerance).mean() < FIELD_RIM_SHARE
+    if under_core or textured:
         ink = print_level_ink(crop[..., 0] if crop.shape[2] == 1 else crop)
-        if ink is None:
-            return rect  # a textured rim (tissue, speckle) and no print level: nothing is trimmed
+        if under_core:
+            plate, walls = walls, np.zeros_like(walls)  # the plate under the print stops no margin
+            if ink is None:
+                found = on_plate(crop, plate, floor, span)
+                if found is None:
+                    return rect
+                ink, distance = found
+                walls = structures(ink)  # separators and edges crossing the plate
+                ink = without_specks(without_texture(ink & ~walls, crop), distance)
+        elif ink is None:
+            return rect  # a textured field (tissue, speckle) and no print level: nothing is trimmed
     else:
         ink = without_specks(without_texture((distance > tolerance) & ~walls, crop), distance)
     ink = glyph_ink(ink)
