@@ -132,6 +132,27 @@ def test_aloka_date_and_time_are_masked_without_region_rules(pipeline) -> None:
     assert (after[date_time][~glyphs] == before[date_time][~glyphs]).mean() > 0.95  # the band stays the band
 
 
+def test_aloka_masks_keep_to_the_print(pipeline) -> None:
+    """gdcm-US-ALOKA-16 (PALETTE COLOR): the masks take the print, not the picture around it. Before, a dark gap
+    read as "dark print" blacked out an 84x15 box over the image's bottom rows and ticks, another blanked the
+    grey bar and the sector's near edge around the green "L0", and the bottom line's mask took 14 rows of the
+    band under it. The green "L0" over the sector's edge (no detector reads it) is still masked."""
+    source, output = deidentify(pipeline, sample_file("gdcm-US-ALOKA-16.dcm"))
+    before, after = source.pixel_array, output.pixel_array
+    untouched = {
+        "image bottom rows, ticks and the strip under them": (slice(398, 429), slice(32, 640)),
+        "grey bar beside L0": (slice(40, 104), slice(32, 64)),
+        "band under the bottom line of print": (slice(446, 453), slice(110, 540)),
+        "near field left of 127/128": (slice(40, 62), slice(220, 246)),
+    }
+    for name, where in untouched.items():
+        assert (before[where] == after[where]).all(), name
+    l0 = (slice(58, 76), slice(77, 100))
+    green = before[l0] == 43040  # the palette entry of the green overlay
+    assert green.sum() > 40
+    assert (after[l0][green] != 43040).all()
+
+
 def _ct_with_text(rows: int, cols: int, glyph_px: int) -> tuple[Dataset, np.ndarray]:
     """A signed CT slice (air -1024, body 40 HU) with a name burned in at 1500 HU; returns the glyph mask."""
     image = np.full((rows, cols), -1024, np.int16)

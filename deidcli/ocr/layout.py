@@ -179,7 +179,8 @@ def text_marks(view8: np.ndarray, anatomy: np.ndarray, max_height: int = MAX_MAR
     kernel = cv2.getStructuringElement(cv2.MORPH_RECT, (size, size))
     free = ~cv2.dilate(anatomy.astype(np.uint8), np.ones((7, 7), np.uint8)).astype(bool)
     allowed = flat_background(gray) & free
-    layers: list[tuple[np.ndarray, bool, np.ndarray, np.ndarray]] = []  # marks, bright print, strokes, strokes off anatomy
+    # marks, bright print, strokes, glyph-like strokes off the anatomy (flat or not: see `beside_print`)
+    layers: list[tuple[np.ndarray, bool, np.ndarray, np.ndarray]] = []
     heights_seen: list[np.ndarray] = []
     # Bright print (white top-hat) and dark print (black top-hat) are measured and grouped apart: on a dark
     # field the black top-hat lights the gaps between bright letters, and joined they make one block taller
@@ -189,7 +190,9 @@ def text_marks(view8: np.ndarray, anatomy: np.ndarray, max_height: int = MAX_MAR
         stroked = strokes >= noise_floor(strokes, allowed)
         glyph, labels, heights = _glyph_components((stroked & allowed).astype(np.uint8), max_height)
         if glyph is not None:
-            layers.append((glyph[labels].astype(np.uint8), operation == cv2.MORPH_TOPHAT, stroked, stroked & free))
+            loose, loose_labels, _ = _glyph_components((stroked & free).astype(np.uint8), max_height)
+            loose_glyphs = np.zeros(gray.shape, bool) if loose is None else loose[loose_labels]
+            layers.append((glyph[labels].astype(np.uint8), operation == cv2.MORPH_TOPHAT, stroked, loose_glyphs))
             heights_seen.append(heights[1:][glyph[1:]])
     if not heights_seen:
         return []
@@ -207,6 +210,8 @@ def text_marks(view8: np.ndarray, anatomy: np.ndarray, max_height: int = MAX_MAR
                 continue
             box = Rect(int(x), int(y), int(x + w), int(y + h))
             if not (stands_out(gray, marks, box, bright) or beside_print(layers, marks, box)):
+                continue
+            if straight_stroke(marks, box):
                 continue
             # Half a line height (at most one typical glyph) more at each end: a glyph glued to a graphic
             # (deid-data GREYSCALE_IMAGE's "X3" touching the depth marker's triangle) fails the glyph test and
@@ -253,18 +258,39 @@ def whole_glyphs(gray: np.ndarray, labels: np.ndarray, stats: np.ndarray, marks:
     return line.y0, line.y1
 
 
+#: A lone mark whose pixels lie within this many pixels (standard deviation) of one straight line is a stroke of
+#: a graphic (the slanted edge of a colour-flow box), not a glyph.
+STRAIGHT_SPREAD = 1.0
+
+
+def straight_stroke(marks: np.ndarray, line: Rect) -> bool:
+    """Whether a line is one mark that is a straight stroke at any angle: a piece of a slanted box edge or a
+    caliper cut short by the flatness test, whose bounding box is square enough for the glyph test (deid-data's
+    ultrasound-multiframe: pieces of its colour-flow box's edge masked inside the sector on several frames)."""
+    crop = marks[line.y0 : line.y1, line.x0 : line.x1]
+    count, labels = cv2.connectedComponents(crop.astype(np.uint8), connectivity=8)
+    if count != 2:
+        return False
+    ys, xs = np.nonzero(labels)
+    if ys.size < 3:
+        return False
+    spread = np.linalg.eigvalsh(np.cov(np.stack([xs, ys]).astype(np.float64)))
+    return bool(np.sqrt(max(spread[0], 0.0)) <= STRAIGHT_SPREAD and spread[1] >= (3 * STRAIGHT_SPREAD) ** 2)
+
+
 #: Share of a line's box that strokes of the opposite polarity off the anatomy must cover for a line that is its
 #: field's own level to count as the field between and around print (see `beside_print`).
 GAPS_OF_PRINT_SHARE = 0.1
 
 
 def beside_print(layers: list[tuple[np.ndarray, bool, np.ndarray, np.ndarray]], marks: np.ndarray, line: Rect) -> bool:
-    """Whether the strokes of the other layer (bright ones for a dark line), off the anatomy, cover
+    """Whether the glyph-like strokes of the other layer (bright ones for a dark line), off the anatomy, cover
     GAPS_OF_PRINT_SHARE of the line's box: the line is then the field between and around glyphs of the
     opposite polarity (the black top-hat of white print on black), which stands for that print where its own
     strokes failed a test: deid-data's ultrasound-multiframe "x2", lossy and turned 45 degrees, is not drawn at
     one level; dense dark print on a bright plate fails the flatness test and is found through the plate
-    around it. A gap between large structures (a bar, a band, a sector's edge) holds no such strokes."""
+    around it. A gap between large structures (a bar, a band, a sector's edge) holds no such strokes, nor
+    does the dark side of a long thin line (the edge of a colour-flow box)."""
     crop = (slice(line.y0, line.y1), slice(line.x0, line.x1))
     return any(np.count_nonzero(free[crop]) >= GAPS_OF_PRINT_SHARE * line.area
                for other, _, _, free in layers if other is not marks)
