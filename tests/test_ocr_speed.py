@@ -108,6 +108,26 @@ def test_engine_threads_share_the_cores_and_the_environment_wins(monkeypatch: py
     assert engine_threads(1) == 3
 
 
+@pytest.mark.parametrize("typo", ["two", "0", "-1", "1.5", ""])
+def test_a_bad_thread_count_in_the_environment_is_ignored_not_a_crash_at_import(
+        monkeypatch: pytest.MonkeyPatch, typo: str) -> None:
+    """It used to be parsed with int() when deidcli.ocr.threads was imported: `DEID_OCR_THREADS=two` broke
+    every OCR run with a ValueError, while engine_threads() ignored the same value."""
+    import importlib
+
+    import deidcli.ocr.threads as threads
+
+    monkeypatch.setattr("deidcli.ocr.threads.usable_cores", lambda: 4)
+    monkeypatch.setenv("DEID_OCR_THREADS", typo)
+    try:
+        reloaded = importlib.reload(threads)
+        assert reloaded.DEFAULT_THREADS == 1
+        assert reloaded.told_threads() is None
+    finally:
+        monkeypatch.delenv("DEID_OCR_THREADS")
+        importlib.reload(threads)
+
+
 def test_rapidocr_sessions_get_the_threads_and_the_memory_arena() -> None:
     detector = make_detector("rapidocr", threads=2)
     detector.load_all()

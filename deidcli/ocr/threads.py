@@ -8,9 +8,20 @@ from __future__ import annotations
 
 import os
 
+#: The environment variable that fixes every engine's thread count (a positive whole number).
+THREADS_VARIABLE = "DEID_OCR_THREADS"
+
+
+def told_threads() -> int | None:
+    """DEID_OCR_THREADS when it is a positive whole number, else None: a typo there must not crash the
+    import of the OCR engines (it used to raise ValueError at import) nor mean something else per caller."""
+    told = os.environ.get(THREADS_VARIABLE, "").strip()
+    return int(told) if told.isdigit() and int(told) > 0 else None
+
+
 #: Threads per engine when nobody says otherwise (the Python API, one process per core). A batch asks
 #: `engine_threads(workers)` instead; DEID_OCR_THREADS overrides both.
-DEFAULT_THREADS = int(os.environ.get("DEID_OCR_THREADS", "1"))
+DEFAULT_THREADS = told_threads() or 1
 
 
 def usable_cores() -> int:
@@ -24,7 +35,4 @@ def usable_cores() -> int:
 def engine_threads(workers: int) -> int:
     """Engine threads for each of `workers` processes: the cores they share, split evenly (one worker on
     two cores gets two threads). DEID_OCR_THREADS, when set to a number, wins."""
-    told = os.environ.get("DEID_OCR_THREADS", "").strip()
-    if told.isdigit():
-        return max(1, int(told))
-    return max(1, usable_cores() // max(1, workers))
+    return told_threads() or max(1, usable_cores() // max(1, workers))
