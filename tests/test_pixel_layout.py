@@ -216,3 +216,17 @@ def test_colour_print_over_a_grey_picture_is_found_glyph_by_glyph() -> None:
     assert covered[glyphs == 1].all()
     assert not covered[flow == 1].any() and not covered[100:106, 250:252].any()
     assert covered.sum() < 3 * glyphs.sum()  # glyph by glyph, not the picture between them
+
+
+def test_a_piece_of_a_slanted_box_edge_is_not_print() -> None:
+    """A short piece of a thin slanted line (a colour-flow box's edge cut by the flatness test) has a square
+    enough box for the glyph test; it is a straight stroke, not a glyph. A date with slashes stays a mark."""
+    frame = np.zeros((200, 300), np.uint8)
+    cv2.line(frame, (40, 40), (52, 70), 255, 1, cv2.LINE_8)
+    glyphs = np.zeros_like(frame)
+    cv2.putText(glyphs, "03/07/1957", (100, 150), cv2.FONT_HERSHEY_SIMPLEX, 0.6, 1, 1, cv2.LINE_8)
+    frame[glyphs == 1] = 255
+    marks = text_marks(frame, np.zeros(frame.shape, bool))
+    assert not any(m.x0 < 60 and m.y0 < 80 for m in marks)
+    ys, xs = np.nonzero(glyphs)
+    assert any(m.x0 <= xs.min() and m.x1 > xs.max() - 10 for m in marks)
