@@ -149,13 +149,20 @@ def without_specks(ink: np.ndarray, deviation: np.ndarray) -> np.ndarray:
     return ink & ~specks[labels]
 
 
+#: Share of a box's height or width that a component entering it must span to be judged as tissue.
+TISSUE_SPAN = 0.9
+
+
 def without_texture(ink: np.ndarray, crop: np.ndarray) -> np.ndarray:
     """`ink` less the textured components that enter the rectangle from its border (tissue beside the print).
 
     Where the box has a print level (`print_level_ink`), such a component keeps its pixels at that level (a
     glyph drawn over the tissue's edge); without one, it is dropped when it lies mostly off the rows of the
     print inside the box (the ink that does not touch the border): a glyph the box cut short lies on those
-    rows and stays. Textured: its commonest value holds under DRAWN_LEVEL_SHARE of its pixels.
+    rows and stays. Textured: its commonest value holds under DRAWN_LEVEL_SHARE of its pixels. Only components
+    spanning TISSUE_SPAN of the box's height or width are judged: antialiased print is textured too, and a
+    word the box cut short enters from its border (generated ct128_tiny's "12/02/1967": its "12" kept only
+    the pixels at the frame's top value, and the "1" was left legible).
 
     Why: a box over print beside an ultrasound sector has the black chrome as its field and the sector as
     "ink" reaching its core; fitted to both, the mask kept a wedge of near field (gdcm-US-ALOKA-16's
@@ -172,10 +179,12 @@ def without_texture(ink: np.ndarray, crop: np.ndarray) -> np.ndarray:
     entering[0] = False
     if not entering.any():
         return ink
+    # Tissue entering a box spans it (the picture's edge runs across it); a word the box cut short does not.
+    spanning = entering & ((h >= TISSUE_SPAN * rows) | (w >= TISSUE_SPAN * cols))
     samples = crop.reshape(rows * cols, -1)
     flat_labels = labels.ravel()
     textured = np.zeros(count, bool)
-    for index in np.flatnonzero(entering):
+    for index in np.flatnonzero(spanning):
         _, counts = np.unique(samples[flat_labels == index], axis=0, return_counts=True)
         textured[index] = counts.max() < DRAWN_LEVEL_SHARE * counts.sum()
     if not textured.any():
