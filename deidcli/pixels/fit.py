@@ -149,8 +149,9 @@ def without_specks(ink: np.ndarray, deviation: np.ndarray) -> np.ndarray:
     return ink & ~specks[labels]
 
 
-#: Share of a box's height or width that a component entering it must span to be judged as tissue.
-TISSUE_SPAN = 0.9
+#: Share of a box's height or width that a component entering it must span to be judged as tissue (the image's
+#: edge under US1's "78DR78": 80 % of the box's width; ct128_tiny's cut date: 67 %).
+TISSUE_SPAN = 0.75
 
 
 def without_texture(ink: np.ndarray, crop: np.ndarray) -> np.ndarray:
