@@ -235,7 +235,7 @@ def test_a_piece_of_a_slanted_box_edge_is_not_print() -> None:
 def test_antialiased_digit_beside_a_sector_is_covered_through_its_gaps() -> None:
     """pydicom-data JPGLosslessP14SV1_1s_1f_8b: an antialiased "0" on black beside the sector is not drawn at one
     level, so its own line is dropped; the dark field around it (a line of the black top-hat, the field's own
-    level) stands for it because the glyph's strokes cover 7.5 % of that line's box. Gaps between large
+    level) stands for it because the glyph's strokes cover 6.4 % of that line's box. Gaps between large
     structures hold none (under 1 % on gdcm-US-ALOKA-16) and stay unmasked."""
     import pydicom
 

@@ -186,10 +186,12 @@ def text_marks(view8: np.ndarray, anatomy: np.ndarray, max_height: int = MAX_MAR
     # than a line (deid-data's ultrasound-multiframe: "x2" beside a sector edge was lost that way).
     for operation in (cv2.MORPH_TOPHAT,) if bright_only else (cv2.MORPH_TOPHAT, cv2.MORPH_BLACKHAT):
         strokes = cv2.morphologyEx(gray, operation, kernel)
-        stroked = strokes >= noise_floor(strokes, allowed)
+        floor = noise_floor(strokes, allowed)
+        stroked = strokes >= floor
         glyph, labels, heights = _glyph_components((stroked & allowed).astype(np.uint8), max_height)
         if glyph is not None:
-            layers.append(_Layer(glyph[labels].astype(np.uint8), operation == cv2.MORPH_TOPHAT, stroked, free,
+            strong = (strokes >= STRONG_STROKE * floor) & free
+            layers.append(_Layer(glyph[labels].astype(np.uint8), operation == cv2.MORPH_TOPHAT, stroked, strong,
                                  max_height))
             heights_seen.append(heights[1:][glyph[1:]])
     if not heights_seen:
@@ -285,19 +287,25 @@ def straight_stroke(marks: np.ndarray, line: Rect) -> bool:
 GAPS_OF_PRINT_SHARE = 0.05
 
 
+#: Stroke response, in noise floors, of the strokes that `beside_print` counts: print stands out at full contrast
+#: (a white glyph on black: 150-255), speckle in a dark heart chamber at one or two floors.
+STRONG_STROKE = 2.0
+
+
 class _Layer:
     """One polarity of `text_marks`: its marks (glyph-like strokes on a flat background), whether it is bright
-    print, its strokes before the flatness test, and (made on first use) its glyph-like strokes off the anatomy."""
+    print, its strokes before the flatness test, and (made on first use) its strong glyph-like strokes off the
+    anatomy (`strong`: STRONG_STROKE floors or more, flat or not)."""
 
-    def __init__(self, marks: np.ndarray, bright: bool, stroked: np.ndarray, free: np.ndarray, max_height: int):
+    def __init__(self, marks: np.ndarray, bright: bool, stroked: np.ndarray, strong: np.ndarray, max_height: int):
         self.marks, self.bright, self.stroked = marks, bright, stroked
-        self._free, self._max_height = free, max_height
+        self._strong, self._max_height = strong, max_height
         self._loose: np.ndarray | None = None
 
     @property
     def loose_glyphs(self) -> np.ndarray:
         if self._loose is None:
-            glyph, labels, _ = _glyph_components((self.stroked & self._free).astype(np.uint8), self._max_height)
+            glyph, labels, _ = _glyph_components(self._strong.astype(np.uint8), self._max_height)
             self._loose = np.zeros(self.stroked.shape, bool) if glyph is None else glyph[labels]
         return self._loose
 
@@ -309,8 +317,9 @@ def beside_print(layers: list[_Layer], layer: _Layer, line: Rect) -> bool:
     strokes failed a test: deid-data's ultrasound-multiframe "x2", lossy and turned 45 degrees, is not drawn at
     one level; dense dark print on a bright plate fails the flatness test and is found through the plate
     around it. A gap between large structures (a bar, a band, a sector's edge) holds no such strokes, nor
-    does the dark side of a long thin line (the edge of a colour-flow box). Measured: such gaps 0-0.7 % on
-    gdcm-US-ALOKA-16; print's 7.5 % (JPGLosslessP14SV1_1s_1f_8b's antialiased "0") to 16 % ("x2")."""
+    does the dark side of a long thin line (the edge of a colour-flow box), and speckle strokes are too weak to
+    count (STRONG_STROKE). Measured: gaps 0-0.7 % on gdcm-US-ALOKA-16, 2.3-3.6 % beside the colour-flow box of
+    ultrasound-multiframe; print 6.4 % (JPGLosslessP14SV1_1s_1f_8b's antialiased "0") to 14 % ("x2")."""
     crop = (slice(line.y0, line.y1), slice(line.x0, line.x1))
     return any(np.count_nonzero(other.loose_glyphs[crop]) >= GAPS_OF_PRINT_SHARE * line.area
                for other in layers if other is not layer)
