@@ -170,7 +170,9 @@ def text_marks(view8: np.ndarray, anatomy: np.ndarray, max_height: int = MAX_MAR
     A mark is a stroke component (top-hat >= MARK_CONTRAST) lying mostly outside the anatomy, at
     most `max_height` tall and not a long thin line (a ruler or table edge). Marks are grouped into
     lines by closing horizontally over about one glyph height; a line of at least two marks, or
-    one mark shaped like a glyph, is returned. Nothing here reads text: on the background every
+    one mark shaped like a glyph, is returned, if its ink stands out from its own box (`stands_out`) or it is
+    the field beside print of the other polarity (`beside_print`), and it is not a lone straight stroke
+    (`straight_stroke`); its rows reach the whole glyphs (`whole_glyphs`). Nothing here reads text: on the background every
     mark is masked unless the scanner spares it as an authorised word. `drawn_only` keeps only lines
     whose ink is one level (see `drawn_ink`): for pictures shown as stored, not resampled down.
     """
@@ -229,9 +231,8 @@ def whole_glyphs(gray: np.ndarray, stroked: np.ndarray, marks: np.ndarray, line:
                  ) -> tuple[int, int]:
     """The rows of a line grown to the whole strokes its marks belong to (`stroked`: the layer's strokes before
     the flatness test, joined within `max_height` rows of the line), as long as the line stays at most
-    `max_height` tall and
-    the strokes added are drawn at the marks' own level (UNIFORM_INK_SHARE of them within a tenth of the
-    level: print; speckle joined to a mark spreads over many levels and adds nothing).
+    `max_height` tall and the strokes added are drawn at the marks' own level (UNIFORM_INK_SHARE of them within
+    a tenth of the level: print; speckle joined to a mark spreads over many levels and adds nothing).
 
     Why: the flatness test cuts glyphs where a field ends (print on a header band one row above the black
     under it: the band's edge is not flat), and a line of the glyphs' upper halves left their lower halves
