@@ -149,9 +149,10 @@ def without_specks(ink: np.ndarray, deviation: np.ndarray) -> np.ndarray:
     return ink & ~specks[labels]
 
 
-#: Share of a box's height or width that a component entering it must span to be judged as tissue (the image's
-#: edge under US1's "78DR78": 80 % of the box's width; ct128_tiny's cut date: 67 %).
-TISSUE_SPAN = 0.75
+#: Share of a box's height that a textured component entering it must span to lose all but its pixels at the
+#: print's level (a sector's edge across ALOKA's "127/128" box: 97 %; a cut line of antialiased print, generated
+#: ct128_tiny's date: 69 %; boxes carry a margin of a third of the text height on each side).
+TISSUE_SPAN = 0.9
 
 
 def without_texture(ink: np.ndarray, crop: np.ndarray) -> np.ndarray:
@@ -160,10 +161,10 @@ def without_texture(ink: np.ndarray, crop: np.ndarray) -> np.ndarray:
     Where the box has a print level (`print_level_ink`), such a component keeps its pixels at that level (a
     glyph drawn over the tissue's edge); without one, it is dropped when it lies mostly off the rows of the
     print inside the box (the ink that does not touch the border): a glyph the box cut short lies on those
-    rows and stays. Textured: its commonest value holds under DRAWN_LEVEL_SHARE of its pixels. Only components
-    spanning TISSUE_SPAN of the box's height or width are judged: antialiased print is textured too, and a
-    word the box cut short enters from its border (generated ct128_tiny's "12/02/1967": its "12" kept only
-    the pixels at the frame's top value, and the "1" was left legible).
+    rows and stays (with a print level, the rows of that level). Textured: its commonest value holds under
+    DRAWN_LEVEL_SHARE of its pixels. With a print level, on the print's rows only components spanning
+    TISSUE_SPAN of the box's height are tissue: antialiased print is textured too, and a word the box cut short enters from its border (generated ct128_tiny's "12/02/1967": its "12"
+    kept only the pixels at the frame's top value, and the "1" was left legible).
 
     Why: a box over print beside an ultrasound sector has the black chrome as its field and the sector as
     "ink" reaching its core; fitted to both, the mask kept a wedge of near field (gdcm-US-ALOKA-16's
@@ -180,30 +181,35 @@ def without_texture(ink: np.ndarray, crop: np.ndarray) -> np.ndarray:
     entering[0] = False
     if not entering.any():
         return ink
-    # Tissue entering a box spans it (the picture's edge runs across it); a word the box cut short does not.
-    spanning = entering & ((h >= TISSUE_SPAN * rows) | (w >= TISSUE_SPAN * cols))
     samples = crop.reshape(rows * cols, -1)
     flat_labels = labels.ravel()
     textured = np.zeros(count, bool)
-    for index in np.flatnonzero(spanning):
+    for index in np.flatnonzero(entering):
         _, counts = np.unique(samples[flat_labels == index], axis=0, return_counts=True)
         textured[index] = counts.max() < DRAWN_LEVEL_SHARE * counts.sum()
     if not textured.any():
         return ink
     level = print_level_ink(crop[..., 0] if crop.shape[2] == 1 else crop)
-    if level is not None:
-        return (ink & ~textured[labels]) | (ink & level)
     interior = ~entering
     interior[0] = False
-    if not interior.any():
+    if level is not None and level.any():
+        print_rows = np.flatnonzero(level.any(axis=1))
+        top, bottom = int(print_rows[0]), int(print_rows[-1]) + 1
+    elif interior.any():
+        top, bottom = int(y[interior].min()), int((y + h)[interior].max())
+    else:
         return ink
-    top, bottom = int(y[interior].min()), int((y + h)[interior].max())
     on_rows = np.zeros(rows, bool)
     on_rows[top:bottom] = True
     off_share = np.bincount(flat_labels, weights=~np.repeat(on_rows, cols), minlength=count) / np.maximum(
         stats[:, cv2.CC_STAT_AREA], 1)
     dropped = textured & (off_share > 0.5)
-    return ink & ~dropped[labels]
+    if level is None:
+        return ink & ~dropped[labels]
+    # Tissue crossing the box from top to bottom (the picture's edge) keeps only its pixels at the print's level:
+    # a word is at most the box's height less the scanner's margins, and antialiased print is textured too.
+    tissue = textured & (h >= TISSUE_SPAN * rows)
+    return (ink & ~(tissue | dropped)[labels]) | (ink & level & ~dropped[labels])
 
 
 def print_level_ink(crop: np.ndarray) -> np.ndarray | None:
