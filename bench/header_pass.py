@@ -5,7 +5,10 @@
 Timing only (the safety columns are `bench/run_bench.py`'s job). Every tool runs as a whole process on the
 same folder, one after the other, order rotated between runs; ratios are computed inside each run and the
 median over runs is reported, with the load average at the start of each run (the machine is shared).
-Start-up: `deid --version` and a one-file `deid run --ocr never`, median of 5 each.
+Start-up: `deid --version` and a one-file `deid run --ocr never`, median of 5 each. With `--baseline DEID`
+another build (e.g. main's) runs with 1 and 2 workers in the same runs, and the summary gives this tree ÷
+baseline (wall and CPU) and each build's 2 ÷ 1 worker ratio. Wall ratios need a quiet machine (2 workers
+cannot show their speed-up when other processes hold a core); the CPU columns hold up better under load.
 Prints a markdown section for bench/results.md.
 """
 
@@ -90,6 +93,7 @@ def main(argv: list[str] | None = None) -> int:
     }
     if args.baseline:
         tools["baseline w1"] = _deid(1, key, str(args.baseline))
+        tools["baseline w2"] = _deid(2, key, str(args.baseline))
     if DICOGNITO_PY.exists():
         tools["dicognito"] = _adapter(DICOGNITO_PY, "dicognito_adapter.py")
     names = list(tools)
@@ -109,8 +113,8 @@ def main(argv: list[str] | None = None) -> int:
             seconds[name], cpu[name] = _run(tools[name](args.headers, out))
         runs.append(seconds)
         cpus.append(dict(cpu))
-        print(f"run {run + 1}: load {loads[-1]:.1f} " + ", ".join(f"{k} {v:.2f} s" for k, v in seconds.items()),
-              file=sys.stderr)
+        print(f"run {run + 1}: load {loads[-1]:.1f} " + ", ".join(f"{k} {v:.2f} s ({cpu[k]:.2f} CPU)"
+                                                                for k, v in seconds.items()), file=sys.stderr)
     startup = _startup(key)
 
     def median(values) -> float:
@@ -127,11 +131,23 @@ def main(argv: list[str] | None = None) -> int:
         lines.append(f"| {name} | {wall:.2f} | {n_files / wall:.1f} | {ratio:.2f}x | {used:.2f} | {cpu_ratio:.2f}x |")
     lines += ["", "Values are medians over runs; ratios are computed inside each run, then the median is taken."]
     speedup = median(r["deidcli w1"] / r["deidcli w2"] for r in runs)
-    lines += ["", f"- deidcli 2 workers ÷ 1 worker (files/s, median of per-run ratios): {speedup:.2f}x"]
+    cpu_cost = median(c["deidcli w2"] / c["deidcli w1"] for c in cpus)
+    lines += ["", f"- deidcli 2 workers ÷ 1 worker (files/s, median of per-run ratios): {speedup:.2f}x; "
+              f"2 workers use {cpu_cost:.2f}x the CPU seconds of 1 worker"]
+    if args.baseline:
+        before = median(r["baseline w1"] / r["baseline w2"] for r in runs)
+        lines.append(f"- baseline 2 workers ÷ 1 worker, same runs: {before:.2f}x; this tree ÷ baseline wall, w1 "
+                     f"{median(r['deidcli w1'] / r['baseline w1'] for r in runs):.2f}x, w2 "
+                     f"{median(r['deidcli w2'] / r['baseline w2'] for r in runs):.2f}x; CPU, w1 "
+                     f"{median(c['deidcli w1'] / c['baseline w1'] for c in cpus):.2f}x, w2 "
+                     f"{median(c['deidcli w2'] / c['baseline w2'] for c in cpus):.2f}x")
     if "dicognito" in names:
         for workers in ("w1", "w2"):
             versus = median(r["dicognito"] / r[f"deidcli {workers}"] for r in runs)
             lines.append(f"- deidcli {workers} files/s ÷ dicognito files/s: {versus:.2f}x")
+        if args.baseline:
+            lines.append(f"- baseline w2 files/s ÷ dicognito files/s: "
+                         f"{median(r['dicognito'] / r['baseline w2'] for r in runs):.2f}x")
     lines.append(f"- start-up, median of 5: `deid --version` {startup['version']:.2f} s, one-file `deid run "
                  f"--ocr never` {startup['one file']:.2f} s")
     print("\n".join(lines))

@@ -25,13 +25,13 @@ from pydicom.values import convert_SQ
 
 from deidcli.charset import defined_character_set
 from deidcli.codes import clean_code_item
-from deidcli.elements import decoded
+from deidcli.elements import ascii_texts, decoded
 from deidcli.errors import FileRejected
 from deidcli.pseudonyms import BINARY_VRS, NUMERIC_VRS, Pseudonymizer, Replacement
 from deidcli.recipe.model import Action, Recipe, strictest
 
 # Module-level aliases: enum attribute access is measurably slow in this per-element hot loop.
-_CONSERVER, _RETIRER, _EFFACER = Action.CONSERVER, Action.RETIRER, Action.EFFACER
+_CONSERVER, _RETIRER, _EFFACER, _PSEUDONYMISER = Action.CONSERVER, Action.RETIRER, Action.EFFACER, Action.PSEUDONYMISER
 
 #: Sequences nested deeper than this are refused (real data stays below 10; hostile files go to 1000+).
 MAX_DEPTH = 32
@@ -164,7 +164,8 @@ def _private_creators(source: Dataset) -> dict[tuple[int, int], str]:
     creators: dict[tuple[int, int], str] = {}
     for tag, raw in list(source._dict.items()):
         if tag >> 16 & 1 and 0x0010 <= tag & 0xFFFF <= 0x00FF:
-            value = decoded(source, raw).value
+            texts = ascii_texts(source, raw) if raw.VR == "LO" else None
+            value = (texts[0] if len(texts) == 1 else texts) if texts is not None else decoded(source, raw).value
             if isinstance(value, bytes):
                 value = value.decode("latin-1", "replace")
             if isinstance(value, str):
@@ -285,7 +286,15 @@ def _apply_to_dataset(
             continue
         if action is _EFFACER and retyped is None and vr not in _CONVERT_FIRST_VRS:
             # Emptied: only the tag and VR are needed, so the value is never decoded.
-            elements[raw.tag] = DataElement(tag, vr, None if vr not in BINARY_VRS else b"")
+            elements[raw.tag] = DataElement(raw.tag, vr, None if vr not in BINARY_VRS else b"")
+            if creator is not None:
+                kept_blocks.add((group, element >> 8))
+            continue
+        if action is _PSEUDONYMISER and retyped is None and (texts := ascii_texts(source, raw)) is not None:
+            # The values as pydicom would decode them, without building the source element (elements.py)
+            empty = len(texts) == 1 and not texts[0]
+            value = "" if empty else _pseudonyms(tag, vr, texts, pseudonymizer, report)
+            elements[raw.tag] = DataElement(raw.tag, vr, value)  # raw.tag: already a BaseTag (no Tag() call)
             if creator is not None:
                 kept_blocks.add((group, element >> 8))
             continue
@@ -363,9 +372,14 @@ def _pseudonymised_value(element: DataElement, pseudonymizer: Pseudonymizer, rep
     if vr in NUMERIC_VRS:
         return [0] * len(value) if isinstance(value, (list, MultiValue)) else 0
     values = list(value) if isinstance(value, (list, MultiValue)) else [value]
+    return _pseudonyms(int(element.tag), vr, [str(original) for original in values], pseudonymizer, report)
+
+
+def _pseudonyms(tag: int, vr: str, texts: list[str], pseudonymizer: Pseudonymizer,
+                report: AttributeReport) -> str | list[str]:
+    """The pseudonym of each text value (one value: a str), dates counted and replacements recorded."""
     replaced = []
-    for original in values:
-        text = str(original)
+    for text in texts:
         pseudonym = pseudonymizer.text_value(text, vr)
         if vr in ("DA", "DT"):
             if pseudonym:
@@ -373,6 +387,6 @@ def _pseudonymised_value(element: DataElement, pseudonymizer: Pseudonymizer, rep
             else:
                 report.dates_removed += 1
         if pseudonym != text:
-            report.replacements.append(Replacement(int(element.tag), vr, text, pseudonym))
+            report.replacements.append(Replacement(tag, vr, text, pseudonym))
         replaced.append(pseudonym)
     return replaced if len(replaced) > 1 else replaced[0]

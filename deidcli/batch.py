@@ -295,12 +295,50 @@ def _on_alarm(signum, frame):  # noqa: ARG001 - signal handler signature
 #: Audit rows wait for the private mapping to be synced: at most this many files or seconds (see _commit).
 AUDIT_COMMIT_FILES = 256
 AUDIT_COMMIT_S = 0.25
+#: Most files in one chunk sent to a pool worker (see `chunk_files`).
+MAX_CHUNK_FILES = 16
 #: Pools that may break before running anything, in a row, before the batch gives up.
 MAX_IDLE_POOL_RESTARTS = 3
 #: Linux prctl(2) option: the signal a process gets when its parent dies.
 PR_SET_PDEATHSIG = 1
 #: How often a worker checks that its parent is still there (the fallback where prctl is not available).
 PARENT_WATCH_INTERVAL_S = 0.5
+
+
+#: The cyclic garbage collector's first threshold while a batch runs (Python's default is 700 allocations).
+GC_YOUNG_THRESHOLD = 10_000
+
+
+@contextlib.contextmanager
+def fewer_collections() -> Iterator[None]:
+    """Run the cyclic garbage collector about 14 times less often while the batch runs (workers forked here
+    inherit it); the caller's setting comes back after.
+
+    Why: every file allocates tens of thousands of short-lived objects (pydicom elements, values), so the
+    default threshold made ~630 young and 2 full collections per 1000 header files, 3-4 % of a header-only
+    run's CPU; with 10 000 most of them are gone before a collection looks (~25 young, no full one; 0.26 ->
+    0.08 s measured). Memory stays bounded: a collection still runs every 10 000 net allocations."""
+    import gc
+
+    previous = gc.get_threshold()
+    if previous[0]:  # 0: the caller turned automatic collection off; leave it so
+        gc.set_threshold(max(previous[0], GC_YOUNG_THRESHOLD), *previous[1:])
+    try:
+        yield
+    finally:
+        gc.set_threshold(*previous)
+
+
+def chunk_files(remaining: int, workers: int) -> int:
+    """How many of the `remaining` files the next chunk takes: a quarter of each worker's share, at most
+    MAX_CHUNK_FILES, at least one ("guided" scheduling).
+
+    Why: each chunk is a round trip through the pool's queues (pickled outcomes, a wake-up of the parent's
+    feeder thread, the worker idle until its next chunk arrives); chunks of 8 left each worker idle 3-7 % of
+    a 1000-file header-only run. Large chunks while many files remain, then smaller ones, so both workers
+    finish together; small batches (a few OCR files) still go one or two files at a time. The cap bounds
+    what a crashing worker takes down: its chunks in flight are retried one file at a time."""
+    return max(1, min(MAX_CHUNK_FILES, remaining // (workers * 4)))
 
 
 def _die_with_parent(parent_pid: int) -> None:
@@ -429,9 +467,18 @@ def _process_with_budget(pipeline: Pipeline, path: Path, relative: str) -> Outco
             signal.signal(signal.SIGALRM, previous)
 
 
-def _work_chunk(items: list[tuple[Path, str]]) -> list[Outcome]:
+def _work_chunk(items: list[tuple[Path, str]]) -> tuple[list[Outcome], OSError | None]:
+    """The outcomes of a chunk's files, and the storage error that stopped it (the disk, not a file: the
+    pipeline raises only those) or None. The files finished before the error come back with it, so the parent
+    records them before it stops the batch, however many files a chunk holds."""
     assert _worker_pipeline is not None
-    return [_process_with_budget(_worker_pipeline, path, relative) for path, relative in items]
+    outcomes: list[Outcome] = []
+    for path, relative in items:
+        try:
+            outcomes.append(_process_with_budget(_worker_pipeline, path, relative))
+        except OSError as error:
+            return outcomes, error
+    return outcomes, None
 
 
 def _kill_pool(pool: ProcessPoolExecutor) -> None:
@@ -481,6 +528,10 @@ class BatchRun:
         self._ready_folders: set[str] = set()
 
     def run(self) -> BatchSummary:
+        with fewer_collections():
+            return self._run()
+
+    def _run(self) -> BatchSummary:
         started = time.perf_counter()
         check_folders(self.in_dir, self.out_dir, self.private_dir)
         audit_path = self.out_dir / AUDIT_NAME
@@ -621,28 +672,32 @@ class BatchRun:
         If a worker dies (a codec crashing on hostile bytes kills the process, not just the file), every
         chunk in flight is lost; their files are retried one at a time, and a file that kills a worker
         on its own is quarantined as `worker_crashed`.
+
+        A chunk stopped by a storage error (full disk) ends the batch, but first the chunks still in flight
+        are let finish (they stop at their own first failed write): every file some worker completed is
+        recorded, whichever chunk happens to report the full disk first.
         """
         if len(todo) > self.workers:
             _warm_up_before_fork()  # shared by the workers; a run of a file or two loads only what it needs
         pending = deque(todo)
         window = self.workers * 2
-        chunk_size = max(1, min(8, len(todo) // (self.workers * 8)))
         suspects: deque[InputFile] = deque()
         pool = self._new_pool()
         in_flight: dict[Future, list[InputFile]] = {}
         isolated: set[Future] = set()
         skipped: list[Outcome] = []
         restarts = 0  # pools that broke with nothing in flight (workers that cannot even start)
+        storage: OSError | None = None  # the first storage error a chunk reported: nothing more is sent
         try:
             while True:
-                while len(in_flight) < window:
+                while len(in_flight) < window and storage is None:
                     alone = bool(suspects)
                     if alone:
                         if in_flight:
                             break  # a suspect runs alone, so a crash names its file
                         chunk = [suspects.popleft()]
                     else:
-                        chunk = self._next_chunk(pending, chunk_size, skipped)
+                        chunk = self._next_chunk(pending, chunk_files(len(pending), self.workers), skipped)
                         yield from skipped
                         skipped.clear()
                         if not chunk:
@@ -669,7 +724,7 @@ class BatchRun:
                 for future in finished:
                     chunk = in_flight.pop(future)
                     try:
-                        outcomes = future.result()
+                        outcomes, stopped = future.result()
                     except BrokenProcessPool:
                         broken = True
                         if future in isolated:
@@ -677,10 +732,9 @@ class BatchRun:
                         else:
                             suspects.extend(chunk)
                         continue
-                    except OSError as error:  # the pipeline re-raises only storage errors
-                        raise StorageFailure("OUT_DIR", error) from error
                     restarts = 0
                     yield from outcomes
+                    storage = storage or stopped  # the pipeline re-raises only storage errors
                 if broken:
                     for chunk in in_flight.values():
                         suspects.extend(chunk)
@@ -688,6 +742,8 @@ class BatchRun:
                     isolated.clear()
                     _kill_pool(pool)
                     pool = self._new_pool()
+            if storage is not None:
+                raise StorageFailure("OUT_DIR", storage) from storage
         except BaseException:
             _kill_pool(pool)
             raise

@@ -24,8 +24,9 @@ from pydicom.dataelem import RawDataElement
 from pydicom.dataset import Dataset
 from pydicom.filebase import DicomBytesIO
 from pydicom.filewriter import write_data_element, write_dataset
+from pydicom.multival import MultiValue
 from pydicom.uid import UID
-from pydicom.valuerep import EXPLICIT_VR_LENGTH_32
+from pydicom.valuerep import EXPLICIT_VR_LENGTH_32, IS, DSdecimal, DSfloat, PersonName
 
 _PIXEL_DATA = 0x7FE00010
 _UNDEFINED = 0xFFFFFFFF
@@ -54,6 +55,8 @@ _TEXT_VRS = frozenset({"LO", "LT", "SH", "ST", "UC", "UT"})
 _ASCII_COMPATIBLE = frozenset({"iso8859", "latin_1", "UTF8", "iso8859_2", "iso8859_3", "iso8859_4", "iso_ir_126",
                                "iso_ir_127", "iso_ir_138", "iso_ir_144", "iso_ir_148", "iso_ir_166"})
 #: The file meta elements `build_file_meta` sets (and the group length pydicom adds).
+#: The classes pydicom decodes IS and DS values to (`write_number_string` writes these).
+_NUMBER_TYPES = frozenset({IS, DSfloat, DSdecimal})
 _META_TAGS = frozenset({0x00020000, 0x00020001, 0x00020002, 0x00020003, 0x00020010, 0x00020012, 0x00020013})
 
 
@@ -167,7 +170,7 @@ def _write_dataset(out: DicomBytesIO, dataset: Dataset, parent_encoding, implici
         elif element.VR == "SQ":
             _write_sequence(out, element, encoding, implicit)
         else:
-            value = None if tag == _PIXEL_DATA or element.is_undefined_length else _simple_value(element, encoding)
+            value = None if element.is_undefined_length else _simple_value(element, encoding)
             if value is None:
                 write_data_element(out, element, encoding)
             elif implicit:
@@ -177,12 +180,21 @@ def _write_dataset(out: DicomBytesIO, dataset: Dataset, parent_encoding, implici
 
 
 def _simple_value(element, encoding) -> bytes | None:
-    """The encoded value of the commonest new elements (empty ones, one int, one ASCII string), exactly as
-    pydicom's writers encode them; None for anything else (pydicom writes it)."""
+    """The encoded value of the commonest new elements (empty ones, one int, one ASCII string, ASCII person
+    names and number strings, native pixel data), exactly as pydicom's writers encode them; None for anything
+    else (pydicom writes it)."""
     vr, value = element.VR, element._value
     kind = type(value)
     if value is None or ((kind is str or kind is bytes) and not value):
         return b"" if vr in _EMPTY_OK_VRS else None
+    if kind is bytes:  # `write_OBvalue` / `write_OWvalue`: the bytes as they are (odd lengths: pydicom pads)
+        return value if (vr == "OB" or vr == "OW") and not len(value) % 2 else None
+    if element.tag == _PIXEL_DATA:
+        return None  # buffered or in-memory arrays: pydicom's business
+    if vr == "PN":
+        return _person_name(value, encoding) if kind is PersonName else None
+    if vr == "DS" or vr == "IS":
+        return _number_string(value)
     if kind is int:
         number_format = _INT_FORMATS.get(vr)
         if number_format is None:
@@ -201,6 +213,30 @@ def _simple_value(element, encoding) -> bytes | None:
         return None
     encoded = value.encode("ascii")
     return encoded + padding if len(encoded) % 2 else encoded
+
+
+def _person_name(value: PersonName, encoding) -> bytes | None:
+    """`write_PN` of one name: `PersonName.encode` gives the name's ASCII text under a character set that
+    keeps ASCII as it is, when it has one component group (no '='); anything else is left to pydicom."""
+    text = str(value)
+    if "=" in text or not text.isascii() or not _plain_charset(encoding):
+        return None
+    encoded = text.encode("ascii")
+    return encoded + b" " if len(encoded) % 2 else encoded
+
+
+def _number_string(value) -> bytes | None:
+    """`write_number_string` for IS/DS values (one, or a list): each value's original string if it has one,
+    else its str, joined by backslashes, padded with a space; ASCII only (pydicom encodes with latin-1)."""
+    values = value if isinstance(value, MultiValue | list | tuple) else [value]
+    if not values or not all(type(number) in _NUMBER_TYPES for number in values):
+        return None
+    text = "\\".join(number.original_string if hasattr(number, "original_string") else str(number)
+                      for number in values)
+    if not isinstance(text, str) or not text.isascii():
+        return None
+    encoded = text.encode("ascii")
+    return encoded + b" " if len(encoded) % 2 else encoded
 
 
 def _plain_charset(encoding) -> bool:

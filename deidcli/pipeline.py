@@ -19,6 +19,7 @@ from pydicom.uid import ExplicitVRBigEndian
 
 from deidcli.attributes import AttributeReport, apply_recipe
 from deidcli.audit import FileResult, PrivateRecord
+from deidcli.elements import text_of
 from deidcli.errors import FileRejected, storage_error
 from deidcli.keys import key_fingerprint
 from deidcli.options import default_of
@@ -211,10 +212,10 @@ class Pipeline:
         only (never a kept original, whatever the recipe keeps), or the study's research ID: no PHI in paths."""
         pseudonymizer = Pseudonymizer(self.settings.key, self.settings.org_root)
         study, series, instance = (
-            pseudonymizer.uid(str(source.get(keyword, "") or "")) or f"NO{keyword.upper()}"
+            pseudonymizer.uid(text_of(source, keyword)) or f"NO{keyword.upper()}"
             for keyword in ("StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID")
         )
-        if not str(source.get("SOPInstanceUID", "") or "").strip():
+        if not text_of(source, "SOPInstanceUID").strip():
             instance = str(target.SOPInstanceUID)  # keyed on the input path by deidentify()
         return check_output_relative_path(f"{patient}/{study}/{series}/{instance}.dcm")
 
@@ -262,7 +263,7 @@ def _patient_identity(source: Dataset) -> str:
     without either is its own pseudo-patient, see `deidcli.patients`: one known date must not reveal the
     shift of every anonymous study), else nothing."""
     for keyword in ("PatientID", "PatientName", "StudyInstanceUID"):
-        value = str(source.get(keyword, "") or "").strip()
+        value = text_of(source, keyword).strip()
         if value:
             return f"{keyword}={value}"
     return ""

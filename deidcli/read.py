@@ -19,6 +19,7 @@ from pydicom.uid import DeflatedExplicitVRLittleEndian
 
 from deidcli.charset import sanitise_read_character_set
 from deidcli.errors import FileRejected
+from deidcli.fastread import FAST_READ_MAX_BYTES, read_file
 from deidcli.pseudonyms import registered_uid_type
 
 MEDIA_STORAGE_DIRECTORY = "1.2.840.10008.1.3.10"
@@ -68,7 +69,11 @@ def _read_open(path: Path, handle: BinaryIO, before: tuple[int, int]) -> FileDat
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            dataset = pydicom.dcmread(handle, force=not has_preamble)
+            # The fast reader builds what dcmread builds; None: a file it leaves to dcmread (see fastread)
+            dataset = read_file(handle) if has_preamble and before[0] <= FAST_READ_MAX_BYTES else None
+            if dataset is None:
+                handle.seek(0)
+                dataset = pydicom.dcmread(handle, force=not has_preamble)
             sanitise_read_character_set(dataset)  # before any value is decoded
         if not has_preamble and not _looks_like_dicom(dataset):
             raise FileRejected("not_dicom")

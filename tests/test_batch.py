@@ -300,15 +300,19 @@ def test_a_file_that_changes_while_read_is_quarantined(tmp_path, monkeypatch):
 
     folder = tmp_path / "in"
     write_planted(folder / "growing.dcm")
-    real_dcmread = read_module.pydicom.dcmread
+    real_dcmread, real_read_file = read_module.pydicom.dcmread, read_module.read_file
 
-    def dcmread_while_a_copy_is_still_writing(source, *args, **kwargs):
-        dataset = real_dcmread(source, *args, **kwargs)
-        with open(folder / "growing.dcm", "ab") as handle:  # the sender appends more bytes while we parse
-            handle.write(b"\x00" * 16)
-        return dataset
+    def while_a_copy_is_still_writing(reader):
+        def read(source, *args, **kwargs):
+            dataset = reader(source, *args, **kwargs)
+            with open(folder / "growing.dcm", "ab") as handle:  # the sender appends more bytes while we parse
+                handle.write(b"\x00" * 16)
+            return dataset
+        return read
 
-    monkeypatch.setattr(read_module.pydicom, "dcmread", dcmread_while_a_copy_is_still_writing)
+    # Both readers: the fast one (deidcli.fastread) takes this file, dcmread the ones it leaves.
+    monkeypatch.setattr(read_module.pydicom, "dcmread", while_a_copy_is_still_writing(real_dcmread))
+    monkeypatch.setattr(read_module, "read_file", while_a_copy_is_still_writing(real_read_file))
     audit = header_run(folder, tmp_path / "out")
     assert list(audit["reason"]) == ["changed_while_read"]
     assert not list((tmp_path / "out").rglob("*.dcm"))
@@ -397,3 +401,37 @@ def test_a_signal_during_library_code_that_catches_exception_still_stops_the_bat
     finally:
         run._restore_signal_handlers(previous)
     assert stop.value.exit_code == 130
+
+
+def test_batch_collects_garbage_less_often_while_it_runs_and_restores_the_callers_setting(tmp_path) -> None:
+    """The threshold is raised only for the batch (workers inherit it); the caller's comes back, a 0 (automatic
+    collection off) is left alone."""
+    import gc
+
+    from deidcli.batch import GC_YOUNG_THRESHOLD, fewer_collections
+
+    before = gc.get_threshold()
+    try:
+        gc.set_threshold(700, 10, 10)
+        with fewer_collections():
+            assert gc.get_threshold() == (GC_YOUNG_THRESHOLD, 10, 10)
+        assert gc.get_threshold() == (700, 10, 10)
+        gc.set_threshold(0, 10, 10)
+        with fewer_collections():
+            assert gc.get_threshold()[0] == 0
+    finally:
+        gc.set_threshold(*before)
+
+
+def test_chunks_are_large_while_many_files_remain_and_shrink_to_one_at_the_end() -> None:
+    """Guided chunking: fewer round trips on a long run, both workers finishing together, a small run spread."""
+    from deidcli.batch import MAX_CHUNK_FILES, chunk_files
+
+    remaining, sizes = 1000, []
+    while remaining:
+        sizes.append(chunk_files(remaining, 2))
+        remaining -= sizes[-1]
+    assert sizes[0] == MAX_CHUNK_FILES and sizes[-1] == 1
+    assert sizes == sorted(sizes, reverse=True)
+    assert len(sizes) < 1000 // 8  # fewer chunks than the fixed 8 files each it replaced
+    assert [chunk_files(n, 2) for n in (3, 8, 9)] == [1, 1, 1]  # a handful of (OCR) files: one at a time

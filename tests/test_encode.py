@@ -162,6 +162,32 @@ def test_new_elements_of_each_simple_kind_encode_identically():
     assert fast is not None and fast == reference
 
 
+@pytest.mark.parametrize("charset", [None, "ISO_IR 100", "ISO_IR 192", ["", "ISO 2022 IR 87"]])
+def test_names_numbers_and_native_pixels_encode_identically(charset):
+    """The kinds the encoder packs itself since issue 15's third pass: one ASCII PersonName (odd and even,
+    with and without component groups, non-ASCII left to pydicom), IS/DS numbers (one or several, with the
+    original string read from a file or formatted), OB/OW bytes (an odd length left to pydicom) and native
+    PixelData, under plain and ISO 2022 character sets."""
+    ds = _explicit_dataset()
+    if charset is not None:
+        ds.SpecificCharacterSet = charset
+    ds.set_original_encoding(False, True, ds._character_set)  # as read: the encoder's own path, not pydicom's
+    ds.add_new(0x00100010, "PN", "DOE^JOHN^^^")  # odd length
+    ds.add_new(0x00080090, "PN", "SMITH^J")
+    ds.add_new(0x00081050, "PN", "Yamada^Tarou=山田^太郎")  # component groups: pydicom
+    ds.add_new(0x00081070, "PN", "Müller^Jörg")  # not ASCII: pydicom
+    ds.add_new(0x00200013, "IS", pydicom.valuerep.IS("0012"))  # original string kept
+    ds.add_new(0x00280008, "IS", 7)
+    ds.add_new(0x00281050, "DS", pydicom.valuerep.DSfloat("40.50"))
+    ds.add_new(0x00281051, "DS", [pydicom.valuerep.DSfloat("400"), 2.5, "3"])
+    ds.add_new(0x00181050, "DS", 0.1 + 0.2)  # formatted by pydicom's str
+    ds.add_new(0x00660023, "OW", b"\x01\x02" * 5)
+    ds.add_new(0x00420011, "OB", b"\x01\x02\x03")  # odd: padded by pydicom
+    ds.add_new(0x7FE00010, "OW", bytes(range(256)) * 4)
+    fast, reference = _both_ways(ds, ExplicitVRLittleEndian)
+    assert fast is not None and fast == reference
+
+
 def test_japanese_character_set_goes_through_pydicom_escape_sequences():
     ds = _explicit_dataset()
     ds.SpecificCharacterSet = ["", "ISO 2022 IR 87"]

@@ -133,3 +133,65 @@ def test_bundled_rules_ignore_other_devices_and_sizes() -> None:
     rules = load_region_rules(BUNDLED)
     assert match_regions(read(sample_file("CT_small.dcm")), rules) == []
     assert match_regions(read(sample_file("ExplVR_BigEnd.dcm")), rules) == []  # LOGIQ 700 but 80x60
+
+
+def _index_rules(tmp_path: Path) -> list[RegionRule]:
+    """The 52 built-in rules plus user rules filed under each kind of index key (and one under none)."""
+    from deidcli.pixels.regions import builtin_region_rules
+
+    user = load_region_rules(_rules_file(tmp_path, {"rules": [
+        {"name": "cols-800", "match": {"Columns": 800}, "rectangles": [[0, 0, 8, 8]]},
+        {"name": "modality-padded", "match": {"Modality": " MR ", "Rows": {"regex": "^2"}}, "rectangles": [[0, 0, 8, 8]]},
+        {"name": "maker-exact", "match": {"Manufacturer": "ACME", "SeriesDescription": {"contains": "x"}},
+         "rectangles": [[0, 0, 8, 8]]},
+        {"name": "rows-as-text", "match": {"Rows": "0256"}, "rectangles": [[0, 0, 8, 8]]},
+        {"name": "description-only", "match": {"SeriesDescription": {"regex": "DOSE"}}, "rectangles": [[0, 0, 8, 8]]},
+    ]}))
+    return builtin_region_rules() + user
+
+
+@pytest.mark.parametrize("values", [
+    {"Manufacturer": "Philips Medical Systems", "ManufacturerModelName": "EPIQ 7G", "Rows": 768, "Columns": 1024,
+     "Modality": "US"},
+    {"Manufacturer": "SIEMENS", "ManufacturerModelName": "ACUSON S2000", "Rows": 768, "Columns": 1024, "Modality": "US"},
+    {"Manufacturer": "GE MEDICAL SYSTEMS", "BurnedInAnnotation": "YES", "Rows": 512, "Columns": 512, "Modality": "CT",
+     "CommentsOnRadiationDose": "DLP 400", "ImageType": ["DERIVED", "SECONDARY", "VOLREN"]},
+    {"Manufacturer": "ACME", "SeriesDescription": "x DOSE", "Rows": 256, "Columns": 800, "Modality": "MR"},
+    {"Manufacturer": " ACME ", "Rows": 200, "Modality": "MR"},
+    {"ManufacturerModelName": "LOGIQ9", "Rows": 600},
+    {"Modality": "US", "Rows": 600, "Columns": 800, "ManufacturerModelName": "CX50"},
+    {},
+])
+def test_rule_index_gives_what_every_rule_tested_gives(tmp_path, values: dict) -> None:
+    """The index tests only the rules that can match; its answer, rule for rule and in order, is the scan's."""
+    from deidcli.pixels.regions import RuleIndex, matching_rules
+
+    rules = _index_rules(tmp_path)
+    ds = _dataset(**values)
+    expected = matching_rules(ds, rules)
+    assert [rule.name for rule in RuleIndex(rules).matching(ds)] == [rule.name for rule in expected]
+
+
+def test_rule_index_matches_the_scan_on_real_files(tmp_path) -> None:
+    from deidcli.pixels.regions import RuleIndex, matching_rules
+
+    rules = _index_rules(tmp_path) + load_region_rules(BUNDLED)
+    index = RuleIndex(rules)
+    matched = 0
+    for origin, name in [(origin, name) for origin, name, _ in BUNDLED_CASES] + [("pydicom", "CT_small.dcm"),
+                                                                              ("pydicom", "MR_small.dcm")]:
+        expected = matching_rules(_load(origin, name)[1], rules)
+        assert index.matching(_load(origin, name)[1]) == expected, name  # a fresh read: nothing converted yet
+        matched += len(expected)
+    assert matched >= len(BUNDLED_CASES)  # the device files do match (not a comparison of empty lists only)
+
+
+def test_rule_index_files_rules_under_exact_criteria_only(tmp_path) -> None:
+    """Rules without an exact Rows/Columns/Modality/maker criterion are tested on every file; none is lost."""
+    from deidcli.pixels.regions import RuleIndex
+
+    rules = _index_rules(tmp_path)
+    index = RuleIndex(rules)
+    filed = sorted(position for positions in index._filed.values() for position in positions)
+    assert sorted(filed + index._always) == list(range(len(rules)))
+    assert len(index._always) < len(rules) // 3

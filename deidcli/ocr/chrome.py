@@ -10,13 +10,15 @@ file only the chrome pixels that differ from that frame (or that were not chrome
 again, and a remembered box is reused only where every pixel under it is identical. Every frame is
 still checked in full: reuse is for pixels that are bit for bit those already detected.
 
-Pure helpers here (bands, change windows, the memory); the scanner (deidcli.ocr.scan) runs the detector.
+Pure helpers here (bands, change windows, the memory, and `chrome_pixels`: where the glyph-component pass
+of deidcli.ocr.chrome_print may look); the scanner (deidcli.ocr.scan) runs the detector.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import cv2
 import numpy as np
 
 from deidcli.geometry import Rect, outside
@@ -56,6 +58,37 @@ def chrome_bands(anatomy: np.ndarray, scale: float, rows: int, cols: int) -> lis
     return [part for part in outside(extent, cols, rows, CHROME_OVERLAP, full_bands=True) if part.area]
 
 
+#: How far (stored pixels) chrome keeps from the bounding box of each anatomy component.
+CHROME_MARGIN = 4
+#: How far chrome keeps from any anatomy pixel, as a share of the frame's longer side. The dim speckle at
+#: a sector's edge lies under the anatomy threshold, and its blobs line up like small print (measured:
+#: 4-43 px from the anatomy on an 800x600 echo cine, 31 px between the tissue layers of a 640x480 one);
+#: device print stands clear of the picture (examples_ybr_color's button labels 83 px of 320, GREYSCALE_CINE's
+#: `x3` 67 px of 800).
+CHROME_CLEARANCE = 0.07
+
+
+def chrome_pixels(anatomy: np.ndarray, scale: float, rows: int, cols: int) -> np.ndarray:
+    """Where a stored (rows, cols) frame is device chrome (True): outside the bounding box of every
+    component of its anatomy (`anatomy` at scan scale `scale`) by CHROME_MARGIN pixels, and
+    CHROME_CLEARANCE of the frame's longer side away from any anatomy pixel. No anatomy: the whole frame.
+
+    Why each component's box and not the extent of all of them: print drawn near the picture is often
+    taken into the anatomy mask as a small component of its own (deid-data GREYSCALE_CINE: the header
+    lines cut by the data region's top, "4.0cm" glued to the image's corner), and the extent of
+    everything then reaches over the chrome beside the picture."""
+    chrome = np.ones((rows, cols), bool)
+    count, _, stats, _ = cv2.connectedComponentsWithStats(anatomy.astype(np.uint8), connectivity=8)
+    if count <= 1:
+        return chrome
+    for x, y, w, h, _area in stats[1:count]:
+        box = Rect(int(x), int(y), int(x + w), int(y + h)).scale(1 / scale, 1 / scale)
+        box = box.pad(CHROME_MARGIN, CHROME_MARGIN).clip(cols, rows)
+        chrome[box.y0 : box.y1, box.x0 : box.x1] = False
+    outside = cv2.resize((~anatomy).astype(np.uint8), (cols, rows), interpolation=cv2.INTER_NEAREST)
+    return chrome & (cv2.distanceTransform(outside, cv2.DIST_L2, 3) >= CHROME_CLEARANCE * max(rows, cols))
+
+
 def band_mask(bands: list[Rect], rows: int, cols: int) -> np.ndarray:
     """The bands as one boolean mask of the frame."""
     mask = np.zeros((rows, cols), bool)
@@ -74,6 +107,12 @@ def change_windows(need: np.ndarray) -> list[Rect]:
     return [window.clip(cols, rows) for window in cell_windows(cells, CHANGE_CELL, CHANGE_REACH_Y, CHANGE_REACH_X, 8)]
 
 
+#: Levels a pixel of static print may differ by between two frames of a lossy cine (measured: 0 on
+#: examples_ybr_color's JPEG frames and GREYSCALE_CINE; the speckle rows near ultrasound-multiframe's
+#: apex differ by 5-31 from one frame to the next).
+STATIC_TOLERANCE = 2
+
+
 @dataclass
 class ChromeMemory:
     """One file's chrome as first detected: the frame, where its chrome was, and what was found there
@@ -84,6 +123,19 @@ class ChromeMemory:
     chrome: np.ndarray | None = None
     found: list[DetectedText] = field(default_factory=list)
     reused: int = 0  # boxes taken over from the reference frame (for tests and the audit's curiosity)
+    #: The frame scanned before (as stored, before masking): print in chrome stays put from frame to frame,
+    #: speckle does not (deidcli.ocr.chrome_print's rows are kept on a cine's later frames only where
+    #: they were there on the frame before).
+    previous: np.ndarray | None = None
+
+    def static(self, frame: np.ndarray, box: Rect) -> bool:
+        """Whether `box` of `frame` holds what it held on the previous frame (within STATIC_TOLERANCE
+        levels); True with no previous frame (a single frame, a cine's first)."""
+        before = self.previous
+        if before is None or before.shape != frame.shape or before.dtype != frame.dtype:
+            return True
+        now = frame[box.y0 : box.y1, box.x0 : box.x1].astype(np.int16)
+        return bool(np.abs(now - before[box.y0 : box.y1, box.x0 : box.x1]).max(initial=0) <= STATIC_TOLERANCE)
 
     def matches(self, frame: np.ndarray) -> bool:
         """Whether a reference of the same geometry and sample type is held."""

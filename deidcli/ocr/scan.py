@@ -39,7 +39,8 @@ import numpy as np
 from deidcli.errors import OcrError
 from deidcli.geometry import Rect
 from deidcli.ocr.authorised import AuthorisedWords
-from deidcli.ocr.chrome import CHROME_SCALE, ChromeMemory, chrome_bands
+from deidcli.ocr.chrome import CHROME_SCALE, ChromeMemory, chrome_bands, chrome_pixels
+from deidcli.ocr.chrome_print import print_rows
 from deidcli.ocr.engines import ENGINE_MAX_SIDE, DetectedText, TextDetector, too_long
 from deidcli.ocr.layout import (
     MAX_MARK_HEIGHT,
@@ -81,6 +82,8 @@ ON_ANATOMY_SHARE = 0.2
 INSIDE_SCALE = 2.0
 #: How far (text heights, each way) a masked line on the background may grow along its strokes.
 LINE_GROWTH = 1.5
+#: Pixels (stored) masked around a row of chrome print found as components (deidcli.ocr.chrome_print).
+PRINT_MARGIN = 1
 #: Top-hat size for finding print on the display view (strokes up to this thick).
 WINDOW_STROKE = 31
 #: Blur (Gaussian sigma, scan pixels) before looking for strokes: it takes noise, which the top-hats
@@ -435,6 +438,8 @@ class TextScanner:
             state.view_rects.append(mark)
             state.mark_rects.add(mark)
             state.marks += 1
+        if not _wide(frame, bits_stored):
+            self._chrome_print(frame, state, chrome)
 
         self._residual_check(values, state)
         self._check_time(start)
@@ -490,6 +495,36 @@ class TextScanner:
         in_view = [(item, item.rect.scale(scale, scale).clip(vcols, vrows), False) for item in found]
         return [(item, rect, turned) for item, rect, turned in in_view
                 if state.anatomy_share(rect) < ON_ANATOMY_SHARE and not any(_overlaps(rect, s) for s in state.spared_view)]
+
+    def _chrome_print(self, frame: np.ndarray, state: _ScanState, memory: ChromeMemory | None) -> None:
+        """Rows of small print in the chrome of a screen (8-bit gray or colour) that nothing found so far,
+        looked for as glyph components in the stored frame (deidcli.ocr.chrome_print) and masked unread.
+
+        Stored pixels, not the scan's view: enlarged for the detector, 4-5 px letters blur into blobs
+        (examples_ybr_color's `A` and `B`, which no detector view found). On a cine's later frames a row
+        counts only where it was on the frame before (`memory`): print stays, speckle moves (measured on
+        deid-data's ultrasound-multiframe: rows of speckle blobs near its sector's apex on 4 of 30 frames,
+        never at the same place twice)."""
+        gray = brightest_channel(frame)
+        if gray.dtype != np.uint8:
+            return
+        rows, cols = gray.shape
+        chrome = chrome_pixels(state.anatomy, state.scale, rows, cols)
+        found_rows = print_rows(blank(gray, state.masked, 0.0), chrome)
+        if memory is not None:
+            found_rows = [row for row in found_rows if memory.static(frame, row.pad(1, 1).clip(cols, rows))]
+            memory.previous = frame.copy()
+        for found in found_rows:
+            # The rows are the glyphs' own extent (components, not a detector's short box): one pixel more
+            # takes their edges; the detector's padding took GREYSCALE_CINE's depth marker and ruler with `x3`.
+            margin = PRINT_MARGIN
+            in_view = found.scale(state.scale, state.scale).clip(state.anatomy.shape[1], state.anatomy.shape[0])
+            if any(_overlaps(in_view, spared) for spared in state.spared_view):
+                continue
+            state.masked.append(found.pad(margin, margin).clip(cols, rows))
+            state.view_rects.append(in_view)
+            state.mark_rects.add(in_view)
+            state.marks += 1
 
     def _complete_lines(self, state: _ScanState, strokes: np.ndarray) -> None:
         """Masked boxes on the background grown along their line while strokes go on (gaps under a

@@ -46,6 +46,7 @@ from pydicom.uid import (
     RLELossless,
 )
 
+from deidcli.elements import decoded_get
 from deidcli.errors import PixelError
 
 #: Transfer syntaxes whose pixel data is a video stream: burned-in text cannot be removed frame by frame.
@@ -149,7 +150,11 @@ def has_pixel_data(source: Dataset) -> bool:
 
 def frame_count(source: Dataset) -> int:
     """Number of frames, tolerating the malformed NumberOfFrames values seen in the wild ('', 0, '3 ')."""
-    value = source.get("NumberOfFrames")
+    return _frames_of(source.get("NumberOfFrames"))
+
+
+def _frames_of(value: Any) -> int:
+    """`frame_count` of a NumberOfFrames value (None when absent)."""
     try:
         count = int(str(value).strip()) if value not in (None, "") else 1
     except ValueError as exc:
@@ -188,30 +193,49 @@ def _require_decoder(tsyntax: UID) -> None:
 
 
 def read_layout(source: Dataset) -> PixelLayout:
-    """The source's Image Pixel attributes, or `no_pixel_module` when a required one is missing."""
-    if "PixelData" not in source:
+    """The source's Image Pixel attributes, or `no_pixel_module` when a required one is missing.
+
+    Each attribute is read once, by tag (`deidcli.elements`: the value `Dataset.get` gives, without its
+    keyword look-up; a dozen keyword reads were a fifth of the header-only pixel copy)."""
+    if _PIXEL_DATA_TAG not in source:
         if has_pixel_data(source):
             raise PixelError("unsupported_pixel_format", "float pixel data is not supported")
         raise PixelError("no_pixel_module", "no PixelData element")
-    required = ("Rows", "Columns", "SamplesPerPixel", "BitsAllocated", "PhotometricInterpretation")
-    missing = [keyword for keyword in required if source.get(keyword) in (None, "")]
+    values = {keyword: _value(source, tag) for keyword, tag in _LAYOUT_TAGS.items()}
+    missing = [keyword for keyword in _LAYOUT_REQUIRED if values[keyword] in (None, "")]
     if missing:
         raise PixelError("no_pixel_module", "missing " + ", ".join(missing))
-    bits_allocated = int(source.BitsAllocated)
+    bits_allocated = int(values["BitsAllocated"])
     layout = PixelLayout(
         transfer_syntax=source_transfer_syntax(source),
-        rows=int(source.Rows),
-        columns=int(source.Columns),
-        samples_per_pixel=int(source.SamplesPerPixel),
+        rows=int(values["Rows"]),
+        columns=int(values["Columns"]),
+        samples_per_pixel=int(values["SamplesPerPixel"]),
         bits_allocated=bits_allocated,
-        bits_stored=int(source.get("BitsStored") or bits_allocated),
-        pixel_representation=int(source.get("PixelRepresentation") or 0),
-        photometric_interpretation=str(source.PhotometricInterpretation).strip(),
-        planar_configuration=int(source.get("PlanarConfiguration") or 0),
-        frames=frame_count(source),
+        bits_stored=int(values["BitsStored"] or bits_allocated),
+        pixel_representation=int(values["PixelRepresentation"] or 0),
+        photometric_interpretation=str(values["PhotometricInterpretation"]).strip(),
+        planar_configuration=int(values["PlanarConfiguration"] or 0),
+        frames=_frames_of(values["NumberOfFrames"]),
     )
     _check_layout(layout)
     return layout
+
+
+_PIXEL_DATA_TAG = 0x7FE00010
+#: The attributes `read_layout` reads (keyword -> tag); the first five are required.
+_LAYOUT_TAGS = {
+    "Rows": 0x00280010, "Columns": 0x00280011, "SamplesPerPixel": 0x00280002, "BitsAllocated": 0x00280100,
+    "PhotometricInterpretation": 0x00280004, "BitsStored": 0x00280101, "PixelRepresentation": 0x00280103,
+    "PlanarConfiguration": 0x00280006, "NumberOfFrames": 0x00280008,
+}
+_LAYOUT_REQUIRED = ("Rows", "Columns", "SamplesPerPixel", "BitsAllocated", "PhotometricInterpretation")
+
+
+def _value(source: Dataset, tag: int) -> Any:
+    """`source.get(keyword)` for the keyword's tag: the element's value, or None when absent."""
+    element = decoded_get(source, tag)
+    return None if element is None else element.value
 
 
 def _check_layout(layout: PixelLayout) -> None:

@@ -77,7 +77,10 @@ _PALETTE_KEYWORDS = (
     "SegmentedBluePaletteColorLookupTableData",
 )
 _RCT_SYNTAXES = (JPEG2000Lossless,)
-_LOSSY_KEYWORDS = ("LossyImageCompression", "LossyImageCompressionRatio", "LossyImageCompressionMethod")
+#: LossyImageCompression, LossyImageCompressionRatio, LossyImageCompressionMethod (tags: the header-only copy
+#: tests these on every file, and a keyword costs a dictionary look-up per test)
+_LOSSY_TAGS = (0x00282110, 0x00282112, 0x00282114)
+_PLANAR_CONFIGURATION, _NUMBER_OF_FRAMES, _PIXEL_ASPECT_RATIO = 0x00280006, 0x00280008, 0x00280034
 
 
 @dataclass
@@ -218,12 +221,15 @@ _Sink = _NativeSink | _EncapsulatedSink
 
 
 # ------------------------------------------------------------------------------------------------- public
-def copy_pixels_untouched(source: Dataset, target: Dataset) -> PixelReport:
+def copy_pixels_untouched(source: Dataset, target: Dataset, *, cleanable_checked: bool = False) -> PixelReport:
     """Copy PixelData and the Image Pixel module without decoding (see the policy in the module docstring).
 
-    The bouncer runs here too (fail closed): video or a syntax nobody can decode is never passed through.
+    The bouncer runs here too (fail closed): video or a syntax nobody can decode is never passed through;
+    `cleanable_checked` says the caller has just run it on this source (the pixel stage does, before
+    matching region rules), so it is not run twice.
     """
-    check_pixels_cleanable(source)
+    if not cleanable_checked:
+        check_pixels_cleanable(source)
     layout = read_layout(source)
     check_native_length(source, layout)
     ts_in = layout.transfer_syntax
@@ -240,8 +246,8 @@ def copy_pixels_untouched(source: Dataset, target: Dataset) -> PixelReport:
         vr = element.VR
     _copy_pixel_module(source, target, layout)
     _set_pixel_data(target, value, vr, layout.transfer_syntax.is_encapsulated)
-    for keyword in ("ExtendedOffsetTable", "ExtendedOffsetTableLengths"):
-        _copy_or_delete(source, target, keyword)
+    for tag in (0x7FE00001, 0x7FE00002):  # ExtendedOffsetTable, ExtendedOffsetTableLengths
+        _copy_or_delete(source, target, tag)
     _copy_palette(source, target, layout)
     _mark_lossy(source, target, layout)
     target.file_meta.TransferSyntaxUID = ts_out
@@ -454,13 +460,12 @@ def _copy_pixel_module(source: Dataset, target: Dataset, layout: PixelLayout) ->
     if layout.samples_per_pixel > 1:
         target.PlanarConfiguration = layout.planar_configuration
     else:
-        _delete(target, "PlanarConfiguration")
-    if "NumberOfFrames" in source or layout.frames > 1:
+        _delete(target, _PLANAR_CONFIGURATION)
+    if _NUMBER_OF_FRAMES in source or layout.frames > 1:
         target.NumberOfFrames = layout.frames
     else:
-        _delete(target, "NumberOfFrames")
-    for keyword in ("PixelAspectRatio",):
-        _copy_or_delete(source, target, keyword)
+        _delete(target, _NUMBER_OF_FRAMES)
+    _copy_or_delete(source, target, _PIXEL_ASPECT_RATIO)
 
 
 def _copy_palette(source: Dataset, target: Dataset, layout: PixelLayout) -> None:
@@ -490,14 +495,14 @@ def _palette_vr(keyword: str, vr: str, pixel_representation: int) -> str:
 
 def _mark_lossy(source: Dataset, target: Dataset, layout: PixelLayout) -> None:
     """Once lossy, always lossy: keep the flag, ratio and method; add them if the syntax says lossy."""
-    for keyword in _LOSSY_KEYWORDS:
-        if keyword in source:
-            target[keyword] = source[keyword]
+    for tag in _LOSSY_TAGS:
+        if tag in source:
+            target[tag] = source[tag]
     method = LOSSY_METHODS.get(str(layout.transfer_syntax))
     if method is None:
         return
     target.LossyImageCompression = "01"
-    if "LossyImageCompressionMethod" not in target:
+    if _LOSSY_TAGS[2] not in target:
         target.LossyImageCompressionMethod = method
 
 
@@ -507,13 +512,13 @@ def _set_pixel_data(target: Dataset, value: bytes, vr: str, encapsulated: bool) 
     target[_PIXEL_DATA] = element
 
 
-def _copy_or_delete(source: Dataset, target: Dataset, keyword: str) -> None:
+def _copy_or_delete(source: Dataset, target: Dataset, keyword: str | int) -> None:
     if keyword in source:
         target[keyword] = source[keyword]
     else:
         _delete(target, keyword)
 
 
-def _delete(target: Dataset, keyword: str) -> None:
+def _delete(target: Dataset, keyword: str | int) -> None:
     if keyword in target:
         del target[keyword]

@@ -29,7 +29,7 @@ from deidcli.geometry import Rect
 from deidcli.pixels.fit import fit_to_ink, value_span
 from deidcli.pixels.frames import check_pixels_cleanable, frame_count
 from deidcli.pixels.overlays import mask_overlays, overlay_images
-from deidcli.pixels.regions import RegionRule, matching_rules, rects_of
+from deidcli.pixels.regions import RegionRule, RuleIndex, rects_of
 from deidcli.pixels.rewrite import copy_pixels_untouched, rewrite_pixels
 from deidcli.write import add_method_code, output_transfer_syntax
 
@@ -85,6 +85,7 @@ class PixelStage:
         self._scanner_factory = scanner_factory
         self._scanner = None
         self.region_rules = region_rules
+        self.region_index = RuleIndex(region_rules)  # each file tests only the rules that can match it
         self.accept_burned_in_risk = accept_burned_in_risk
         self.ocr_engine = ocr_engine
 
@@ -105,7 +106,7 @@ class PixelStage:
         if "PixelData" not in source or "PixelData" not in target:
             return output_transfer_syntax(source_syntax)
         check_pixels_cleanable(source)
-        matched = matching_rules(source, self.region_rules)
+        matched = self.region_index.matching(source)
         result.region_rules_matched = "|".join(rule.name for rule in matched)
         regions = rects_of(matched)
         run_ocr = run_ocr and carries_image_text(source)
@@ -115,7 +116,7 @@ class PixelStage:
             if burned_in == "YES" and not self.accept_burned_in_risk:
                 raise FileRejected("burned_in_unchecked", "BurnedInAnnotation YES, OCR off, no region rule")
         if not run_ocr and not regions:
-            report = copy_pixels_untouched(source, target)
+            report = copy_pixels_untouched(source, target, cleanable_checked=True)  # checked above
         else:
             frame_scan = FrameScanner(self, source, matched, run_ocr, result, private)
             report = rewrite_pixels(source, target, frame_scan)
