@@ -136,3 +136,115 @@ def test_white_word_beside_a_coloured_one_keeps_the_whole_box() -> None:
     box = Rect(20, 60, 340, 120)
     fitted = fit_to_ink(frame, box)
     assert _inside(fitted, white | yellow)
+
+
+def test_print_above_a_band_does_not_take_the_band() -> None:
+    """A line of print one black row above a grey band (ALOKA's "9123 5.0 R15" over its "3:PELVIS" band): the
+    band crossing the box is a structure, and the mask ends at the print instead of blacking out the band."""
+    frame = np.zeros((200, 400), np.uint16)
+    frame[112:] = 45088
+    glyphs = _print(frame, "9123 5.0", (40, 110), 48160)
+    box = Rect(20, 80, 330, 128)
+    fitted = fit_to_ink(frame, box)
+    assert _inside(fitted, glyphs)
+    assert fitted.y1 <= 113
+
+
+def test_print_on_a_plate_inside_the_box_is_fitted_against_the_plate() -> None:
+    """A toolbar label: the box's rim is the black around the toolbar, the core lies on the grey plate. Against
+    the black, the plate (with the print) was one structure and the mask shrank onto nothing of the print."""
+    frame = np.zeros((200, 400), np.uint8)
+    frame[90:140] = 40
+    glyphs = _print(frame, "Sector", (60, 125), 150)
+    box = Rect(40, 80, 200, 150)
+    fitted = fit_to_ink(frame, box)
+    assert _inside(fitted, glyphs)
+
+
+def test_tissue_under_lossy_print_is_not_kept_by_ringing() -> None:
+    """Lossy print on black with the image's edge entering the box from below: single pixels of ringing
+    scattered over the box and the textured image are not print (US1_UNCI's "IM#2": 10 rows of image kept)."""
+    rng = np.random.default_rng(6)
+    frame = np.zeros((200, 400), np.int32)
+    frame[150:] = rng.integers(20, 120, (50, 400))
+    glyphs = _print(frame, "IM#2", (60, 130), 250)
+    frame[glyphs] += rng.integers(-6, 6, int(glyphs.sum()))
+    specks = rng.integers(0, 2, (200, 400)) * (rng.random((200, 400)) < 0.03) * rng.integers(1, 12, (200, 400))
+    frame[:150] += specks[:150]
+    frame = frame.clip(0, 255).astype(np.uint8)
+    box = Rect(40, 90, 200, 165)
+    fitted = fit_to_ink(frame, box)
+    assert _inside(fitted, glyphs)
+    assert fitted.y1 <= 150
+
+
+def test_antialiased_print_over_tissue_is_trimmed_to_the_print() -> None:
+    """Print blended into tissue holds the frame's top value only at stroke centres (generated mr_multiframe):
+    the near-top level stands for it, and the mask shrinks to the words."""
+    rng = np.random.default_rng(8)
+    frame = rng.integers(0, 300, (200, 400)).astype(np.float64)
+    glyphs = np.zeros((200, 400), np.uint8)
+    cv2.putText(glyphs, "DOB 03/07/1957", (40, 110), cv2.FONT_HERSHEY_SIMPLEX, 0.8, 255, 2, cv2.LINE_AA)
+    alpha = glyphs / 255.0
+    top = 499.0
+    frame = (frame * (1 - alpha) + top * alpha * 0.97).round()
+    frame[glyphs == 255] = top
+    frame = frame.astype(np.uint16)
+    box = Rect(20, 70, 330, 140)
+    fitted = fit_to_ink(frame, box)
+    assert _inside(fitted, glyphs >= 128)
+    assert fitted.area < 0.7 * box.area
+
+
+#: The box over "12/0" of a 6 px date drawn antialiased over a CT body (generated ct128_tiny, stored values
+#: 896-2191; the frame's range is 2063).
+CT_TINY_DATE = np.array([
+    [895, 908, 918, 888, 882, 900, 911, 920, 920, 939, 953, 952, 939, 937, 929, 945, 948, 922, 939, 990, 1000],
+    [902, 910, 929, 925, 935, 942, 934, 924, 909, 905, 905, 920, 939, 960, 969, 990, 991, 959, 977, 1016, 1012],
+    [977, 968, 957, 925, 914, 915, 924, 924, 914, 916, 922, 920, 921, 933, 952, 983, 978, 948, 951, 951, 939],
+    [985, 972, 948, 918, 912, 908, 914, 916, 904, 917, 922, 910, 913, 916, 922, 939, 922, 892, 889, 895, 906],
+    [956, 936, 933, 935, 928, 917, 912, 905, 884, 898, 913, 915, 931, 926, 920, 936, 928, 905, 912, 922, 936],
+    [924, 908, 913, 921, 915, 919, 933, 935, 905, 902, 917, 911, 897, 880, 889, 917, 930, 926, 937, 1259, 1168],
+    [907, 908, 929, 937, 937, 936, 939, 954, 1546, 1517, 907, 885, 1251, 1849, 1816, 1241, 881, 879, 894, 1893, 1003],
+    [923, 926, 928, 929, 934, 938, 989, 1846, 1895, 1764, 956, 1083, 2046, 1127, 1179, 2118, 1010, 952, 1216, 1721, 1140],
+    [933, 928, 943, 959, 944, 945, 965, 1269, 1307, 1773, 956, 1062, 1277, 940, 960, 2046, 1076, 937, 1737, 1194, 1473],
+    [971, 934, 917, 903, 878, 899, 914, 927, 1296, 1770, 940, 922, 917, 920, 1629, 1743, 921, 1016, 1881, 887, 1526],
+    [923, 915, 917, 915, 903, 908, 891, 880, 1247, 1747, 922, 945, 937, 1662, 1817, 977, 955, 1539, 1404, 912, 1486],
+    [902, 902, 911, 932, 942, 942, 913, 908, 1281, 1760, 921, 917, 1656, 1822, 937, 910, 927, 1938, 971, 926, 1270],
+    [936, 930, 931, 948, 952, 950, 1056, 1986, 2044, 2122, 1986, 1571, 2191, 2022, 1985, 1984, 1508, 1606, 931, 923, 921],
+    [938, 945, 941, 932, 934, 944, 930, 924, 926, 930, 934, 946, 945, 950, 943, 936, 1588, 1093, 950, 943, 930],
+    [960, 957, 928, 924, 936, 945, 929, 955, 967, 954, 952, 954, 939, 938, 937, 949, 954, 957, 953, 929, 939]], np.uint16)
+
+
+def test_antialiased_word_cut_by_the_box_keeps_its_mask() -> None:
+    """Small antialiased print over a CT body, the box ending inside the word: the cut word enters the box
+    from its border and is textured like tissue, yet it is print (generated ct128_tiny's date lost its "1":
+    the box shrank to a few pixels at the frame's top value)."""
+    glyphs = CT_TINY_DATE >= 1200
+    fitted = fit_to_ink(CT_TINY_DATE, Rect(0, 0, 21, 15), span=2063.0)
+    assert _inside(fitted, glyphs)
+
+
+#: The box over "2/1967" of the same date (the line runs across the box and out of its right side).
+CT_TINY_YEAR = np.array([
+    [921, 933, 952, 983, 978, 948, 951, 951, 939, 969, 963, 958, 978, 987, 997, 988, 1001, 1014, 1042, 1066, 1095, 1081, 1068, 1083, 1076, 1079, 1083, 1089, 1072, 1067, 1072, 1079, 1096, 1082, 1079, 1076, 1056, 1056, 1058, 1055, 1047],
+    [913, 916, 922, 939, 922, 892, 889, 895, 906, 933, 920, 915, 918, 929, 940, 944, 993, 1015, 1013, 1025, 1057, 1072, 1068, 1077, 1090, 1097, 1086, 1074, 1051, 1058, 1077, 1075, 1071, 1061, 1070, 1080, 1079, 1083, 1087, 1079, 1067],
+    [931, 926, 920, 936, 928, 905, 912, 922, 936, 962, 965, 956, 951, 941, 930, 942, 978, 981, 969, 960, 967, 990, 992, 987, 1001, 1008, 1010, 1050, 1079, 1091, 1090, 1067, 1048, 1037, 1032, 1039, 1058, 1087, 1103, 1103, 1090],
+    [897, 880, 889, 917, 930, 926, 937, 1259, 1168, 945, 938, 942, 950, 936, 913, 884, 880, 908, 930, 939, 943, 1283, 1197, 949, 940, 956, 975, 999, 1012, 1018, 1015, 1008, 1015, 1025, 1030, 1026, 1003, 986, 984, 994, 999],
+    [1251, 1849, 1816, 1241, 881, 879, 894, 1893, 1003, 1358, 1867, 1918, 1353, 915, 1283, 1860, 1827, 1283, 921, 899, 893, 1894, 1017, 939, 1540, 1527, 947, 938, 1416, 1878, 1842, 1282, 957, 962, 1066, 1760, 960, 1120, 1866, 1868, 1870],
+    [2046, 1127, 1179, 2118, 1010, 952, 1216, 1721, 1140, 2046, 1181, 1795, 2191, 1177, 2041, 1101, 1160, 2117, 979, 921, 1190, 1712, 961, 1839, 1886, 1747, 889, 1230, 1950, 1064, 1165, 2046, 1122, 933, 1825, 1415, 956, 974, 1102, 1100, 1168],
+    [1277, 940, 960, 2046, 1076, 937, 1737, 1194, 1473, 1674, 939, 1684, 1732, 1467, 1267, 911, 932, 2045, 1073, 945, 1743, 1211, 968, 1260, 1287, 1754, 934, 1525, 1587, 958, 957, 1776, 1332, 1473, 2083, 1478, 1072, 939, 941, 932, 1477],
+    [917, 920, 1629, 1743, 921, 1016, 1881, 887, 1526, 1526, 1305, 1303, 1598, 1473, 940, 928, 1624, 1745, 928, 1030, 1892, 942, 951, 971, 1316, 1764, 951, 1207, 2002, 1220, 1285, 2067, 1188, 2092, 1490, 1470, 2035, 1109, 970, 977, 2005],
+    [937, 1662, 1817, 977, 955, 1539, 1404, 912, 1486, 1589, 1688, 937, 1671, 1433, 933, 1665, 1809, 953, 938, 1524, 1393, 924, 935, 945, 1300, 1752, 897, 901, 1247, 1703, 2126, 1506, 1448, 1665, 915, 940, 1594, 1487, 921, 1301, 1808],
+    [1656, 1822, 937, 910, 927, 1938, 971, 926, 1270, 2132, 1566, 962, 2004, 1181, 1656, 1821, 932, 912, 931, 1932, 945, 925, 917, 902, 1285, 1753, 914, 936, 946, 1361, 1855, 921, 1285, 1866, 956, 944, 1802, 1353, 934, 1843, 1265],
+    [2191, 2022, 1985, 1984, 1508, 1606, 931, 923, 921, 1961, 2156, 2060, 1638, 1326, 2191, 2022, 1988, 1990, 1533, 1610, 919, 917, 1032, 1980, 2044, 2122, 1990, 1324, 1069, 2010, 1052, 913, 937, 1630, 1949, 1934, 1682, 959, 1097, 1971, 948],
+    [945, 950, 943, 936, 1588, 1093, 950, 943, 930, 934, 983, 972, 933, 942, 944, 940, 926, 919, 1592, 1089, 921, 909, 913, 904, 913, 909, 916, 939, 948, 948, 962, 941, 938, 942, 955, 967, 925, 909, 900, 923, 920],
+    [939, 938, 937, 949, 954, 957, 953, 929, 939, 951, 956, 936, 923, 937, 945, 938, 909, 909, 920, 924, 916, 923, 942, 941, 954, 951, 925, 928, 928, 928, 948, 946, 938, 926, 913, 935, 939, 942, 918, 912, 899]], np.uint16)
+
+
+def test_antialiased_line_across_the_box_is_print_not_tissue() -> None:
+    """The cut line spans most of the box's width and is textured like tissue; it lies on the print's rows and
+    does not cross the box from top to bottom, so it keeps its mask ("1967" was left legible at one point)."""
+    glyphs = CT_TINY_YEAR >= 1200
+    fitted = fit_to_ink(CT_TINY_YEAR, Rect(0, 0, 41, 13), span=2063.0)
+    assert _inside(fitted, glyphs)

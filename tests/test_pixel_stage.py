@@ -125,8 +125,32 @@ def test_dim_header_of_the_second_frame_is_masked_too(pipeline, name) -> None:
 def test_aloka_date_and_time_are_masked_without_region_rules(pipeline) -> None:
     source, output = deidentify(pipeline, sample_file("gdcm-US-ALOKA-16.dcm"))
     before, after = source.pixel_array, output.pixel_array
-    date_time = (slice(0, 20), slice(520, 640))  # "24-MAY-02" over "11:24:20" top right
-    assert (before[date_time] != after[date_time]).mean() > 0.3
+    date_time = (slice(0, 24), slice(520, 640))  # "24-MAY-02" over "11:24:20" top right, on the header band
+    glyphs = before[date_time] == before[date_time].max()  # white print on the grey band
+    assert glyphs.sum() > 300
+    assert (before[date_time] != after[date_time])[glyphs].all()
+    assert (after[date_time][~glyphs] == before[date_time][~glyphs]).mean() > 0.95  # the band stays the band
+
+
+def test_aloka_masks_keep_to_the_print(pipeline) -> None:
+    """gdcm-US-ALOKA-16 (PALETTE COLOR): the masks take the print, not the picture around it. Before, a dark gap
+    read as "dark print" blacked out an 84x15 box over the image's bottom rows and ticks, another blanked the
+    grey bar and the sector's near edge around the green "L0", and the bottom line's mask took 14 rows of the
+    band under it. The green "L0" over the sector's edge (no detector reads it) is still masked."""
+    source, output = deidentify(pipeline, sample_file("gdcm-US-ALOKA-16.dcm"))
+    before, after = source.pixel_array, output.pixel_array
+    untouched = {
+        "image bottom rows, ticks and the strip under them": (slice(398, 429), slice(32, 640)),
+        "grey bar beside L0": (slice(40, 104), slice(32, 64)),
+        "band under the bottom line of print": (slice(446, 453), slice(110, 540)),
+        "near field left of 127/128": (slice(40, 62), slice(220, 246)),
+    }
+    for name, where in untouched.items():
+        assert (before[where] == after[where]).all(), name
+    l0 = (slice(58, 76), slice(77, 100))
+    green = before[l0] == 43040  # the palette entry of the green overlay
+    assert green.sum() > 40
+    assert (after[l0][green] != 43040).all()
 
 
 def _ct_with_text(rows: int, cols: int, glyph_px: int) -> tuple[Dataset, np.ndarray]:

@@ -349,6 +349,21 @@ def test_mask_on_a_flat_field_takes_the_fields_value() -> None:
     assert np.array_equal(out, expected)
 
 
+def test_mask_on_a_lossy_colour_field_takes_the_fields_median() -> None:
+    """A JPEG grey header band (values within a few levels, none holding most of the border): the mask takes
+    the band's median instead of a black block on the band (deid-data RGB_CINE, color3d's toolbar)."""
+    from deidcli.pixels.mask import apply_rects
+
+    rng = np.random.default_rng(9)
+    frame = (40 + rng.integers(-2, 3, (40, 60, 3))).astype(np.uint8)
+    frame[10:20, 10:30] = 230  # the print
+    apply_rects(frame, [Rect(6, 6, 34, 24)], (0, 0, 0))
+    assert np.all(frame[6:24, 6:34] == 40)
+    textured = rng.integers(0, 255, (40, 60, 3)).astype(np.uint8)
+    apply_rects(textured, [Rect(6, 6, 34, 24)], (0, 0, 0))
+    assert np.all(textured[6:24, 6:34] == 0)  # no field: the frame's fill
+
+
 def test_mask_on_mixed_surroundings_takes_the_frames_fill() -> None:
     """A rectangle whose ring is half plate, half dark strip has no field: the frame's darkest value fills it."""
     frame = np.full((40, 60), 120, dtype=np.uint8)

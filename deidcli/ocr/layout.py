@@ -170,32 +170,39 @@ def text_marks(view8: np.ndarray, anatomy: np.ndarray, max_height: int = MAX_MAR
     A mark is a stroke component (top-hat >= MARK_CONTRAST) lying mostly outside the anatomy, at
     most `max_height` tall and not a long thin line (a ruler or table edge). Marks are grouped into
     lines by closing horizontally over about one glyph height; a line of at least two marks, or
-    one mark shaped like a glyph, is returned. Nothing here reads text: on the background every
+    one mark shaped like a glyph, is returned, if its ink stands out from its own box (`stands_out`) or it is
+    the field beside print of the other polarity (`beside_print`), and it is not a lone straight stroke
+    (`straight_stroke`); its rows reach the whole glyphs (`whole_glyphs`). Nothing here reads text: on the background every
     mark is masked unless the scanner spares it as an authorised word. `drawn_only` keeps only lines
     whose ink is one level (see `drawn_ink`): for pictures shown as stored, not resampled down.
     """
     size = min(31, max(9, 2 * (max_height // 3) + 1))
     gray = brightest_channel(view8)
     kernel = cv2.getStructuringElement(cv2.MORPH_RECT, (size, size))
-    allowed = flat_background(gray) & ~cv2.dilate(anatomy.astype(np.uint8), np.ones((7, 7), np.uint8)).astype(bool)
-    layers: list[np.ndarray] = []
+    free = ~cv2.dilate(anatomy.astype(np.uint8), np.ones((7, 7), np.uint8)).astype(bool)
+    allowed = flat_background(gray) & free
+    layers: list[_Layer] = []
     heights_seen: list[np.ndarray] = []
     # Bright print (white top-hat) and dark print (black top-hat) are measured and grouped apart: on a dark
     # field the black top-hat lights the gaps between bright letters, and joined they make one block taller
     # than a line (deid-data's ultrasound-multiframe: "x2" beside a sector edge was lost that way).
     for operation in (cv2.MORPH_TOPHAT,) if bright_only else (cv2.MORPH_TOPHAT, cv2.MORPH_BLACKHAT):
         strokes = cv2.morphologyEx(gray, operation, kernel)
-        binary = ((strokes >= noise_floor(strokes, allowed)) & allowed).astype(np.uint8)
-        glyph, labels, heights = _glyph_components(binary, max_height)
+        floor = noise_floor(strokes, allowed)
+        stroked = strokes >= floor
+        glyph, labels, heights = _glyph_components((stroked & allowed).astype(np.uint8), max_height)
         if glyph is not None:
-            layers.append(glyph[labels].astype(np.uint8))
+            strong = (strokes >= STRONG_STROKE * floor) & free
+            layers.append(_Layer(glyph[labels].astype(np.uint8), operation == cv2.MORPH_TOPHAT, stroked, strong,
+                                 max_height))
             heights_seen.append(heights[1:][glyph[1:]])
     if not heights_seen:
         return []
     typical = int(np.median(np.concatenate(heights_seen)))
     gap = max(3, typical)
     lines: list[Rect] = []
-    for marks in layers:
+    for layer in layers:
+        marks, bright = layer.marks, layer.bright
         joined = cv2.morphologyEx(marks, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_RECT, (gap, 1)))
         count, labels, stats, _ = cv2.connectedComponentsWithStats(joined, connectivity=8)
         for x, y, w, h, _area in stats[1:]:
@@ -203,15 +210,144 @@ def text_marks(view8: np.ndarray, anatomy: np.ndarray, max_height: int = MAX_MAR
                 continue
             if border_sliver(marks[y : y + h, x : x + w], Rect(int(x), int(y), int(x + w), int(y + h)), gray.shape):
                 continue
+            box = Rect(int(x), int(y), int(x + w), int(y + h))
+            if not (stands_out(gray, marks, box, bright) or beside_print(layers, layer, box)):
+                continue
+            if straight_stroke(marks, box):
+                continue
             # Half a line height (at most one typical glyph) more at each end: a glyph glued to a graphic
             # (deid-data GREYSCALE_IMAGE's "X3" touching the depth marker's triangle) fails the glyph test and
             # would be cut off the line; a tall "line" is often a graphic itself (ALOKA's "L0" and arrow).
             # The masks are fitted to the ink afterwards (deidcli.pixels.fit), so a flat field costs nothing.
             reach = min(int(h) // 2, typical)
-            line = Rect(max(0, int(x) - reach), int(y), min(gray.shape[1], int(x + w) + reach), int(y + h))
+            y0, y1 = whole_glyphs(gray, layer.stroked, marks, box, max_height)
+            line = Rect(max(0, int(x) - reach), y0, min(gray.shape[1], int(x + w) + reach), y1)
             if not drawn_only or drawn_ink(gray, Rect(int(x), int(y), int(x + w), int(y + h))):
                 lines.append(line)
     return lines
+
+
+def whole_glyphs(gray: np.ndarray, stroked: np.ndarray, marks: np.ndarray, line: Rect, max_height: int
+                 ) -> tuple[int, int]:
+    """The rows of a line grown to the whole strokes its marks belong to (`stroked`: the layer's strokes before
+    the flatness test, joined within `max_height` rows of the line), as long as the line stays at most
+    `max_height` tall and the strokes added are drawn at the marks' own level (UNIFORM_INK_SHARE of them within
+    a tenth of the level: print; speckle joined to a mark spreads over many levels and adds nothing).
+
+    Why: the flatness test cuts glyphs where a field ends (print on a header band one row above the black
+    under it: the band's edge is not flat), and a line of the glyphs' upper halves left their lower halves
+    legible (gdcm-US-ALOKA-16's time under the date: "11:24:20" read on the output)."""
+    top, bottom = max(0, line.y0 - max_height), min(gray.shape[0], line.y1 + max_height)
+    left, right = max(0, line.x0 - max_height), min(gray.shape[1], line.x1 + max_height)
+    count, full_labels, stats, _ = cv2.connectedComponentsWithStats(
+        np.ascontiguousarray(stroked[top:bottom, left:right]).astype(np.uint8), connectivity=8)
+    labels = full_labels[:, line.x0 - left : line.x1 - left]
+    inside = marks[line.y0 : line.y1, line.x0 : line.x1].astype(bool)
+    crop = labels[line.y0 - top : line.y1 - top][inside]
+    found = np.unique(crop[crop > 0])
+    if found.size == 0:
+        return line.y0, line.y1
+    tops = top + stats[found, cv2.CC_STAT_TOP]
+    bottoms = tops + stats[found, cv2.CC_STAT_HEIGHT]
+    y0, y1 = min(line.y0, int(tops.min())), max(line.y1, int(bottoms.max()))
+    if y1 - y0 > max_height or (y0, y1) == (line.y0, line.y1):
+        return line.y0, line.y1
+    band = np.ones((y1 - y0, line.width), bool)  # the grown rows beside the line's own
+    band[line.y0 - y0 : line.y1 - y0] = False
+    added = gray[y0:y1, line.x0 : line.x1][band & np.isin(labels[y0 - top : y1 - top], found)].astype(np.int32)
+    ink = gray[line.y0 : line.y1, line.x0 : line.x1][inside].astype(np.int32)
+    level = int(np.median(ink))
+    tolerance = max(1, abs(level - int(np.median(gray[line.y0 : line.y1, line.x0 : line.x1]))) // 10)
+    if added.size and (np.abs(added - level) <= tolerance).mean() >= UNIFORM_INK_SHARE:
+        return y0, y1
+    return line.y0, line.y1
+
+
+#: A lone mark whose pixels lie within this many pixels (standard deviation) of one straight line is a stroke of
+#: a graphic (the slanted edge of a colour-flow box), not a glyph.
+STRAIGHT_SPREAD = 1.0
+
+
+def straight_stroke(marks: np.ndarray, line: Rect) -> bool:
+    """Whether a line is one mark that is a straight stroke at any angle: a piece of a slanted box edge or a
+    caliper cut short by the flatness test, whose bounding box is square enough for the glyph test (deid-data's
+    ultrasound-multiframe: pieces of its colour-flow box's edge masked inside the sector on several frames)."""
+    crop = marks[line.y0 : line.y1, line.x0 : line.x1]
+    count, labels = cv2.connectedComponents(crop.astype(np.uint8), connectivity=8)
+    if count != 2:
+        return False
+    ys, xs = np.nonzero(labels)
+    if ys.size < 3:
+        return False
+    spread = np.linalg.eigvalsh(np.cov(np.stack([xs, ys]).astype(np.float64)))
+    return bool(np.sqrt(max(spread[0], 0.0)) <= STRAIGHT_SPREAD and spread[1] >= (3 * STRAIGHT_SPREAD) ** 2)
+
+
+#: Share of a line's box that strokes of the opposite polarity off the anatomy must cover for a line that is its
+#: field's own level to count as the field between and around print (see `beside_print`).
+GAPS_OF_PRINT_SHARE = 0.05
+
+
+#: Stroke response, in noise floors, of the strokes that `beside_print` counts: print stands out at full contrast
+#: (a white glyph on black: 150-255), speckle in a dark heart chamber at one or two floors.
+STRONG_STROKE = 2.0
+
+
+class _Layer:
+    """One polarity of `text_marks`: its marks (glyph-like strokes on a flat background), whether it is bright
+    print, its strokes before the flatness test, and (made on first use) its strong glyph-like strokes off the
+    anatomy (`strong`: STRONG_STROKE floors or more, flat or not)."""
+
+    def __init__(self, marks: np.ndarray, bright: bool, stroked: np.ndarray, strong: np.ndarray, max_height: int):
+        self.marks, self.bright, self.stroked = marks, bright, stroked
+        self._strong, self._max_height = strong, max_height
+        self._loose: np.ndarray | None = None
+
+    @property
+    def loose_glyphs(self) -> np.ndarray:
+        if self._loose is None:
+            glyph, labels, _ = _glyph_components(self._strong.astype(np.uint8), self._max_height)
+            self._loose = np.zeros(self.stroked.shape, bool) if glyph is None else glyph[labels]
+        return self._loose
+
+
+def beside_print(layers: list[_Layer], layer: _Layer, line: Rect) -> bool:
+    """Whether the glyph-like strokes of the other layer (bright ones for a dark line), off the anatomy, cover
+    GAPS_OF_PRINT_SHARE of the line's box: the line is then the field between and around glyphs of the
+    opposite polarity (the black top-hat of white print on black), which stands for that print where its own
+    strokes failed a test: deid-data's ultrasound-multiframe "x2", lossy and turned 45 degrees, is not drawn at
+    one level; dense dark print on a bright plate fails the flatness test and is found through the plate
+    around it. A gap between large structures (a bar, a band, a sector's edge) holds no such strokes, nor
+    does the dark side of a long thin line (the edge of a colour-flow box), and speckle strokes are too weak to
+    count (STRONG_STROKE). Measured: gaps 0-0.7 % on gdcm-US-ALOKA-16, 2.3-3.6 % beside the colour-flow box of
+    ultrasound-multiframe; print 6.4 % (JPGLosslessP14SV1_1s_1f_8b's antialiased "0") to 14 % ("x2")."""
+    crop = (slice(line.y0, line.y1), slice(line.x0, line.x1))
+    return any(np.count_nonzero(other.loose_glyphs[crop]) >= GAPS_OF_PRINT_SHARE * line.area
+               for other in layers if other is not layer)
+
+
+#: How far (8-bit levels) a line's ink must lie beyond the commonest level of its own box (the field it is
+#: drawn on), on its side: brighter for bright print, darker for dark print.
+FIELD_CONTRAST = MARK_CONTRAST // 2
+
+
+def stands_out(gray: np.ndarray, marks: np.ndarray, line: Rect, bright: bool) -> bool:
+    """Whether a line's marks are print on a field: their level lies FIELD_CONTRAST beyond the median of
+    the line's box (a pixel around it) on the layer's side (brighter for the white top-hat, darker for the
+    black one).
+
+    Print covers 15-40 % of its line's box, so the box's median is the field it stands on. A "mark" that
+    is itself the field of its box is a gap between brighter structures: the black top-hat lights every
+    dark gap narrower than its kernel (gdcm-US-ALOKA-16: the black wedge between the grey bar, the header
+    band and the sector edge, the black strip between the image's bottom edge and the line of print under
+    it; both masked as lines of "dark print", 84x15 and 60x70 px of near field lost)."""
+    box = line.pad(1, 1).clip(gray.shape[1], gray.shape[0])
+    crop = gray[box.y0 : box.y1, box.x0 : box.x1].astype(np.int32)
+    ink = crop[marks[box.y0 : box.y1, box.x0 : box.x1].astype(bool)]
+    if ink.size == 0:
+        return False
+    field, level = float(np.median(crop)), float(np.median(ink))
+    return (level - field if bright else field - level) >= FIELD_CONTRAST
 
 
 #: Share of a side of the frame a lone mark must lie along to be a sliver of the frame's edge (see `border_sliver`).
@@ -304,15 +440,94 @@ def drawn_at_two_levels(gray: np.ndarray, rect: Rect) -> bool:
     return bool(top_two >= DRAWN_LEVELS_SHARE * box.area)
 
 
+#: Chroma (max minus min sample, 8-bit) from which a pixel is coloured: ultrasound tissue is grey, and device
+#: graphics and print over it are often drawn in a pure colour.
+COLOUR_CHROMA = 64
+#: Smallest extent (pixels) of a coloured mark: the ticks of a depth scale are 1x3 to 2x6.
+MIN_COLOUR_GLYPH = 6
+#: Share of the pixels around a coloured mark (a 2-pixel ring) that must be grey: a mark drawn over the
+#: picture, not a speck of a colour-flow map (whose neighbours are more flow).
+GREY_RING_SHARE = 0.85
+
+
+def colour_text_marks(rgb: np.ndarray, max_height: int = MAX_MARK_HEIGHT) -> list[Rect]:
+    """The glyphs of lines of print drawn in one exact colour over a grey picture, one rectangle per glyph (in
+    `rgb`'s pixels): over tissue, a line's box would blank the picture between its glyphs.
+
+    A mark is a glyph-like component of coloured pixels (COLOUR_CHROMA) of which UNIFORM_INK_SHARE hold one
+    exact colour (drawn, not a colour-flow map, whose velocities spread over many colours, nor lossy) and
+    whose ring is grey (GREY_RING_SHARE); two or more marks joined over a typical glyph height make a line
+    (a lone tick, dot or triangle of the depth scale is not print). Found anywhere, over anatomy too: the
+    anatomy split takes print drawn across a sector's edge for tissue.
+
+    Why: gdcm-US-ALOKA-16 writes "L0" and an arrow in green across its sector's near edge: no detector
+    reads it, and the anatomy split (it is bright) hides it from `text_marks`. 8-bit RGB only."""
+    if rgb.ndim != 3 or rgb.dtype != np.uint8:
+        return []
+    red, green, blue = rgb[..., 0], rgb[..., 1], rgb[..., 2]
+    # Channel planes, not a reduction over the last axis (7x slower on 8-bit RGB; see views.brightest_channel).
+    chroma = np.maximum(np.maximum(red, green), blue) - np.minimum(np.minimum(red, green), blue)
+    coloured = (chroma >= COLOUR_CHROMA).astype(np.uint8)
+    if not coloured.any():
+        return []
+    _, labels, stats, _ = cv2.connectedComponentsWithStats(coloured, connectivity=8)
+    widths, heights = stats[:, cv2.CC_STAT_WIDTH], stats[:, cv2.CC_STAT_HEIGHT]
+    candidate = _glyph_flags(stats, max_height) & (np.maximum(widths, heights) >= MIN_COLOUR_GLYPH)
+    if not candidate.any():
+        return []
+    count = len(candidate)
+    # Drawn in one exact colour: the commonest colour of each candidate holds UNIFORM_INK_SHARE of its pixels.
+    chosen = candidate[labels]
+    owner = labels[chosen]
+    key = red[chosen].astype(np.int32) << 16 | green[chosen].astype(np.int32) << 8 | blue[chosen]
+    order = np.lexsort((key, owner))
+    owner, key = owner[order], key[order]
+    starts = np.flatnonzero(np.r_[True, (owner[1:] != owner[:-1]) | (key[1:] != key[:-1])])
+    runs = np.diff(np.r_[starts, owner.size])
+    commonest = np.zeros(count)
+    np.maximum.at(commonest, owner[starts], runs)
+    drawn = commonest >= UNIFORM_INK_SHARE * np.maximum(stats[:, cv2.CC_STAT_AREA], 1)
+    # Over grey: GREY_RING_SHARE of the 2-pixel ring around each candidate is grey (its nearest candidate owns it).
+    owners = np.where(chosen, labels, 0).astype(np.float32)
+    near = cv2.dilate(owners, np.ones((5, 5), np.uint8)).astype(np.int64)
+    ring = (near > 0) & ~chosen
+    ring_all = np.bincount(near[ring], minlength=count)
+    ring_grey = np.bincount(near[ring & (chroma < COLOUR_CHROMA // 2)], minlength=count)
+    grey_ring = ring_grey >= GREY_RING_SHARE * np.maximum(ring_all, 1)
+    kept = candidate & drawn & grey_ring
+    kept[0] = False
+    if np.count_nonzero(kept) < 2:
+        return []
+    marks = kept[labels].astype(np.uint8)
+    gap = max(3, int(np.median(heights[kept]))) | 1  # odd: the closing does not shift the marks
+    joined = cv2.morphologyEx(marks, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_RECT, (gap, 1)))
+    _, line_labels, line_stats, _ = cv2.connectedComponentsWithStats(joined, connectivity=8)
+    lines: dict[int, list[Rect]] = {}
+    for index in np.flatnonzero(kept):
+        x, y, w, h = (int(v) for v in stats[index, :4])
+        inside = line_labels[y : y + h, x : x + w][labels[y : y + h, x : x + w] == index]
+        lines.setdefault(int(inside[0]), []).append(Rect(x, y, x + w, y + h))
+    # Each glyph its own rectangle: the picture between and around them stays.
+    return [rect for line, rects in lines.items()
+            if line and len(rects) >= 2 and line_stats[line, cv2.CC_STAT_HEIGHT] <= max_height for rect in rects]
+
+
 def _glyph_components(binary: np.ndarray, max_height: int) -> tuple[np.ndarray | None, np.ndarray, np.ndarray]:
     """(which components are glyph-like, the label image, component heights); None when there is none.
 
     Glyph-like: at least MIN_MARK_HEIGHT long, at most `max_height` across, not a long thin line
     (longer than 12x its width: rulers, table edges), not a solid block (masks, colour swatches)."""
     count, labels, stats, _ = cv2.connectedComponentsWithStats(binary, connectivity=8)
-    widths, heights = stats[:, cv2.CC_STAT_WIDTH], stats[:, cv2.CC_STAT_HEIGHT]
+    heights = stats[:, cv2.CC_STAT_HEIGHT]
     if count <= 1:
         return None, labels, heights
+    glyph = _glyph_flags(stats, max_height)
+    return (glyph if glyph.any() else None), labels, heights
+
+
+def _glyph_flags(stats: np.ndarray, max_height: int) -> np.ndarray:
+    """Which components (OpenCV stats rows; row 0 the field) are glyph-like (see `_glyph_components`)."""
+    widths, heights = stats[:, cv2.CC_STAT_WIDTH], stats[:, cv2.CC_STAT_HEIGHT]
     longest = np.maximum(widths, heights)
     shortest = np.minimum(widths, heights)
     solid = stats[:, cv2.CC_STAT_AREA] >= 0.9 * widths * heights
@@ -321,7 +536,7 @@ def _glyph_components(binary: np.ndarray, max_height: int) -> tuple[np.ndarray |
         & ~(solid & (shortest > 2))
     )
     glyph[0] = False
-    return (glyph if glyph.any() else None), labels, heights
+    return glyph
 
 
 def cell_counts(mask: np.ndarray, cell: int) -> np.ndarray:

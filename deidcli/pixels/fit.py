@@ -48,6 +48,9 @@ FLAT_SHARE_OF_RANGE = 0.04
 #: box (a patch of grey) or when it is at most THIN_LINE pixels thick (a grid line, a ruler).
 SOLID_SHARE = 0.9
 THIN_LINE = 2
+#: Share of a rectangle's core covered by one structure crossing it from which that structure is the plate
+#: the print stands on (its field), not a band beside it.
+PLATE_SHARE = 0.5
 #: Share of the rim that must sit on the field: a rim that is mostly print or tissue gives no field to
 #: measure against (the rectangle is kept whole).
 FIELD_RIM_SHARE = 0.4
@@ -93,6 +96,122 @@ def glyph_ink(ink: np.ndarray) -> np.ndarray:
     return ink & keep[labels]
 
 
+def structures(ink: np.ndarray) -> np.ndarray:
+    """The ink of components (8-connected, as drawn: not joined over a pixel) that cross the whole rectangle
+    from border to opposite border as a solid block (SOLID_SHARE of their bounding box) or a thin line:
+    the band, plate or grid line the box lies across, never print.
+
+    Why before the join: a line of print one blank row above a header band (gdcm-US-ALOKA-16's
+    "9123 5.0 R15" over its "3:PELVIS" band) is joined to the band by a pixel of growth, and the print
+    and band together are neither solid nor thin: the mask kept 14 rows of the band, blacked out."""
+    import cv2
+
+    rows, cols = ink.shape
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(ink.astype(np.uint8), connectivity=8)
+    if count <= 1:
+        return np.zeros(ink.shape, bool)
+    x, y, w, h, area = (stats[:, i] for i in (cv2.CC_STAT_LEFT, cv2.CC_STAT_TOP, cv2.CC_STAT_WIDTH,
+                                               cv2.CC_STAT_HEIGHT, cv2.CC_STAT_AREA))
+    crossing = ((x == 0) & (x + w == cols)) | ((y == 0) & (y + h == rows))
+    shape = (area >= SOLID_SHARE * w * h) | (np.minimum(w, h) <= THIN_LINE)
+    found = crossing & shape
+    found[0] = False
+    return found[labels]
+
+
+#: A component whose commonest value holds less than this share of its pixels is texture (speckle, tissue),
+#: not print: print is drawn at one level (antialiased or lossy print still has a dominant level).
+DRAWN_LEVEL_SHARE = 0.3
+
+
+#: Ink components of at most SPECK_AREA pixels that differ from the field by under SPECK_CONTRAST of the box's
+#: strongest difference are noise (lossy ringing), not print.
+SPECK_AREA = 12
+SPECK_CONTRAST = 0.25
+
+
+def without_specks(ink: np.ndarray, deviation: np.ndarray) -> np.ndarray:
+    """`ink` less its specks: tiny, faint components (see SPECK_AREA). A glyph's dot or a colon is small but
+    drawn at the print's contrast, so it stays.
+
+    Why: on a lossy field (JPEG ringing of a few levels around print and the image's edge) the field's
+    tolerance is one level, and single pixels of ringing anywhere in the box held it at full size
+    (US1_UNCI's "IM#2": 10 rows of the image under it)."""
+    import cv2
+
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(ink.astype(np.uint8), connectivity=8)
+    if count <= 1:
+        return ink
+    peak = np.zeros(count)
+    np.maximum.at(peak, labels[ink], deviation[ink])
+    specks = (stats[:, cv2.CC_STAT_AREA] <= SPECK_AREA) & (peak < SPECK_CONTRAST * float(deviation[ink].max()))
+    specks[0] = False
+    return ink & ~specks[labels]
+
+
+#: Share of a box's height that a textured component entering it must span to lose all but its pixels at the
+#: print's level (a sector's edge across ALOKA's "127/128" box: 97 %; a cut line of antialiased print, generated
+#: ct128_tiny's date: 69 %; boxes carry a margin of a third of the text height on each side).
+TISSUE_SPAN = 0.9
+
+
+def without_texture(ink: np.ndarray, crop: np.ndarray) -> np.ndarray:
+    """`ink` less the textured components that enter the rectangle from its border (tissue beside the print).
+
+    Where the box has a print level (`print_level_ink`), such a component keeps its pixels at that level (a
+    glyph drawn over the tissue's edge); without one, it is dropped when it lies mostly off the rows of the
+    print inside the box (the ink that does not touch the border): a glyph the box cut short lies on those
+    rows and stays (with a print level, the rows of that level). Textured: its commonest value holds under
+    DRAWN_LEVEL_SHARE of its pixels. With a print level, on the print's rows only components spanning
+    TISSUE_SPAN of the box's height are tissue: antialiased print is textured too, and a word the box cut short enters from its border (generated ct128_tiny's "12/02/1967": its "12"
+    kept only the pixels at the frame's top value, and the "1" was left legible).
+
+    Why: a box over print beside an ultrasound sector has the black chrome as its field and the sector as
+    "ink" reaching its core; fitted to both, the mask kept a wedge of near field (gdcm-US-ALOKA-16's
+    "127/128" box: 105x38 px, the "1" drawn over the sector edge; US1_UNCI's "IM#2" and "78DR78", lossy
+    print with no single level, 8-10 rows of the image's top edge under them)."""
+    import cv2
+
+    rows, cols = ink.shape
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(ink.astype(np.uint8), connectivity=8)
+    if count <= 1:
+        return ink
+    x, y, w, h = (stats[:, i] for i in (cv2.CC_STAT_LEFT, cv2.CC_STAT_TOP, cv2.CC_STAT_WIDTH, cv2.CC_STAT_HEIGHT))
+    entering = (x == 0) | (y == 0) | (x + w == cols) | (y + h == rows)
+    entering[0] = False
+    if not entering.any():
+        return ink
+    samples = crop.reshape(rows * cols, -1)
+    flat_labels = labels.ravel()
+    textured = np.zeros(count, bool)
+    for index in np.flatnonzero(entering):
+        _, counts = np.unique(samples[flat_labels == index], axis=0, return_counts=True)
+        textured[index] = counts.max() < DRAWN_LEVEL_SHARE * counts.sum()
+    if not textured.any():
+        return ink
+    level = print_level_ink(crop[..., 0] if crop.shape[2] == 1 else crop)
+    interior = ~entering
+    interior[0] = False
+    if level is not None and level.any():
+        print_rows = np.flatnonzero(level.any(axis=1))
+        top, bottom = int(print_rows[0]), int(print_rows[-1]) + 1
+    elif interior.any():
+        top, bottom = int(y[interior].min()), int((y + h)[interior].max())
+    else:
+        return ink
+    on_rows = np.zeros(rows, bool)
+    on_rows[top:bottom] = True
+    off_share = np.bincount(flat_labels, weights=~np.repeat(on_rows, cols), minlength=count) / np.maximum(
+        stats[:, cv2.CC_STAT_AREA], 1)
+    dropped = textured & (off_share > 0.5)
+    if level is None:
+        return ink & ~dropped[labels]
+    # Tissue crossing the box from top to bottom (the picture's edge) keeps only its pixels at the print's level:
+    # a word is at most the box's height less the scanner's margins, and antialiased print is textured too.
+    tissue = textured & (h >= TISSUE_SPAN * rows)
+    return (ink & ~(tissue | dropped)[labels]) | (ink & level & ~dropped[labels])
+
+
 def print_level_ink(crop: np.ndarray) -> np.ndarray | None:
     """On a textured (tissue) background: the pixels at the print's own level, or None when there is none.
 
@@ -120,7 +239,13 @@ def print_level_ink(crop: np.ndarray) -> np.ndarray | None:
         near_top = levels >= top - WHITE_TOLERANCE * (top - float(np.median(core)))
         inks = [(levels == top, False), (near_top, True)]
     else:
-        inks = [(levels == core.max(), False), (levels == core.min(), False)]
+        # Exact levels first (print drawn as stored); then near them, guarded like colour print: print drawn
+        # antialiased over tissue holds its extreme value only at a few stroke centres (generated mr_multiframe:
+        # 35 of 2760 pixels at the top, the rest of each stroke 75-99 % of it; the box stayed whole).
+        top, bottom, middle = float(core.max()), float(core.min()), float(np.median(core))
+        inks = [(levels == top, False), (levels == bottom, False),
+                (levels >= top - WHITE_TOLERANCE * (top - middle), True),
+                (levels <= bottom + WHITE_TOLERANCE * (middle - bottom), True)]
     for ink, guarded in inks:
         if PRINT_LEVEL_SHARE <= ink[edge : rows - edge, edge : cols - edge].mean() <= FIELD_LEVEL_SHARE:
             return None if guarded and not spans_core(ink, edge) else ink
@@ -169,12 +294,29 @@ def fit_to_ink(frame: np.ndarray, rect: Rect, span: float | None = None) -> Rect
     deviation = np.abs(ring - field).max(axis=1)
     floor = 1.0 if frame.dtype.kind in "ui" else 1e-6
     tolerance = max(NOISE_LEVELS * float(np.percentile(deviation, NOISE_PERCENTILE)), floor)
-    if tolerance > FLAT_SHARE_OF_RANGE * span or (deviation <= tolerance).mean() < FIELD_RIM_SHARE:
+    distance = np.abs(crop - field).max(axis=2)
+    walls = structures(distance > tolerance)  # bands and plates the box lies across: the margin stops at them
+    edge = max(1, round(CORE_SHARE * min(crop.shape[:2])))
+    # The detector's box lies on a plate or band that crosses the rectangle: the plate is the print's field
+    # (color3d_jpeg_baseline's toolbar labels: against the black around the toolbar, the labels were part
+    # of the band and the mask shrank onto the band's top edge, leaving "Sector" and "MB Off" legible).
+    under_core = walls[edge:-edge, edge:-edge].mean() >= PLATE_SHARE
+    textured = tolerance > FLAT_SHARE_OF_RANGE * span or (deviation <= tolerance).mean() < FIELD_RIM_SHARE
+    if under_core or textured:
         ink = print_level_ink(crop[..., 0] if crop.shape[2] == 1 else crop)
-        if ink is None:
-            return rect  # a textured rim (tissue, speckle) and no print level: nothing is trimmed
+        if under_core:
+            plate, walls = walls, np.zeros_like(walls)  # the plate under the print stops no margin
+            if ink is None:
+                found = on_plate(crop, plate, floor, span)
+                if found is None:
+                    return rect
+                ink, distance = found
+                walls = structures(ink)  # separators and edges crossing the plate
+                ink = without_specks(without_texture(ink & ~walls, crop), distance)
+        elif ink is None:
+            return rect  # a textured field (tissue, speckle) and no print level: nothing is trimmed
     else:
-        ink = np.abs(crop - field).max(axis=2) > tolerance
+        ink = without_specks(without_texture((distance > tolerance) & ~walls, crop), distance)
     ink = glyph_ink(ink)
     ys = np.flatnonzero(ink.any(axis=1))
     if ys.size == 0:
@@ -182,6 +324,36 @@ def fit_to_ink(frame: np.ndarray, rect: Rect, span: float | None = None) -> Rect
     xs = np.flatnonzero(ink.any(axis=0))
     height = int(ys[-1] - ys[0] + 1)
     margin = max(MIN_MARGIN, int(np.ceil(INK_MARGIN * height)))
-    fitted = Rect(rect.x0 + int(xs[0]), rect.y0 + int(ys[0]), rect.x0 + int(xs[-1]) + 1, rect.y0 + int(ys[-1]) + 1)
-    fitted = fitted.pad(margin, margin)
-    return Rect(max(fitted.x0, rect.x0), max(fitted.y0, rect.y0), min(fitted.x1, rect.x1), min(fitted.y1, rect.y1))
+    y0, y1 = _margin(walls[:, xs[0] : xs[-1] + 1], int(ys[0]), int(ys[-1]) + 1, margin)
+    x0, x1 = _margin(walls[ys[0] : ys[-1] + 1].T, int(xs[0]), int(xs[-1]) + 1, margin)
+    return Rect(rect.x0 + x0, rect.y0 + y0, rect.x0 + x1, rect.y0 + y1)
+
+
+def on_plate(crop: np.ndarray, plate: np.ndarray, floor: float, span: float) -> tuple[np.ndarray, np.ndarray] | None:
+    """The pixels of `plate` (a mask of the crop) that differ from its commonest value beyond its noise (the
+    tolerance of `fit_to_ink`, measured on the plate), and every pixel's distance from that value; None when
+    the plate is textured (nothing to measure print against)."""
+    values = crop[plate]
+    found, counts = np.unique(values, axis=0, return_counts=True)
+    field = found[int(np.argmax(counts))]
+    deviation = np.abs(values - field).max(axis=1)
+    tolerance = max(NOISE_LEVELS * float(np.percentile(deviation, NOISE_PERCENTILE)), floor)
+    if tolerance > FLAT_SHARE_OF_RANGE * span:
+        return None
+    distance = np.abs(crop - field).max(axis=2)
+    return plate & (distance > tolerance), distance
+
+
+def _margin(walls: np.ndarray, start: int, stop: int, margin: int) -> tuple[int, int]:
+    """The ink's extent [start, stop) along the first axis of `walls` grown by `margin` each way, within the
+    rectangle and short of any wall line (a row of `walls` over half the ink's width): the margin is for
+    antialiasing and ringing, not for the band or plate edge the print stands next to (ALOKA's header
+    print ends one field row above the black under its band: 4 rows of black were filled grey)."""
+    across = walls.sum(axis=1) * 2 > walls.shape[1]
+    low = max(0, start - margin)
+    blocked = np.flatnonzero(across[low:start])
+    low = low + int(blocked[-1]) + 1 if blocked.size else low
+    high = min(walls.shape[0], stop + margin)
+    blocked = np.flatnonzero(across[stop:high])
+    high = stop + int(blocked[0]) if blocked.size else high
+    return low, high

@@ -96,6 +96,9 @@ def background_fill(frame: np.ndarray, fmt: object, default: tuple[int, ...]) ->
 
 #: Share of a mask's one-pixel border that must hold one value for the mask to take that value.
 FIELD_SHARE = 0.6
+#: Or, in 8-bit colour, lie within this many levels of the border's median on every sample (a lossy field's
+#: noise: JPEG keeps a grey toolbar or header band within 2-4 levels, never at one value).
+LOSSY_FIELD_LEVELS = 4
 
 
 def field_fill(frame: np.ndarray, rect: Rect) -> tuple[int, ...] | None:
@@ -104,8 +107,10 @@ def field_fill(frame: np.ndarray, rect: Rect) -> tuple[int, ...] | None:
 
     Its own border, not the pixels around it: a region rule's header band lies on the band's colour and
     ends where the (black) picture begins; masks fitted to the print keep a margin of field inside.
-    Exact equality, no tolerance: a lossy field's noise gives no single value, and the mask then keeps
-    the frame's fill (the print still goes; only a field that is truly flat is restored)."""
+    A lossy field has no single value: in 8-bit colour (ultrasound screens; palette indices and grey values
+    are left exact), when FIELD_SHARE of the border lies within LOSSY_FIELD_LEVELS of its median, the mask
+    takes that median (still one constant, so nothing of the glyphs survives). Why: deid-data's RGB_CINE header band and color3d_jpeg_baseline's toolbar are
+    JPEG grey; their masks were black blocks on the band (most of those files' remaining damage)."""
     rows, cols = frame.shape[:2]
     rect = rect.clip(cols, rows)
     patch = frame[rect.y0 : rect.y1, rect.x0 : rect.x1]
@@ -116,9 +121,14 @@ def field_fill(frame: np.ndarray, rect: Rect) -> tuple[int, ...] | None:
         return None
     found, counts = np.unique(values, axis=0, return_counts=True)
     best = int(np.argmax(counts))
-    if counts[best] < FIELD_SHARE * values.shape[0]:
+    if counts[best] >= FIELD_SHARE * values.shape[0]:
+        return tuple(int(v) for v in found[best])
+    if frame.ndim != 3 or frame.dtype != np.uint8:
         return None
-    return tuple(int(v) for v in found[best])
+    # A lossy colour field: no single value, but FIELD_SHARE of the border within a few levels of its median.
+    middle = np.median(values, axis=0)
+    near = (np.abs(values - middle).max(axis=1) <= LOSSY_FIELD_LEVELS).mean()
+    return tuple(int(round(float(v))) for v in middle) if near >= FIELD_SHARE else None
 
 
 def apply_rects(frame: np.ndarray, rects: list[Rect], value: tuple[int, ...], on_field: bool = True) -> int:

@@ -233,6 +233,8 @@ class FrameScanner:
         elif frame.ndim == 3:
             photometric = "RGB"
         frame = scannable(frame)
+        if frame.ndim == 3:
+            hidden += colour_marks(frame)
         if self.chrome is None:
             from deidcli.ocr.chrome import ChromeMemory  # OpenCV: loaded only when a frame is scanned
 
@@ -299,6 +301,15 @@ def index_marks(indices: np.ndarray, data_regions: list[Rect] | None) -> list[Re
     anatomy = anatomy_mask(indices, data_regions)
     return [mark.pad(2 + mark.height // 3, 2 + mark.height // 3).clip(cols, rows)
             for mark in dim_text_marks(indices, anatomy)]
+
+
+def colour_marks(rgb: np.ndarray) -> list[Rect]:
+    """The glyphs of print drawn in one colour over the grey picture (deidcli.ocr.layout.colour_text_marks),
+    with a pixel around each (the colour is exact: no antialiasing to cover)."""
+    from deidcli.ocr.layout import colour_text_marks
+
+    rows, cols = rgb.shape[:2]
+    return [mark.pad(1, 1).clip(cols, rows) for mark in colour_text_marks(rgb)]
 
 
 def palette_rgb8(frame: np.ndarray, source: Dataset) -> np.ndarray:
