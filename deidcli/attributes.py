@@ -21,10 +21,12 @@ from pydicom.dataelem import DataElement, RawDataElement, convert_raw_data_eleme
 from pydicom.dataset import Dataset
 from pydicom.multival import MultiValue
 from pydicom.sequence import Sequence
+from pydicom.tag import BaseTag
 from pydicom.values import convert_SQ
 
 from deidcli.charset import defined_character_set
 from deidcli.codes import clean_code_item
+from deidcli.datasets import new_dataset
 from deidcli.elements import ascii_texts, decoded
 from deidcli.errors import FileRejected
 from deidcli.pseudonyms import BINARY_VRS, NUMERIC_VRS, Pseudonymizer, Replacement
@@ -177,38 +179,14 @@ def _private_creators(source: Dataset) -> dict[tuple[int, int], str]:
 _MAX_DECISIONS = 50_000
 
 
-#: A new Dataset's attributes, copied by `_new_dataset_like` (None: this pydicom's Dataset is not the one
-#: the shortcut was written for, so `Dataset()` is used).
-_BLANK_STATE: dict | None = dict(Dataset().__dict__)
-_ENCODING_ATTRIBUTES = ("_read_implicit", "_read_little", "_read_charset", "_parent_encoding")
-if not all(name in _BLANK_STATE for name in _ENCODING_ATTRIBUTES) or set(_BLANK_STATE) != {
-        "_parent_encoding", "_dict", "is_decompressed", "_read_little", "_read_implicit", "_read_charset",
-        "_is_little_endian", "_is_implicit_VR", "is_undefined_length_sequence_item", "_private_blocks",
-        "_pixel_array", "_pixel_array_opts", "_pixel_id"}:
-    _BLANK_STATE = None
-
-
 def _new_dataset_like(source: Dataset) -> Dataset:
     """An empty Dataset with the source's encoding: kept elements are copied raw (bytes as read, no
     decode/encode round trip), and pydicom writes them as they are when the output encoding matches.
     Sequence items inherit the character set from their parent; pydicom compares it with the original one
     to decide whether raw values must be re-encoded, so the source item's parent encoding comes along.
-
-    Built from a copy of a blank Dataset's attributes (fresh dicts), not through `Dataset.__init__` and
-    `__setattr__`: a sequence-heavy file makes a dozen of these."""
-    if _BLANK_STATE is None:
-        target = Dataset()
-        target.set_original_encoding(*source.original_encoding, source.original_character_set)
-        target._parent_encoding = source._parent_encoding
-        return target
-    target = Dataset.__new__(Dataset)
-    state = target.__dict__
-    for name, value in _BLANK_STATE.items():
-        state[name] = value.copy() if isinstance(value, dict) else value
-    state["_read_implicit"], state["_read_little"] = source.original_encoding
-    state["_read_charset"] = source.original_character_set
-    state["_parent_encoding"] = source._parent_encoding
-    return target
+    Built by `deidcli.datasets.new_dataset` (a sequence-heavy file makes a dozen of these)."""
+    implicit, little = source.original_encoding
+    return new_dataset({}, source._parent_encoding, implicit, little, source.original_character_set)
 
 
 def _decision(recipe: Recipe, tag: int, creator: str | None, parent: int | None, floor: Action) -> Action:
@@ -286,7 +264,7 @@ def _apply_to_dataset(
             continue
         if action is _EFFACER and retyped is None and vr not in _CONVERT_FIRST_VRS:
             # Emptied: only the tag and VR are needed, so the value is never decoded.
-            elements[raw.tag] = DataElement(raw.tag, vr, None if vr not in BINARY_VRS else b"")
+            elements[raw.tag] = _emptied(raw.tag, vr)
             if creator is not None:
                 kept_blocks.add((group, element >> 8))
             continue
@@ -359,8 +337,18 @@ def _transform(
     if action is _CONSERVER:
         return element
     if action is _EFFACER:
-        return DataElement(tag, vr, None if vr not in BINARY_VRS else b"")
+        return _emptied(tag, vr)
     return DataElement(tag, vr, _pseudonymised_value(element, pseudonymizer, report))
+
+
+def _emptied(tag, vr: str) -> DataElement:
+    """`DataElement(tag, vr, empty)`: None, or b"" for a binary VR. pydicom's value setter returns an empty
+    value as it is for every VR but UN (a public UN may become its dictionary VR) and SQ, so it is skipped: a
+    fifth of the elements of a typical file are emptied."""
+    value = b"" if vr in BINARY_VRS else None
+    if vr == "UN" or vr == "SQ" or type(tag) is not BaseTag:
+        return DataElement(tag, vr, value)
+    return DataElement(tag, vr, value, already_converted=True)
 
 
 def _pseudonymised_value(element: DataElement, pseudonymizer: Pseudonymizer, report: AttributeReport) -> object:

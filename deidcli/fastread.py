@@ -31,6 +31,8 @@ from pydicom.tag import BaseTag, SequenceDelimiterTag
 from pydicom.uid import UID, ExplicitVRLittleEndian, ImplicitVRLittleEndian, PrivateTransferSyntaxes
 from pydicom.valuerep import EXPLICIT_VR_LENGTH_32, VR
 
+from deidcli.datasets import new_dataset
+
 try:  # pydicom's own readers for what this module leaves to pydicom (private names: checked at import)
     from pydicom.filereader import _dictionary_vr_fast, read_sequence
     from pydicom.fileutil import read_undefined_length_value
@@ -278,8 +280,10 @@ def read_sequence_bytes(data: bytes, start: int, limit: int, length: int, implic
         item, position = _item(data, item_start, limit, item_length, implicit, encoding, depth)
         if item is None:
             return None, 0
-        item.is_undefined_length_sequence_item = item_length == _UNDEFINED
-        item.seq_item_tell = item.file_tell = item_start - 8 + offset
+        # Plain attributes (`Dataset.__setattr__` would only test their names first)
+        state = item.__dict__
+        state["is_undefined_length_sequence_item"] = item_length == _UNDEFINED
+        state["seq_item_tell"] = state["file_tell"] = item_start - 8 + offset
         items.append(item)
     if not undefined and position != end:
         return None, 0
@@ -313,10 +317,8 @@ def _item(data: bytes, start: int, limit: int, length: int, implicit: bool, enco
             return None, 0
     if elements is None:
         return None, 0
-    item = Dataset(elements, parent_encoding=encoding)
     item_encoding = _dataset_charset(elements[BaseTag(_CHARSET)]) if _CHARSET in elements else encoding
-    item.set_original_encoding(item_implicit, True, item_encoding)
-    return item, position
+    return new_dataset(elements, encoding, item_implicit, True, item_encoding), position
 
 
 def _walk_item(data: bytes, position: int, limit: int, implicit: bool, encoding, depth: int,
