@@ -226,3 +226,25 @@ def test_empty_elements_pydicom_leaves_without_a_value_are_still_emptied_not_rem
         actual_vr = element.VR
         assert actual_vr == vr
         assert not element.value
+
+
+def test_emptied_element_is_what_pydicom_builds_for_every_vr():
+    """The attribute pass skips pydicom's value setter for emptied elements: same element, every VR."""
+    import warnings
+
+    from pydicom.datadict import DicomDictionary
+    from pydicom.dataelem import DataElement
+    from pydicom.tag import BaseTag
+
+    from deidcli.attributes import _emptied
+    from deidcli.pseudonyms import BINARY_VRS
+
+    vrs = {entry[0] for entry in DicomDictionary.values() if " or " not in entry[0]} | {"UN", "XX"}
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for tag in (0x00100010, 0x00091010, 0x7FE00010, 0x00280106):
+            for vr in sorted(vrs):
+                built = _emptied(BaseTag(tag), vr)
+                expected = DataElement(BaseTag(tag), vr, b"" if vr in BINARY_VRS else None)
+                assert built.__dict__ == expected.__dict__, (hex(tag), vr)
+                assert type(built.value) is type(expected.value)
