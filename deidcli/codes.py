@@ -112,14 +112,15 @@ def _text(item: Dataset, tag: int) -> str:
 
 def clean_code_item(item: Dataset) -> bool:
     """Make a kept code item carry dictionary text only (in place); False when it must be removed whole."""
-    if not any(tag in item for tag in CODE_ITEM_TAGS):
+    elements = item._dict  # int tags: `tag in item` would only convert them to Tag first
+    if not any(tag in elements for tag in CODE_ITEM_TAGS):
         return True
     scheme = _text(item, SCHEME)
     value = _text(item, CODE_VALUE) or _text(item, LONG_CODE_VALUE)
     known = dictionary_meanings(scheme, value) if scheme and value else ()
     if not known:
-        long_code = CODE_VALUE not in item and LONG_CODE_VALUE in item
-        if URN_CODE_VALUE in item or (value and not is_code(value, 64 if long_code else 16)):
+        long_code = CODE_VALUE not in elements and LONG_CODE_VALUE in elements
+        if URN_CODE_VALUE in elements or (value and not is_code(value, 64 if long_code else 16)):
             return False
         if scheme and not is_scheme(scheme):
             return False
@@ -127,11 +128,11 @@ def clean_code_item(item: Dataset) -> bool:
         item[SCHEME].value = LOCAL_SCHEME
     for tag, keep in ((SCHEME_VERSION, _SHORT_TOKEN.fullmatch), (CONTEXT_IDENTIFIER, _SHORT_TOKEN.fullmatch),
                       (MAPPING_RESOURCE, MAPPING_RESOURCES.__contains__)):
-        if tag in item and not keep(_text(item, tag)):
+        if tag in elements and not keep(_text(item, tag)):
             del item[tag]
-    if MAPPING_RESOURCE_NAME in item:
+    if MAPPING_RESOURCE_NAME in elements:
         del item[MAPPING_RESOURCE_NAME]
-    if CODE_MEANING in item:
+    if CODE_MEANING in elements:
         if not value:
             del item[CODE_MEANING]  # a meaning without its code says only what the sender typed
         else:

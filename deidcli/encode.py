@@ -29,6 +29,7 @@ from pydicom.uid import UID
 from pydicom.valuerep import EXPLICIT_VR_LENGTH_32, IS, DSdecimal, DSfloat, PersonName
 
 _PIXEL_DATA = 0x7FE00010
+_SPECIFIC_CHARACTER_SET = 0x00080005
 _UNDEFINED = 0xFFFFFFFF
 _TAG = Struct("<HH")
 _SHORT = Struct("<HH2sH")  # tag, VR, 16-bit length
@@ -126,7 +127,10 @@ def _writes_as_is(dataset: Dataset, implicit: bool) -> bool:
     is the output's, or it was built in memory from decoded elements only (then pydicom's re-encoding, which
     resolves ambiguous VRs and decodes raw elements, has nothing to do; sequences are left to pydicom, whose
     ambiguous-VR pass looks at parent datasets)."""
-    if dataset.original_encoding == (implicit, True) and dataset.original_character_set == dataset._character_set:
+    # `dataset._character_set`, read through `Dataset.get` only when the dataset has its own character set
+    # (most sequence items have none: then it is the parent's)
+    charset = (dataset._character_set if _SPECIFIC_CHARACTER_SET in dataset._dict else dataset._parent_encoding)
+    if dataset.original_encoding == (implicit, True) and dataset.original_character_set == charset:
         return True
     return all(type(element) is not RawDataElement and element.VR != "SQ" and " or " not in element.VR
                for element in dataset._dict.values())
@@ -137,7 +141,8 @@ def _write_dataset(out: DicomBytesIO, dataset: Dataset, parent_encoding, implici
     if not _writes_as_is(dataset, implicit):
         write_dataset(out, dataset, parent_encoding)  # pydicom re-encodes such a dataset element by element
         return
-    encoding = dataset.get("SpecificCharacterSet", parent_encoding)
+    encoding = (dataset.get("SpecificCharacterSet", parent_encoding) if _SPECIFIC_CHARACTER_SET in dataset._dict
+                else parent_encoding)
     elements = dataset._dict
     write = out.write
     for key in sorted(elements, key=int):
