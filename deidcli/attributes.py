@@ -134,15 +134,17 @@ class AttributeReport:
     dates_removed: int = 0
     replacements: list[Replacement] = field(default_factory=list)
 
-    def count(self, action: Action) -> None:
-        if action is _CONSERVER:
-            self.kept += 1
-        elif action is _RETIRER:
-            self.removed += 1
-        elif action is _EFFACER:
-            self.emptied += 1
-        else:
-            self.pseudonymised += 1
+    def add_tally(self, tally: dict[Action, int]) -> None:
+        """Count elements by action: `tally` holds how many elements of one dataset level were given each."""
+        for action, number in tally.items():
+            if action is _CONSERVER:
+                self.kept += number
+            elif action is _RETIRER:
+                self.removed += number
+            elif action is _EFFACER:
+                self.emptied += number
+            else:
+                self.pseudonymised += number
 
 
 def apply_recipe(source: Dataset, recipe: Recipe, pseudonymizer: Pseudonymizer) -> tuple[Dataset, AttributeReport]:
@@ -228,6 +230,8 @@ def _apply_to_dataset(
     # re-validate the tag, look up private creators (not added yet, see below) and reset pixel caches
     # (the dataset is new), which was a tenth of the header pass.
     elements = target._dict
+    decisions = recipe.decisions
+    tally = dict.fromkeys(Action, 0)  # per action, added to the report at the end (`AttributeReport.add_tally`)
     # A snapshot: decoding an element below replaces it in the source's dict.
     for raw in list(source_elements.values()):
         if raw.value is None and type(raw) is RawDataElement:
@@ -244,7 +248,9 @@ def _apply_to_dataset(
             if element <= 0x00FF:
                 continue  # creators are re-added below for blocks that keep something
             creator = creators.get((group, element >> 8))
-        action = _decision(recipe, tag, creator, parent, floor)
+        action = decisions.get((tag, creator, parent, floor))  # `_decision`'s cache, read without a call
+        if action is None:
+            action = _decision(recipe, tag, creator, parent, floor)
         vr = raw.VR
         retyped = None
         if (vr is not None and creator is None and (expected := _dictionary_vrs(tag))
@@ -252,7 +258,7 @@ def _apply_to_dataset(
             retyped = _as_dictionary_vr(raw, source, expected) if action is not _RETIRER else None
             if retyped is None or retyped.VR not in expected:
                 action = _RETIRER  # fail closed: nothing is copied under a VR its dictionary forbids
-        report.count(action)
+        tally[action] += 1
         if action is not _CONSERVER and action is not Action.PSEUDONYMISER and raw.value and _is_date(raw):
             report.dates_removed += 1  # removed or emptied: LongitudinalTemporalInformationModified says REMOVED
         if action is _RETIRER:
@@ -287,6 +293,7 @@ def _apply_to_dataset(
             elements[element_out.tag] = element_out
         if creator is not None:
             kept_blocks.add((group, element >> 8))
+    report.add_tally(tally)
     for group, block in kept_blocks:
         target[(group << 16) | block] = DataElement((group << 16) | block, "LO", creators[(group, block)])
     return target
