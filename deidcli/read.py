@@ -18,6 +18,7 @@ from pydicom.dataset import Dataset, FileDataset
 from pydicom.uid import DeflatedExplicitVRLittleEndian
 
 from deidcli.charset import sanitise_read_character_set
+from deidcli.elements import text_of
 from deidcli.errors import FileRejected
 from deidcli.fastread import FAST_READ_MAX_BYTES, read_file
 from deidcli.pseudonyms import registered_uid_type
@@ -102,6 +103,10 @@ def _read_open(path: Path, handle: BinaryIO, before: tuple[int, int]) -> FileDat
     return dataset
 
 
+#: (0042,0011) EncapsulatedDocument.
+_ENCAPSULATED_DOCUMENT = 0x00420011
+
+
 def checked_sop_class(dataset: Dataset) -> str:
     """The SOPClassUID to write, after checking the UIDs that are copied or used unchanged.
 
@@ -110,7 +115,7 @@ def checked_sop_class(dataset: Dataset) -> str:
     meta UIDs (`check_file_meta_uids`). Documents and video are refused (`check_cleanable_content`).
     Details never quote the value.
     """
-    value = str(dataset.get("SOPClassUID", "") or "").strip("\0 ")
+    value = text_of(dataset, "SOPClassUID").strip("\0 ")
     if registered_uid_type(value) != "SOP Class":
         raise FileRejected("unknown_sop_class", "SOPClassUID is not a SOP class registered by DICOM")
     check_file_meta_uids(dataset)
@@ -125,10 +130,10 @@ def check_cleanable_content(dataset: Dataset, sop_class: str) -> None:
     `ok` (silent loss); keeping it would release text nobody checked."""
     from deidcli.pixels.frames import ENCAPSULATED_DOCUMENT_SOP_CLASSES, VIDEO_TRANSFER_SYNTAXES
 
-    if sop_class in ENCAPSULATED_DOCUMENT_SOP_CLASSES or "EncapsulatedDocument" in dataset:
+    if sop_class in ENCAPSULATED_DOCUMENT_SOP_CLASSES or _ENCAPSULATED_DOCUMENT in dataset._dict:
         raise FileRejected("encapsulated_document", "an encapsulated document cannot be cleaned")
     meta = getattr(dataset, "file_meta", None)
-    if meta is not None and str(meta.get("TransferSyntaxUID", "")) in VIDEO_TRANSFER_SYNTAXES:
+    if meta is not None and text_of(meta, "TransferSyntaxUID") in VIDEO_TRANSFER_SYNTAXES:
         raise FileRejected("video_not_cleanable", "a video transfer syntax cannot be cleaned frame by frame")
 
 
@@ -139,10 +144,10 @@ def check_file_meta_uids(dataset: Dataset) -> None:
     meta = getattr(dataset, "file_meta", None)
     if meta is None:
         return
-    media_class = str(meta.get("MediaStorageSOPClassUID", "") or "").strip("\0 ")
+    media_class = text_of(meta, "MediaStorageSOPClassUID").strip("\0 ")
     if media_class and registered_uid_type(media_class) != "SOP Class":
         raise FileRejected("unknown_sop_class", "MediaStorageSOPClassUID is not a SOP class registered by DICOM")
-    syntax = str(meta.get("TransferSyntaxUID", "") or "").strip("\0 ")
+    syntax = text_of(meta, "TransferSyntaxUID").strip("\0 ")
     if syntax and registered_uid_type(syntax) != "Transfer Syntax":
         raise FileRejected("unsupported_transfer_syntax", "TransferSyntaxUID is not a registered transfer syntax")
 
