@@ -158,3 +158,14 @@ def text_of(dataset: Dataset, keyword: str) -> str:
     if texts is not None and len(texts) == 1:
         return texts[0]
     return str(dataset.get(keyword, "") or "")
+
+
+def value_of(dataset: Dataset, keyword: str) -> object:
+    """`dataset.get(keyword)` (the value, None when absent) for a dictionary keyword, read by tag through
+    `decoded_get`. Why: the pixel checks read a dozen Image Pixel attributes per file, and each keyword
+    access resolves the keyword and goes through `Dataset.__getitem__`."""
+    tag = _tag_of(keyword)
+    if tag is None:
+        return dataset.get(keyword)
+    element = decoded_get(dataset, tag)
+    return None if element is None else element.value

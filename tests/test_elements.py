@@ -155,3 +155,17 @@ def test_decoded_implicit_vr_elements_equal_pydicoms_getitem(name):
         if mine.VR != "SQ":
             assert mine.value == reference.value, f"{tag:08X}"
         assert ours._dict[tag] is mine
+
+
+def test_value_of_gives_what_dataset_get_gives_by_keyword():
+    """`value_of` reads by tag what `Dataset.get(keyword)` reads, absent keywords and non-keywords included."""
+    from deidcli.elements import value_of
+
+    keywords = ("Rows", "Columns", "NumberOfFrames", "SamplesPerPixel", "BitsAllocated", "PixelRepresentation",
+                "PhotometricInterpretation", "PatientName", "SpecificCharacterSet", "NotAKeyword")
+    for name in ("CT_small.dcm", "MR_small.dcm", "ExplVR_BigEnd.dcm", "JPEG2000.dcm", "emri_small.dcm",
+                 "SC_rgb_rle.dcm", "rtplan.dcm"):
+        for keyword in keywords:
+            fast, slow = pydicom.dcmread(pydicom_file(name)), pydicom.dcmread(pydicom_file(name))
+            value, expected = value_of(fast, keyword), slow.get(keyword)
+            assert value == expected and type(value) is type(expected), (name, keyword)

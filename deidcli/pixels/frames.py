@@ -46,7 +46,7 @@ from pydicom.uid import (
     RLELossless,
 )
 
-from deidcli.elements import decoded_get
+from deidcli.elements import decoded_get, text_of
 from deidcli.errors import PixelError
 
 #: Transfer syntaxes whose pixel data is a video stream: burned-in text cannot be removed frame by frame.
@@ -168,11 +168,12 @@ def check_pixels_cleanable(source: Dataset) -> None:
     Video syntaxes and encapsulated documents hold content we cannot decode frame by frame into pixels;
     a syntax without an installed decoder would make us fail later, after the metadata work was wasted.
     """
-    sop_class = str(source.get("SOPClassUID", ""))
-    if sop_class in ENCAPSULATED_DOCUMENT_SOP_CLASSES or "EncapsulatedDocument" in source:
+    # UIDs read from their bytes (`text_of`), presence by tag: this runs for every file with pixels
+    sop_class = text_of(source, "SOPClassUID")
+    if sop_class in ENCAPSULATED_DOCUMENT_SOP_CLASSES or 0x00420011 in source._dict:  # EncapsulatedDocument
         raise PixelError("encapsulated_document", "encapsulated document SOP class")
     file_meta = getattr(source, "file_meta", None)
-    declared = str(file_meta.get("TransferSyntaxUID", "")) if file_meta is not None else ""
+    declared = text_of(file_meta, "TransferSyntaxUID") if file_meta is not None else ""
     if declared in VIDEO_TRANSFER_SYNTAXES:
         raise PixelError("video_not_cleanable", f"video transfer syntax {declared}")
     if not has_pixel_data(source):

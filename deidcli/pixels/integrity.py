@@ -19,6 +19,7 @@ from pydicom.dataset import Dataset
 from pydicom.encaps import generate_fragments, parse_basic_offsets
 from pydicom.uid import UID, RLELossless
 
+from deidcli.elements import value_of
 from deidcli.errors import PixelError
 
 PIXEL_DATA, FLOAT_PIXEL_DATA, DOUBLE_FLOAT_PIXEL_DATA = 0x7FE00010, 0x7FE00008, 0x7FE00009
@@ -57,7 +58,7 @@ def _transfer_syntax(source: Dataset) -> UID | None:
 
 
 def _int(source: Dataset, keyword: str, default: int | None = None) -> int:
-    value = source.get(keyword)
+    value = value_of(source, keyword)
     try:
         number = int(str(value).strip()) if value not in (None, "") else default
     except ValueError:
