@@ -151,9 +151,13 @@ def text_of(dataset: Dataset, keyword: str) -> str:
     else decoded by pydicom. Why: the output path and the patient identity read the source's UIDs and IDs,
     which the attribute pass no longer decodes (it pseudonymises them from their bytes)."""
     tag = _tag_of(keyword)
-    raw = dataset._dict.get(tag) if tag is not None else None
-    if raw is None:
+    if tag is None:
         return str(dataset.get(keyword, "") or "")
+    raw = dataset._dict.get(tag)
+    if raw is None:
+        return ""  # absent: `Dataset.get` gives the default
+    if type(raw) is DataElement:
+        return str(raw.value or "")  # already decoded: `Dataset.get` gives this element's value
     texts = ascii_texts(dataset, raw)
     if texts is not None and len(texts) == 1:
         return texts[0]

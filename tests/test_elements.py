@@ -133,6 +133,15 @@ def test_text_of_equals_str_of_the_decoded_value(name):
         assert text_of(dataset, keyword) == str(dataset.get(keyword, "") or ""), keyword
 
 
+@pytest.mark.parametrize("name", ["CT_small.dcm", "MR_small.dcm", "rtplan.dcm", "chrH31.dcm"])
+def test_text_of_decoded_absent_and_unknown_keywords_equals_pydicoms(name):
+    """Elements decoded before (`Dataset.get` then gives their value), absent ones and non-keywords."""
+    for keyword in [*KEYWORDS, "SOPClassUID", "SpecificCharacterSet", "NumberOfFrames", "NotAKeyword"]:
+        dataset = pydicom.dcmread(pydicom_file(name), force=True)
+        dataset.get(keyword)  # decodes it, if present
+        assert text_of(dataset, keyword) == str(dataset.get(keyword, "") or ""), keyword
+
+
 @pytest.mark.parametrize("value", [b"1.2.3 \x00", b" 1.2.3", b"1.2\\3.4", b"", b"\x00"])
 def test_text_of_a_uid_with_padding_or_two_values_equals_pydicoms(value):
     dataset = Dataset()
