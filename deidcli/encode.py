@@ -20,7 +20,7 @@ from functools import lru_cache
 from struct import Struct
 
 from pydicom.charset import convert_encodings
-from pydicom.dataelem import RawDataElement
+from pydicom.dataelem import DataElement, RawDataElement
 from pydicom.dataset import Dataset
 from pydicom.filebase import DicomBytesIO
 from pydicom.filewriter import write_data_element, write_dataset
@@ -76,7 +76,10 @@ def encode_file(dataset: Dataset) -> bytes | None:
     file_meta = getattr(dataset, "file_meta", None)
     if file_meta is None or set(file_meta._dict) - _META_TAGS:
         return None
-    transfer_syntax = file_meta.get("TransferSyntaxUID")
+    if any(type(element) is not DataElement for element in file_meta._dict.values()):
+        return None  # raw meta elements: not what build_file_meta makes (read below straight from the dict)
+    element = file_meta._dict.get(0x00020010)
+    transfer_syntax = element.value if element is not None else None
     if (not transfer_syntax or not fast_encoding_applies(transfer_syntax)
             or any(tag >> 16 in (0, 2) for tag in dataset._dict)):
         return None
@@ -95,17 +98,19 @@ def encode_file(dataset: Dataset) -> bytes | None:
 
 def _file_meta(file_meta: Dataset) -> bytes | None:
     """Group 0002 as `write_file_meta_info` writes it for the six elements `build_file_meta` sets."""
-    if file_meta.get("FileMetaInformationVersion") != b"\x00\x01":
+    elements = file_meta._dict  # decoded elements only (encode_file): `Dataset.get` would return them as they are
+    version = elements.get(0x00020001)
+    if version is None or version.value != b"\x00\x01":
         return None
     body = [_element(0x00020001, "OB", b"\x00\x01")]
     for tag in (0x00020002, 0x00020003, 0x00020010, 0x00020012):
-        element = file_meta.get(tag)
+        element = elements.get(tag)
         value = element.value if element is not None and element.VR == "UI" else None
         if not isinstance(value, str) or not value or not value.isascii():
             return None  # empty or odd: dcmwrite validates and raises
         raw = value.encode("ascii")
         body.append(_element(tag, "UI", raw + b"\x00" * (len(raw) % 2)))
-    element = file_meta.get(0x00020013)
+    element = elements.get(0x00020013)
     name = element.value if element is not None else ""
     if name:
         if not isinstance(name, str) or not name.isascii() or element.VR != "SH":
