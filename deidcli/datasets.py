@@ -10,7 +10,8 @@ same object as long as pydicom's Dataset has exactly the attributes this was wri
 
 from __future__ import annotations
 
-from pydicom.dataset import Dataset
+from pydicom.charset import default_encoding
+from pydicom.dataset import Dataset, FileMetaDataset
 
 #: A new Dataset's attributes (None: this pydicom's Dataset is not the one the shortcut was written for).
 _BLANK_STATE: dict | None = dict(Dataset().__dict__)
@@ -19,6 +20,8 @@ if set(_BLANK_STATE) != {
         "_is_little_endian", "_is_implicit_VR", "is_undefined_length_sequence_item", "_private_blocks",
         "_pixel_array", "_pixel_array_opts", "_pixel_id"}:
     _BLANK_STATE = None
+#: Whether an empty FileMetaDataset has exactly a blank Dataset's attributes (its __init__ adds none).
+_FILE_META_SHORTCUT = _BLANK_STATE is not None and FileMetaDataset().__dict__.keys() == _BLANK_STATE.keys()
 
 
 def new_dataset(elements: dict, parent_encoding, implicit: bool | None, little: bool | None,
@@ -30,7 +33,24 @@ def new_dataset(elements: dict, parent_encoding, implicit: bool | None, little: 
         dataset = Dataset(elements, parent_encoding=parent_encoding)
         dataset.set_original_encoding(implicit, little, charset)
         return dataset
-    dataset = Dataset.__new__(Dataset)
+    return _fill(Dataset.__new__(Dataset), elements, parent_encoding, implicit, little, charset)
+
+
+def empty_dataset() -> Dataset:
+    """`Dataset()`."""
+    return new_dataset({}, default_encoding, None, None, None)
+
+
+def new_file_meta() -> FileMetaDataset:
+    """`FileMetaDataset()`: empty, so there is nothing for its group 0002 check to look at. The writer and the
+    pixel stage make one or two per file."""
+    if not _FILE_META_SHORTCUT:
+        return FileMetaDataset()
+    return _fill(FileMetaDataset.__new__(FileMetaDataset), {}, default_encoding, None, None, None)
+
+
+def _fill(dataset, elements: dict, parent_encoding, implicit, little, charset):
+    """Give a new, uninitialised dataset a blank Dataset's attributes (fresh dicts) and these values."""
     state = dataset.__dict__
     for name, value in _BLANK_STATE.items():
         state[name] = value.copy() if type(value) is dict else value

@@ -24,6 +24,7 @@ from pydicom.sequence import Sequence
 from pydicom.uid import UID, ExplicitVRLittleEndian
 
 from deidcli._version import __version__
+from deidcli.datasets import empty_dataset, new_file_meta
 from deidcli.elements import decoded_get
 from deidcli.encode import encode_file
 from deidcli.errors import FileRejected
@@ -154,7 +155,7 @@ def add_method_code(target: Dataset, code: str) -> None:
 
 
 def _method_code_item(code: str) -> Dataset:
-    item = Dataset()
+    item = empty_dataset()
     _set(item, 0x00080100, "SH", code)  # CodeValue
     _set(item, 0x00080102, "SH", "DCM")  # CodingSchemeDesignator
     _set(item, 0x00080104, "LO", CID_7050.get(code, "De-identification method"))  # CodeMeaning
@@ -189,7 +190,7 @@ def build_file_meta(target: Dataset, transfer_syntax: str) -> FileMetaDataset:
     """The output's file meta, six elements. Put straight into the new FileMetaDataset's element dict (the
     same elements `meta.<keyword> = value` makes, without six keyword look-ups and group checks: a seventh
     of writing a header-only file); the tags are group 0002 by construction."""
-    meta = FileMetaDataset()
+    meta = new_file_meta()
     for tag, vr, value in (
         (0x00020001, "OB", b"\x00\x01"),  # FileMetaInformationVersion
         (0x00020002, "UI", _value(target, 0x00080016)),  # MediaStorageSOPClassUID = SOPClassUID

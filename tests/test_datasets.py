@@ -1,5 +1,6 @@
 """`deidcli.datasets.new_dataset` gives the Dataset pydicom's constructor gives."""
 
+import pytest
 from pydicom.dataelem import DataElement
 from pydicom.dataset import Dataset
 
@@ -36,3 +37,16 @@ def test_new_dataset_falls_back_to_pydicom_when_dataset_attributes_change(monkey
     monkeypatch.setattr(datasets, "_BLANK_STATE", None)
     built = new_dataset({}, "iso8859", True, True, "iso_ir_100")
     assert built.__dict__ == _pydicom_way({}, "iso8859", True, True, "iso_ir_100").__dict__
+
+
+def test_empty_dataset_and_file_meta_equal_pydicoms():
+    from pydicom.dataset import FileMetaDataset
+
+    from deidcli.datasets import empty_dataset, new_file_meta
+
+    assert type(empty_dataset()) is Dataset and empty_dataset().__dict__ == Dataset().__dict__
+    meta = new_file_meta()
+    assert type(meta) is FileMetaDataset and meta.__dict__ == FileMetaDataset().__dict__
+    meta.TransferSyntaxUID = "1.2.840.10008.1.2.1"  # still a FileMetaDataset: group 0002 only
+    with pytest.raises(ValueError):
+        meta.PatientName = "Doe"

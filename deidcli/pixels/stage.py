@@ -21,9 +21,10 @@ import hashlib
 from collections.abc import Callable
 
 import numpy as np
-from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.dataset import Dataset
 
 from deidcli.audit import FileResult, PrivateRecord
+from deidcli.datasets import new_file_meta
 from deidcli.errors import FileRejected, PixelError
 from deidcli.geometry import Rect
 from deidcli.pixels.fit import fit_to_ink, value_span
@@ -99,7 +100,7 @@ class PixelStage:
               run_ocr: bool) -> str:
         """Mask known regions and burned-in text in `target`; return the output transfer syntax."""
         source_syntax = str(source.file_meta.get("TransferSyntaxUID", "")) or None
-        target.file_meta = FileMetaDataset()  # the pixel rewriter records the output syntax here
+        target.file_meta = new_file_meta()  # the pixel rewriter records the output syntax here
         if any(keyword in source for keyword in _FLOAT_KEYWORDS) and "PixelData" not in source:
             self._clean_float(source, target, result, private, run_ocr)
             return output_transfer_syntax(source_syntax)
