@@ -61,15 +61,14 @@ def registered_uid_type(value: str) -> str:
 
 
 _TOKEN_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no I, O, 0, 1: readable over the phone
+assert len(_TOKEN_ALPHABET) == 32  # `_token` reads 5 bits per letter
 
 
 def _token(digest: bytes, length: int) -> str:
+    """`length` base-32 digits of the digest, least significant first: the alphabet has 32 letters, so
+    digit i is bits 5i..5i+4 (the same digits as repeated divmod by 32, without a Python loop body)."""
     number = int.from_bytes(digest, "big")
-    characters = []
-    for _ in range(length):
-        number, index = divmod(number, len(_TOKEN_ALPHABET))
-        characters.append(_TOKEN_ALPHABET[index])
-    return "".join(characters)
+    return "".join([_TOKEN_ALPHABET[number >> shift & 31] for shift in range(0, 5 * length, 5)])
 
 
 #: Maximum characters per value for the string VRs we fill with tokens.

@@ -75,3 +75,19 @@ def test_standard_uids_are_never_replaced():
     pseudonymizer = Pseudonymizer(KEY, ORG_ROOT)
     assert pseudonymizer.uid("1.2.840.10008.5.1.4.1.1.2") == "1.2.840.10008.5.1.4.1.1.2"
     assert pseudonymizer.uid("1.2.840.113619.2.55") != "1.2.840.113619.2.55"
+
+
+def test_token_digits_are_base_32_digits_of_the_digest():
+    """`_token` reads 5 bits per letter: the same letters as repeated divmod by the alphabet's length."""
+    import hashlib
+
+    from deidcli.pseudonyms import _TOKEN_ALPHABET, _token
+
+    for seed in range(200):
+        digest = hashlib.sha256(str(seed).encode()).digest()
+        for length in (1, 10, 12, 16, 51):
+            number, expected = int.from_bytes(digest, "big"), []
+            for _ in range(length):
+                number, index = divmod(number, len(_TOKEN_ALPHABET))
+                expected.append(_TOKEN_ALPHABET[index])
+            assert _token(digest, length) == "".join(expected)
