@@ -153,6 +153,20 @@ def test_aloka_masks_keep_to_the_print(pipeline) -> None:
     assert (after[l0][green] != 43040).all()
 
 
+def test_a_glyph_touching_the_picture_edge_is_masked_with_its_word(pipeline) -> None:
+    """deid-data GREYSCALE_IMAGE's scale label "4.0cm -" sits under the sector's lower edge and its "4" touches
+    it: glyph and picture made one textured component, dropped from the fitted mask as tissue, and the "4" and the
+    top of the "0" were left legible beside a mask over ".0cm -"."""
+    source, output = deidentify(pipeline, deid_data_file("ultrasounds", "GREYSCALE_IMAGE.dcm"))
+    before, after = source.pixel_array, output.pixel_array
+    label = (slice(694, 720), slice(852, 931))
+    glyphs = before[label] >= 200  # white print on black, the sector's speckle above it is darker
+    assert glyphs.sum() > 200
+    assert (before[label] != after[label])[glyphs].all()
+    picture = (slice(640, 690), slice(600, 840))  # the sector's bottom rows left of the label
+    assert (before[picture] == after[picture]).all()
+
+
 def _ct_with_text(rows: int, cols: int, glyph_px: int) -> tuple[Dataset, np.ndarray]:
     """A signed CT slice (air -1024, body 40 HU) with a name burned in at 1500 HU; returns the glyph mask."""
     image = np.full((rows, cols), -1024, np.int16)

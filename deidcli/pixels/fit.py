@@ -208,8 +208,12 @@ def without_texture(ink: np.ndarray, crop: np.ndarray) -> np.ndarray:
         return ink & ~dropped[labels]
     # Tissue crossing the box from top to bottom (the picture's edge) keeps only its pixels at the print's level:
     # a word is at most the box's height less the scanner's margins, and antialiased print is textured too.
+    # A glyph touching the picture's edge joins it into one component that lies mostly off the print's rows
+    # and is dropped: its pixels at the print's level on those rows stay (GREYSCALE_IMAGE's "4.0cm": the "4"
+    # touched the sector's lower edge and was left legible beside a mask fitted to ".0cm -").
     tissue = textured & (h >= TISSUE_SPAN * rows)
-    return (ink & ~(tissue | dropped)[labels]) | (ink & level & ~dropped[labels])
+    glyph_rows = level & on_rows[:, None]
+    return (ink & ~(tissue | dropped)[labels]) | (ink & level & ~dropped[labels]) | (ink & glyph_rows & dropped[labels])
 
 
 def print_level_ink(crop: np.ndarray) -> np.ndarray | None:
