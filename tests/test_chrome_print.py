@@ -179,3 +179,32 @@ def test_speckle_between_tissue_layers_is_not_chrome() -> None:
     frame = palette_rgb8(source.pixel_array, source)
     rows = print_rows(brightest_channel(frame), chrome_of(frame))
     assert not any(r.x0 < 336 and r.x1 > 32 and 60 < r.y0 < 416 for r in rows)  # inside the left image
+
+
+def test_a_mark_that_moved_inside_the_picture_on_a_later_frame_is_speckle_not_print() -> None:
+    """The marks pass (text-like blobs masked unread) took speckle in ultrasound-multiframe's dark heart
+    chambers on 14 of 30 frames. A mark enclosed by anatomy whose pixels changed since the frame before is
+    dropped; the same mark unchanged (print stays put), a mark in the chrome beside the picture, and any mark
+    on a cine's first frame are kept."""
+    from deidcli.ocr.scan import _ScanState, moved_inside_anatomy
+
+    rows, cols = 200, 300
+    anatomy = np.zeros((rows, cols), bool)
+    anatomy[40:180, 80:280] = True
+    anatomy[90:120, 150:200] = False  # a dark chamber inside the picture
+    state = _ScanState(anatomy, 1.0, rows, cols)
+    rng = np.random.default_rng(7)
+    before = rng.integers(0, 60, (rows, cols), dtype=np.uint8)
+    after = before.copy()
+    chamber, chrome = Rect(155, 95, 190, 112), Rect(10, 95, 60, 112)
+    after[95:112, 155:190] = rng.integers(100, 255, (17, 35), dtype=np.uint8)  # speckle moved in
+    after[95:112, 10:60] = 200  # changing chrome (a clock): not enclosed, left to the marks pass
+
+    memory = ChromeMemory()
+    assert not moved_inside_anatomy(chamber, after, state, memory)  # first frame: no frame before
+    memory.previous = before
+    assert moved_inside_anatomy(chamber, after, state, memory)
+    assert not moved_inside_anatomy(chrome, after, state, memory)
+    memory.previous = after
+    assert not moved_inside_anatomy(chamber, after, state, memory)  # unchanged since the frame before
+    assert not moved_inside_anatomy(chamber, after, state, None)  # a single frame
