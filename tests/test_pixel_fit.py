@@ -248,3 +248,21 @@ def test_antialiased_line_across_the_box_is_print_not_tissue() -> None:
     glyphs = CT_TINY_YEAR >= 1200
     fitted = fit_to_ink(CT_TINY_YEAR, Rect(0, 0, 41, 13), span=2063.0)
     assert _inside(fitted, glyphs)
+
+
+def test_commonest_counts_equal_a_unique_per_component() -> None:
+    """The one-sort count (a np.unique per component cost 0.6 s per mammogram) gives, for every wanted
+    component, the pixel count of its commonest sample tuple, and 0 elsewhere: gray and colour samples."""
+    from deidcli.pixels.fit import commonest_counts
+
+    rng = np.random.default_rng(20261201)
+    for _ in range(200):
+        pixels, samples, components = int(rng.integers(1, 300)), int(rng.integers(1, 4)), int(rng.integers(1, 7))
+        values = rng.integers(0, int(rng.integers(1, 6)), (pixels, samples)).astype(np.float64)
+        labels = rng.integers(0, components, pixels)
+        wanted = rng.random(components) < 0.6
+        counts = commonest_counts(values, labels, wanted)
+        for label in range(components):
+            mine = labels == label
+            expected = np.unique(values[mine], axis=0, return_counts=True)[1].max() if wanted[label] and mine.any() else 0
+            assert counts[label] == expected

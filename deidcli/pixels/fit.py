@@ -181,12 +181,9 @@ def without_texture(ink: np.ndarray, crop: np.ndarray) -> np.ndarray:
     entering[0] = False
     if not entering.any():
         return ink
-    samples = crop.reshape(rows * cols, -1)
     flat_labels = labels.ravel()
-    textured = np.zeros(count, bool)
-    for index in np.flatnonzero(entering):
-        _, counts = np.unique(samples[flat_labels == index], axis=0, return_counts=True)
-        textured[index] = counts.max() < DRAWN_LEVEL_SHARE * counts.sum()
+    textured = entering & (commonest_counts(crop.reshape(rows * cols, -1), flat_labels, entering)
+                           < DRAWN_LEVEL_SHARE * stats[:, cv2.CC_STAT_AREA])
     if not textured.any():
         return ink
     level = print_level_ink(crop[..., 0] if crop.shape[2] == 1 else crop)
@@ -214,6 +211,26 @@ def without_texture(ink: np.ndarray, crop: np.ndarray) -> np.ndarray:
     tissue = textured & (h >= TISSUE_SPAN * rows)
     glyph_rows = level & on_rows[:, None]
     return (ink & ~(tissue | dropped)[labels]) | (ink & level & ~dropped[labels]) | (ink & glyph_rows & dropped[labels])
+
+
+def commonest_counts(samples: np.ndarray, labels: np.ndarray, wanted: np.ndarray) -> np.ndarray:
+    """For each label marked in `wanted`, how many of its pixels hold its commonest sample value (tuple);
+    0 for the others. `samples` is pixels x samples, `labels` each pixel's label.
+
+    One sort over the wanted pixels: a np.unique per component over the whole crop cost 0.6 s of CPU per
+    3328x2560 mammogram (boxes on textured tissue have dozens of components entering them)."""
+    best = np.zeros(wanted.size, np.int64)
+    chosen = wanted[labels]
+    if not chosen.any():
+        return best
+    owners, values = labels[chosen], samples[chosen]
+    order = np.lexsort(tuple(values[:, c] for c in range(values.shape[1] - 1, -1, -1)) + (owners,))
+    owners, values = owners[order], values[order]
+    starts = np.ones(owners.size, bool)
+    starts[1:] = (owners[1:] != owners[:-1]) | (values[1:] != values[:-1]).any(axis=1)
+    first = np.flatnonzero(starts)
+    np.maximum.at(best, owners[first], np.diff(np.append(first, owners.size)))
+    return best
 
 
 def print_level_ink(crop: np.ndarray) -> np.ndarray | None:
