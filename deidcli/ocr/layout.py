@@ -26,6 +26,7 @@ import numpy as np
 
 from deidcli.geometry import Rect
 from deidcli.ocr.views import brightest_channel
+from deidcli.pixels.fit import commonest_counts
 
 #: A component smaller than this share of the frame is not anatomy (text, markers, noise).
 MIN_ANATOMY_SHARE = 0.01
@@ -208,9 +209,9 @@ def text_marks(view8: np.ndarray, anatomy: np.ndarray, max_height: int = MAX_MAR
         for x, y, w, h, _area in stats[1:]:
             if h > max_height or min(w, h) <= MIN_MARK_HEIGHT:  # ticks, dashes, rulers: not a line of print
                 continue
-            if border_sliver(marks[y : y + h, x : x + w], Rect(int(x), int(y), int(x + w), int(y + h)), gray.shape):
-                continue
             box = Rect(int(x), int(y), int(x + w), int(y + h))
+            if border_sliver(marks[y : y + h, x : x + w], box, gray.shape):
+                continue
             if not (stands_out(gray, marks, box, bright) or beside_print(layers, layer, box)):
                 continue
             if straight_stroke(marks, box):
@@ -222,7 +223,7 @@ def text_marks(view8: np.ndarray, anatomy: np.ndarray, max_height: int = MAX_MAR
             reach = min(int(h) // 2, typical)
             y0, y1 = whole_glyphs(gray, layer.stroked, marks, box, max_height)
             line = Rect(max(0, int(x) - reach), y0, min(gray.shape[1], int(x + w) + reach), y1)
-            if not drawn_only or drawn_ink(gray, Rect(int(x), int(y), int(x + w), int(y + h))):
+            if not drawn_only or drawn_ink(gray, box):
                 lines.append(line)
     return lines
 
@@ -478,15 +479,8 @@ def colour_text_marks(rgb: np.ndarray, max_height: int = MAX_MARK_HEIGHT) -> lis
     count = len(candidate)
     # Drawn in one exact colour: the commonest colour of each candidate holds UNIFORM_INK_SHARE of its pixels.
     chosen = candidate[labels]
-    owner = labels[chosen]
-    key = red[chosen].astype(np.int32) << 16 | green[chosen].astype(np.int32) << 8 | blue[chosen]
-    order = np.lexsort((key, owner))
-    owner, key = owner[order], key[order]
-    starts = np.flatnonzero(np.r_[True, (owner[1:] != owner[:-1]) | (key[1:] != key[:-1])])
-    runs = np.diff(np.r_[starts, owner.size])
-    commonest = np.zeros(count)
-    np.maximum.at(commonest, owner[starts], runs)
-    drawn = commonest >= UNIFORM_INK_SHARE * np.maximum(stats[:, cv2.CC_STAT_AREA], 1)
+    key = red[chosen].astype(np.int32) << 16 | green[chosen].astype(np.int32) << 8 | blue[chosen]  # one sort key
+    drawn = commonest_counts(labels[chosen], key, count) >= UNIFORM_INK_SHARE * np.maximum(stats[:, cv2.CC_STAT_AREA], 1)
     # Over grey: GREY_RING_SHARE of the 2-pixel ring around each candidate is grey (its nearest candidate owns it).
     owners = np.where(chosen, labels, 0).astype(np.float32)
     near = cv2.dilate(owners, np.ones((5, 5), np.uint8)).astype(np.int64)

@@ -182,7 +182,8 @@ def without_texture(ink: np.ndarray, crop: np.ndarray) -> np.ndarray:
     if not entering.any():
         return ink
     flat_labels = labels.ravel()
-    textured = entering & (commonest_counts(crop.reshape(rows * cols, -1), flat_labels, entering)
+    chosen = entering[flat_labels]
+    textured = entering & (commonest_counts(flat_labels[chosen], crop.reshape(rows * cols, -1)[chosen], count)
                            < DRAWN_LEVEL_SHARE * stats[:, cv2.CC_STAT_AREA])
     if not textured.any():
         return ink
@@ -213,17 +214,17 @@ def without_texture(ink: np.ndarray, crop: np.ndarray) -> np.ndarray:
     return (ink & ~(tissue | dropped)[labels]) | (ink & level & ~dropped[labels]) | (ink & glyph_rows & dropped[labels])
 
 
-def commonest_counts(samples: np.ndarray, labels: np.ndarray, wanted: np.ndarray) -> np.ndarray:
-    """For each label marked in `wanted`, how many of its pixels hold its commonest sample value (tuple);
-    0 for the others. `samples` is pixels x samples, `labels` each pixel's label.
+def commonest_counts(owners: np.ndarray, values: np.ndarray, count: int) -> np.ndarray:
+    """For each of `count` labels, how many of its pixels hold its commonest value; 0 for a label with no
+    pixel. `owners` is each pixel's label, `values` its value (pixels,) or sample tuple (pixels x samples).
 
-    One sort over the wanted pixels: a np.unique per component over the whole crop cost 0.6 s of CPU per
-    3328x2560 mammogram (boxes on textured tissue have dozens of components entering them)."""
-    best = np.zeros(wanted.size, np.int64)
-    chosen = wanted[labels]
-    if not chosen.any():
+    One sort over the pixels given: a np.unique per component over the whole crop cost 0.6 s of CPU per
+    3328x2560 mammogram (boxes on textured tissue have dozens of components entering them). Serves the fit's
+    texture test and `ocr.layout.colour_text_marks` (one exact colour per glyph)."""
+    best = np.zeros(count, np.int64)
+    if owners.size == 0:
         return best
-    owners, values = labels[chosen], samples[chosen]
+    values = values.reshape(owners.size, -1)
     order = np.lexsort(tuple(values[:, c] for c in range(values.shape[1] - 1, -1, -1)) + (owners,))
     owners, values = owners[order], values[order]
     starts = np.ones(owners.size, bool)
@@ -309,12 +310,8 @@ def fit_to_ink(frame: np.ndarray, rect: Rect, span: float | None = None) -> Rect
         crop = crop[..., None]
     rim = np.ones(crop.shape[:2], bool)
     rim[RIM:-RIM, RIM:-RIM] = False
-    ring = crop[rim]
-    values, counts = np.unique(ring, axis=0, return_counts=True)
-    field = values[int(np.argmax(counts))]
-    deviation = np.abs(ring - field).max(axis=1)
     floor = 1.0 if frame.dtype.kind in "ui" else 1e-6
-    tolerance = max(NOISE_LEVELS * float(np.percentile(deviation, NOISE_PERCENTILE)), floor)
+    field, deviation, tolerance = field_of(crop[rim], floor)
     distance = np.abs(crop - field).max(axis=2)
     walls = structures(distance > tolerance)  # bands and plates the box lies across: the margin stops at them
     edge = max(1, round(CORE_SHARE * min(crop.shape[:2])))
@@ -354,15 +351,21 @@ def on_plate(crop: np.ndarray, plate: np.ndarray, floor: float, span: float) -> 
     """The pixels of `plate` (a mask of the crop) that differ from its commonest value beyond its noise (the
     tolerance of `fit_to_ink`, measured on the plate), and every pixel's distance from that value; None when
     the plate is textured (nothing to measure print against)."""
-    values = crop[plate]
-    found, counts = np.unique(values, axis=0, return_counts=True)
-    field = found[int(np.argmax(counts))]
-    deviation = np.abs(values - field).max(axis=1)
-    tolerance = max(NOISE_LEVELS * float(np.percentile(deviation, NOISE_PERCENTILE)), floor)
+    field, _, tolerance = field_of(crop[plate], floor)
     if tolerance > FLAT_SHARE_OF_RANGE * span:
         return None
     distance = np.abs(crop - field).max(axis=2)
     return plate & (distance > tolerance), distance
+
+
+def field_of(values: np.ndarray, floor: float) -> tuple[np.ndarray, np.ndarray, float]:
+    """(the commonest sample tuple of `values` (pixels x samples), each pixel's largest sample distance from
+    it, the noise tolerance: NOISE_LEVELS times the NOISE_PERCENTILE of those distances, at least `floor`):
+    a field measured on a box's rim (`fit_to_ink`) or on the plate under its print (`on_plate`)."""
+    found, counts = np.unique(values, axis=0, return_counts=True)
+    field = found[int(np.argmax(counts))]
+    deviation = np.abs(values - field).max(axis=1)
+    return field, deviation, max(NOISE_LEVELS * float(np.percentile(deviation, NOISE_PERCENTILE)), floor)
 
 
 def _margin(walls: np.ndarray, start: int, stop: int, margin: int) -> tuple[int, int]:
