@@ -27,19 +27,13 @@ _DEFAULT_VR_HOOK, _DEFAULT_VALUE_HOOK = _hooks_module.raw_element_vr, _hooks_mod
 def decoded(dataset: Dataset, raw: RawDataElement | DataElement) -> DataElement:
     """`dataset[raw.tag]` for an element of `dataset`: converted once (and stored back, as pydicom does)."""
     vr = raw.VR
-    if (type(raw) is RawDataElement and vr is not None and len(vr) == 2 and vr != "SQ" and vr != "UN"
-            and raw.value is not None and raw.tag != _SPECIFIC_CHARACTER_SET):
-        element = convert_raw_data_element(raw, encoding=dataset.original_character_set or dataset._character_set,
-                                           ds=dataset)
-        if element.VR not in AMBIGUOUS_VR:
-            dataset._dict[raw.tag] = element
-            return element
-    if (vr is None and type(raw) is RawDataElement and raw.value is not None and not raw.tag >> 16 & 1
-            and raw.tag >> 16 != 0x7FE0 and raw.tag != _SPECIFIC_CHARACTER_SET):
-        # Implicit VR, public tag: pydicom's conversion looks the VR up; stored as `__getitem__` would (for a
-        # public, non-pixel tag its `__setitem__` only stores), unless the VR is one it treats specially.
-        element = convert_raw_data_element(raw, encoding=dataset.original_character_set or dataset._character_set,
-                                           ds=dataset)
+    # Explicit VR other than SQ/UN, or implicit VR on a public, non-pixel tag (pydicom's conversion looks the
+    # VR up; for such a tag `__setitem__` only stores): converted and stored as `__getitem__` would, unless
+    # the VR is one pydicom treats specially (ambiguous, SQ, UN).
+    if (type(raw) is RawDataElement and raw.value is not None and raw.tag != _SPECIFIC_CHARACTER_SET
+            and ((vr is not None and len(vr) == 2 and vr != "SQ" and vr != "UN")
+                 or (vr is None and not raw.tag >> 16 & 1 and raw.tag >> 16 != 0x7FE0))):
+        element = convert_raw_data_element(raw, encoding=_encodings(dataset), ds=dataset)
         if element.VR not in AMBIGUOUS_VR and element.VR not in ("SQ", "UN"):
             dataset._dict[raw.tag] = element
             return element
@@ -48,6 +42,11 @@ def decoded(dataset: Dataset, raw: RawDataElement | DataElement) -> DataElement:
         if element is not None:
             return element
     return dataset[raw.tag]
+
+
+def _encodings(dataset: Dataset) -> str | list[str] | None:
+    """The character set(s) pydicom decodes this dataset's values with (its own, else its parents')."""
+    return dataset.original_character_set or dataset._character_set
 
 
 def _sequence(dataset: Dataset, raw: RawDataElement) -> DataElement | None:
@@ -60,7 +59,7 @@ def _sequence(dataset: Dataset, raw: RawDataElement) -> DataElement | None:
     if (_config.data_element_callback or _hooks.raw_element_vr is not _DEFAULT_VR_HOOK
             or _hooks.raw_element_value is not _DEFAULT_VALUE_HOOK):
         return None
-    encodings = dataset.original_character_set or dataset._character_set or [default_encoding]
+    encodings = _encodings(dataset) or [default_encoding]
     value = raw.value
     sequence, _ = read_sequence_bytes(value, 0, len(value), len(value), raw.is_implicit_VR,
                                       [encodings] if isinstance(encodings, str) else encodings, raw.value_tell)
@@ -110,7 +109,7 @@ def ascii_texts(dataset: Dataset, raw: RawDataElement | DataElement) -> list[str
             or _config.settings.reading_validation_mode == _config.RAISE):  # pydicom would raise on a bad value
         return None
     if raw.VR not in _DEFAULT_ENCODED:
-        encodings = dataset.original_character_set or dataset._character_set
+        encodings = _encodings(dataset)
         first = encodings if isinstance(encodings, str) else (encodings[0] if encodings else "iso8859")
         if not _decodes_ascii_as_ascii(first):
             return None
