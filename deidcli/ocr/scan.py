@@ -519,11 +519,10 @@ class TextScanner:
         for found in found_rows:
             # The rows are the glyphs' own extent (components, not a detector's short box): one pixel more
             # takes their edges; the detector's padding took GREYSCALE_CINE's depth marker and ruler with `x3`.
-            margin = PRINT_MARGIN
             in_view = found.scale(state.scale, state.scale).clip(state.anatomy.shape[1], state.anatomy.shape[0])
             if any(_overlaps(in_view, spared) for spared in state.spared_view):
                 continue
-            state.masked.append(found.pad(margin, margin).clip(cols, rows))
+            state.masked.append(found.pad(PRINT_MARGIN, PRINT_MARGIN).clip(cols, rows))
             state.view_rects.append(in_view)
             state.mark_rects.add(in_view)
             state.marks += 1
