@@ -163,6 +163,12 @@ def text_of(dataset: Dataset, keyword: str) -> str:
     return str(dataset.get(keyword, "") or "")
 
 
+def value_at(dataset: Dataset, tag: int) -> object:
+    """`dataset.get(tag).value`, None when absent: the element decoded as `decoded_get` does."""
+    element = decoded_get(dataset, tag)
+    return None if element is None else element.value
+
+
 def value_of(dataset: Dataset, keyword: str) -> object:
     """`dataset.get(keyword)` (the value, None when absent) for a dictionary keyword, read by tag through
     `decoded_get`. Why: the pixel checks read a dozen Image Pixel attributes per file, and each keyword
@@ -170,5 +176,4 @@ def value_of(dataset: Dataset, keyword: str) -> object:
     tag = _tag_of(keyword)
     if tag is None:
         return dataset.get(keyword)
-    element = decoded_get(dataset, tag)
-    return None if element is None else element.value
+    return value_at(dataset, tag)

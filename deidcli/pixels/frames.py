@@ -46,7 +46,7 @@ from pydicom.uid import (
     RLELossless,
 )
 
-from deidcli.elements import decoded_get, text_of
+from deidcli.elements import text_of, value_at
 from deidcli.errors import PixelError
 
 #: Transfer syntaxes whose pixel data is a video stream: burned-in text cannot be removed frame by frame.
@@ -202,7 +202,7 @@ def read_layout(source: Dataset) -> PixelLayout:
         if has_pixel_data(source):
             raise PixelError("unsupported_pixel_format", "float pixel data is not supported")
         raise PixelError("no_pixel_module", "no PixelData element")
-    values = {keyword: _value(source, tag) for keyword, tag in _LAYOUT_TAGS.items()}
+    values = {keyword: value_at(source, tag) for keyword, tag in _LAYOUT_TAGS.items()}
     missing = [keyword for keyword in _LAYOUT_REQUIRED if values[keyword] in (None, "")]
     if missing:
         raise PixelError("no_pixel_module", "missing " + ", ".join(missing))
@@ -231,12 +231,6 @@ _LAYOUT_TAGS = {
     "PlanarConfiguration": 0x00280006, "NumberOfFrames": 0x00280008,
 }
 _LAYOUT_REQUIRED = ("Rows", "Columns", "SamplesPerPixel", "BitsAllocated", "PhotometricInterpretation")
-
-
-def _value(source: Dataset, tag: int) -> Any:
-    """`source.get(keyword)` for the keyword's tag: the element's value, or None when absent."""
-    element = decoded_get(source, tag)
-    return None if element is None else element.value
 
 
 def _check_layout(layout: PixelLayout) -> None:

@@ -42,7 +42,7 @@ from pydicom.datadict import tag_for_keyword
 from pydicom.dataset import Dataset
 from pydicom.multival import MultiValue
 
-from deidcli.elements import decoded_get
+from deidcli.elements import value_at
 from deidcli.errors import UsageError
 from deidcli.geometry import Rect
 
@@ -242,8 +242,7 @@ def _value_of(source: Dataset, keyword: str) -> Any:
     if holder is None:
         return None
     try:
-        element = decoded_get(holder, _MATCHABLE_TAGS[keyword])
-        return None if element is None else element.value
+        return value_at(holder, _MATCHABLE_TAGS[keyword])
     except Exception:  # noqa: BLE001 - a hostile value that pydicom cannot convert simply does not match
         return None
 
