@@ -221,7 +221,12 @@ def _simple_value(element, encoding) -> bytes | None:
         padding = b" "
     else:
         return None
-    encoded = value.encode("ascii")
+    return _even_ascii(value, padding)
+
+
+def _even_ascii(text: str, padding: bytes = b" ") -> bytes:
+    """ASCII text encoded and padded to an even length, as pydicom's writers pad strings (UI with NUL)."""
+    encoded = text.encode("ascii")
     return encoded + padding if len(encoded) % 2 else encoded
 
 
@@ -231,8 +236,7 @@ def _person_name(value: PersonName, encoding) -> bytes | None:
     text = str(value)
     if "=" in text or not text.isascii() or not _plain_charset(encoding):
         return None
-    encoded = text.encode("ascii")
-    return encoded + b" " if len(encoded) % 2 else encoded
+    return _even_ascii(text)
 
 
 def _number_string(value) -> bytes | None:
@@ -245,8 +249,7 @@ def _number_string(value) -> bytes | None:
                       for number in values)
     if not isinstance(text, str) or not text.isascii():
         return None
-    encoded = text.encode("ascii")
-    return encoded + b" " if len(encoded) % 2 else encoded
+    return _even_ascii(text)
 
 
 def _plain_charset(encoding) -> bool:
