@@ -110,6 +110,23 @@ def _load(origin: str, name: str) -> tuple[Path, Dataset]:
     return path, read(path)
 
 
+def test_header_band_blanked_whole_keeps_its_field_value() -> None:
+    """deid-data GREYSCALE_IMAGE: the EPIQ rule takes rows 0-23 of a grey band drawn on rows 0-22 (the row below is
+    black). The band's print goes, its grey field stays grey (it was filled black: 0.7 % of the file's text-free
+    pixels changed between the words)."""
+    _, source = _load("deid-data", "GREYSCALE_IMAGE.dcm")
+    rects = match_regions(source, load_region_rules(BUNDLED))
+    before = decoded_frames(source)[0]
+    band = rects[0]
+    field = int(np.bincount(before[band.y0 : band.y1, band.x0 : band.x1].ravel()).argmax())
+    assert field > 0 and np.count_nonzero(before[band.y0 : band.y1, band.x0 : band.x1] > field + 60) > 500  # print
+    target = make_target(source)
+    rewrite_pixels(source, target, lambda index, frame: rects)
+    after = decoded_frames(target)[0]
+    assert np.all(after[band.y0 : band.y1, band.x0 : band.x1] == field)
+    assert np.count_nonzero(after != before) < np.count_nonzero(before[band.y0 : band.y1] != field) + band.width
+
+
 @pytest.mark.parametrize(("origin", "name", "rule_name"), BUNDLED_CASES)
 def test_bundled_rule_masks_the_header_text_of_its_device(origin: str, name: str, rule_name: str) -> None:
     """The matching rule's band held text (varied pixels) before and is one constant after; the rest is kept."""

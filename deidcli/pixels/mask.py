@@ -123,12 +123,31 @@ def field_fill(frame: np.ndarray, rect: Rect) -> tuple[int, ...] | None:
     best = int(np.argmax(counts))
     if counts[best] >= FIELD_SHARE * values.shape[0]:
         return tuple(int(v) for v in found[best])
+    inside = band_field(patch)
+    if inside is not None:
+        return inside
     if frame.ndim != 3 or frame.dtype != np.uint8:
         return None
     # A lossy colour field: no single value, but FIELD_SHARE of the border within a few levels of its median.
     middle = np.median(values, axis=0)
     near = (np.abs(values - middle).max(axis=1) <= LOSSY_FIELD_LEVELS).mean()
     return tuple(int(round(float(v))) for v in middle) if near >= FIELD_SHARE else None
+
+
+def band_field(patch: np.ndarray) -> tuple[int, ...] | None:
+    """The value of FIELD_SHARE of the rectangle's own pixels (one exact value), or None.
+
+    Why: a region rule blanks a header band whole and reaches one row past it (CTP's rectangles blank both
+    edges; the built-in EPIQ rules take rows 0-23 of a band drawn on rows 0-22): the border is then half band,
+    half the black below, no value reaches FIELD_SHARE, and the band itself was filled black (deid-data's
+    GREYSCALE_IMAGE and GREYSCALE_CINE: 0.7 % of their text-free pixels, the band's field between the
+    words). Print covers far less than 40 % of a band, so the band's value is still one constant that hides it."""
+    values = patch.reshape(patch.shape[0] * patch.shape[1], -1)
+    if values.shape[0] == 0:
+        return None
+    found, counts = np.unique(values, axis=0, return_counts=True)
+    best = int(np.argmax(counts))
+    return tuple(int(v) for v in found[best]) if counts[best] >= FIELD_SHARE * values.shape[0] else None
 
 
 def apply_rects(frame: np.ndarray, rects: list[Rect], value: tuple[int, ...], on_field: bool = True) -> int:
