@@ -101,7 +101,7 @@ FIELD_SHARE = 0.6
 LOSSY_FIELD_LEVELS = 4
 
 
-def field_fill(frame: np.ndarray, rect: Rect) -> tuple[int, ...] | None:
+def field_fill(frame: np.ndarray, rect: Rect) -> tuple[int, ...] | np.ndarray | None:
     """The value of the flat field `rect` stands on: the value of FIELD_SHARE of its own one-pixel border
     (exactly one value), or None when the border is textured or mixed.
 
@@ -109,7 +109,8 @@ def field_fill(frame: np.ndarray, rect: Rect) -> tuple[int, ...] | None:
     ends where the (black) picture begins; masks fitted to the print keep a margin of field inside.
     A lossy field has no single value: in 8-bit colour (ultrasound screens; palette indices and grey values
     are left exact), when FIELD_SHARE of the border lies within LOSSY_FIELD_LEVELS of its median, the mask
-    takes that median (still one constant, so nothing of the glyphs survives). Why: deid-data's RGB_CINE header band and color3d_jpeg_baseline's toolbar are
+    takes that median (still one constant, so nothing of the glyphs survives). A rectangle across two bands takes
+    each row's field (`band_field`, an array). Why: deid-data's RGB_CINE header band and color3d_jpeg_baseline's toolbar are
     JPEG grey; their masks were black blocks on the band (most of those files' remaining damage)."""
     rows, cols = frame.shape[:2]
     rect = rect.clip(cols, rows)
@@ -123,9 +124,9 @@ def field_fill(frame: np.ndarray, rect: Rect) -> tuple[int, ...] | None:
     best = int(np.argmax(counts))
     if counts[best] >= FIELD_SHARE * values.shape[0]:
         return tuple(int(v) for v in found[best])
-    inside = band_field(patch)
-    if inside is not None:
-        return inside
+    bands = band_field(patch)
+    if bands is not None:
+        return bands
     if frame.ndim != 3 or frame.dtype != np.uint8:
         return None
     # A lossy colour field: no single value, but FIELD_SHARE of the border within a few levels of its median.
@@ -134,20 +135,37 @@ def field_fill(frame: np.ndarray, rect: Rect) -> tuple[int, ...] | None:
     return tuple(int(round(float(v))) for v in middle) if near >= FIELD_SHARE else None
 
 
-def band_field(patch: np.ndarray) -> tuple[int, ...] | None:
-    """The value of FIELD_SHARE of the rectangle's own pixels (one exact value), or None.
+def band_field(patch: np.ndarray) -> np.ndarray | None:
+    """The fields of a rectangle lying across two flat bands (a header band and the black under it): one value
+    per row, its commonest, at most two values in two runs of rows (one edge), holding FIELD_SHARE of the
+    rectangle's pixels together; as an array of rows x 1 (x samples), or None. (Dense print covers up to half
+    of a text row of GREYSCALE_IMAGE's header: the share is the rectangle's, not each row's.)
 
-    Why: a region rule blanks a header band whole and reaches one row past it (CTP's rectangles blank both
-    edges; the built-in EPIQ rules take rows 0-23 of a band drawn on rows 0-22): the border is then half band,
-    half the black below, no value reaches FIELD_SHARE, and the band itself was filled black (deid-data's
-    GREYSCALE_IMAGE and GREYSCALE_CINE: 0.7 % of their text-free pixels, the band's field between the
-    words). Print covers far less than 40 % of a band, so the band's value is still one constant that hides it."""
-    values = patch.reshape(patch.shape[0] * patch.shape[1], -1)
-    if values.shape[0] == 0:
+    Why: a region rule blanks a header band whole and reaches past it (CTP's EPIQ rule takes rows 0-49 of a grey
+    band drawn on rows 0-22, black below): no value holds FIELD_SHARE of the border, and the band was filled
+    black (deid-data's GREYSCALE_IMAGE and GREYSCALE_CINE: 0.7 % of their text-free pixels, the band's field
+    between the words). Each row is one constant and the rows change value at most once, at the band's edge:
+    nothing of a glyph's shape survives (a narrow box on one glyph whose rows alternate ink and field gets None)."""
+    rows, cols = patch.shape[:2]
+    if rows == 0 or cols == 0:
         return None
-    found, counts = np.unique(values, axis=0, return_counts=True)
-    best = int(np.argmax(counts))
-    return tuple(int(v) for v in found[best]) if counts[best] >= FIELD_SHARE * values.shape[0] else None
+    flat = patch.reshape(rows, cols, -1).astype(np.int64)
+    key = flat[..., 0] - int(flat.min())
+    width = int(key.max()) + 1
+    for sample in range(1, flat.shape[2]):  # one sortable key per sample tuple
+        key = key * width + (flat[..., sample] - int(flat.min()))
+    ordered = np.sort(key, axis=1)
+    index = np.broadcast_to(np.arange(cols), ordered.shape)
+    starts = np.maximum.accumulate(np.where(np.diff(ordered, axis=1, prepend=-1) != 0, index, 0), axis=1)
+    lengths = index - starts + 1
+    best = lengths.argmax(axis=1)
+    if lengths[np.arange(rows), best].sum() < FIELD_SHARE * rows * cols:
+        return None
+    modes = ordered[np.arange(rows), best]
+    if np.count_nonzero(np.diff(modes)) > 1:
+        return None
+    where = (key == modes[:, None]).argmax(axis=1)  # a pixel of each row holding its commonest value
+    return patch[np.arange(rows), where].reshape(rows, 1, *patch.shape[2:])
 
 
 def apply_rects(frame: np.ndarray, rects: list[Rect], value: tuple[int, ...], on_field: bool = True) -> int:
@@ -155,11 +173,16 @@ def apply_rects(frame: np.ndarray, rects: list[Rect], value: tuple[int, ...], on
 
     Each rectangle takes the value of the flat field around it where there is one (`field_fill`, judged
     on the frame as it was before any rectangle was filled), else `value`; `on_field=False`: `value` always."""
-    fills = [(field_fill(frame, rect) if on_field else None) or value for rect in rects]
+    fills = [field_fill(frame, rect) if on_field else None for rect in rects]
     count = 0
     for rect, fill in zip(rects, fills, strict=True):
         if rect.area == 0:
             continue
+        if isinstance(fill, np.ndarray):  # one field per row (see band_field)
+            frame[rect.y0 : rect.y1, rect.x0 : rect.x1] = fill
+            count += 1
+            continue
+        fill = fill or value
         frame[rect.y0 : rect.y1, rect.x0 : rect.x1] = np.asarray(fill if frame.ndim == 3 else fill[0], dtype=frame.dtype)
         count += 1
     return count
