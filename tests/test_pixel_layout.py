@@ -319,3 +319,15 @@ def test_joined_cursive_name_is_print_and_an_ecg_like_trace_is_not(name, scale) 
     ink = frame[20:110] > 0
     assert covered[20:110][ink].mean() > 0.9
     assert not covered[200:300][frame[200:300] > 0].any()
+
+
+def test_thin_touching_capitals_are_print_not_a_trace() -> None:
+    """"MINN" in 1 px strokes, 30 px tall, its letters touching: one open component without loops or bars, as
+    thin as a trace, but standing on a stem every few pixels (see layout.TRACE_STEM_SHARE): still a mark."""
+    frame = np.zeros((120, 200), np.uint8)
+    corners = [(2, 35), (2, 5), (14, 25), (26, 5), (26, 35), (30, 35), (30, 5), (30, 35), (34, 35), (34, 5),
+               (52, 35), (52, 5), (52, 35), (56, 35), (56, 5), (74, 35), (74, 5)]
+    for start, end in zip(corners[:-1], corners[1:], strict=True):
+        cv2.line(frame, (start[0] + 60, start[1] + 40), (end[0] + 60, end[1] + 40), 220, 1, cv2.LINE_8)
+    covered = _covered_by_marks(frame, text_marks(frame, np.zeros(frame.shape, bool)))
+    assert covered[frame > 0].mean() > 0.9

@@ -293,6 +293,10 @@ def straight_stroke(marks: np.ndarray, line: Rect) -> bool:
 TRACE_FILL = 0.15
 TRACE_SINGLE_SHARE = 0.8
 TRACE_MIN_EXTENT = 24
+#: And it holds stems (positions crossed over half its extent across) at no more than this share of its long side:
+#: print whose glyphs touch, without loops or bars (thin capitals M, N, I, L, U), stands on a stem every few
+#: pixels (1 px strokes: 7 % of the positions), an ECG only at its spikes (a curve drifts, writing rises and falls).
+TRACE_STEM_SHARE = 0.04
 
 
 def trace(marks: np.ndarray) -> bool:
@@ -320,7 +324,9 @@ def traces(labels: np.ndarray, stats: np.ndarray, candidates: np.ndarray) -> np.
         mine = labels[y : y + h, x : x + w] == label
         along = mine if w >= h else mine.T  # one position per column of the long side
         runs = along[0].astype(np.int32) + np.count_nonzero(along[1:] & ~along[:-1], axis=0)
-        found[label] = bool((runs[runs > 0] == 1).mean() >= TRACE_SINGLE_SHARE)
+        stems = np.count_nonzero(along.sum(axis=0) * 2 > along.shape[0])  # positions crossed over half the extent
+        found[label] = bool((runs[runs > 0] == 1).mean() >= TRACE_SINGLE_SHARE
+                            and stems <= TRACE_STEM_SHARE * along.shape[1])
     return found
 
 
