@@ -381,3 +381,77 @@ def _margin(walls: np.ndarray, start: int, stop: int, margin: int) -> tuple[int,
     blocked = np.flatnonzero(across[stop:high])
     high = stop + int(blocked[0]) if blocked.size else high
     return low, high
+
+
+#: Share of a row of a fitted mask that may hold its field for the row to count as picture (tissue, a sector's
+#: edge) rather than the print's field, in `glyphs_over_picture`.
+PICTURE_ROW_FIELD_SHARE = 0.5
+#: The picture's own top: its median plus this many median absolute deviations (print crossing it is a tenth of
+#: its pixels or more, so no high percentile of it is the picture's).
+PICTURE_SPREAD = 3.0
+#: Where print over the picture begins, between the picture's top and the print's level.
+PICTURE_PRINT_STEP = 0.25
+#: Columns of print over the picture closer than this (pixels) are one glyph's piece.
+PICTURE_GLYPH_GAP = 2
+
+
+def glyphs_over_picture(frame: np.ndarray, rect: Rect) -> list[Rect]:
+    """A fitted mask whose top or bottom rows lie over the picture (print drawn across a sector's edge) as
+    the part on the print's field plus one rectangle per glyph piece over the picture: the picture between
+    and above the glyphs stays. `[rect]` whenever that is not clearly the case.
+
+    The picture rows are a run at the top or the bottom of the mask whose rows hold the mask's commonest
+    value (its field) on under PICTURE_ROW_FIELD_SHARE of their pixels, and are textured (no value holds half
+    of their other pixels: a second flat field is not a picture); the print is bright (its ink on the
+    field rows lies above the picture's top, see PICTURE_SPREAD) and over the picture it is every pixel from
+    PICTURE_PRINT_STEP of the way from that top to the print's level up (antialiased edges
+    included), each column run a pixel wider and taller. Bright specks of the picture count as print too:
+    they are masked (fail closed), never a reason to leave a glyph.
+
+    Why: deid-data's GREYSCALE_IMAGE and GREYSCALE_CINE draw `4.0cm -` with the tops of `4.0` over the
+    sector's lower edge; the mask took the sector's last 12 rows across the whole label (~350 px of image
+    between and above the glyphs on every frame)."""
+    rows, cols = frame.shape[:2]
+    rect = rect.clip(cols, rows)
+    if rect.height < 4 or rect.width < 4:
+        return [rect]
+    crop = frame[rect.y0 : rect.y1, rect.x0 : rect.x1]
+    levels = (crop.max(axis=2) if crop.ndim == 3 else crop).astype(np.float64)
+    found, counts = np.unique(levels, return_counts=True)
+    field = found[int(np.argmax(counts))]
+    picture = (levels == field).mean(axis=1) < PICTURE_ROW_FIELD_SHARE
+    count = int(np.count_nonzero(picture))
+    if count == 0 or count == len(picture):
+        return [rect]
+    at_top = bool(picture[:count].all())
+    if not at_top and not picture[-count:].all():
+        return [rect]  # picture rows not one run at an end of the mask
+    part = levels[:count] if at_top else levels[-count:]
+    rest = levels[count:] if at_top else levels[:-count]
+    deviation = np.abs(rest - field)
+    if deviation.max() == 0:
+        return [rect]
+    ink = rest[deviation * 2 > deviation.max()]
+    seen = part[part != field]  # the picture, with the print across it
+    if seen.size == 0 or np.unique(seen, return_counts=True)[1].max() * 2 >= seen.size:
+        return [rect]  # a second flat field (the black under a band), not a picture: nothing to tell print from
+    middle = float(np.median(seen))
+    level, reference = float(np.median(ink)), middle + PICTURE_SPREAD * float(np.median(np.abs(seen - middle)))
+    if level <= reference or level <= field:
+        return [rect]  # print not brighter than the picture it crosses: cannot tell it apart
+    glyph = part >= reference + PICTURE_PRINT_STEP * (level - reference)
+    boundary = rect.y0 + count if at_top else rect.y1 - count
+    pieces = [Rect(rect.x0, boundary, rect.x1, rect.y1) if at_top else Rect(rect.x0, rect.y0, rect.x1, boundary)]
+    columns = np.flatnonzero(glyph.any(axis=0))
+    if columns.size == 0:
+        return pieces
+    breaks = np.flatnonzero(np.diff(columns) > PICTURE_GLYPH_GAP)
+    for first, last in zip(np.r_[0, breaks + 1], np.r_[breaks, columns.size - 1], strict=True):
+        x0, x1 = int(columns[first]), int(columns[last]) + 1
+        inked = np.flatnonzero(glyph[:, x0:x1].any(axis=1))
+        if at_top:
+            y0, y1 = rect.y0 + int(inked[0]) - 1, boundary
+        else:
+            y0, y1 = boundary, rect.y1 - count + int(inked[-1]) + 2
+        pieces.append(Rect(rect.x0 + x0 - 1, y0, rect.x0 + x1 + 1, y1).clip(cols, rows))
+    return [piece for piece in pieces if piece.area]
