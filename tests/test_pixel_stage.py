@@ -323,3 +323,17 @@ def test_speckle_in_a_doppler_sector_is_not_print(pipeline, name) -> None:
     further). Print is drawn at one level; speckle is spread over many."""
     source, output = deidentify(pipeline, sample_file(name))
     assert changed_share(source, output) <= 0.01
+
+
+@pytest.mark.parametrize("name", ["vlut_04.dcm", "mlut_18.dcm"])
+def test_grid_lines_beside_a_caption_across_them_are_unchanged(pipeline, name) -> None:
+    """The SMPTE pattern prints its caption (x 184-329, y 475-507) across its grid, whose lines then join the
+    glyphs into one component: the mask kept its whole detector margin and blacked out the grid beside the
+    caption (x 172-343, down to the frame's last row). The caption must go, the grid around it stay."""
+    source, output = deidentify(pipeline, sample_file(name))
+    before, after = source.pixel_array.astype(int), output.pixel_array.astype(int)
+    caption = before[475:507, 184:329]
+    assert (after[475:507, 184:329] != caption)[caption == caption.max()].mean() > 0.9
+    around = np.ones((72, 220), bool)  # rows 440-512, columns 150-370: the grid around the caption
+    around[472 - 440 : 510 - 440, 181 - 150 : 332 - 150] = False  # the caption and 3 px around it
+    assert not (after[440:512, 150:370] != before[440:512, 150:370])[around].any()

@@ -116,7 +116,21 @@ def structures(ink: np.ndarray) -> np.ndarray:
     shape = (area >= SOLID_SHARE * w * h) | (np.minimum(w, h) <= THIN_LINE)
     found = crossing & shape
     found[0] = False
-    return found[labels]
+    return found[labels] | rule_lines(ink)
+
+
+def rule_lines(ink: np.ndarray) -> np.ndarray:
+    """The rows and columns inked from border to border of the rectangle: rule lines (a grid, a table, a
+    toolbar separator) the print may touch, which then joins them into one component that is neither
+    solid nor thin.
+
+    Why: pydicom-data's SMPTE pattern (vlut_04, mlut_18) prints "SMPTE TEST PATTERN" across its grid; the
+    grid lines and the glyphs were one component that crossed the box, so the mask kept its whole detector
+    margin, grid included, and was blacked out (0.4-0.5 % of the picture). A line of print never inks every
+    pixel of a row or column of its box: its letters are apart, and the box holds a rim of field."""
+    full_rows = ink.all(axis=1)
+    full_cols = ink.all(axis=0)
+    return full_rows[:, None] | full_cols[None, :]
 
 
 #: A component whose commonest value holds less than this share of its pixels is texture (speckle, tissue),
