@@ -32,8 +32,9 @@ def tool_plugin(ds: pydicom.Dataset) -> str:
     pydicom's first plugin (gdcm) differs from deid's pylibjpeg decode by up to 5 levels on ~74 pixels a
     frame, which the damage measure counted as pixels deid changed inside the sector."""
     try:
-        from deidcli.pixels.frames import preferred_plugin
         from pydicom.pixels import get_decoder
+
+        from deidcli.pixels.frames import preferred_plugin
 
         syntax = ds.file_meta.TransferSyntaxUID
         return preferred_plugin(get_decoder(syntax)) if syntax.is_compressed else ""
