@@ -367,31 +367,6 @@ def test_mask_on_a_lossy_colour_field_takes_the_fields_median() -> None:
     assert np.all(textured[6:24, 6:34] == 0)  # no field: the frame's fill
 
 
-def test_mask_fitted_to_dense_print_on_a_lossy_band_takes_the_bands_grey() -> None:
-    """deid-data RGB_CINE: the mask of "TEST, ADL ^^" (fitted to the print, rows 0-41 of the JPEG grey header band)
-    has large glyphs and their halo on half its border; it was filled black on the band. It takes the band's grey
-    (within the JPEG noise) and stays one constant."""
-    import io
-    import zipfile
-
-    import pydicom
-    from pydicom.pixels import pixel_array
-
-    from deidcli.pixels.mask import LOSSY_FIELD_LEVELS, apply_rects
-    from tests.conftest import deid_data_file
-
-    with zipfile.ZipFile(deid_data_file("ultrasounds", "RGB_CINE.zip")) as archive:
-        source = pydicom.dcmread(io.BytesIO(archive.read("RGB_CINE.dcm")))
-    frame = pixel_array(source, index=13)
-    rect = Rect(105, 0, 247, 42)
-    band = np.median(frame[0:4, rect.x0 : rect.x1].reshape(-1, 3), axis=0)  # above the print: the band's field
-    assert band.min() > 30
-    apply_rects(frame, [rect], (0, 0, 0))
-    masked = frame[rect.y0 : rect.y1, rect.x0 : rect.x1].reshape(-1, 3)
-    assert np.all(masked == masked[0])
-    assert np.abs(band - masked[0].astype(int)).max() <= LOSSY_FIELD_LEVELS
-
-
 def test_mask_on_a_graded_plate_takes_the_plates_rows() -> None:
     """A toolbar button shaded over 30 levels from top to bottom (color3d_jpeg_baseline): no constant matches it,
     so each row of the mask takes its own row's value from the mask's sides; the glyphs are gone."""

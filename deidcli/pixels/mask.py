@@ -99,11 +99,6 @@ FIELD_SHARE = 0.6
 #: Or, in 8-bit colour, lie within this many levels of the border's median on every sample (a lossy field's
 #: noise: JPEG keeps a grey toolbar or header band within 2-4 levels, never at one value).
 LOSSY_FIELD_LEVELS = 4
-#: Share of the border that must lie that near its median in lossy colour: less than FIELD_SHARE, since a mask
-#: fitted to dense print has glyphs and their JPEG halo on half its border (deid-data's RGB_CINE header: 47 % of
-#: the "TEST, ADL ^^" mask's border within 4 levels of the band's grey, the rest print; it was filled black on the
-#: band). The fill is one constant whatever its value, so the share only decides how it looks.
-LOSSY_FIELD_SHARE = 0.4
 
 
 def field_fill(frame: np.ndarray, rect: Rect) -> tuple[int, ...] | np.ndarray | None:
@@ -113,7 +108,7 @@ def field_fill(frame: np.ndarray, rect: Rect) -> tuple[int, ...] | np.ndarray | 
     Its own border, not the pixels around it: a region rule's header band lies on the band's colour and
     ends where the (black) picture begins; masks fitted to the print keep a margin of field inside.
     A lossy field has no single value: in 8-bit colour (ultrasound screens; palette indices and grey values
-    are left exact), when LOSSY_FIELD_SHARE of the border lies within LOSSY_FIELD_LEVELS of its median, the mask
+    are left exact), when FIELD_SHARE of the border lies within LOSSY_FIELD_LEVELS of its median, the mask
     takes that median (still one constant, so nothing of the glyphs survives). A rectangle across two bands takes
     each row's field (`band_field`, an array). Why: deid-data's RGB_CINE header band and color3d_jpeg_baseline's toolbar are
     JPEG grey; their masks were black blocks on the band (most of those files' remaining damage)."""
@@ -134,10 +129,10 @@ def field_fill(frame: np.ndarray, rect: Rect) -> tuple[int, ...] | np.ndarray | 
         return bands
     if frame.ndim != 3 or frame.dtype != np.uint8:
         return None
-    # A lossy colour field: no single value, but LOSSY_FIELD_SHARE of the border within a few levels of its median.
+    # A lossy colour field: no single value, but FIELD_SHARE of the border within a few levels of its median.
     middle = np.median(values, axis=0)
     near = (np.abs(values - middle).max(axis=1) <= LOSSY_FIELD_LEVELS).mean()
-    return tuple(int(round(float(v))) for v in middle) if near >= LOSSY_FIELD_SHARE else None
+    return tuple(int(round(float(v))) for v in middle) if near >= FIELD_SHARE else None
 
 
 def band_field(patch: np.ndarray) -> np.ndarray | None:
