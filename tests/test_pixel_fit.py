@@ -269,30 +269,6 @@ def test_commonest_counts_equal_a_unique_per_component() -> None:
             assert counts[label] == expected
 
 
-def test_print_across_a_sector_edge_keeps_the_sector_rows_between_and_above_its_glyphs() -> None:
-    """deid-data GREYSCALE_IMAGE: the tops of `4.0` in `4.0cm -` are drawn over the sector's last rows. The fitted
-    mask took those 12 rows across the whole label; split over the picture it covers every pixel of the print
-    and leaves the sector above and between the glyphs (a mask fitted on the print's field below is unchanged)."""
-    import pydicom
-
-    from deidcli.pixels.fit import glyphs_over_picture
-    from tests.conftest import deid_data_file
-
-    frame = pydicom.dcmread(deid_data_file("ultrasounds", "GREYSCALE_IMAGE.dcm")).pixel_array
-    fitted = fit_to_ink(frame, Rect(839, 680, 946, 737))  # the scanner's box of `4.0cm -`
-    assert fitted.y0 < 700  # the glyph tops at row 700 lie over the sector (rows up to 708)
-    covered = np.zeros(frame.shape, bool)
-    for piece in glyphs_over_picture(frame, fitted):
-        covered[piece.y0 : piece.y1, piece.x0 : piece.x1] = True
-    label = frame[fitted.y0 : fitted.y1, fitted.x0 : fitted.x1] >= 100  # the print, antialiased edges included
-    assert covered[fitted.y0 : fitted.y1, fitted.x0 : fitted.x1][label].all()
-    sector = np.zeros(frame.shape, bool)
-    sector[fitted.y0 : 709, fitted.x0 : 896] = frame[fitted.y0 : 709, fitted.x0 : 896] < 100
-    assert (~covered[sector]).mean() > 0.4  # the sector's own pixels above and between the glyphs stay
-    assert covered[709:715, fitted.x0 : fitted.x1].all()  # on the black field the print's rows stay whole
-    assert glyphs_over_picture(frame, Rect(0, 0, 60, 30)) == [Rect(0, 0, 60, 30)]  # no picture rows: as fitted
-
-
 def _toolbar() -> np.ndarray:
     """A grey toolbar plate (rows 90-140) on black, with its lighter top edge across the whole width."""
     frame = np.zeros((200, 400, 3), np.uint8)

@@ -27,7 +27,7 @@ from deidcli.audit import FileResult, PrivateRecord
 from deidcli.datasets import new_file_meta
 from deidcli.errors import FileRejected, PixelError
 from deidcli.geometry import Rect
-from deidcli.pixels.fit import fit_to_ink, glyphs_over_picture, value_span
+from deidcli.pixels.fit import fit_to_ink, value_span
 from deidcli.pixels.frames import check_pixels_cleanable, frame_count
 from deidcli.pixels.overlays import mask_overlays, overlay_images
 from deidcli.pixels.regions import RegionRule, RuleIndex, rects_of
@@ -212,7 +212,7 @@ class FrameScanner:
         if cached is None:
             rects = self._scan(index, frame)
             span = value_span(frame) if rects else 0.0
-            cached = [piece for rect in rects for piece in glyphs_over_picture(frame, fit_to_ink(frame, rect, span))]
+            cached = [fit_to_ink(frame, rect, span) for rect in rects]
             if digest is not None:
                 self.cache[digest] = cached
         self.all_rects.update(regions)
