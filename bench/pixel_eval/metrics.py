@@ -70,12 +70,40 @@ def text_pixels(frame: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray
     return fg if fg.sum() <= fg.size / 2 else ~fg
 
 
-def text_changed_share(before: np.ndarray, changed: np.ndarray, box: tuple[int, int, int, int]) -> float:
+def text_changed_share(before: np.ndarray, changed: np.ndarray, box: tuple[int, int, int, int],
+                       after: np.ndarray | None = None) -> float:
+    """Share of the box's text pixels that can no longer be told from their surroundings: changed, or (with
+    `after`, the output frame in stored values) left at the value the mask filled around them (`buried`)."""
     x0, y0, x1, y1 = box
     tp = text_pixels(before, box)
     if tp.size == 0 or not tp.any():
         return 1.0
-    return float(changed[y0:y1, x0:x1][tp].mean())
+    hidden = changed[y0:y1, x0:x1]
+    if after is not None:
+        hidden = hidden | buried(after[y0:y1, x0:x1], hidden)
+    return float(hidden[tp].mean())
+
+
+#: Half-width (pixels) of the square around a pixel that must all hold the fill value for `buried`.
+BURIED_REACH = 2
+
+
+def buried(after: np.ndarray, changed: np.ndarray) -> np.ndarray:
+    """Pixels of an output crop lying inside a patch of the fill value (the commonest output value of the
+    crop's changed pixels): a glyph drawn at the very value the mask fills with is unchanged, yet nothing
+    distinguishes it from the filled field around it (redteam4's palette_face: a date in the palette's
+    darkest entry, filled with that entry; mr12_above_window/cr_m1_label: boxes filled whole, the Otsu
+    minority being the field already at the fill value). A glyph at the fill value beside a mask that does
+    not cover it keeps its unchanged surroundings and is not buried."""
+    if not changed.any():
+        return np.zeros(changed.shape, bool)
+    samples = after.reshape(after.shape[0], after.shape[1], -1)
+    values, counts = np.unique(samples[changed], axis=0, return_counts=True)
+    fill = values[int(np.argmax(counts))]
+    at_fill = (samples == fill).all(axis=2).astype(np.uint8)
+    size = 2 * BURIED_REACH + 1
+    inner = cv2.erode(at_fill, np.ones((size, size), np.uint8), borderType=cv2.BORDER_REPLICATE)
+    return inner.astype(bool)
 
 
 def normalise(text: str) -> str:

@@ -51,7 +51,7 @@ def box_verdicts(pe, case, out_path, reader) -> list[dict]:
     for b in case.boxes:
         for i in sorted(i for i in pe.check_frames(case, n) if b.on_frame(i)):
             ch = changed_mask(fin[i], fout[i])
-            share = text_changed_share(pe.glyph_picture(fin[i], ds_in, b.box), ch, b.box)
+            share = text_changed_share(pe.glyph_picture(fin[i], ds_in, b.box), ch, b.box, fout[i])
             legible, read = (False, "")
             if b.cls == "phi" and share < 0.995:
                 legible, read = reader.legible(b.text, to_display(fout[i], ds_out), fout[i], b.box)
