@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import cv2
 import numpy as np
+import pydicom
 import pytest
 
 from deidcli.geometry import Rect
@@ -267,3 +268,22 @@ def test_commonest_counts_equal_a_unique_per_component() -> None:
             mine = labels == label
             expected = np.unique(values[mine], axis=0, return_counts=True)[1].max() if wanted[label] and mine.any() else 0
             assert counts[label] == expected
+
+
+def test_print_crossing_from_the_padding_onto_the_field_of_view_keeps_both_parts() -> None:
+    """A line of print that starts on a CT's black padding and runs onto the grey disc of its field of view:
+    the disc's noisy air crosses the box as a plate, and a fit to the ink on the plate alone dropped the words
+    on the padding (red team 4's planted ct_letterspaced, bench/redteam: `C I A R A N` left legible)."""
+    from tests.conftest import pydicom_file
+
+    stored = pydicom.dcmread(pydicom_file("693_UNCI.dcm")).pixel_array
+    cover = np.zeros(stored.shape, np.uint8)  # antialiased, as the planted line (and most burned-in print)
+    cv2.putText(cover, "C I A R A N  F I T Z", (4, 13), cv2.FONT_HERSHEY_PLAIN, 0.67, 255, 1, cv2.LINE_AA)
+    share = cover / 255.0
+    frame = np.rint(stored * (1 - share) + float(stored.max()) * share).astype(stored.dtype)
+    glyphs = share > 0.25
+    padding = frame[16:24, 0:40]
+    # one value under the line's start, the field of view's noisy air under its end
+    assert (padding == padding[0, 0]).all() and frame[16:24, 100:160].std() > 5
+    fitted = fit_to_ink(frame, Rect(0, 0, 164, 24))
+    assert _inside(fitted, glyphs)

@@ -331,6 +331,7 @@ def fit_to_ink(frame: np.ndarray, rect: Rect, span: float | None = None) -> Rect
                 ink, distance = found
                 walls = structures(ink)  # separators and edges crossing the plate
                 ink = without_specks(without_texture(ink & ~walls, crop), distance)
+            ink = ink | beside_plate(crop, plate, rim, floor, span)
         elif ink is None:
             return rect  # a textured field (tissue, speckle) and no print level: nothing is trimmed
     else:
@@ -356,6 +357,25 @@ def on_plate(crop: np.ndarray, plate: np.ndarray, floor: float, span: float) -> 
         return None
     distance = np.abs(crop - field).max(axis=2)
     return plate & (distance > tolerance), distance
+
+
+def beside_plate(crop: np.ndarray, plate: np.ndarray, rim: np.ndarray, floor: float, span: float) -> np.ndarray:
+    """The print off the plate: pixels beside it that differ from the field of the rim's pixels off it (a flat
+    one), less the structures crossing the box (the plate's own edge). Empty when the rim has no flat field off
+    the plate (tissue beside it: nothing to measure print against there, and the plate's print decides).
+
+    Why: a line of print that crosses from one field onto another (a CT's black padding onto the grey disc of
+    its field of view) lies on the plate only in part; fitted to the ink on the plate, the mask dropped the
+    words on the padding (red team 4's planted ct_letterspaced: `C I A R A N` left legible beside a mask over
+    the surname; ct_vertical: `ZHANG` of a vertical `ZHANG WEI`)."""
+    off = rim & ~plate
+    if not off.any():
+        return np.zeros(plate.shape, bool)
+    field, deviation, tolerance = field_of(crop[off], floor)
+    if tolerance > FLAT_SHARE_OF_RANGE * span or (deviation <= tolerance).mean() < FIELD_RIM_SHARE:
+        return np.zeros(plate.shape, bool)
+    ink = ~plate & (np.abs(crop - field).max(axis=2) > tolerance)
+    return ink & ~structures(ink)
 
 
 def field_of(values: np.ndarray, floor: float) -> tuple[np.ndarray, np.ndarray, float]:
