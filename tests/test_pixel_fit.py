@@ -287,3 +287,24 @@ def test_print_crossing_from_the_padding_onto_the_field_of_view_keeps_both_parts
     assert (padding == padding[0, 0]).all() and frame[16:24, 100:160].std() > 5
     fitted = fit_to_ink(frame, Rect(0, 0, 164, 24))
     assert _inside(fitted, glyphs)
+
+
+def test_standing_name_beside_tissue_is_fitted_along_its_length() -> None:
+    """A name written bottom to top along a CT's left edge, its lower word touching the head's outline: fitted
+    upright, the word joined to the tissue was taken for tissue lying off the print's rows and dropped, and the
+    mask kept only the upper word (red team 4's planted ct_vertical, bench/redteam: `ZHANG` left legible)."""
+    from tests.conftest import pydicom_file
+
+    stored = pydicom.dcmread(pydicom_file("693_UNCI.dcm")).pixel_array
+    lying = np.zeros((24, 100), np.uint8)
+    (_, cap), _ = cv2.getTextSize("H", cv2.FONT_HERSHEY_DUPLEX, 1.0, 1)
+    cv2.putText(lying, "ZHANG WEI", (2, 18), cv2.FONT_HERSHEY_DUPLEX, 12 / cap, 255, 1, cv2.LINE_AA)
+    ys, xs = np.nonzero(lying)
+    standing = np.rot90(lying[ys.min() : ys.max() + 1, xs.min() : xs.max() + 1])  # read bottom to top
+    cover = np.zeros(stored.shape, np.uint8)
+    cover[120 : 120 + standing.shape[0], 2 : 2 + standing.shape[1]] = standing
+    share = cover / 255.0
+    frame = np.rint(stored * (1 - share) + float(stored.max()) * share).astype(stored.dtype)
+    glyphs = share > 0.25
+    fitted = fit_to_ink(frame, Rect(0, 94, 26, 209))
+    assert _inside(fitted, glyphs)

@@ -290,6 +290,13 @@ def value_span(frame: np.ndarray) -> float:
     return float(frame.max()) - float(frame.min()) if frame.size else 0.0  # np.ptp wraps around in int16
 
 
+#: A rectangle at least this many times taller than wide holds a standing line of print (turned 90 degrees).
+#: Fitted upright, the rules that follow a line along its rows took the glyphs of a vertical name joined to the
+#: tissue beside them for tissue "off the print's rows" (red team 4 ct_vertical: "ZHANG" left legible, only
+#: "WEI" masked).
+VERTICAL_ASPECT = 2.0
+
+
 def fit_to_ink(frame: np.ndarray, rect: Rect, span: float | None = None) -> Rect:
     """`rect` shrunk to the bounding box of the ink inside it plus a margin (never grown).
 
@@ -305,6 +312,11 @@ def fit_to_ink(frame: np.ndarray, rect: Rect, span: float | None = None) -> Rect
     rect = rect.clip(cols, rows)
     if rect.width <= 2 * RIM + 2 or rect.height <= 2 * RIM + 2:
         return rect
+    if rect.height >= VERTICAL_ASPECT * rect.width:
+        # A standing line (print turned 90 degrees): fitted lying down, since the rules below follow a line
+        # along the rows (`glyph_ink`'s and `without_texture`'s print rows).
+        fitted = fit_to_ink(frame.swapaxes(0, 1), Rect(rect.y0, rect.x0, rect.y1, rect.x1), span)
+        return Rect(fitted.y0, fitted.x0, fitted.y1, fitted.x1)
     crop = frame[rect.y0 : rect.y1, rect.x0 : rect.x1].astype(np.float64)
     if crop.ndim == 2:
         crop = crop[..., None]
