@@ -323,3 +323,26 @@ def test_speckle_in_a_doppler_sector_is_not_print(pipeline, name) -> None:
     further). Print is drawn at one level; speckle is spread over many."""
     source, output = deidentify(pipeline, sample_file(name))
     assert changed_share(source, output) <= 0.01
+
+
+def test_faint_id_over_flat_brain_is_masked(pipeline, tmp_path) -> None:
+    """An ID drawn 90 stored levels above a CT's flat brain (693_UNCI, values spanning 5800 levels): in the
+    linear local-contrast view the skull's edges set the stretch and the digits stood 4 gray levels above the
+    brain, never detected (red team 4's planted ct_touching_skull, bench/redteam: left whole and legible)."""
+    from tests.conftest import pydicom_file
+
+    source = pydicom.dcmread(pydicom_file("693_UNCI.dcm"))
+    stored = source.pixel_array
+    level = float(np.median(stored[200:300, 200:300])) + 90
+    cover = np.zeros(stored.shape, np.uint8)
+    (_, cap), _ = cv2.getTextSize("H", cv2.FONT_HERSHEY_DUPLEX, 1.0, 1)
+    cv2.putText(cover, "893212336", (190, 264), cv2.FONT_HERSHEY_DUPLEX, 14 / cap, 255, 1, cv2.LINE_AA)
+    share = cover / 255.0
+    source.PixelData = np.rint(stored * (1 - share) + level * share).astype(stored.dtype).tobytes()
+    path = tmp_path / "ct.dcm"
+    source.save_as(path)
+    glyphs = share > 0.5
+    before, output = deidentify(pipeline, path)
+    changed = before.pixel_array != output.pixel_array
+    assert changed[glyphs].mean() > 0.95
+    assert changed.mean() < 0.05  # the digits' box, not the brain

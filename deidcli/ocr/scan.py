@@ -47,6 +47,7 @@ from deidcli.ocr.layout import (
     anatomy_mask,
     cell_counts,
     cell_windows,
+    compressed_contrast,
     dim_text_marks,
     local_contrast,
     stroke_response,
@@ -409,7 +410,7 @@ class TextScanner:
             # the strokes are (stroke_windows), or on the anatomy's extent where they are everywhere.
             # Authorised labels are painted over too: read once, they need no window here.
             cleaned = blank(values, state.view_rects + state.spared_view, self.pad_ratio)
-            contrast = local_contrast(cleaned)
+            contrast = compressed_contrast(cleaned)
             strokes = np.abs(stroke_values(cv2.GaussianBlur(cleaned, (0, 0), WINDOW_BLUR)))
             span = float(cleaned.max()) - float(cleaned.min())
             windows = stroke_windows(stroke_mask(strokes, anatomy, STROKE_MIN_SHARE * span)) if self.windows else None
