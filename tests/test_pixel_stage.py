@@ -346,3 +346,30 @@ def test_faint_id_over_flat_brain_is_masked(pipeline, tmp_path) -> None:
     changed = before.pixel_array != output.pixel_array
     assert changed[glyphs].mean() > 0.95
     assert changed.mean() < 0.05  # the digits' box, not the brain
+
+
+def test_name_cut_by_the_top_edge_beside_the_head_is_masked(pipeline, tmp_path) -> None:
+    """A name whose top 6 px lie above the frame (the lower 10 px of its capitals left), at the top edge of a
+    CT whose head nearly reaches it: blurred, the print joined the head and counted as anatomy, where an
+    unreadable box is kept (red team 4's planted ct_edge_cut, bench/redteam: left whole and legible). The
+    last letter, an `I` a pixel from the head, may stay: one letter identifies nobody."""
+    from tests.conftest import pydicom_file
+
+    source = pydicom.dcmread(pydicom_file("693_UNCI.dcm"))
+    stored = source.pixel_array
+    tall = np.zeros((40, 200), np.uint8)
+    (_, cap), _ = cv2.getTextSize("H", cv2.FONT_HERSHEY_DUPLEX, 1.0, 1)
+    cv2.putText(tall, "PATEL RAVI", (0, 30), cv2.FONT_HERSHEY_DUPLEX, 16 / cap, 255, 1, cv2.LINE_AA)
+    ys, xs = np.nonzero(tall)
+    word = tall[ys.min() + 6 : ys.max() + 1, xs.min() : xs.max() + 1]  # its top 6 rows cut off by the edge
+    cover = np.zeros(stored.shape, np.uint8)
+    cover[: word.shape[0], 100 : 100 + word.shape[1]] = word
+    share = cover / 255.0
+    source.PixelData = np.rint(stored * (1 - share) + float(stored.max()) * share).astype(stored.dtype).tobytes()
+    path = tmp_path / "ct.dcm"
+    source.save_as(path)
+    glyphs = share > 0.5
+    before, output = deidentify(pipeline, path)
+    changed = before.pixel_array != output.pixel_array
+    assert changed[glyphs].mean() > 0.85
+    assert changed.mean() < 0.05

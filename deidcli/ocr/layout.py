@@ -67,21 +67,29 @@ def fill_holes(mask: np.ndarray) -> np.ndarray:
     return (padded.astype(bool) | holes)[1:-1, 1:-1]
 
 
-def anatomy_mask(view8: np.ndarray, data_regions: list[Rect] | None = None) -> np.ndarray:
+def anatomy_mask(view8: np.ndarray, data_regions: list[Rect] | None = None, smooth: bool = False) -> np.ndarray:
     """Boolean mask of the frame's anatomy (True) vs background (False), at the view's resolution.
 
     `view8` is an 8-bit gray picture oriented for display (bright = dense). A frame that is all one
     value has no anatomy. The opening removes strokes up to MAX_MARK_HEIGHT // 2 thick before the
     components are measured, so text glued to the edge of tissue is not absorbed into it.
+
+    `smooth` (frames of more than 8 bits: CT, MR, CR, MG, whose tissue is broad): the picture itself is
+    opened first, before the blur. Why: bright print blurred beside tissue becomes a band thicker than the
+    opening and joins the body (red team 4's ct_edge_cut: a name cut by the top edge, 10 px tall, glued to
+    the head's outline, was "anatomy", read as '' and left). Not for 8-bit screens: speckle is bright
+    grains that the opening would take out of an ultrasound sector.
     """
     rows, cols = view8.shape[:2]
     gray = brightest_channel(view8)
     if int(gray.max()) == int(gray.min()):
         return np.zeros((rows, cols), bool)
-    blurred = cv2.GaussianBlur(gray, (0, 0), 4.0)  # speckle and noise average out; tissue stays
-    binary = (blurred > foreground_threshold(blurred)).astype(np.uint8)
     size = max(3, min(15, min(rows, cols) // 40) | 1)
     kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (size, size))
+    if smooth:
+        gray = cv2.morphologyEx(gray, cv2.MORPH_OPEN, kernel)
+    blurred = cv2.GaussianBlur(gray, (0, 0), 4.0)  # speckle and noise average out; tissue stays
+    binary = (blurred > foreground_threshold(blurred)).astype(np.uint8)
     opened = cv2.morphologyEx(binary, cv2.MORPH_OPEN, kernel)
     count, labels, stats, _ = cv2.connectedComponentsWithStats(opened, connectivity=8)
     keep = np.zeros(count, bool)

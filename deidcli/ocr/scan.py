@@ -371,7 +371,7 @@ class TextScanner:
         vrows, vcols = view.shape[:2]
         gray8 = brightest_channel(view)
         regions = None if data_regions is None else [r.scale(scale, scale) for r in data_regions]
-        anatomy = anatomy_mask(gray8, regions)
+        anatomy = anatomy_mask(gray8, regions, smooth=_wide(frame, bits_stored))
         state = _ScanState(anatomy, scale, rows, cols)
 
         wanted = self.contrast_pass == "always" or (self.contrast_pass == "wide" and _wide(frame, bits_stored))
