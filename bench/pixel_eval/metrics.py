@@ -84,26 +84,23 @@ def text_changed_share(before: np.ndarray, changed: np.ndarray, box: tuple[int, 
     return float(hidden[tp].mean())
 
 
-#: Half-width (pixels) of the square around a pixel that must all hold the fill value for `buried`.
-BURIED_REACH = 2
+#: Share of a box's output pixels at the fill value from which the box shows nothing (`buried`).
+BURIED_SHARE = 0.98
 
 
 def buried(after: np.ndarray, changed: np.ndarray) -> np.ndarray:
-    """Pixels of an output crop lying inside a patch of the fill value (the commonest output value of the
-    crop's changed pixels): a glyph drawn at the very value the mask fills with is unchanged, yet nothing
-    distinguishes it from the filled field around it (redteam4's palette_face: a date in the palette's
-    darkest entry, filled with that entry; mr12_above_window/cr_m1_label: boxes filled whole, the Otsu
-    minority being the field already at the fill value). A glyph at the fill value beside a mask that does
-    not cover it keeps its unchanged surroundings and is not buried."""
+    """The pixels of an output crop (a PHI box) at the fill value (the commonest output value of its changed
+    pixels) when the box holds almost nothing else (BURIED_SHARE): a box filled whole shows nothing, though a
+    glyph drawn at the very value the mask fills with is unchanged (redteam4's palette_face: a date in the
+    palette's darkest entry, filled with that entry; mr12_above_window, cr_m1_label: Otsu's minority was the
+    field, already at the fill value). A box where anything else is left keeps the plain changed count (a
+    line masked in part: what is left is print, whatever the field's value)."""
     if not changed.any():
         return np.zeros(changed.shape, bool)
     samples = after.reshape(after.shape[0], after.shape[1], -1)
     values, counts = np.unique(samples[changed], axis=0, return_counts=True)
-    fill = values[int(np.argmax(counts))]
-    at_fill = (samples == fill).all(axis=2).astype(np.uint8)
-    size = 2 * BURIED_REACH + 1
-    inner = cv2.erode(at_fill, np.ones((size, size), np.uint8), borderType=cv2.BORDER_REPLICATE)
-    return inner.astype(bool)
+    at_fill = (samples == values[int(np.argmax(counts))]).all(axis=2)
+    return at_fill if at_fill.mean() >= BURIED_SHARE else np.zeros(changed.shape, bool)
 
 
 def normalise(text: str) -> str:
