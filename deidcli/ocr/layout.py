@@ -78,7 +78,7 @@ def anatomy_mask(view8: np.ndarray, data_regions: list[Rect] | None = None, smoo
     opened first, before the blur. Why: bright print blurred beside tissue becomes a band thicker than the
     opening and joins the body (red team 4's ct_edge_cut: a name cut by the top edge, 10 px tall, glued to
     the head's outline, was "anatomy", read as '' and left). Not for 8-bit screens: speckle is bright
-    grains that the opening would take out of an ultrasound sector. The scanner uses it for the marks pass only.
+    grains that the opening would take out of an ultrasound sector.
     """
     rows, cols = view8.shape[:2]
     gray = brightest_channel(view8)
@@ -145,16 +145,13 @@ def stretch_strokes(strokes: np.ndarray) -> np.ndarray:
     return np.clip(128.0 + strokes * (127.0 / top), 0, 255).astype(np.uint8)
 
 
-#: `compressed_contrast`: the stroke response's scale is at least this share of its CONTRAST_PERCENTILE. Lower
-#: (1/256) lit tissue texture around print, and the detector's boxes over a CT's edge grew (ct_vertical's ID box
-#: 30 px wide for 11 px print, kept whole over tissue by the fit: 0.8 -> 2.8 % of the picture changed).
-COMPRESSION_FLOOR = 0.1
+#: `compressed_contrast`: the stroke response's scale is at least this share of its CONTRAST_PERCENTILE.
+COMPRESSION_FLOOR = 1 / 256
 
 
 def compressed_contrast(gray: np.ndarray) -> np.ndarray:
     """`local_contrast` with the stroke response compressed (asinh) instead of scaled: a stroke of a few times
-    the frame's typical response (its median, at least COMPRESSION_FLOOR of the strongest) shows well above the
-    field whatever the strongest edges are.
+    the frame's typical (median) response shows at half swing whatever the strongest edges are.
 
     Why: in a CT the skull's edges set the linear stretch (99.9th percentile: 2810 stored levels on 693_UNCI),
     and an ID drawn 90 levels above flat brain came out 4 gray levels above it, never detected (red team 4's

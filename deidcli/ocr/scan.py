@@ -371,7 +371,7 @@ class TextScanner:
         vrows, vcols = view.shape[:2]
         gray8 = brightest_channel(view)
         regions = None if data_regions is None else [r.scale(scale, scale) for r in data_regions]
-        anatomy = anatomy_mask(gray8, regions)
+        anatomy = anatomy_mask(gray8, regions, smooth=_wide(frame, bits_stored))
         state = _ScanState(anatomy, scale, rows, cols)
 
         wanted = self.contrast_pass == "always" or (self.contrast_pass == "wide" and _wide(frame, bits_stored))
@@ -430,13 +430,8 @@ class TextScanner:
         if wanted:  # where the display view was detected in windows, whose edges can end a line early
             self._complete_lines(state, inked & ~anatomy)
         cleaned = blank(gray8, state.view_rects, self.pad_ratio)
-        # Marks are looked for off the anatomy as split on the opened picture (12-16 bit frames): bright print
-        # beside tissue, blurred, joined the body there (see anatomy_mask's `smooth`). Only here: the windows
-        # and line completion keep the plain split (with it they grew masks into tissue edges, measured on
-        # red team 4's planted CTs: 0.3 -> 1.2 % of the picture).
-        body = anatomy_mask(gray8, regions, smooth=True) & anatomy if _wide(frame, bits_stored) else anatomy
-        marks = text_marks(cleaned, body, drawn_only=scale >= 1.0 and not _wide(frame, bits_stored))
-        marks += dim_text_marks(blank(cleaned, marks, self.pad_ratio), body)
+        marks = text_marks(cleaned, anatomy, drawn_only=scale >= 1.0 and not _wide(frame, bits_stored))
+        marks += dim_text_marks(blank(cleaned, marks, self.pad_ratio), anatomy)
         for mark in marks:
             if moved_inside_anatomy(mark, frame, state, chrome):
                 continue
