@@ -325,56 +325,6 @@ def test_speckle_in_a_doppler_sector_is_not_print(pipeline, name) -> None:
     assert changed_share(source, output) <= 0.01
 
 
-def test_faint_id_over_flat_brain_is_masked(pipeline, tmp_path) -> None:
-    """An ID drawn 90 stored levels above a CT's flat brain (693_UNCI, values spanning 5800 levels): in the
-    linear local-contrast view the skull's edges set the stretch and the digits stood 4 gray levels above the
-    brain, never detected (red team 4's planted ct_touching_skull, bench/redteam: left whole and legible)."""
-    from tests.conftest import pydicom_file
-
-    source = pydicom.dcmread(pydicom_file("693_UNCI.dcm"))
-    stored = source.pixel_array
-    level = float(np.median(stored[200:300, 200:300])) + 90
-    cover = np.zeros(stored.shape, np.uint8)
-    (_, cap), _ = cv2.getTextSize("H", cv2.FONT_HERSHEY_DUPLEX, 1.0, 1)
-    cv2.putText(cover, "893212336", (190, 264), cv2.FONT_HERSHEY_DUPLEX, 14 / cap, 255, 1, cv2.LINE_AA)
-    share = cover / 255.0
-    source.PixelData = np.rint(stored * (1 - share) + level * share).astype(stored.dtype).tobytes()
-    path = tmp_path / "ct.dcm"
-    source.save_as(path)
-    glyphs = share > 0.5
-    before, output = deidentify(pipeline, path)
-    changed = before.pixel_array != output.pixel_array
-    assert changed[glyphs].mean() > 0.95
-    assert changed.mean() < 0.05  # the digits' box, not the brain
-
-
-def test_name_cut_by_the_top_edge_beside_the_head_is_masked(pipeline, tmp_path) -> None:
-    """A name whose top 6 px lie above the frame (the lower 10 px of its capitals left), at the top edge of a
-    CT whose head nearly reaches it: blurred, the print joined the head and counted as anatomy, where an
-    unreadable box is kept (red team 4's planted ct_edge_cut, bench/redteam: left whole and legible). The
-    last letter, an `I` a pixel from the head, may stay: one letter identifies nobody."""
-    from tests.conftest import pydicom_file
-
-    source = pydicom.dcmread(pydicom_file("693_UNCI.dcm"))
-    stored = source.pixel_array
-    tall = np.zeros((40, 200), np.uint8)
-    (_, cap), _ = cv2.getTextSize("H", cv2.FONT_HERSHEY_DUPLEX, 1.0, 1)
-    cv2.putText(tall, "PATEL RAVI", (0, 30), cv2.FONT_HERSHEY_DUPLEX, 16 / cap, 255, 1, cv2.LINE_AA)
-    ys, xs = np.nonzero(tall)
-    word = tall[ys.min() + 6 : ys.max() + 1, xs.min() : xs.max() + 1]  # its top 6 rows cut off by the edge
-    cover = np.zeros(stored.shape, np.uint8)
-    cover[: word.shape[0], 100 : 100 + word.shape[1]] = word
-    share = cover / 255.0
-    source.PixelData = np.rint(stored * (1 - share) + float(stored.max()) * share).astype(stored.dtype).tobytes()
-    path = tmp_path / "ct.dcm"
-    source.save_as(path)
-    glyphs = share > 0.5
-    before, output = deidentify(pipeline, path)
-    changed = before.pixel_array != output.pixel_array
-    assert changed[glyphs].mean() > 0.85
-    assert changed.mean() < 0.05
-
-
 @pytest.mark.parametrize("name", ["vlut_04.dcm", "mlut_18.dcm"])
 def test_grid_lines_beside_a_caption_across_them_are_unchanged(pipeline, name) -> None:
     """The SMPTE pattern prints its caption (x 184-329, y 475-507) across its grid, whose lines then join the

@@ -67,29 +67,21 @@ def fill_holes(mask: np.ndarray) -> np.ndarray:
     return (padded.astype(bool) | holes)[1:-1, 1:-1]
 
 
-def anatomy_mask(view8: np.ndarray, data_regions: list[Rect] | None = None, smooth: bool = False) -> np.ndarray:
+def anatomy_mask(view8: np.ndarray, data_regions: list[Rect] | None = None) -> np.ndarray:
     """Boolean mask of the frame's anatomy (True) vs background (False), at the view's resolution.
 
     `view8` is an 8-bit gray picture oriented for display (bright = dense). A frame that is all one
     value has no anatomy. The opening removes strokes up to MAX_MARK_HEIGHT // 2 thick before the
     components are measured, so text glued to the edge of tissue is not absorbed into it.
-
-    `smooth` (frames of more than 8 bits: CT, MR, CR, MG, whose tissue is broad): the picture itself is
-    opened first, before the blur. Why: bright print blurred beside tissue becomes a band thicker than the
-    opening and joins the body (red team 4's ct_edge_cut: a name cut by the top edge, 10 px tall, glued to
-    the head's outline, was "anatomy", read as '' and left). Not for 8-bit screens: speckle is bright
-    grains that the opening would take out of an ultrasound sector.
     """
     rows, cols = view8.shape[:2]
     gray = brightest_channel(view8)
     if int(gray.max()) == int(gray.min()):
         return np.zeros((rows, cols), bool)
-    size = max(3, min(15, min(rows, cols) // 40) | 1)
-    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (size, size))
-    if smooth:
-        gray = cv2.morphologyEx(gray, cv2.MORPH_OPEN, kernel)
     blurred = cv2.GaussianBlur(gray, (0, 0), 4.0)  # speckle and noise average out; tissue stays
     binary = (blurred > foreground_threshold(blurred)).astype(np.uint8)
+    size = max(3, min(15, min(rows, cols) // 40) | 1)
+    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (size, size))
     opened = cv2.morphologyEx(binary, cv2.MORPH_OPEN, kernel)
     count, labels, stats, _ = cv2.connectedComponentsWithStats(opened, connectivity=8)
     keep = np.zeros(count, bool)
@@ -143,27 +135,6 @@ def stretch_strokes(strokes: np.ndarray) -> np.ndarray:
     if top <= 0:
         return np.full(strokes.shape, 128, np.uint8)
     return np.clip(128.0 + strokes * (127.0 / top), 0, 255).astype(np.uint8)
-
-
-#: `compressed_contrast`: the stroke response's scale is at least this share of its CONTRAST_PERCENTILE.
-COMPRESSION_FLOOR = 1 / 256
-
-
-def compressed_contrast(gray: np.ndarray) -> np.ndarray:
-    """`local_contrast` with the stroke response compressed (asinh) instead of scaled: a stroke of a few times
-    the frame's typical (median) response shows at half swing whatever the strongest edges are.
-
-    Why: in a CT the skull's edges set the linear stretch (99.9th percentile: 2810 stored levels on 693_UNCI),
-    and an ID drawn 90 levels above flat brain came out 4 gray levels above it, never detected (red team 4's
-    planted ct_touching_skull); compressed, it reads at 1.0 confidence. Strong print keeps its glyph shapes
-    (the mapping is monotonic and saturates smoothly)."""
-    strokes = stroke_values(gray)
-    size = np.abs(strokes)
-    top = float(np.percentile(size, CONTRAST_PERCENTILE))
-    if top <= 0:
-        return np.full(strokes.shape, 128, np.uint8)
-    scale = max(float(np.median(size)), COMPRESSION_FLOOR * top)
-    return np.clip(128.0 + np.arcsinh(strokes / scale) * (127.0 / np.arcsinh(top / scale)), 0, 255).astype(np.uint8)
 
 
 def flat_background(view8: np.ndarray) -> np.ndarray:

@@ -47,7 +47,6 @@ from deidcli.ocr.layout import (
     anatomy_mask,
     cell_counts,
     cell_windows,
-    compressed_contrast,
     dim_text_marks,
     local_contrast,
     stroke_response,
@@ -371,7 +370,7 @@ class TextScanner:
         vrows, vcols = view.shape[:2]
         gray8 = brightest_channel(view)
         regions = None if data_regions is None else [r.scale(scale, scale) for r in data_regions]
-        anatomy = anatomy_mask(gray8, regions, smooth=_wide(frame, bits_stored))
+        anatomy = anatomy_mask(gray8, regions)
         state = _ScanState(anatomy, scale, rows, cols)
 
         wanted = self.contrast_pass == "always" or (self.contrast_pass == "wide" and _wide(frame, bits_stored))
@@ -410,7 +409,7 @@ class TextScanner:
             # the strokes are (stroke_windows), or on the anatomy's extent where they are everywhere.
             # Authorised labels are painted over too: read once, they need no window here.
             cleaned = blank(values, state.view_rects + state.spared_view, self.pad_ratio)
-            contrast = compressed_contrast(cleaned)
+            contrast = local_contrast(cleaned)
             strokes = np.abs(stroke_values(cv2.GaussianBlur(cleaned, (0, 0), WINDOW_BLUR)))
             span = float(cleaned.max()) - float(cleaned.min())
             windows = stroke_windows(stroke_mask(strokes, anatomy, STROKE_MIN_SHARE * span)) if self.windows else None
