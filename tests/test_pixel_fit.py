@@ -310,6 +310,29 @@ def test_standing_name_beside_tissue_is_fitted_along_its_length() -> None:
     assert _inside(fitted, glyphs)
 
 
+def test_vertical_print_touching_the_field_of_view_keeps_the_glyphs_that_touch_it() -> None:
+    """Vertical print along a CT's left edge whose first word touches the noisy edge of the field of view: that
+    word and the tissue join into one textured component entering the box, which was dropped whole, and the mask
+    fitted to the other word left `ZHANG` of `ZHANG WEI` legible (red team 4's planted ct_vertical)."""
+    from tests.conftest import pydicom_file
+
+    stored = pydicom.dcmread(pydicom_file("693_UNCI.dcm")).pixel_array
+    (_, cap), _ = cv2.getTextSize("H", cv2.FONT_HERSHEY_DUPLEX, 1.0, 1)
+    line = np.zeros((30, 110), np.uint8)  # capitals 12 px tall, as bench/redteam/make_planted.py draws them
+    cv2.putText(line, "ZHANG WEI", (5, 20), cv2.FONT_HERSHEY_DUPLEX, 12 / cap, 255, 1, cv2.LINE_AA)
+    ys, xs = np.nonzero(line > 5)
+    turned = np.rot90(line[ys.min() : ys.max() + 1, xs.min() : xs.max() + 1])  # reads bottom to top
+    cover = np.zeros(stored.shape, np.uint8)
+    cover[120 : 120 + turned.shape[0], 2 : 2 + turned.shape[1]] = turned  # where the planted case has it
+    share = cover / 255.0
+    frame = np.rint(stored * (1 - share) + float(stored.max()) * share).astype(stored.dtype)
+    glyphs = share > 0.25
+    ys, xs = np.nonzero(glyphs)
+    assert (np.abs(frame[ys.max() - 8 : ys.max() + 1, xs.max() + 1 : xs.max() + 6] - stored.min()) > 100).any()  # touching
+    fitted = fit_to_ink(frame, Rect(0, 94, 26, 209))
+    assert _inside(fitted, glyphs)
+
+
 def _toolbar() -> np.ndarray:
     """A grey toolbar plate (rows 90-140) on black, with its lighter top edge across the whole width."""
     frame = np.zeros((200, 400, 3), np.uint8)
