@@ -1,0 +1,72 @@
+"""Hairline print too small for the scan's resolution (deidcli.ocr.fine_print) on a planted mammogram."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from deidcli.geometry import Rect
+from deidcli.ocr import BUILTIN_MAMMOGRAPHY_WORDS, TextScanner, make_detector
+from deidcli.ocr.fine_print import confirmed
+
+sys.path.insert(0, str(Path(__file__).parent))
+from ocr_fixtures import coverage  # noqa: E402
+
+ROWS, COLS, TOP = 3328, 2560, 16383
+
+
+def planted_mammogram(seed: int = 7) -> np.ndarray:
+    """A 14-bit MONOCHROME2 mammogram (breast on the left, noisy air on the right), float for drawing."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:ROWS, 0:COLS].astype(np.float32)
+    inside = (xx / (0.55 * COLS)) ** 2 + ((yy - ROWS / 2) / (0.42 * ROWS)) ** 2 <= 1.0
+    small = rng.normal(0.0, 1.0, (ROWS // 16 + 1, COLS // 16 + 1)).astype(np.float32)
+    texture = cv2.resize(cv2.GaussianBlur(small, (0, 0), 2.0), (COLS, ROWS))
+    air = rng.normal(200.0, 32.0, (ROWS, COLS)).astype(np.float32)
+    return np.where(inside, 0.7 * TOP + 0.1 * TOP * texture, air)
+
+
+def hairline(image: np.ndarray, text: str, x: int, y: int, height: int, font: int) -> Rect:
+    """Draw `text` one pixel thick with capitals `height` px tall at (x, y) (top left); returns its box."""
+    (_, cap), _ = cv2.getTextSize("H", font, 1.0, 1)
+    ink = np.zeros((ROWS, COLS), np.uint8)
+    cv2.putText(ink, text, (x, y + height), font, height / cap, 255, 1, cv2.LINE_AA)
+    image[:] = image * (1 - ink / 255.0) + TOP * (ink / 255.0)
+    ys, xs = np.nonzero(ink > 64)
+    return Rect(int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1)
+
+
+@pytest.fixture(scope="module")
+def rapid() -> TextScanner:
+    return TextScanner(make_detector("rapidocr"), BUILTIN_MAMMOGRAPHY_WORDS)
+
+
+def test_hairline_print_on_the_air_of_a_mammogram_is_masked(rapid: TextScanner) -> None:
+    image = planted_mammogram()
+    name = hairline(image, "FITZGERALD^CIARAN", 2100, 40, 10, cv2.FONT_HERSHEY_PLAIN)
+    patient_id = hairline(image, "634200712", 2100, 62, 12, cv2.FONT_HERSHEY_SIMPLEX)
+    date = hairline(image, "1955-12-24", 2100, 3290, 14, cv2.FONT_HERSHEY_COMPLEX)
+    # A solid bar as thin as the print at scan resolution: a plate edge, not print (it must stay).
+    image[1500:1510, 2200:2300] = TOP
+    frame = image.round().clip(0, TOP).astype(np.uint16)
+    result = rapid.scan(frame, "MONOCHROME2", 14)
+    for box in (name, patient_id, date):
+        assert coverage(box, result.masked, ROWS, COLS) >= 0.95, box
+    assert coverage(Rect(2200, 1500, 2300, 1510), result.masked, ROWS, COLS) == 0.0
+
+
+def test_a_solid_bar_is_not_confirmed_as_print_but_hairline_text_is() -> None:
+    field = np.random.default_rng(3).normal(40.0, 2.0, (120, 400)).clip(0, 255).astype(np.uint8)
+    bar = field.copy()
+    bar[50:60, 100:300] = 250
+    text = field.copy()
+    cv2.putText(text, "ZHANG WEI 1959", (100, 60), cv2.FONT_HERSHEY_PLAIN, 0.9, 250, 1, cv2.LINE_AA)
+    scale = 0.3  # the bar as the scan saw it: rows 15-18, columns 30-90
+    in_view = Rect(30, 15, 90, 18)
+    assert confirmed(lambda r: bar[r.y0 : r.y1, r.x0 : r.x1], in_view, scale, 120, 400) is None
+    found = confirmed(lambda r: text[r.y0 : r.y1, r.x0 : r.x1], in_view, scale, 120, 400)
+    assert found is not None and found.y0 <= 50 and found.y1 >= 59
