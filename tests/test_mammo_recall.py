@@ -1,4 +1,5 @@
-"""Hairline print too small for the scan's resolution (deidcli.ocr.fine_print) on a planted mammogram."""
+"""Print a mammogram scan used to leave: hairline print too small for the scan's resolution
+(deidcli.ocr.fine_print), a vertical line along the edge (scan.column_boxes), on planted mammograms."""
 
 from __future__ import annotations
 
@@ -30,11 +31,15 @@ def planted_mammogram(seed: int = 7) -> np.ndarray:
     return np.where(inside, 0.7 * TOP + 0.1 * TOP * texture, air)
 
 
-def hairline(image: np.ndarray, text: str, x: int, y: int, height: int, font: int) -> Rect:
-    """Draw `text` one pixel thick with capitals `height` px tall at (x, y) (top left); returns its box."""
+def hairline(image: np.ndarray, text: str, x: int, y: int, height: int, font: int, thick: int = 1,
+             turned: bool = False) -> Rect:
+    """Draw `text` `thick` pixels thick with capitals `height` px tall at (x, y) (top left; `turned`: reading
+    bottom to top, from (x, y) down); returns its box."""
     (_, cap), _ = cv2.getTextSize("H", font, 1.0, 1)
-    ink = np.zeros((ROWS, COLS), np.uint8)
-    cv2.putText(ink, text, (x, y + height), font, height / cap, 255, 1, cv2.LINE_AA)
+    ink = np.zeros((COLS, ROWS) if turned else (ROWS, COLS), np.uint8)
+    cv2.putText(ink, text, (ROWS - y - 1 if turned else x, (x if turned else y) + height), font, height / cap, 255,
+                thick, cv2.LINE_AA)
+    ink = np.ascontiguousarray(np.rot90(ink)) if turned else ink
     image[:] = image * (1 - ink / 255.0) + TOP * (ink / 255.0)
     ys, xs = np.nonzero(ink > 64)
     return Rect(int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1)
@@ -70,3 +75,12 @@ def test_a_solid_bar_is_not_confirmed_as_print_but_hairline_text_is() -> None:
     assert confirmed(lambda r: bar[r.y0 : r.y1, r.x0 : r.x1], in_view, scale, 120, 400) is None
     found = confirmed(lambda r: text[r.y0 : r.y1, r.x0 : r.x1], in_view, scale, 120, 400)
     assert found is not None and found.y0 <= 50 and found.y1 >= 59
+
+
+def test_vertical_line_along_the_edge_of_a_mammogram_is_masked_whole(rapid: TextScanner) -> None:
+    image = planted_mammogram()
+    line = hairline(image, "MBEKI THABO 1975-04-10", 2500, 1400, 36, cv2.FONT_HERSHEY_DUPLEX, thick=3, turned=True)
+    assert line.height > 10 * line.width  # drawn turned: a column along the right edge
+    frame = image.round().clip(0, TOP).astype(np.uint16)
+    result = rapid.scan(frame, "MONOCHROME2", 14)
+    assert coverage(line, result.masked, ROWS, COLS) >= 0.98
