@@ -45,13 +45,18 @@ def bars(view8: np.ndarray, anatomy: np.ndarray) -> list[Rect]:
     kernel = cv2.getStructuringElement(cv2.MORPH_RECT, (BAR_STROKE, BAR_STROKE))
     free = ~cv2.dilate(anatomy.astype(np.uint8), np.ones((7, 7), np.uint8)).astype(bool)
     found: list[Rect] = []
+    # Bright and dark strokes apart: the dark gap between two bright lines is a "bar" of the black top-hat, and
+    # joined to them it made one block too tall for a bar.
     for operation in (cv2.MORPH_TOPHAT, cv2.MORPH_BLACKHAT):
         strokes = cv2.morphologyEx(gray, operation, kernel)
-        stroked = ((strokes >= noise_floor(strokes, free)) & free).astype(np.uint8)
-        # Words of a line join over a gap of a bar's height.
+        stroked = ((strokes >= noise_floor(strokes[::3, ::3], free[::3, ::3])) & free).view(np.uint8)
+        # Specks of noise (a pixel or two) out first: a bar is at least 2 px tall. Words join over 5 px.
+        stroked = cv2.morphologyEx(stroked, cv2.MORPH_OPEN, np.ones((2, 2), np.uint8))
         joined = cv2.morphologyEx(stroked, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_RECT, (5, 1)))
-        count, _, stats, _ = cv2.connectedComponentsWithStats(joined, connectivity=8)
-        for x, y, w, h, _area in stats[1:count]:
+        # Outer contours' boxes, not connected components: the same boxes (holes aside) on a sparse mask,
+        # 0.2 ms instead of 7 (OpenCV labels every pixel of a 1024x788 picture).
+        contours, _ = cv2.findContours(joined, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+        for x, y, w, h in (cv2.boundingRect(contour) for contour in contours):
             short, long_ = min(w, h), max(w, h)
             if 2 <= short <= BAR_MAX_HEIGHT and long_ >= max(BAR_MIN_LENGTH, 2 * short):
                 found.append(Rect(int(x), int(y), int(x + w), int(y + h)))
