@@ -903,6 +903,7 @@ def stroke_windows(strokes: np.ndarray) -> list[Rect] | None:
 #: none is detected (texture everywhere). Detected at TISSUE_SCALE of the stored frame with a top-hat of
 #: TISSUE_STROKE pixels (bench: 0.5 and 7 read both planted lines; 0.31, the scan's own scale, read neither).
 TISSUE_FIND_STROKE = 5
+TISSUE_EDGE = 6
 TISSUE_CELL_STROKE = 20
 TISSUE_MAX_WINDOWS = 6
 TISSUE_MAX_SHARE = 0.1
@@ -923,11 +924,14 @@ def tissue_windows(strokes: np.ndarray, anatomy: np.ndarray, minimum: float) -> 
     A stroke stands out like `stroke_mask`'s (STROKE_NOISE_FACTOR x the anatomy's median response, and `minimum`),
     the median taken on every fourth pixel each way: the full median cost 20 ms a mammogram, more than the rest."""
     rows, cols = strokes.shape[:2]
-    sample = strokes[::4, ::4][anatomy[::4, ::4]]
+    # Not within TISSUE_EDGE pixels of the anatomy's outline: the skin line is a crowd of fine strokes too (a
+    # window on it in one of the team's synthetic mammograms), and print there is the background passes'.
+    inner = cv2.erode(anatomy.astype(np.uint8), np.ones((2 * TISSUE_EDGE + 1,) * 2, np.uint8)).astype(bool)
+    sample = strokes[::4, ::4][inner[::4, ::4]]
     if sample.size == 0:
         return []
     floor = max(minimum, STROKE_NOISE_FACTOR * float(np.median(sample)))
-    crowded = cell_counts((strokes >= floor) & anatomy, CELL) >= TISSUE_CELL_STROKE
+    crowded = cell_counts((strokes >= floor) & inner, CELL) >= TISSUE_CELL_STROKE
     if not crowded.any():
         return []
     windows = merge_overlapping([window.clip(cols, rows) for window in cell_windows(crowded, CELL, 2, 4, 8)])
