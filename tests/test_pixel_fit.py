@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import cv2
 import numpy as np
+import pydicom
 import pytest
 
 from deidcli.geometry import Rect
@@ -269,6 +270,48 @@ def test_commonest_counts_equal_a_unique_per_component() -> None:
             assert counts[label] == expected
 
 
+def test_print_crossing_from_the_padding_onto_the_field_of_view_keeps_both_parts() -> None:
+    """A line of print that starts on a CT's black padding and runs onto the grey disc of its field of view:
+    the disc's noisy air crosses the box as a plate, and a fit to the ink on the plate alone dropped the words
+    on the padding (red team 4's planted ct_letterspaced, bench/redteam: `C I A R A N` left legible)."""
+    from tests.conftest import pydicom_file
+
+    stored = pydicom.dcmread(pydicom_file("693_UNCI.dcm")).pixel_array
+    cover = np.zeros(stored.shape, np.uint8)  # antialiased, as the planted line (and most burned-in print)
+    cv2.putText(cover, "C I A R A N  F I T Z", (4, 13), cv2.FONT_HERSHEY_PLAIN, 0.67, 255, 1, cv2.LINE_AA)
+    share = cover / 255.0
+    frame = np.rint(stored * (1 - share) + float(stored.max()) * share).astype(stored.dtype)
+    glyphs = share > 0.25
+    padding = frame[16:24, 0:40]
+    # one value under the line's start, the field of view's noisy air under its end
+    assert (padding == padding[0, 0]).all() and frame[16:24, 100:160].std() > 5
+    fitted = fit_to_ink(frame, Rect(0, 0, 164, 24))
+    assert _inside(fitted, glyphs)
+
+
+def test_vertical_print_touching_the_field_of_view_keeps_the_glyphs_that_touch_it() -> None:
+    """Vertical print along a CT's left edge whose first word touches the noisy edge of the field of view: that
+    word and the tissue join into one textured component entering the box, which was dropped whole, and the mask
+    fitted to the other word left `ZHANG` of `ZHANG WEI` legible (red team 4's planted ct_vertical)."""
+    from tests.conftest import pydicom_file
+
+    stored = pydicom.dcmread(pydicom_file("693_UNCI.dcm")).pixel_array
+    (_, cap), _ = cv2.getTextSize("H", cv2.FONT_HERSHEY_DUPLEX, 1.0, 1)
+    line = np.zeros((30, 110), np.uint8)  # capitals 12 px tall, as bench/redteam/make_planted.py draws them
+    cv2.putText(line, "ZHANG WEI", (5, 20), cv2.FONT_HERSHEY_DUPLEX, 12 / cap, 255, 1, cv2.LINE_AA)
+    ys, xs = np.nonzero(line > 5)
+    turned = np.rot90(line[ys.min() : ys.max() + 1, xs.min() : xs.max() + 1])  # reads bottom to top
+    cover = np.zeros(stored.shape, np.uint8)
+    cover[120 : 120 + turned.shape[0], 2 : 2 + turned.shape[1]] = turned  # where the planted case has it
+    share = cover / 255.0
+    frame = np.rint(stored * (1 - share) + float(stored.max()) * share).astype(stored.dtype)
+    glyphs = share > 0.25
+    ys, xs = np.nonzero(glyphs)
+    assert (np.abs(frame[ys.max() - 8 : ys.max() + 1, xs.max() + 1 : xs.max() + 6] - stored.min()) > 100).any()  # touching
+    fitted = fit_to_ink(frame, Rect(0, 94, 26, 209))
+    assert _inside(fitted, glyphs)
+
+
 def _toolbar() -> np.ndarray:
     """A grey toolbar plate (rows 90-140) on black, with its lighter top edge across the whole width."""
     frame = np.zeros((200, 400, 3), np.uint8)
@@ -310,14 +353,16 @@ def test_a_word_with_capitals_and_descenders_beside_digits_is_all_print() -> Non
     assert _inside(fitted, glyphs)
 
 
-def test_rule_lines_are_long_runs_and_whole_columns_not_strokes() -> None:
-    """A toolbar's edge across most of a box and a grid column are rules; a glyph's bar is not."""
+def test_rule_lines_are_whole_thin_lines_not_strokes_or_noise() -> None:
+    """A grid line across the box is a rule; a glyph's bar is not, nor a full row of noise under glyphs."""
     from deidcli.pixels.fit import rule_lines
 
     ink = np.zeros((30, 100), bool)
-    ink[3, 5:90] = True  # an edge across 85 % of the box
     ink[:, 50] = True  # a grid line from border to border
     ink[12:22, 20:30] = True  # a glyph-sized block of strokes
+    ink[5, :] = True  # a rule across the box
+    ink[25, :] = True  # a full row of noise ...
+    ink[24, :70] = True  # ... right under glyph ink
     lines = rule_lines(ink)
-    assert lines[3, 5:90].all() and lines[:, 50].all()
-    assert not lines[12:22, 20:30].any()
+    assert lines[:, 50].all() and lines[5].all()
+    assert not lines[12:22, 20:30].any() and not lines[25, :49].any()

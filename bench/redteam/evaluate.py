@@ -31,7 +31,35 @@ sys.path.insert(0, str(HERE))
 from dataset import load_generated  # noqa: E402
 from imaging import to_display  # noqa: E402
 from make_planted import DEFAULT_SEED, generate  # noqa: E402
-from metrics import HIDDEN_SHARE, LABEL_KEPT_SHARE, Reader, changed_mask, text_changed_share  # noqa: E402
+from metrics import HIDDEN_SHARE, LABEL_KEPT_SHARE, Reader, changed_mask, gray, text_changed_share  # noqa: E402
+
+
+def glyph_share(before: np.ndarray, changed: np.ndarray, box: tuple[int, int, int, int]) -> float:
+    """Share of a box's glyph pixels changed: the larger of the harness's rule (the minority Otsu class is the
+    glyphs) and the rim rule (the class less present on the box's 1-px rim is the glyphs).
+
+    Why: the minority rule takes the field for the glyphs where bold print fills more than half of its tight
+    box, and a fully masked word whose field kept its value (the fill is the field's own value) counted as
+    unmasked (red team 4: QUIGLEY ROSE, KOVACS^ILONA: 17-20 % "changed" under a mask of one value); the rim
+    rule errs the same way on loose hand-drawn boxes whose rim crosses brighter print. A wrong pick can only
+    lower the share of a masked box; an unmasked box has both shares near 0, so the larger one is kept."""
+    harness = text_changed_share(before, changed, box)
+    x0, y0, x1, y1 = box
+    crop = gray(before)[y0:y1, x0:x1]
+    if crop.size == 0 or min(crop.shape) < 3:
+        return harness
+    lo, hi = float(np.nanmin(crop)), float(np.nanmax(crop))
+    if hi <= lo:
+        return 1.0
+    u8 = np.nan_to_num((crop - lo) / (hi - lo) * 255).astype(np.uint8)
+    _, th = cv2.threshold(u8, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
+    fg = th > 0
+    rim = np.ones(fg.shape, bool)
+    rim[1:-1, 1:-1] = False
+    glyphs = fg if fg[rim].mean() <= fg[~rim].mean() else ~fg
+    if not glyphs.any():
+        return harness
+    return max(harness, float(changed[y0:y1, x0:x1][glyphs].mean()))
 
 
 def load_harness():
@@ -51,12 +79,16 @@ def box_verdicts(pe, case, out_path, reader) -> list[dict]:
     for b in case.boxes:
         for i in sorted(i for i in pe.check_frames(case, n) if b.on_frame(i)):
             ch = changed_mask(fin[i], fout[i])
-            share = text_changed_share(pe.glyph_picture(fin[i], ds_in, b.box), ch, b.box)
+            picture = pe.glyph_picture(fin[i], ds_in, b.box)
+            share = glyph_share(picture, ch, b.box)
+            harness_share = text_changed_share(picture, ch, b.box)
             legible, read = (False, "")
             if b.cls == "phi" and share < 0.995:
                 legible, read = reader.legible(b.text, to_display(fout[i], ds_out), fout[i], b.box)
             left = (share > LABEL_KEPT_SHARE) if b.cls == "label" else (legible or share < HIDDEN_SHARE)
+            harness_left = legible or harness_share < HIDDEN_SHARE if b.cls == "phi" else harness_share > LABEL_KEPT_SHARE
             rows.append({"box": b, "frame": i, "share": share, "legible": legible, "read": read, "left": left,
+                         "harness_left": harness_left,
                          "before": to_display(fin[i], ds_in), "after": to_display(fout[i], ds_out)})
     return rows
 
@@ -91,6 +123,7 @@ def main() -> int:
     args = ap.parse_args()
 
     pe = load_harness()
+    pe.text_changed_share = glyph_share  # evaluate() scores with the rim rule too (see glyph_share)
     pe.WORK = args.work.resolve()
     truth = args.cases / "truth.json"
     if not truth.exists() or json.loads(truth.read_text()).get("seed") != args.seed:
@@ -101,7 +134,8 @@ def main() -> int:
     run = pe.run_deidcli(dirs, cases, args.timeout, args.reuse_deid)
     reader = Reader(pe.WORK / "ocr_cache.json")
     lines_by_case = []
-    total = {"phi": 0, "left": 0, "legible": 0, "unmasked": 0, "labels": 0, "kept": 0, "readable": 0, "damaged": 0}
+    total = {"phi": 0, "left": 0, "legible": 0, "unmasked": 0, "labels": 0, "kept": 0, "readable": 0, "damaged": 0,
+             "harness_left": 0}
     try:
         for c in cases:
             out = run.outputs.get(c.name)
@@ -110,6 +144,8 @@ def main() -> int:
             res = pe.evaluate(c, out, status, reader, {})
             verdicts = box_verdicts(pe, c, out, reader) if out is not None else []
             left = [v for v in verdicts if v["left"]]
+            harness_left = len({id(v["box"]) for v in verdicts if v["box"].cls == "phi" and v["harness_left"]})
+            total["harness_left"] += harness_left
             for v in left:
                 if args.crops:
                     tag = "label" if v["box"].cls == "label" else "phi"
@@ -132,7 +168,7 @@ def main() -> int:
                              if v["box"].cls == "label")
             lines_by_case.append(
                 f"| {c.name.removeprefix('gen__')} | {c.modality} {c.frames} | {status[:40]} | "
-                f"**{res.phi_left}**/{res.phi} ({res.ocr_legible}/{res.unmasked}) | {readable} | "
+                f"**{res.phi_left}**/{res.phi} ({res.ocr_legible}/{res.unmasked}) | {harness_left} | {readable} | "
                 f"{res.labels_kept}/{res.labels} | {pe.pct(res.damage_worst)} | "
                 f"{'-' if secs is None else f'{secs:.2f}'} | {'; '.join(x for x in (what, lost) if x)} |")
             print(lines_by_case[-1], flush=True)
@@ -152,15 +188,18 @@ def main() -> int:
         f"**PHI boxes left: {total['left']}/{total['phi']}** (legible to the checker's EasyOCR: {total['legible']}; "
         f"< 90 % of glyph pixels changed: {total['unmasked']}); {total['readable']} of the {total['phi']} are "
         f"readable by the checker on the input. Labels kept: {total['kept']}/{total['labels']}. "
-        f"Files with > 0.5 % of non-text pixels changed: {total['damaged']}.",
+        f"Files with > 0.5 % of non-text pixels changed: {total['damaged']}. The harness's own glyph rule (minority "
+        f"Otsu class) would count {total['harness_left']} PHI boxes left: bold print fills more than half its box.",
         "",
-        "Scoring is bench/pixel_eval.py's own (`evaluate`): *left* = legible or unmasked; *readable before* = "
-        "PHI boxes the checker reads on the input; damage = worst frame's share of pixels outside every box "
-        "(+3 px) changed.",
+        "Scoring is bench/pixel_eval.py's own (`evaluate`), except which Otsu class of a box is its glyphs: the share "
+        "changed is the larger of the minority class's and the class less present on the box's rim (`glyph_share`). "
+        "*left* = legible to the checker's EasyOCR "
+        "or < 90 % of glyph pixels changed; *readable before* = PHI boxes the checker reads on the input; damage = "
+        "worst frame's share of pixels outside every box (+3 px) changed.",
         "",
-        "| case | mod, frames | deid status | PHI left (legible/unmasked) | readable before | labels kept | "
-        "damage | deid s | what was left |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| case | mod, frames | deid status | PHI left (legible/unmasked) | left by minority rule | readable before | "
+        "labels kept | damage | deid s | what was left |",
+        "|---|---|---|---|---|---|---|---|---|---|",
         *lines_by_case,
         "",
     ]

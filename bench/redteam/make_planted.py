@@ -119,6 +119,8 @@ def glyph_mask(text: str, height: int, style: Style) -> np.ndarray:
     img = np.zeros((h + base + 2 * pad, w + 2 * pad), np.uint8)
     cv2.putText(img, text, (pad, pad + h), face, scale, 255, thick, cv2.LINE_AA if style.aa else cv2.LINE_8)
     m = img.astype(np.float64) / 255
+    if not style.aa:  # OpenCV 5 antialiases putText even with LINE_8: aliased print is thresholded here
+        m = (m >= 0.5).astype(np.float64)
     ys, xs = np.nonzero(m > 0.02)
     m = m[ys.min():ys.max() + 1, xs.min():xs.max() + 1]
     return np.ascontiguousarray(np.rot90(m, style.turns))
@@ -378,13 +380,13 @@ class Cases:
         px = src.pixel_array.astype(np.float64)[None]
         c = Canvas(px.copy())
         fam, giv, pid, dob = self.who()
-        lo = float(px.min())
-        c.draw(f"{fam} {giv}", "name", 60, 1600, 30, lo, Style("complex", italic=True))
-        c.draw(f"{pid}", "id", 60, 1650, 30, lo, Style("plain", aa=False))
+        hi = float(px.max())  # MONOCHROME1: the highest stored value is black on the white background there
+        c.draw(f"{fam} {giv}", "name", 60, 1600, 30, hi, Style("complex", italic=True))
+        c.draw(f"{pid}", "id", 60, 1650, 30, hi, Style("plain", aa=False))
         boxes = original_boxes("RG3_UNCI.dcm") + c.boxes
         ds = mono(self.seed, "cr_m1_marker_name", "CR", c.pixels, (f"{fam}^{giv}", pid), photometric="MONOCHROME1",
                   bits_stored=int(src.BitsStored))
-        return ds, boxes, "RG3 leg CR (own 'R' marker) + italic name and aliased ID at the bottom left"
+        return ds, boxes, "RG3 leg CR (own 'R' marker) + black italic name and aliased ID on the white bottom left"
 
     # ---- mammograms (synthetic, 3328x2560)
     def _mg(self, right=False, top=16383):
@@ -434,6 +436,15 @@ class Cases:
         c.draw(dob, "date", 2100, 3290, 14, 16383, Style("complex", thick=1))
         return self._mg_ds("mg_small_text", c, (f"{fam}^{giv}", pid)), c.boxes, \
             "10-14 px hairline text on a 3328x2560 mammogram (3-4 px at the scanner's 1024 px)"
+
+    def mg_two_lines_16px(self):
+        c, _ = self._mg()
+        fam, giv, pid, dob = self.who()
+        c.draw(f"{fam}, {giv}", "name", 2050, 40, 16, 16383, Style("duplex", thick=2))
+        c.draw(f"{pid} {dob}", "id", 2050, 66, 16, 16383, Style("duplex", thick=2))
+        c.draw(f"{giv} {fam}", "name", 2050, 3260, 18, 9000, Style("complex", thick=2))  # grey, not white
+        return self._mg_ds("mg_two_lines_16px", c, (f"{fam}^{giv}", pid)), c.boxes, \
+            "a two-line 16 px block (top right) and an 18 px grey line (bottom right) on a 3328x2560 mammogram"
 
     def mg_four_line_inverted(self):
         c, _ = self._mg(right=True)
@@ -536,6 +547,19 @@ class Cases:
         ds = mono(self.seed, "us_multiframe_last", "US", c.pixels, (f"{fam}^{giv}", pid), bits_stored=8,
                   sop=SOP["USMF"], extra={"FrameTime": 33.3})
         return ds, c.boxes, "6-frame grey US cine; name and ID burned into the last frame only"
+
+    def us_label_boxes(self):
+        g = us_frame(self.rng)
+        c = Canvas(np.stack([g] * 3, axis=-1)[None].copy())
+        fam, giv, pid, dob = self.who()
+        c.plate(10, 4, 330, 30, (30, 60, 160))  # a blue label box
+        c.draw(f"{fam} {giv}", "name", 16, 10, 13, (255, 255, 255), Style("duplex"))
+        c.plate(560, 4, 790, 30, (150, 150, 150))  # a grey one
+        c.draw(f"MRN {pid}", "id", 566, 10, 13, (0, 0, 0), Style("complex"))
+        c.plate(10, 560, 260, 590, (200, 40, 40))  # a red one
+        c.draw(dob, "date", 16, 567, 14, (255, 255, 0), Style("triplex"))
+        ds = colour_dataset(self.seed, "us_label_boxes", "US", c.pixels, SOP["US"], (f"{fam}^{giv}", pid))
+        return ds, c.boxes, "RGB US: white name on a blue label box, black ID on grey, yellow date on red"
 
     def us_clean(self):
         c = Canvas(us_frame(self.rng)[None].copy())
