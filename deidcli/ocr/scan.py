@@ -343,6 +343,7 @@ class TextScanner:
         signed: bool = False,
         data_regions: list[Rect] | None = None,
         chrome: ChromeMemory | None = None,
+        voi_windows: tuple[tuple[float, float], ...] = (),
     ) -> ScanResult:
         """Scan one frame (stored values, any bit depth; RGB for colour) and decide what to mask.
 
@@ -354,6 +355,8 @@ class TextScanner:
         3. text-like marks left on the background are masked without reading;
         4. the neighbourhood of every masked box is detected once more on the cleaned frame: text
            still readable there raises OcrError('ocr_residual_text') (the file is quarantined).
+        Frames of more than 8 bits are also detected through each of the file's own narrow VOI windows
+        (`voi_windows`, (low, high) stored values: deidcli.pixels.voi), as a viewer shows them.
         Small 8-bit and colour frames (under `small_side`) also get their chrome bands detected enlarged to
         `chrome_scale`; `chrome` (one ChromeMemory per file) lets later frames of a cine detect only
         the chrome pixels that changed since the first (deidcli.ocr.chrome).
@@ -426,6 +429,8 @@ class TextScanner:
                           for item in self._detect(crop, self._reader(state, window))]
                 self._check_time(start)
             self._decide(found, contrast, state, residual=True)
+            for low, high in voi_windows:
+                self._window_pass(values, photometric, (low, high), extent, state, start)
 
         if wanted and scale < 1.0:
             self._tissue_print(frame, photometric, values, state, start)
@@ -465,6 +470,31 @@ class TextScanner:
             rejected=state.rejected,
             marks=state.marks,
         )
+
+    def _window_pass(self, values: np.ndarray, photometric: str, window: tuple[float, float], extent: Rect,
+                     state: _ScanState, start: float) -> None:
+        """The anatomy's extent detected as a viewer shows it through one of the file's VOI windows.
+
+        Print a few tens of levels above brain or tissue is plain in the file's own window and a few gray
+        levels high in the full-range views, where bone and air set the scale. Only narrow windows get a
+        pass (at most VOI_WINDOW_MAX_SHARE of the frame's values): a wide one shows what the display view
+        showed. Boxes are judged like the contrast pass's: on anatomy, masked only when they read as text."""
+        low, high = window
+        lowest, highest = float(values.min()), float(values.max())
+        if high - low > VOI_WINDOW_MAX_SHARE * (highest - lowest) or high <= lowest or low >= highest:
+            return
+        inverted = photometric.upper() == "MONOCHROME1"
+        stored = (lowest + highest) - values if inverted else values  # `values` are display-oriented
+        view = ((np.clip(stored, low, high) - low) * (255.0 / (high - low)) + 0.5).astype(np.uint8)
+        if inverted:
+            view = 255 - view
+        cleaned = blank(view, state.view_rects + state.spared_view, self.pad_ratio)
+        vrows, vcols = cleaned.shape
+        crop = np.ascontiguousarray(cleaned[extent.y0 : extent.y1, extent.x0 : extent.x1])
+        found = [(item, _shift(item.rect, extent).clip(vcols, vrows), False)
+                 for item in self._detect(crop, self._reader(state, extent))]
+        self._check_time(start)
+        self._decide(found, cleaned, state, residual=True)
 
     def _chrome(self, frame: np.ndarray, photometric: str, bits_stored: int, scale: float, state: _ScanState,
                 memory: ChromeMemory | None, start: float) -> list[tuple[DetectedText, Rect, bool]]:
@@ -853,6 +883,10 @@ def neighbourhoods(rects: list[Rect], cols: int, rows: int) -> list[Rect]:
 STROKE_NOISE_FACTOR = 5.0
 STROKE_MIN_DEVIATION = 16
 STROKE_MIN_SHARE = 0.01
+
+#: A VOI window wider than this share of a frame's values gets no pass of its own (deidcli.pixels.voi):
+#: it shows what the display view showed. A head CT's 400 of ~5800 stored levels is 0.07.
+VOI_WINDOW_MAX_SHARE = 0.5
 #: Strokes are counted in cells of this many pixels square; a cell with fewer than CELL_MIN_STROKE
 #: stroke pixels holds noise, not print.
 CELL = 8
