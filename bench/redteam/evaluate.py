@@ -34,7 +34,8 @@ from make_planted import DEFAULT_SEED, generate  # noqa: E402
 from metrics import HIDDEN_SHARE, LABEL_KEPT_SHARE, Reader, changed_mask, gray, text_changed_share  # noqa: E402
 
 
-def glyph_share(before: np.ndarray, changed: np.ndarray, box: tuple[int, int, int, int]) -> float:
+def glyph_share(before: np.ndarray, changed: np.ndarray, box: tuple[int, int, int, int],
+                after: np.ndarray | None = None) -> float:
     """Share of a box's glyph pixels changed: the larger of the harness's rule (the minority Otsu class is the
     glyphs) and the rim rule (the class less present on the box's 1-px rim is the glyphs).
 
@@ -43,7 +44,7 @@ def glyph_share(before: np.ndarray, changed: np.ndarray, box: tuple[int, int, in
     unmasked (red team 4: QUIGLEY ROSE, KOVACS^ILONA: 17-20 % "changed" under a mask of one value); the rim
     rule errs the same way on loose hand-drawn boxes whose rim crosses brighter print. A wrong pick can only
     lower the share of a masked box; an unmasked box has both shares near 0, so the larger one is kept."""
-    harness = text_changed_share(before, changed, box)
+    harness = text_changed_share(before, changed, box, after)
     x0, y0, x1, y1 = box
     crop = gray(before)[y0:y1, x0:x1]
     if crop.size == 0 or min(crop.shape) < 3:
