@@ -449,10 +449,7 @@ class TextScanner:
                 continue
             if any(_overlaps(mark, spared) for spared in state.spared_view):
                 continue
-            state.masked.append(to_full_resolution(mark, scale, self.pad_ratio, rows, cols))
-            state.view_rects.append(mark)
-            state.mark_rects.add(mark)
-            state.marks += 1
+            state.add_mark(to_full_resolution(mark, scale, self.pad_ratio, rows, cols), mark)
         if not _wide(frame, bits_stored):
             self._chrome_print(frame, state, chrome)
         elif scale < 1.0:
@@ -562,10 +559,7 @@ class TextScanner:
             in_view = found.scale(state.scale, state.scale).clip(state.anatomy.shape[1], state.anatomy.shape[0])
             if any(_overlaps(in_view, spared) for spared in state.spared_view):
                 continue
-            state.masked.append(found.pad(PRINT_MARGIN, PRINT_MARGIN).clip(cols, rows))
-            state.view_rects.append(in_view)
-            state.mark_rects.add(in_view)
-            state.marks += 1
+            state.add_mark(found.pad(PRINT_MARGIN, PRINT_MARGIN).clip(cols, rows), in_view)
 
     def _tissue_print(self, frame: np.ndarray, photometric: str, values: np.ndarray, state: _ScanState,
                       start: float) -> None:
@@ -686,10 +680,7 @@ class TextScanner:
             if found is None:
                 continue
             in_view = found.scale(state.scale, state.scale).clip(state.anatomy.shape[1], state.anatomy.shape[0])
-            state.masked.append(found.pad(PRINT_MARGIN, PRINT_MARGIN).clip(cols, rows))
-            state.view_rects.append(in_view)
-            state.mark_rects.add(in_view)
-            state.marks += 1
+            state.add_mark(found.pad(PRINT_MARGIN, PRINT_MARGIN).clip(cols, rows), in_view)
 
     def _complete_lines(self, state: _ScanState, strokes: np.ndarray) -> None:
         """Masked boxes on the background grown along their line while strokes go on (gaps under a
@@ -1109,6 +1100,14 @@ class _ScanState:
         self.rejected = 0
         self.marks = 0
         self.lowest: float | None = None
+
+    def add_mark(self, full: Rect, in_view: Rect) -> None:
+        """A mark masked unread: `full` in frame pixels, `in_view` its box at scan resolution (the residual
+        check does not look around marks: `mark_rects`)."""
+        self.masked.append(full)
+        self.view_rects.append(in_view)
+        self.mark_rects.add(in_view)
+        self.marks += 1
 
     def anatomy_share(self, rect: Rect) -> float:
         """Share of the box (view pixels) lying on anatomy."""

@@ -277,12 +277,11 @@ def interior_level(crop: np.ndarray, labels: np.ndarray, interior: np.ndarray) -
     if not inside.any():
         return None
     values = crop[inside]
-    found, counts = np.unique(values, axis=0, return_counts=True)
-    best = int(np.argmax(counts))
-    if counts[best] < INTERIOR_LEVEL_SHARE * values.shape[0]:
+    level, count = commonest_row(values)
+    if count < INTERIOR_LEVEL_SHARE * values.shape[0]:
         return None
-    distance = np.abs(crop - found[best]).max(axis=2)
-    contrast = float(np.abs(found[best] - np.median(crop.reshape(-1, crop.shape[2]), axis=0)).max())
+    distance = np.abs(crop - level).max(axis=2)
+    contrast = float(np.abs(level - np.median(crop.reshape(-1, crop.shape[2]), axis=0)).max())
     return distance <= WHITE_TOLERANCE * contrast
 
 
@@ -571,12 +570,20 @@ def beside_plate(crop: np.ndarray, plate: np.ndarray, rim: np.ndarray, floor: fl
     return ink & ~structures(ink)
 
 
+def commonest_row(values: np.ndarray) -> tuple[np.ndarray, int]:
+    """The commonest row of `values` (pixels x samples: a sample tuple) and how many rows hold it; the smallest
+    such row on a tie. One place for the mode of a field's pixels: a box's rim (`field_of`), the print inside a
+    box (`interior_level`) and a mask's border (`deidcli.pixels.mask.field_fill`)."""
+    found, counts = np.unique(values, axis=0, return_counts=True)
+    best = int(np.argmax(counts))
+    return found[best], int(counts[best])
+
+
 def field_of(values: np.ndarray, floor: float) -> tuple[np.ndarray, np.ndarray, float]:
     """(the commonest sample tuple of `values` (pixels x samples), each pixel's largest sample distance from
     it, the noise tolerance: NOISE_LEVELS times the NOISE_PERCENTILE of those distances, at least `floor`):
     a field measured on a box's rim (`fit_to_ink`) or on the plate under its print (`on_plate`)."""
-    found, counts = np.unique(values, axis=0, return_counts=True)
-    field = found[int(np.argmax(counts))]
+    field, _ = commonest_row(values)
     deviation = np.abs(values - field).max(axis=1)
     return field, deviation, max(NOISE_LEVELS * float(np.percentile(deviation, NOISE_PERCENTILE)), floor)
 
