@@ -399,6 +399,7 @@ class TextScanner:
             self._decide(found, view, state)
         if windows != [Rect(0, 0, vcols, vrows)]:
             self._columns(view, inked & ~anatomy, state, start)
+        self._upright_pieces(view, state, start)
         current = view
         for rotation in self.rotations[1:] if windows == [Rect(0, 0, vcols, vrows)] else ():
             current = blank(current, state.view_rects + state.spared_view, self.pad_ratio)
@@ -658,6 +659,43 @@ class TextScanner:
                     break
             self._decide(found, view, state)
 
+    def _upright_pieces(self, view: np.ndarray, state: _ScanState, start: float) -> None:
+        """Vertical lines the upright detection found a piece of, detected again along their column turned a quarter.
+
+        Why: an upright detector reads a few glyphs of a vertical line as a short, tall box (`across`) and misses
+        the rest: a cyan ID written top to bottom beside an ultrasound's colour bar was found as `706` of
+        `670699058`, and its last digits, over the bar's grey scale, were left (35 % of its glyph pixels). Turned,
+        the whole line lies along the detector's reading direction. Only boxes in the piece's own column count
+        (`in_column`): the turned window holds upright print beside it too, which the upright detection judged.
+        At most PIECE_WINDOWS windows a frame, so a frame full of tall boxes costs a bounded number of detections."""
+        vrows, vcols = view.shape[:2]
+        pieces, state.pieces = state.pieces, []
+        windows = []
+        for piece in pieces:
+            reach = max(piece.height, PIECE_REACH * piece.width)
+            windows.append(fit_engine_grid(piece.pad(piece.width, reach).clip(vcols, vrows), vcols, vrows))
+        for window in merge_overlapping(windows)[:PIECE_WINDOWS]:
+            inside = [piece for piece in pieces if _overlaps(piece, window)]
+            crop = view[window.y0 : window.y1, window.x0 : window.x1]
+            crows, ccols = crop.shape[:2]
+            found: list[tuple[DetectedText, Rect, bool]] = []
+            for turns in (3, 1):  # clockwise first: a line reading bottom to top comes out upright
+                image = np.ascontiguousarray(np.rot90(crop, turns))
+                found = [(item, where, True) for item in self._detect(image, self._turned_reader(state, window, turns, crows, ccols))
+                         if item.rect.width > item.rect.height
+                         for where in [_shift(unrotate(item.rect, turns, crows, ccols), window).clip(vcols, vrows)]
+                         if any(in_column(where, piece) for piece in inside)]
+                self._check_time(start)
+                if found:
+                    break
+            self._decide(found, view, state)
+
+    def _turned_reader(self, state: _ScanState, window: Rect, turns: int, rows: int, cols: int
+                       ) -> Callable[[Rect], bool]:
+        """`_reader` for a picture of `window` (rows x cols in the view) turned `turns` quarters."""
+        read = self._reader(state, window)
+        return lambda rect: read(unrotate(rect, turns, rows, cols))
+
     def _fine_print(self, frame: np.ndarray, photometric: str, cleaned: np.ndarray, state: _ScanState) -> None:
         """Print shrunk to thin bars by the scan's downscale, confirmed in the stored frame and masked unread
         (deidcli.ocr.fine_print). `cleaned` is the display view with what was found so far painted over.
@@ -748,6 +786,8 @@ class TextScanner:
                 state.view_rects.append(in_view)
                 state.texts.append(item.text)
                 seen.append(in_view)
+                if across and not _turned:
+                    state.pieces.append(in_view)
             else:
                 state.rejected += 1
                 state.doubtful.append((in_view, rect))
@@ -845,6 +885,18 @@ def column_boxes(strokes: np.ndarray) -> list[Rect]:
     contours, _ = cv2.findContours(joined, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
     boxes = (cv2.boundingRect(contour) for contour in contours)
     return [Rect(x, y, x + w, y + h) for x, y, w, h in boxes if MIN_MARK_HEIGHT < w <= MAX_MARK_HEIGHT and h >= COLUMN_LENGTH * w]
+
+
+#: A vertical piece's column is detected this many of the piece's widths (its text height) above and below it.
+PIECE_REACH = 6
+#: Turned detections of vertical pieces per frame at most (`TextScanner._upright_pieces`).
+PIECE_WINDOWS = 4
+
+
+def in_column(box: Rect, piece: Rect) -> bool:
+    """Whether `box` stands in the column of the vertical `piece`: at least half of the narrower one's width shared."""
+    shared = min(box.x1, piece.x1) - max(box.x0, piece.x0)
+    return shared * 2 >= min(box.width, piece.width)
 
 
 def along(box: Rect, column: Rect) -> Rect:
@@ -1095,6 +1147,7 @@ class _ScanState:
         self.spared_view: list[Rect] = []
         self.mark_rects: set[Rect] = set()
         self.doubtful: list[tuple[Rect, Rect]] = []  # boxes on anatomy that did not read as text
+        self.pieces: list[Rect] = []  # vertical boxes an upright detection masked (`TextScanner._upright_pieces`)
         self.texts: list[str] = []
         self.boxes = 0
         self.rejected = 0
