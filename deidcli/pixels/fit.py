@@ -336,7 +336,10 @@ def print_level_ink(crop: np.ndarray) -> np.ndarray | None:
         # antialiased over tissue holds its extreme value only at a few stroke centres (generated mr_multiframe:
         # 35 of 2760 pixels at the top, the rest of each stroke 75-99 % of it; the box stayed whole).
         top, bottom, middle = float(core.max()), float(core.min()), float(np.median(core))
-        inks = [(levels == top, False), (levels == bottom, False),
+        # Print drawn at a level inside the tissue's range (a date 30 levels above an MR's tissue: neither extreme)
+        # is the core's commonest value; guarded, so a flat patch of tissue is not taken for a line of print.
+        found, counts = np.unique(core, return_counts=True)
+        inks = [(levels == top, False), (levels == bottom, False), (levels == found[int(np.argmax(counts))], True),
                 (levels >= top - WHITE_TOLERANCE * (top - middle), True),
                 (levels <= bottom + WHITE_TOLERANCE * (middle - bottom), True)]
     for ink, guarded in inks:
