@@ -1,0 +1,114 @@
+"""Red team 4's last leaks (issue 12), reproduced on real files: print drawn a few tens of levels over MR/CT tissue
+(scan._level_print, fit.print_level_ink) and a vertical ID beside an ultrasound's colour bar
+(scan._upright_pieces)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pydicom
+import pytest
+
+from deidcli.geometry import Rect
+from deidcli.ocr import TextScanner, make_detector
+from deidcli.ocr.scan import level_ink, level_windows
+from deidcli.pixels.fit import fit_to_ink
+
+sys.path.insert(0, str(Path(__file__).parent))
+from conftest import pydicom_file  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def rapid() -> TextScanner:
+    return TextScanner(make_detector("rapidocr"), None)
+
+
+def draw(image: np.ndarray, text: str, x: int, y: int, height: int, value, thick: int, turns: int = 0) -> np.ndarray:
+    """Burn `text` (DUPLEX capitals `height` px tall, antialiased, turned `turns` quarters counter-clockwise) with
+    its top left at (x, y), at `value` (a level, or a colour); returns the glyph pixels (coverage over a half)."""
+    face = cv2.FONT_HERSHEY_DUPLEX
+    (_, cap), _ = cv2.getTextSize("H", face, 1.0, 1)
+    (w, h), base = cv2.getTextSize(text, face, height / cap, thick)
+    ink = np.zeros((h + base + 2 * thick + 8, w + 2 * thick + 8), np.uint8)
+    cv2.putText(ink, text, (thick + 4, thick + 4 + h), face, height / cap, 255, thick, cv2.LINE_AA)
+    ys, xs = np.nonzero(ink)
+    ink = np.ascontiguousarray(np.rot90(ink[ys.min() : ys.max() + 1, xs.min() : xs.max() + 1], turns))
+    cover = ink.astype(np.float64) / 255.0
+    rows, cols = ink.shape
+    region = image[y : y + rows, x : x + cols].astype(np.float64)
+    weight = cover[..., None] if region.ndim == 3 else cover
+    image[y : y + rows, x : x + cols] = np.rint(region * (1 - weight) + np.asarray(value, np.float64) * weight)
+    glyphs = np.zeros(image.shape[:2], bool)
+    glyphs[y : y + rows, x : x + cols] = cover > 0.5
+    return glyphs
+
+
+def hidden(glyphs: np.ndarray, masked: list[Rect]) -> float:
+    """Share of the glyph pixels under the masks."""
+    under = np.zeros(glyphs.shape, bool)
+    for rect in masked:
+        under[rect.y0 : rect.y1, rect.x0 : rect.x1] = True
+    return float(under[glyphs].mean())
+
+
+def test_a_date_thirty_levels_above_mr_tissue_is_masked(rapid: TextScanner) -> None:
+    """MR2_UNCI (1024x1024, 0-600): a date +30 levels over the shoulder's tissue was left, 0 % changed (red team
+    mr_lowcontrast); every contrast view shows it as faint as the tissue's texture."""
+    image = pydicom.dcmread(pydicom_file("MR2_UNCI.dcm")).pixel_array.copy()
+    level = float(np.median(image[500:524, 420:580])) + 30
+    glyphs = draw(image, "1984-03-21", 420, 500, 24, level, 3)
+    result = rapid.scan(image, "MONOCHROME2", 12)
+    assert hidden(glyphs, result.masked) >= 0.98
+
+
+def test_an_id_thirty_levels_below_ct_tissue_is_masked_to_its_own_extent(rapid: TextScanner) -> None:
+    """explicit_VR-UN (CT abdomen): an ID 30 HU below the liver; masked, and the mask is the print's extent
+    (a padded detector box filled whole took a block of abdomen with it)."""
+    image = pydicom.dcmread(pydicom_file("explicit_VR-UN.dcm")).pixel_array.copy()
+    level = float(np.median(image[250:268, 180:300])) - 30
+    glyphs = draw(image, "21888304", 180, 250, 16, level, 2)
+    result = rapid.scan(image, "MONOCHROME2", 16)
+    assert hidden(glyphs, result.masked) >= 0.98
+    ys, xs = np.nonzero(glyphs)
+    text = Rect(int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1).pad(3, 3)
+    outside = sum(r.area for r in result.masked) - sum(
+        max(0, min(r.x1, text.x1) - max(r.x0, text.x0)) * max(0, min(r.y1, text.y1) - max(r.y0, text.y0))
+        for r in result.masked)
+    assert outside <= 0.002 * image.size
+
+
+@pytest.mark.parametrize("name", ["MR2_UNCI.dcm", "explicit_VR-UN.dcm", "MR-SIEMENS-DICOM-WithOverlays.dcm",
+                                  "693_UNCI.dcm"])
+def test_tissue_without_print_gets_no_level_window_or_no_mask(rapid: TextScanner, name: str) -> None:
+    """The same real frames without print: the level pass finds no crowd of drawn pixels on their tissue, or
+    nothing there reads as text; no box is masked on anatomy."""
+    source = pydicom.dcmread(pydicom_file(name))
+    image = source.pixel_array
+    result = rapid.scan(image, "MONOCHROME2", int(source.BitsStored))
+    windows = level_windows(level_ink(image))
+    assert not windows or all(r.area <= 0.002 * image.size for r in result.masked)
+    assert sum(r.area for r in result.masked) <= 0.005 * image.size
+
+
+def test_the_fit_keeps_print_drawn_at_a_level_inside_the_tissue_range() -> None:
+    """A mask over a date +30 levels over CT tissue (neither the box's highest nor lowest value): the fit cut
+    its first glyphs off (83 % of them changed); the print's level is the box's commonest value."""
+    image = pydicom.dcmread(pydicom_file("explicit_VR-UN.dcm")).pixel_array.copy()
+    level = float(np.median(image[245:270, 175:340])) + 30
+    glyphs = draw(image, "1989-02-05", 176, 246, 24, level, 3)
+    ys, xs = np.nonzero(glyphs)
+    box = Rect(int(xs.min()) - 1, int(ys.min()) - 1, int(xs.max()) + 2, int(ys.max()) + 2)
+    fitted = fit_to_ink(image, box)
+    assert hidden(glyphs, [fitted]) == 1.0
+
+
+def test_a_vertical_id_beside_an_ultrasound_colour_bar_is_masked_to_its_last_digit(rapid: TextScanner) -> None:
+    """US1_UNCR (RGB): a cyan ID written top to bottom beside the colour bar; the upright detection read `706`
+    of it and its last digits, over the bar's grey scale, were left (65 % of the glyphs changed)."""
+    image = pydicom.dcmread(pydicom_file("US1_UNCR.dcm")).pixel_array.copy()
+    glyphs = draw(image, "670699058", 620, 100, 12, (0, 255, 255), 1, turns=3)
+    result = rapid.scan(image, "RGB", 8)
+    assert hidden(glyphs, result.masked) >= 0.98
