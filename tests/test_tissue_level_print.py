@@ -112,3 +112,14 @@ def test_a_vertical_id_beside_an_ultrasound_colour_bar_is_masked_to_its_last_dig
     glyphs = draw(image, "670699058", 620, 100, 12, (0, 255, 255), 1, turns=3)
     result = rapid.scan(image, "RGB", 8)
     assert hidden(glyphs, result.masked) >= 0.98
+
+
+def test_the_fit_does_not_take_the_black_beyond_a_ct_field_of_view_for_drawn_print() -> None:
+    """693_UNCI's bottom left corner: a name in small print on the black outside the field of view, under a
+    scanner box reaching over the field of view's edge. The black is the box core's commonest value but a field,
+    not strokes: the box is still fitted to the name (kept whole, it added 1 % of the frame's pixels)."""
+    image = pydicom.dcmread(pydicom_file("693_UNCI.dcm")).pixel_array.copy()
+    glyphs = draw(image, "ciaran fitzgerald", 4, 490, 12, float(image.max()), 1)
+    fitted = fit_to_ink(image, Rect(0, 475, 114, 512))
+    assert hidden(glyphs, [fitted]) == 1.0
+    assert fitted.area <= 0.5 * Rect(0, 475, 114, 512).area

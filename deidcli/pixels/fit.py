@@ -336,13 +336,18 @@ def print_level_ink(crop: np.ndarray) -> np.ndarray | None:
         # antialiased over tissue holds its extreme value only at a few stroke centres (generated mr_multiframe:
         # 35 of 2760 pixels at the top, the rest of each stroke 75-99 % of it; the box stayed whole).
         top, bottom, middle = float(core.max()), float(core.min()), float(np.median(core))
-        # Print drawn at a level inside the tissue's range (a date 30 levels above an MR's tissue: neither extreme)
-        # is the core's commonest value; guarded, so a flat patch of tissue is not taken for a line of print.
-        found, counts = np.unique(core, return_counts=True)
-        inks = [(levels == top, False), (levels == bottom, False), (levels == found[int(np.argmax(counts))], True),
+        inks = [(levels == top, False), (levels == bottom, False),
                 (levels >= top - WHITE_TOLERANCE * (top - middle), True),
                 (levels <= bottom + WHITE_TOLERANCE * (middle - bottom), True)]
-    for ink, guarded in inks:
+    for number, (ink, guarded) in enumerate(inks):
+        if number == 2 and crop.ndim == 2:
+            # Print drawn at a level inside the tissue's range (a date 30 levels above an MR's tissue: neither
+            # extreme), before the near-extreme levels, which would take the tissue's brightest grains for it.
+            rim = np.ones(levels.shape, bool)
+            rim[RIM:-RIM, RIM:-RIM] = False
+            drawn = drawn_level_ink(levels, levels[rim])
+            if drawn is not None:
+                return drawn
         if PRINT_LEVEL_SHARE <= ink[edge : rows - edge, edge : cols - edge].mean() <= FIELD_LEVEL_SHARE:
             return None if guarded and not spans_core(ink, edge) else ink
     return None
@@ -351,6 +356,8 @@ def print_level_ink(crop: np.ndarray) -> np.ndarray | None:
 #: Share of a box's core at one level from which that level, when it is not the rim's field, is print drawn over
 #: the field (`drawn_level_ink`); at most DRAWN_LEVEL_MAX_SHARE (bold print fills half its core).
 DRAWN_LEVEL_MAX_SHARE = 0.9
+#: Share of such a level's pixels that may survive an erosion a quarter of the box's height wide (stroke junctions).
+STROKE_SOLID_SHARE = 0.05
 
 
 def drawn_level_ink(levels: np.ndarray, rim: np.ndarray) -> np.ndarray | None:
@@ -376,7 +383,16 @@ def drawn_level_ink(levels: np.ndarray, rim: np.ndarray) -> np.ndarray | None:
         return None
     ink = levels == found[best]
     ink &= ~structures(ink)  # a band or plate at that level crossing the box is the field beside the print
-    return ink if ink.any() and spans_core(ink, edge) else None
+    if not ink.any() or not spans_core(ink, edge):
+        return None
+    # Strokes, not a field: print's strokes are under a quarter of its line's height thick, so an erosion that wide
+    # leaves (almost) nothing of them; the black beyond a CT's field of view under a name survives it (the fit
+    # kept a corner box of it whole).
+    import cv2
+
+    size = max(3, min(rows, cols) // 4) | 1
+    solid = cv2.erode(ink.astype(np.uint8), np.ones((size, size), np.uint8))
+    return ink if solid.sum() <= STROKE_SOLID_SHARE * ink.sum() else None
 
 
 def spans_core(ink: np.ndarray, edge: int) -> bool:
