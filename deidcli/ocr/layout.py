@@ -25,6 +25,7 @@ import cv2
 import numpy as np
 
 from deidcli.geometry import Rect
+from deidcli.ocr import levels
 from deidcli.ocr.views import brightest_channel
 from deidcli.pixels.fit import commonest_counts
 
@@ -52,7 +53,8 @@ def foreground_threshold(view8: np.ndarray) -> int:
     Background is the darkest large population; Otsu on a photo or a frame that is all tissue would
     split the tissue itself, so the threshold never rises above an eighth of the occupied range (dim ultrasound speckle is tissue).
     """
-    low, high = np.percentile(view8, [1, 99.5])
+    low, high = (levels.percentile(levels.histogram(view8), [1, 99.5]) if view8.dtype == np.uint8 and view8.ndim == 2
+                 else np.percentile(view8, [1, 99.5]))
     otsu, _ = cv2.threshold(view8, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
     cap = low + 0.12 * (high - low)
     return int(max(low + 8, min(otsu, cap)))
@@ -158,6 +160,10 @@ def noise_floor(strokes: np.ndarray, allowed: np.ndarray) -> float:
     """The stroke response a mark needs: MARK_CONTRAST, or three times the 90th percentile of the
     background's response when the background is noisy (a log view lifts the quantum noise of air
     in a mammogram into strokes: 977 "marks" on one generated mammogram before this floor)."""
+    if strokes.dtype == np.uint8 and strokes.ndim == 2:  # the same percentile from a histogram (ocr.levels)
+        counts = levels.histogram(strokes, allowed)
+        return max(float(MARK_CONTRAST), 3.0 * float(levels.percentile(counts, 90))) if counts.any() else float(
+            MARK_CONTRAST)
     values = strokes[allowed]
     if values.size == 0:
         return float(MARK_CONTRAST)
