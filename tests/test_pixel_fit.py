@@ -283,6 +283,12 @@ def test_commonest_row_is_the_row_np_unique_along_an_axis_gives() -> None:
             values += rng.random((pixels, samples)).round(1)
         found, counts = np.unique(values, axis=0, return_counts=True)
         expected = found[int(np.argmax(counts))]
-        field = commonest_row(values)
+        field, count = commonest_row(values)
         assert field.shape == expected.shape and np.array_equal(field, expected)
+        assert count == counts.max()
         assert np.array_equal(_distance(values, field), np.abs(values - expected).max(axis=1))
+        integers = values.astype(np.int64).astype(np.uint16)  # stored samples (mask.field_fill)
+        found, counts = np.unique(integers, axis=0, return_counts=True)
+        stored, count = commonest_row(integers)
+        assert np.array_equal(stored, found[int(np.argmax(counts))]) and stored.dtype == np.uint16
+        assert count == counts.max()

@@ -29,6 +29,7 @@ from pydicom.pixels.processing import apply_color_lut
 
 from deidcli.errors import PixelError
 from deidcli.geometry import Rect
+from deidcli.pixels.fit import commonest_row
 
 
 def fill_value(
@@ -119,10 +120,9 @@ def field_fill(frame: np.ndarray, rect: Rect) -> tuple[int, ...] | None:
     values = patch[border].reshape(int(border.sum()), -1)
     if values.shape[0] == 0:
         return None
-    found, counts = np.unique(values, axis=0, return_counts=True)
-    best = int(np.argmax(counts))
-    if counts[best] >= FIELD_SHARE * values.shape[0]:
-        return tuple(int(v) for v in found[best])
+    found, count = commonest_row(values)  # np.unique(axis=0)'s row and count, without its record sort
+    if count >= FIELD_SHARE * values.shape[0]:
+        return tuple(int(v) for v in found)
     if frame.ndim != 3 or frame.dtype != np.uint8:
         return None
     # A lossy colour field: no single value, but FIELD_SHARE of the border within a few levels of its median.
