@@ -29,11 +29,18 @@ def test_median_from_a_histogram_is_numpys_for_odd_and_even_counts() -> None:
     assert seen == {0, 1}
 
 
-@pytest.mark.parametrize("q", [1, 50, 90, 99.5, [1, 99.5]])
-def test_percentile_from_a_histogram_is_numpys(q) -> None:
+@pytest.mark.parametrize("q", [0, 1, 33.3, 50, 90, 99.5, 99.9, 100, [1, 99.5], [0, 100]])
+def test_percentile_from_a_histogram_is_numpys_to_the_bit(q) -> None:
     for picture, mask in _pictures():
         if mask.any():
-            assert np.array_equal(levels.percentile(levels.histogram(picture, mask), q), np.percentile(picture[mask], q))
+            got, expected = levels.percentile(levels.histogram(picture, mask), q), np.percentile(picture[mask], q)
+            assert np.shape(got) == np.shape(expected)
+            assert np.array_equal(np.asarray(got).view(np.int64), np.asarray(expected).view(np.int64))
+
+
+def test_histogram_under_a_mask_counts_the_masked_pixels_only() -> None:
+    for picture, mask in _pictures():
+        assert np.array_equal(levels.histogram(picture, mask), np.bincount(picture[mask], minlength=256))
 
 
 def test_histogram_of_an_empty_mask_counts_nothing_and_its_median_is_refused() -> None:
