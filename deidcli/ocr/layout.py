@@ -92,7 +92,9 @@ def anatomy_mask(view8: np.ndarray, data_regions: list[Rect] | None = None) -> n
     # kept unless it read as text, instead of being masked unread like the lines below it.
     thick = np.minimum(stats[1:, cv2.CC_STAT_WIDTH], stats[1:, cv2.CC_STAT_HEIGHT]) > min(MAX_MARK_HEIGHT, min(rows, cols) // 4)
     keep[1:] = (stats[1:, cv2.CC_STAT_AREA] >= MIN_ANATOMY_SHARE * rows * cols) & thick
-    anatomy = fill_holes(keep[labels])
+    kept = np.flatnonzero(keep)
+    # One body (the common case) is one comparison, not a gather through a table (3 ms at 1024x788).
+    anatomy = fill_holes(labels == kept[0] if kept.size == 1 else keep[labels])
     if data_regions is not None:
         inside = np.zeros((rows, cols), bool)
         for region in data_regions:
