@@ -467,7 +467,9 @@ def write_report(path: Path, cases: list[Case], runs: list[ToolRun], results: di
         "",
         "*PHI left*: boxes legible to an independent EasyOCR pass on the output **or** with < 90 % of their text pixels "
         "changed (box check); *identifying*: names, IDs, dates, times, institutions among them. *damage*: share of "
-        "non-text pixels changed (outside every annotated box + 3 px), worst frame. *s/frame*: wall time of the whole "
+        "non-text pixels changed (outside every annotated box + 3 px), worst frame; input and output are decoded "
+        "with the plugin deid itself uses (pylibjpeg for JPEG: pydicom's first plugin, gdcm, differs by up to 5 "
+        "levels on lossy frames, which counted as damage). *s/frame*: wall time of the whole "
         "process (start-up included) / frames in the set.",
         "",
     ]

@@ -292,3 +292,57 @@ def test_commonest_row_is_the_row_np_unique_along_an_axis_gives() -> None:
         stored, count = commonest_row(integers)
         assert np.array_equal(stored, found[int(np.argmax(counts))]) and stored.dtype == np.uint16
         assert count == counts.max()
+
+
+def _toolbar() -> np.ndarray:
+    """A grey toolbar plate (rows 90-140) on black, with its lighter top edge across the whole width."""
+    frame = np.zeros((200, 400, 3), np.uint8)
+    frame[90:140] = (40, 44, 52)
+    frame[90] = (90, 92, 96)
+    return frame
+
+
+def _icon(frame: np.ndarray, x0: int, y0: int, size: int, colour: tuple[int, int, int]) -> np.ndarray:
+    """An outlined cone-like icon (a triangle), `size` px tall; returns its pixel mask."""
+    mask = np.zeros(frame.shape[:2], np.uint8)
+    points = np.array([[x0 + size // 2, y0], [x0, y0 + size - 1], [x0 + size - 1, y0 + size - 1]], np.int32)
+    cv2.polylines(mask, [points], True, 1, 2)
+    frame[mask == 1] = colour
+    return mask.astype(bool)
+
+
+@pytest.mark.parametrize("touching", [False, True], ids=["apart", "touching"])
+def test_name_touching_an_oversized_mark_keeps_it_in_its_mask(touching: bool) -> None:
+    """A mark drawn in the print's own grey, almost twice its height, at the end of a line: apart from the line it
+    is a graphic and stays visible; an attacker's name glued to it makes one mark with it, masked whole."""
+    frame = _toolbar()
+    glyphs = _print(frame[..., 0], "DOE", (86, 128), 1)
+    frame[glyphs] = (113, 117, 123)
+    mark = _icon(frame, 20, 96, 40, (113, 117, 123))
+    if touching:
+        frame[118:121, 55:90] = (113, 117, 123)  # a stroke joining the mark to the "D"
+    fitted = fit_to_ink(frame, Rect(14, 86, 170, 142))
+    assert _inside(fitted, glyphs)
+    assert _inside(fitted, mark) == touching
+
+
+def test_a_word_with_capitals_and_descenders_beside_digits_is_all_print() -> None:
+    """"Page 1/3": the word is ~1.35 times as tall as the digits (capital and descender): not an end graphic."""
+    frame = _toolbar()
+    glyphs = _print(frame[..., 0], "Page 1/3", (50, 125), 1)
+    frame[glyphs] = (113, 117, 123)
+    fitted = fit_to_ink(frame, Rect(40, 86, 260, 142))
+    assert _inside(fitted, glyphs)
+
+
+def test_rule_lines_are_long_runs_and_whole_columns_not_strokes() -> None:
+    """A toolbar's edge across most of a box and a grid column are rules; a glyph's bar is not."""
+    from deidcli.pixels.fit import rule_lines
+
+    ink = np.zeros((30, 100), bool)
+    ink[3, 5:90] = True  # an edge across 85 % of the box
+    ink[:, 50] = True  # a grid line from border to border
+    ink[12:22, 20:30] = True  # a glyph-sized block of strokes
+    lines = rule_lines(ink)
+    assert lines[3, 5:90].all() and lines[:, 50].all()
+    assert not lines[12:22, 20:30].any()

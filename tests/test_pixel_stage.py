@@ -323,3 +323,50 @@ def test_speckle_in_a_doppler_sector_is_not_print(pipeline, name) -> None:
     further). Print is drawn at one level; speckle is spread over many."""
     source, output = deidentify(pipeline, sample_file(name))
     assert changed_share(source, output) <= 0.01
+
+
+@pytest.mark.parametrize("name", ["vlut_04.dcm", "mlut_18.dcm"])
+def test_grid_lines_beside_a_caption_across_them_are_unchanged(pipeline, name) -> None:
+    """The SMPTE pattern prints its caption (x 184-329, y 475-507) across its grid, whose lines then join the
+    glyphs into one component: the mask kept its whole detector margin and blacked out the grid beside the
+    caption (x 172-343, down to the frame's last row). The caption must go, the grid around it stay."""
+    source, output = deidentify(pipeline, sample_file(name))
+    before, after = source.pixel_array.astype(int), output.pixel_array.astype(int)
+    caption = before[475:507, 184:329]
+    assert (after[475:507, 184:329] != caption)[caption == caption.max()].mean() > 0.9
+    around = np.ones((72, 220), bool)  # rows 440-512, columns 150-370: the grid around the caption
+    around[472 - 440 : 510 - 440, 181 - 150 : 332 - 150] = False  # the caption and 3 px around it
+    assert not (after[440:512, 150:370] != before[440:512, 150:370])[around].any()
+
+
+def _first_frames(path: Path, count: int, folder: Path) -> Path:
+    """A copy of an encapsulated multi-frame file holding its first `count` frames (same bytes per frame)."""
+    from pydicom.encaps import encapsulate, generate_fragmented_frames
+
+    ds = pydicom.dcmread(path)
+    fragments = generate_fragmented_frames(ds.PixelData, number_of_frames=int(ds.NumberOfFrames))
+    ds.PixelData = encapsulate([b"".join(frame) for _, frame in zip(range(count), fragments, strict=False)])
+    ds.NumberOfFrames = count
+    out = folder / path.name
+    ds.save_as(out)
+    return out
+
+
+def test_toolbar_icon_between_words_and_separators_are_unchanged(pipeline, tmp_path) -> None:
+    """color3d_jpeg_baseline (GE echo, 640x480 JPEG): its toolbar prints "Sector" and "MB Off" on a shaded plate,
+    with a blue pyramid icon between them and separator bars between the buttons. The detector's box took
+    the icon with "MB Off", the toolbar's top edge with "Page 1/3", and every mask was a black block on the
+    plate. The words must go; the icon, the separators and the plate beside the words stay."""
+    path = _first_frames(sample_file("color3d_jpeg_baseline.dcm"), 2, tmp_path)
+    source, output = deidentify(pipeline, path)
+    before = np.asarray(iter_pixels(source).__next__(), dtype=int)
+    after = np.asarray(output.pixel_array[0], dtype=int)
+    changed = np.abs(after - before).max(axis=-1) > 3  # more than a lossy decoder's difference
+    for x0, y0, x1, y1 in [(275, 462, 316, 474), (355, 462, 397, 474)]:  # "Sector", "MB Off"
+        crop = before[y0:y1, x0:x1].min(axis=-1)
+        glyphs = crop >= 90  # grey print (~113) on a plate under 70
+        assert changed[y0:y1, x0:x1][glyphs].mean() > 0.9, (x0, y0)
+    assert not changed[456:478, 328:350].any()  # the pyramid icon between the words
+    assert not changed[452:478, 239].any() and not changed[452:478, 320].any()  # separators
+    plate = (before[456:478, 268:330].max(axis=-1) > 20) & (after[456:478, 268:330].max(axis=-1) < 10)
+    assert not plate.any()  # no black block on the plate

@@ -364,6 +364,31 @@ def test_mask_on_a_lossy_colour_field_takes_the_fields_median() -> None:
     assert np.all(textured[6:24, 6:34] == 0)  # no field: the frame's fill
 
 
+def test_mask_on_a_graded_plate_takes_the_plates_rows() -> None:
+    """A toolbar button shaded over 30 levels from top to bottom (color3d_jpeg_baseline): no constant matches it,
+    so each row of the mask takes its own row's value from the mask's sides; the glyphs are gone."""
+    from deidcli.pixels.mask import apply_rects
+
+    rng = np.random.default_rng(11)
+    shade = np.linspace(30, 60, 40).astype(int)[:, None, None]
+    frame = np.clip(shade + rng.integers(-1, 2, (40, 60, 3)), 0, 255).astype(np.uint8)
+    plate = frame.copy()
+    frame[14:24, 12:30] = 140  # the print
+    apply_rects(frame, [Rect(8, 10, 34, 28)], (0, 0, 0))
+    assert np.abs(frame[10:28, 8:34].astype(int) - plate[10:28, 8:34]).max() <= 3
+    assert (frame[14:24, 12:30] < 80).all()
+
+
+def test_mask_whose_side_crosses_print_is_not_filled_from_it() -> None:
+    """A glyph crossing a side of the mask would give its rows the glyph's own value (the print's rows kept):
+    such a mask takes no graded fill."""
+    from deidcli.pixels.mask import graded_fill
+
+    frame = np.full((40, 60, 3), 40, np.uint8)
+    frame[14:24, 6:30] = 200  # print running out of the mask's left side
+    assert graded_fill(frame, Rect(8, 10, 34, 28)) is None
+
+
 def test_mask_on_mixed_surroundings_takes_the_frames_fill() -> None:
     """A rectangle whose ring is half plate, half dark strip has no field: the frame's darkest value fills it."""
     frame = np.full((40, 60), 120, dtype=np.uint8)

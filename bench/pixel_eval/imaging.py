@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pydicom
-from pydicom.pixels import apply_color_lut, apply_modality_lut
+from pydicom.pixels import apply_color_lut, apply_modality_lut, pixel_array
 
 PIXEL_TAGS = ("PixelData", "FloatPixelData", "DoubleFloatPixelData")
 
@@ -24,9 +24,32 @@ def frame_count(ds: pydicom.Dataset) -> int:
         return 1
 
 
+def tool_plugin(ds: pydicom.Dataset) -> str:
+    """The decoding plugin deid uses for this file's transfer syntax ("" where deidcli is not importable or
+    the syntax is native: pydicom's own choice).
+
+    Why: lossy JPEG decoders differ by a few levels (another IDCT): color3d_jpeg_baseline decoded with
+    pydicom's first plugin (gdcm) differs from deid's pylibjpeg decode by up to 5 levels on ~74 pixels a
+    frame, which the damage measure counted as pixels deid changed inside the sector."""
+    try:
+        from pydicom.pixels import get_decoder
+
+        from deidcli.pixels.frames import preferred_plugin
+
+        syntax = ds.file_meta.TransferSyntaxUID
+        return preferred_plugin(get_decoder(syntax)) if syntax.is_compressed else ""
+    except Exception:  # noqa: BLE001 - peers' venvs have no deidcli; an unknown syntax has no decoder
+        return ""
+
+
 def raw_frames(ds: pydicom.Dataset) -> np.ndarray:
-    """All frames as (frames, rows, cols[, samples]) in stored values (colour converted to RGB)."""
-    arr = ds.pixel_array
+    """All frames as (frames, rows, cols[, samples]) in stored values (colour converted to RGB), decoded
+    with the plugin deid itself uses (`tool_plugin`), or pydicom's default where that one fails."""
+    plugin = tool_plugin(ds)
+    try:
+        arr = ds.pixel_array if not plugin else pixel_array(ds, decoding_plugin=plugin)
+    except Exception:  # noqa: BLE001 - the tool quarantines what its plugin cannot decode; the check still looks
+        arr = ds.pixel_array
     n = frame_count(ds)
     spp = int(ds.get("SamplesPerPixel", 1) or 1)
     if n == 1 and arr.ndim == (3 if spp > 1 else 2):

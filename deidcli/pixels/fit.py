@@ -136,6 +136,72 @@ def structures(ink: np.ndarray, components: Components | None = None) -> np.ndar
     return found[labels] if found.any() else np.zeros(ink.shape, bool)
 
 
+#: A horizontal run of ink at least this share of the rectangle's width, and RULE_RUN_HEIGHTS times its height,
+#: is a rule (a toolbar's edge, an underline), not print: a glyph's stroke is at most one glyph wide (the box: a
+#: glyph height and the scanner's margins).
+RULE_RUN_SHARE = 0.6
+RULE_RUN_HEIGHTS = 1.0
+
+
+def rule_lines(ink: np.ndarray) -> np.ndarray:
+    """The rule lines in `ink`: columns inked from border to border, and horizontal runs of ink as long as
+    RULE_RUN_SHARE of the rectangle (and RULE_RUN_HEIGHTS of its height), thin, with at most half as much ink on
+    each side (`_thin`): taken out of the ink before its components are judged. A grid, a table, a toolbar's edge or separator the
+    print may touch, which then joins them into one component that is neither solid nor thin.
+
+    Why: pydicom-data's SMPTE pattern (vlut_04, mlut_18) prints "SMPTE TEST PATTERN" across its grid; the
+    grid lines and the glyphs were one component that crossed the box, so the mask kept its whole detector
+    margin, grid included, and was blacked out (0.4-0.5 % of the picture); color3d_jpeg_baseline's "Page 1/3"
+    box held the toolbar's top edge, joined to a separator. A line of print never inks a whole column of its
+    box (the box holds a rim of field) nor a run of several glyph widths (its letters are apart); a row of
+    lossy noise under a glyph (examples_ybr_color's `B O"` on black, every pixel a level or two off the field)
+    has glyph ink beside it, and is no rule: taken out, it cut the glyph's foot off the mask."""
+    rows, cols = ink.shape
+    lines = np.zeros(ink.shape, bool)
+    full_columns = ink.all(axis=0)
+    if full_columns.any():
+        lines[:, _thin(full_columns, ink.sum(axis=0), np.full(cols, rows))] = True
+    longest = max(RULE_RUN_SHARE * cols, RULE_RUN_HEIGHTS * rows)
+    if longest > cols:
+        return lines
+    edges = np.diff(np.pad(ink, ((0, 0), (1, 1))).astype(np.int8), axis=1)
+    starts, ends = np.argwhere(edges == 1), np.argwhere(edges == -1)  # row-major: paired run by run
+    lengths = ends[:, 1] - starts[:, 1]
+    long = lengths >= longest
+    if not long.any():
+        return lines
+    run_length = np.zeros(rows, np.int64)
+    np.maximum.at(run_length, starts[long, 0], lengths[long])
+    thin = _thin(run_length > 0, ink.sum(axis=1), run_length)
+    for (row, x0), (_, x1) in zip(starts[long], ends[long], strict=True):
+        if thin[row]:
+            lines[row, x0:x1] = True
+    return lines
+
+
+def _thin(full: np.ndarray, beside: np.ndarray, length: np.ndarray) -> np.ndarray:
+    """Which lines (rows, or columns) marked `full` belong to a group of consecutive full lines at most
+    THIN_LINE + 1 thick whose neighbouring lines hold at most half the group's `length` of ink (`beside`: each
+    line's ink): a rule, not a row of noise under glyphs, nor a band whose rows hold the print. Vectorised:
+    a plate has a long run on every row (one call per run cost 1 ms a box)."""
+    if not full.any():
+        return full
+    n = full.size
+    starts = full & ~np.r_[False, full[:-1]]
+    group = np.cumsum(starts) * full
+    count = int(group.max())
+    sizes = np.bincount(group, minlength=count + 1)[1:]
+    first = np.flatnonzero(starts)
+    last = first + sizes - 1
+    above = np.where(first > 0, beside[np.maximum(first - 1, 0)], 0)
+    below = np.where(last < n - 1, beside[np.minimum(last + 1, n - 1)], 0)
+    span = np.zeros(count + 1, np.int64)
+    np.maximum.at(span, group[full], length[full])
+    ok = np.zeros(count + 1, bool)
+    ok[1:] = (sizes <= THIN_LINE + 1) & (above * 2 <= span[1:]) & (below * 2 <= span[1:])
+    return ok[group] & full
+
+
 #: A component whose commonest value holds less than this share of its pixels is texture (speckle, tissue),
 #: not print: print is drawn at one level (antialiased or lossy print still has a dominant level).
 DRAWN_LEVEL_SHARE = 0.3
@@ -355,12 +421,14 @@ def fit_to_ink(frame: np.ndarray, rect: Rect, span: float | None = None) -> Rect
                 ink = without_specks(without_texture(ink & ~walls, crop), distance)
         elif ink is None:
             return rect  # a textured field (tissue, speckle) and no print level: nothing is trimmed
-    elif walls.any():
-        ink = without_specks(without_texture(differs & ~walls, crop), distance)
-    else:  # no wall: the components of `differs` serve the texture and speck tests as they are
-        kept = without_texture(differs, crop, differing)
-        ink = without_specks(kept, distance, differing if kept is differs else None)
-    ink = glyph_ink(ink)
+    else:
+        lines = rule_lines(differs)  # rule lines judged before the walls cut them where they cross each other
+        if walls.any() or lines.any():
+            ink = without_specks(without_texture(differs & ~walls & ~lines, crop), distance)
+        else:  # no wall, no rule: the components of `differs` serve the texture and speck tests as they are
+            kept = without_texture(differs, crop, differing)
+            ink = without_specks(kept, distance, differing if kept is differs else None)
+    ink = without_end_graphics(glyph_ink(ink & ~rule_lines(ink)), crop)
     ys = np.flatnonzero(ink.any(axis=1))
     if ys.size == 0:
         return rect
@@ -370,6 +438,88 @@ def fit_to_ink(frame: np.ndarray, rect: Rect, span: float | None = None) -> Rect
     y0, y1 = _margin(walls[:, xs[0] : xs[-1] + 1], int(ys[0]), int(ys[-1]) + 1, margin)
     x0, x1 = _margin(walls[ys[0] : ys[-1] + 1].T, int(xs[0]), int(xs[-1]) + 1, margin)
     return Rect(rect.x0 + x0, rect.y0 + y0, rect.x0 + x1, rect.y0 + y1)
+
+
+#: A line's marks are grouped into clusters of columns apart by at least this share of the marks' median height
+#: (letters of a word, and often words of a line, are closer: one cluster).
+CLUSTER_GAP_SHARE = 0.5
+#: An end cluster is a graphic (an icon beside a toolbar word), not print, when it is this many times as tall as
+#: the rest of the line: a word with capitals and descenders is ~1.35 times a word of digits ("Page" beside "1/3").
+GRAPHIC_HEIGHT_RATIO = 1.6
+#: ... or this many times as tall and tinted apart from the rest (its mean colour's spread over the samples
+#: differs by TINT_LEVELS): color3d_jpeg_baseline's toolbar icons are blue (89, 110, 148) and 15-17 px beside grey
+#: print (113, 117, 123) 8-11 px tall.
+TINTED_HEIGHT_RATIO = 1.15
+TINT_LEVELS = 20
+#: An end cluster of at most this many pixels is a speck (lossy ringing), not print.
+SPECK_PIXELS = 2
+
+
+def without_end_graphics(ink: np.ndarray, crop: np.ndarray) -> np.ndarray:
+    """`ink` less what stands apart at either end of its line of print and is not print: a cluster of columns
+    (see CLUSTER_GAP_SHARE) that lies mostly off the rows of the rest of the line (a separator's stub above a
+    toolbar word), is much taller than the rest (GRAPHIC_HEIGHT_RATIO), taller and tinted apart (TINTED_HEIGHT_RATIO,
+    TINT_LEVELS), or a speck. At most two clusters per end, and never the last one.
+
+    Why: a detector's box takes the icon drawn beside a toolbar word with the word (color3d_jpeg_baseline's cone
+    and pyramid before "Sector" and "MB Off"), and the mask took the icon. A mark touching a glyph is one cluster
+    with it (a name glued to an icon is masked whole); what could hide as an end graphic is a short, separate,
+    oversized or off-line mark, never a word of the line's own print."""
+    cols = np.flatnonzero(ink.any(axis=0))
+    if cols.size == 0:
+        return ink
+    top, bottom = _line_rows(ink)
+    gap = max(2, int(np.ceil(CLUSTER_GAP_SHARE * (bottom - top))))
+    breaks = np.flatnonzero(np.diff(cols) > gap)
+    spans = [(int(a), int(b) + 1) for a, b in zip(np.r_[cols[0], cols[breaks + 1]], np.r_[cols[breaks], cols[-1]],
+                                                  strict=True)]
+    if len(spans) < 2:
+        return ink
+    out = ink.copy()
+    colour = crop.reshape(crop.shape[0], crop.shape[1], -1)
+    for _ in range(2):
+        for end in (0, -1):
+            if len(spans) < 2:
+                return out
+            x0, x1 = spans[end]
+            rest = out.copy()
+            rest[:, x0:x1] = False
+            if _end_graphic(out[:, x0:x1], rest, colour[:, x0:x1], colour):
+                out[:, x0:x1] = False
+                spans.pop(end)
+    return out
+
+
+#: The rows of a line of print: those holding at least this share of the inkiest row's pixels (a stub of a
+#: separator or a dot above the line holds one or two a row; glyphs, several).
+LINE_ROW_SHARE = 0.25
+
+
+def _line_rows(ink: np.ndarray) -> tuple[int, int]:
+    """[top, bottom) of the rows of the line of print in `ink` (see LINE_ROW_SHARE)."""
+    counts = ink.sum(axis=1)
+    rows = np.flatnonzero(counts >= LINE_ROW_SHARE * counts.max())
+    return int(rows[0]), int(rows[-1]) + 1
+
+
+def _end_graphic(cluster: np.ndarray, rest: np.ndarray, colour: np.ndarray, whole: np.ndarray) -> bool:
+    """Whether an end cluster of ink (its columns) is no print of the line `rest` (see `without_end_graphics`)."""
+    own_rows = np.flatnonzero(cluster.any(axis=1))
+    if own_rows.size == 0 or not rest.any():
+        return False
+    if int(cluster.sum()) <= SPECK_PIXELS:
+        return True
+    top, bottom = _line_rows(rest)
+    height, rest_height = own_rows[-1] - own_rows[0] + 1, bottom - top
+    overlap = min(own_rows[-1] + 1, bottom) - max(own_rows[0], top)
+    if overlap < 0.5 * height:
+        return True
+    if height >= GRAPHIC_HEIGHT_RATIO * rest_height:
+        return True
+    if height < TINTED_HEIGHT_RATIO * rest_height or colour.shape[2] < 3:
+        return False
+    own, other = colour[cluster].mean(axis=0), whole[rest].mean(axis=0)
+    return abs(float(np.ptp(own)) - float(np.ptp(other))) >= TINT_LEVELS
 
 
 def on_plate(crop: np.ndarray, plate: np.ndarray, floor: float, span: float) -> tuple[np.ndarray, np.ndarray] | None:

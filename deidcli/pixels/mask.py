@@ -131,17 +131,66 @@ def field_fill(frame: np.ndarray, rect: Rect) -> tuple[int, ...] | None:
     return tuple(int(round(float(v))) for v in middle) if near >= FIELD_SHARE else None
 
 
-def apply_rects(frame: np.ndarray, rects: list[Rect], value: tuple[int, ...], on_field: bool = True) -> int:
+#: Columns of each side of a mask that give a graded field's value row by row (`graded_fill`).
+GRADED_SIDE = 2
+
+
+def graded_fill(frame: np.ndarray, rect: Rect) -> np.ndarray | None:
+    """Row by row, the value of the 8-bit field `rect` stands on when that field is graded from top to bottom
+    (a toolbar's shaded buttons, a header band with a gradient): (rows x samples), or None.
+
+    Each row takes the median of GRADED_SIDE columns on each side of the rectangle, inside its own border: values
+    from outside the print (the fit keeps a margin of field), so nothing of the glyphs survives, and each row of
+    the mask is one value. A graded field: every row has its side values within 2 x LOSSY_FIELD_LEVELS of each
+    other and of the row above (a glyph crossing a side makes a step: such a row would take the glyphs' own
+    value, and the mask would keep the print's rows), and FIELD_SHARE of the top and of the bottom border row
+    lie within LOSSY_FIELD_LEVELS of their row's value (flat along the rows). Why: pydicom's examples_ybr_color and
+    color3d_jpeg_baseline draw their toolbar words on buttons shaded over 30 levels: no constant matched them,
+    and each word's mask was a black block on the toolbar (most of those files' damage)."""
+    if frame.dtype != np.uint8:
+        return None
+    rows, cols = frame.shape[:2]
+    rect = rect.clip(cols, rows)
+    if rect.width < 2 * GRADED_SIDE + 1 or rect.height < 3:
+        return None
+    patch = frame[rect.y0 : rect.y1, rect.x0 : rect.x1].astype(np.int16)
+    if patch.ndim == 2:
+        patch = patch[..., None]
+    sides = np.concatenate([patch[:, :GRADED_SIDE], patch[:, -GRADED_SIDE:]], axis=1)
+    fill = np.round(np.median(sides, axis=1)).astype(np.int16)
+    spread = (sides.max(axis=1) - sides.min(axis=1)).max(axis=1)
+    steps = np.abs(np.diff(fill, axis=0)).max(axis=1, initial=0)
+    if spread.max() > 2 * LOSSY_FIELD_LEVELS or steps.max(initial=0) > 2 * LOSSY_FIELD_LEVELS:
+        return None
+    for row in (0, -1):
+        near = (np.abs(patch[row] - fill[row]).max(axis=1) <= LOSSY_FIELD_LEVELS).mean()
+        if near < FIELD_SHARE:
+            return None
+    return fill.astype(np.uint8)
+
+
+def apply_rects(frame: np.ndarray, rects: list[Rect], value: tuple[int, ...], on_field: bool = True,
+                graded: bool = True) -> int:
     """Fill the (already clipped) rectangles in place; returns how many were non-empty.
 
-    Each rectangle takes the value of the flat field around it where there is one (`field_fill`, judged
-    on the frame as it was before any rectangle was filled), else `value`; `on_field=False`: `value` always."""
-    fills = [(field_fill(frame, rect) if on_field else None) or value for rect in rects]
+    Each rectangle takes the value of the flat field around it where there is one (`field_fill`), else the rows
+    of a graded field (`graded_fill`; `graded=False` for palette indices, whose median is no colour between
+    two others), both judged on the frame as it was before any rectangle was filled, else `value`;
+    `on_field=False`: `value` always."""
+    fills: list[tuple[int, ...] | np.ndarray] = []
+    for rect in rects:
+        found = field_fill(frame, rect) if on_field else None
+        graded_rows = graded_fill(frame, rect) if on_field and graded and found is None else None
+        fills.append(graded_rows if graded_rows is not None else found or value)
     count = 0
     for rect, fill in zip(rects, fills, strict=True):
         if rect.area == 0:
             continue
-        frame[rect.y0 : rect.y1, rect.x0 : rect.x1] = np.asarray(fill if frame.ndim == 3 else fill[0], dtype=frame.dtype)
+        if isinstance(fill, np.ndarray):  # one value per row: (rows x samples) standing for every column
+            rows = fill[: rect.height, None, :] if frame.ndim == 3 else fill[: rect.height, None, 0]
+            frame[rect.y0 : rect.y1, rect.x0 : rect.x1] = rows
+        else:
+            frame[rect.y0 : rect.y1, rect.x0 : rect.x1] = np.asarray(fill if frame.ndim == 3 else fill[0], dtype=frame.dtype)
         count += 1
     return count
 

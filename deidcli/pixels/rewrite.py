@@ -338,7 +338,8 @@ class _Rewrite:
 
     def _emit(self, sink: _Sink, index: int, frame: np.ndarray) -> None:
         if self.plan[index]:
-            apply_rects(frame, self.plan[index], background_fill(frame, self.fmt, self.fill))
+            graded = getattr(self.fmt, "photometric_interpretation", "") != "PALETTE COLOR"
+            apply_rects(frame, self.plan[index], background_fill(frame, self.fmt, self.fill), graded=graded)
         started = time.perf_counter()
         try:
             sink.add(frame)
