@@ -154,8 +154,12 @@ def flat_background(view8: np.ndarray) -> np.ndarray:
     values = base.astype(np.float32)
     window = (FLAT_WINDOW, FLAT_WINDOW)
     mean = cv2.boxFilter(values, -1, window)
-    square = cv2.boxFilter(values * values, -1, window)
-    return np.sqrt(np.maximum(square - mean * mean, 0)) <= FLAT_STD
+    square = cv2.boxFilter(np.multiply(values, values, out=values), -1, window)
+    # sqrt(max(square - mean², 0)) in place: the same float32 operations, no new 1024x788 picture for each.
+    np.multiply(mean, mean, out=mean)
+    np.subtract(square, mean, out=square)
+    np.maximum(square, 0, out=square)
+    return np.sqrt(square, out=square) <= FLAT_STD
 
 
 def noise_floor(strokes: np.ndarray, allowed: np.ndarray) -> float:
