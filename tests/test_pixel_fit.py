@@ -335,14 +335,16 @@ def test_a_word_with_capitals_and_descenders_beside_digits_is_all_print() -> Non
     assert _inside(fitted, glyphs)
 
 
-def test_rule_lines_are_long_runs_and_whole_columns_not_strokes() -> None:
-    """A toolbar's edge across most of a box and a grid column are rules; a glyph's bar is not."""
+def test_rule_lines_are_whole_thin_lines_not_strokes_or_noise() -> None:
+    """A grid line across the box is a rule; a glyph's bar is not, nor a full row of noise under glyphs."""
     from deidcli.pixels.fit import rule_lines
 
     ink = np.zeros((30, 100), bool)
-    ink[3, 5:90] = True  # an edge across 85 % of the box
     ink[:, 50] = True  # a grid line from border to border
     ink[12:22, 20:30] = True  # a glyph-sized block of strokes
+    ink[5, :] = True  # a rule across the box
+    ink[25, :] = True  # a full row of noise ...
+    ink[24, :70] = True  # ... right under glyph ink
     lines = rule_lines(ink)
-    assert lines[3, 5:90].all() and lines[:, 50].all()
-    assert not lines[12:22, 20:30].any()
+    assert lines[:, 50].all() and lines[5].all()
+    assert not lines[12:22, 20:30].any() and not lines[25, :49].any()

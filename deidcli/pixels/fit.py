@@ -136,46 +136,25 @@ def structures(ink: np.ndarray, components: Components | None = None) -> np.ndar
     return found[labels] if found.any() else np.zeros(ink.shape, bool)
 
 
-#: A horizontal run of ink at least this share of the rectangle's width, and RULE_RUN_HEIGHTS times its height,
-#: is a rule (a toolbar's edge, an underline), not print: a glyph's stroke is at most one glyph wide (the box: a
-#: glyph height and the scanner's margins).
-RULE_RUN_SHARE = 0.6
-RULE_RUN_HEIGHTS = 1.0
-
-
 def rule_lines(ink: np.ndarray) -> np.ndarray:
-    """The rule lines in `ink`: columns inked from border to border, and horizontal runs of ink as long as
-    RULE_RUN_SHARE of the rectangle (and RULE_RUN_HEIGHTS of its height), thin, with at most half as much ink on
-    each side (`_thin`): taken out of the ink before its components are judged. A grid, a table, a toolbar's edge or separator the
-    print may touch, which then joins them into one component that is neither solid nor thin.
+    """The rule lines in `ink`: rows and columns inked from border to border, at most THIN_LINE + 1 thick with at
+    most half as much ink on each side (`_thin`), taken out of the ink before its components are judged: a grid
+    or a table line the print touches, which then joins them into one component that is neither solid nor thin.
 
-    Why: pydicom-data's SMPTE pattern (vlut_04, mlut_18) prints "SMPTE TEST PATTERN" across its grid; the
-    grid lines and the glyphs were one component that crossed the box, so the mask kept its whole detector
-    margin, grid included, and was blacked out (0.4-0.5 % of the picture); color3d_jpeg_baseline's "Page 1/3"
-    box held the toolbar's top edge, joined to a separator. A line of print never inks a whole column of its
-    box (the box holds a rim of field) nor a run of several glyph widths (its letters are apart); a row of
-    lossy noise under a glyph (examples_ybr_color's `B O"` on black, every pixel a level or two off the field)
-    has glyph ink beside it, and is no rule: taken out, it cut the glyph's foot off the mask."""
+    Why: pydicom-data's SMPTE pattern (vlut_04, mlut_18) prints "SMPTE TEST PATTERN" across its grid; the grid
+    lines and the glyphs were one component that crossed the box, so the mask kept its whole detector margin,
+    grid included, and was blacked out (0.4-0.5 % of the picture). A line of print never inks a whole row or
+    column of its box (the box holds a rim of field); a row of lossy noise under a glyph (examples_ybr_color's
+    `B O"` on black) has glyph ink beside it and is no rule. Runs shorter than the box were tried as rules (a
+    toolbar's top edge): they took strokes of print on JPGLosslessP14SV1 and OBXXXX1A, and were dropped."""
     rows, cols = ink.shape
     lines = np.zeros(ink.shape, bool)
     full_columns = ink.all(axis=0)
     if full_columns.any():
         lines[:, _thin(full_columns, ink.sum(axis=0), np.full(cols, rows))] = True
-    longest = max(RULE_RUN_SHARE * cols, RULE_RUN_HEIGHTS * rows)
-    if longest > cols:
-        return lines
-    edges = np.diff(np.pad(ink, ((0, 0), (1, 1))).astype(np.int8), axis=1)
-    starts, ends = np.argwhere(edges == 1), np.argwhere(edges == -1)  # row-major: paired run by run
-    lengths = ends[:, 1] - starts[:, 1]
-    long = lengths >= longest
-    if not long.any():
-        return lines
-    run_length = np.zeros(rows, np.int64)
-    np.maximum.at(run_length, starts[long, 0], lengths[long])
-    thin = _thin(run_length > 0, ink.sum(axis=1), run_length)
-    for (row, x0), (_, x1) in zip(starts[long], ends[long], strict=True):
-        if thin[row]:
-            lines[row, x0:x1] = True
+    full_rows = ink.all(axis=1)
+    if full_rows.any():
+        lines[_thin(full_rows, ink.sum(axis=1), np.full(rows, cols))] = True
     return lines
 
 
@@ -446,11 +425,16 @@ CLUSTER_GAP_SHARE = 0.5
 #: An end cluster is a graphic (an icon beside a toolbar word), not print, when it is this many times as tall as
 #: the rest of the line: a word with capitals and descenders is ~1.35 times a word of digits ("Page" beside "1/3").
 GRAPHIC_HEIGHT_RATIO = 1.6
-#: ... or this many times as tall and tinted apart from the rest (its mean colour's spread over the samples
-#: differs by TINT_LEVELS): color3d_jpeg_baseline's toolbar icons are blue (89, 110, 148) and 15-17 px beside grey
+#: ... or this many times as tall as the line's rows (`_line_rows`) and more coloured than the rest (its mean
+#: colour's spread over the samples TINT_LEVELS above theirs: neutral print is never dropped this way): color3d_jpeg_baseline's toolbar icons are blue (89, 110, 148) and 15-17 px beside grey
 #: print (113, 117, 123) 8-11 px tall.
 TINTED_HEIGHT_RATIO = 1.15
 TINT_LEVELS = 20
+#: A mark lies off the line when under this share of its height is on the line's rows (a separator's stub above
+#: a toolbar word; a word with ascenders and descenders has about half its height on the rows of its x-height).
+OFF_LINE_SHARE = 0.25
+#: A graphic is at most this many times as wide as it is tall (an icon; a word in a larger font is wider).
+GRAPHIC_MAX_ASPECT = 1.2
 #: An end cluster of at most this many pixels is a speck (lossy ringing), not print.
 SPECK_PIXELS = 2
 
@@ -459,7 +443,9 @@ def without_end_graphics(ink: np.ndarray, crop: np.ndarray) -> np.ndarray:
     """`ink` less what stands apart at either end of its line of print and is not print: a cluster of columns
     (see CLUSTER_GAP_SHARE) that lies mostly off the rows of the rest of the line (a separator's stub above a
     toolbar word), is much taller than the rest (GRAPHIC_HEIGHT_RATIO), taller and tinted apart (TINTED_HEIGHT_RATIO,
-    TINT_LEVELS), or a speck. At most two clusters per end, and never the last one.
+    TINT_LEVELS, more coloured than the print), or a speck; never a cluster holding more ink than the rest of
+    the line, nor one wider than GRAPHIC_MAX_ASPECT times its height (a word) for the height tests. At most two
+    clusters per end, and never the last one.
 
     Why: a detector's box takes the icon drawn beside a toolbar word with the word (color3d_jpeg_baseline's cone
     and pyramid before "Sector" and "MB Off"), and the mask took the icon. A mark touching a glyph is one cluster
@@ -507,19 +493,26 @@ def _end_graphic(cluster: np.ndarray, rest: np.ndarray, colour: np.ndarray, whol
     own_rows = np.flatnonzero(cluster.any(axis=1))
     if own_rows.size == 0 or not rest.any():
         return False
-    if int(cluster.sum()) <= SPECK_PIXELS:
+    pixels = int(cluster.sum())
+    if pixels <= SPECK_PIXELS:
         return True
-    top, bottom = _line_rows(rest)
+    if pixels > int(rest.sum()):  # the line keeps the most of its ink: a graphic is the lesser part
+        return False
+    rest_rows = np.flatnonzero(rest.any(axis=1))  # the whole extent: ascenders and descenders are print
+    top, bottom = int(rest_rows[0]), int(rest_rows[-1]) + 1
     height, rest_height = own_rows[-1] - own_rows[0] + 1, bottom - top
-    overlap = min(own_rows[-1] + 1, bottom) - max(own_rows[0], top)
-    if overlap < 0.5 * height:
+    line_top, line_bottom = _line_rows(rest)  # the rows most of the print is on (a stub beside holds a pixel a row)
+    if min(own_rows[-1] + 1, line_bottom) - max(own_rows[0], line_top) < OFF_LINE_SHARE * height:
         return True
+    own_cols = np.flatnonzero(cluster.any(axis=0))
+    if own_cols[-1] - own_cols[0] + 1 > GRAPHIC_MAX_ASPECT * height:  # wider than an icon: a word, print
+        return False
     if height >= GRAPHIC_HEIGHT_RATIO * rest_height:
         return True
-    if height < TINTED_HEIGHT_RATIO * rest_height or colour.shape[2] < 3:
+    if height < TINTED_HEIGHT_RATIO * (line_bottom - line_top) or colour.shape[2] < 3:
         return False
     own, other = colour[cluster].mean(axis=0), whole[rest].mean(axis=0)
-    return abs(float(np.ptp(own)) - float(np.ptp(other))) >= TINT_LEVELS
+    return float(np.ptp(own)) - float(np.ptp(other)) >= TINT_LEVELS  # the graphic is the coloured one
 
 
 def on_plate(crop: np.ndarray, plate: np.ndarray, floor: float, span: float) -> tuple[np.ndarray, np.ndarray] | None:
