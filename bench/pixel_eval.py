@@ -329,7 +329,7 @@ def evaluate(case: Case, out_path: Path | None, status: str, reader: Reader, bef
         frames = [i for i in check_frames(case, n) if b.on_frame(i) and i in changed_cache]
         left = legible = unmasked = False
         for i in frames:
-            share = text_changed_share(glyph_picture(fin[i], ds_in, b.box), changed_cache[i], b.box)
+            share = text_changed_share(glyph_picture(fin[i], ds_in, b.box), changed_cache[i], b.box, fout[i])
             if b.cls == "label":
                 left = left or share > LABEL_KEPT_SHARE
                 continue

@@ -102,6 +102,14 @@ def is_constant(block: np.ndarray) -> bool:
     return bool(np.all(flat == flat[0]))
 
 
+def is_banded(block: np.ndarray) -> bool:
+    """One constant, or two runs of rows each one constant (a mask across a band's edge: mask.band_field)."""
+    if not all(np.all(row == row[0]) for row in block):  # each row one value (one sample tuple in colour)
+        return False
+    rows = block[:, 0].reshape(len(block), -1)
+    return int(np.count_nonzero((rows[1:] != rows[:-1]).any(axis=1))) <= 1
+
+
 _VOLATILE = re.compile(r"\] = <[^>]*>|\[[^\]]*\]|\b\d+\b")
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import cv2
 import numpy as np
+import pydicom
 import pytest
 
 from deidcli.geometry import Rect
@@ -292,6 +293,69 @@ def test_commonest_row_is_the_row_np_unique_along_an_axis_gives() -> None:
         stored, count = commonest_row(integers)
         assert np.array_equal(stored, found[int(np.argmax(counts))]) and stored.dtype == np.uint16
         assert count == counts.max()
+
+
+def test_print_crossing_from_the_padding_onto_the_field_of_view_keeps_both_parts() -> None:
+    """A line of print that starts on a CT's black padding and runs onto the grey disc of its field of view:
+    the disc's noisy air crosses the box as a plate, and a fit to the ink on the plate alone dropped the words
+    on the padding (red team 4's planted ct_letterspaced, bench/redteam: `C I A R A N` left legible)."""
+    from tests.conftest import pydicom_file
+
+    stored = pydicom.dcmread(pydicom_file("693_UNCI.dcm")).pixel_array
+    cover = np.zeros(stored.shape, np.uint8)  # antialiased, as the planted line (and most burned-in print)
+    cv2.putText(cover, "C I A R A N  F I T Z", (4, 13), cv2.FONT_HERSHEY_PLAIN, 0.67, 255, 1, cv2.LINE_AA)
+    share = cover / 255.0
+    frame = np.rint(stored * (1 - share) + float(stored.max()) * share).astype(stored.dtype)
+    glyphs = share > 0.25
+    padding = frame[16:24, 0:40]
+    # one value under the line's start, the field of view's noisy air under its end
+    assert (padding == padding[0, 0]).all() and frame[16:24, 100:160].std() > 5
+    fitted = fit_to_ink(frame, Rect(0, 0, 164, 24))
+    assert _inside(fitted, glyphs)
+
+
+def test_standing_name_beside_tissue_is_fitted_along_its_length() -> None:
+    """A name written bottom to top along a CT's left edge, its lower word touching the head's outline: fitted
+    upright, the word joined to the tissue was taken for tissue lying off the print's rows and dropped, and the
+    mask kept only the upper word (red team 4's planted ct_vertical, bench/redteam: `ZHANG` left legible)."""
+    from tests.conftest import pydicom_file
+
+    stored = pydicom.dcmread(pydicom_file("693_UNCI.dcm")).pixel_array
+    lying = np.zeros((24, 100), np.uint8)
+    (_, cap), _ = cv2.getTextSize("H", cv2.FONT_HERSHEY_DUPLEX, 1.0, 1)
+    cv2.putText(lying, "ZHANG WEI", (2, 18), cv2.FONT_HERSHEY_DUPLEX, 12 / cap, 255, 1, cv2.LINE_AA)
+    ys, xs = np.nonzero(lying)
+    standing = np.rot90(lying[ys.min() : ys.max() + 1, xs.min() : xs.max() + 1])  # read bottom to top
+    cover = np.zeros(stored.shape, np.uint8)
+    cover[120 : 120 + standing.shape[0], 2 : 2 + standing.shape[1]] = standing
+    share = cover / 255.0
+    frame = np.rint(stored * (1 - share) + float(stored.max()) * share).astype(stored.dtype)
+    glyphs = share > 0.25
+    fitted = fit_to_ink(frame, Rect(0, 94, 26, 209))
+    assert _inside(fitted, glyphs)
+
+
+def test_vertical_print_touching_the_field_of_view_keeps_the_glyphs_that_touch_it() -> None:
+    """Vertical print along a CT's left edge whose first word touches the noisy edge of the field of view: that
+    word and the tissue join into one textured component entering the box, which was dropped whole, and the mask
+    fitted to the other word left `ZHANG` of `ZHANG WEI` legible (red team 4's planted ct_vertical)."""
+    from tests.conftest import pydicom_file
+
+    stored = pydicom.dcmread(pydicom_file("693_UNCI.dcm")).pixel_array
+    (_, cap), _ = cv2.getTextSize("H", cv2.FONT_HERSHEY_DUPLEX, 1.0, 1)
+    line = np.zeros((30, 110), np.uint8)  # capitals 12 px tall, as bench/redteam/make_planted.py draws them
+    cv2.putText(line, "ZHANG WEI", (5, 20), cv2.FONT_HERSHEY_DUPLEX, 12 / cap, 255, 1, cv2.LINE_AA)
+    ys, xs = np.nonzero(line > 5)
+    turned = np.rot90(line[ys.min() : ys.max() + 1, xs.min() : xs.max() + 1])  # reads bottom to top
+    cover = np.zeros(stored.shape, np.uint8)
+    cover[120 : 120 + turned.shape[0], 2 : 2 + turned.shape[1]] = turned  # where the planted case has it
+    share = cover / 255.0
+    frame = np.rint(stored * (1 - share) + float(stored.max()) * share).astype(stored.dtype)
+    glyphs = share > 0.25
+    ys, xs = np.nonzero(glyphs)
+    assert (np.abs(frame[ys.max() - 8 : ys.max() + 1, xs.max() + 1 : xs.max() + 6] - stored.min()) > 100).any()  # touching
+    fitted = fit_to_ink(frame, Rect(0, 94, 26, 209))
+    assert _inside(fitted, glyphs)
 
 
 def _toolbar() -> np.ndarray:

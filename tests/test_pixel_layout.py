@@ -251,3 +251,83 @@ def test_antialiased_digit_beside_a_sector_is_covered_through_its_gaps() -> None
         covered[mark.y0 : mark.y1, mark.x0 : mark.x1] = True
     ink = gray[300:327, 820:845] > 150
     assert covered[300:327, 820:845][ink].all()
+
+
+def _covered_by_marks(gray: np.ndarray, marks: list[Rect]) -> np.ndarray:
+    """Where the marks (padded as the scanner pads every mark) lie."""
+    covered = np.zeros(gray.shape, bool)
+    for mark in marks:
+        mark = to_full_resolution(mark, 1.0, DEFAULT_PAD_RATIO, *gray.shape)
+        covered[mark.y0 : mark.y1, mark.x0 : mark.x1] = True
+    return covered
+
+
+def test_ecg_trace_and_caliper_are_not_print_on_real_ultrasound() -> None:
+    """deid-data ultrasound-multiframe, frame 14: the green ECG trace under the sector (a wavy 1-2 px line,
+    153x45 px) and the white caliper's arms with their end ticks passed as lines of print and were blanked on
+    every frame. They are traces (see layout.trace); the "x2" beside the caliper stays covered."""
+    import pydicom
+    from pydicom.pixels import pixel_array
+
+    from deidcli.pixels.stage import ultrasound_data_regions
+    from tests.conftest import deid_data_file
+
+    path = deid_data_file("ultrasounds", "ultrasound-multiframe.dcm")
+    source = pydicom.dcmread(path)
+    rgb = pixel_array(path, index=14)
+    gray = rgb.max(axis=2)
+    anatomy = anatomy_mask(gray, ultrasound_data_regions(source))
+    covered = _covered_by_marks(gray, text_marks(gray, anatomy, drawn_only=True))  # as the scanner calls it
+    ecg = np.zeros(gray.shape, bool)
+    ecg[530:595, 40:215] = (rgb[530:595, 40:215, 1].astype(int) - rgb[530:595, 40:215, 0] > 60)  # green
+    assert ecg.sum() > 150
+    assert not covered[ecg].any()
+    caliper = np.zeros(gray.shape, bool)
+    caliper[258:272, 648:680] = gray[258:272, 648:680] > 200  # upper arm and end tick, clear of the "x2" line
+    caliper[330:390, 715:765] = gray[330:390, 715:765] > 200  # lower arm and end tick
+    assert caliper.sum() > 60
+    assert not covered[caliper].any()
+    x2 = gray[283:299, 706:728] > 200
+    assert covered[283:299, 706:728][x2].mean() > 0.9
+
+
+def _joined_cursive(text: str, scale: float) -> np.ndarray:
+    """A name in a script font drawn with 1-2 px strokes and joined along its baseline into one stroke
+    (handwriting), as a 0/1 picture."""
+    big = np.zeros((270, 1500), np.uint8)
+    cv2.putText(big, text, (15, 200), cv2.FONT_HERSHEY_SCRIPT_SIMPLEX, scale * 3, 1, 1, cv2.LINE_8)
+    thin = (cv2.resize(big * 255, (500, 90), interpolation=cv2.INTER_AREA) > 40).astype(np.uint8)
+    _, _, stats, _ = cv2.connectedComponentsWithStats(thin, connectivity=8)
+    glyphs = stats[1:][stats[1:, cv2.CC_STAT_HEIGHT] > 4]
+    base = int(np.median(glyphs[:, 1] + glyphs[:, 3])) - 2
+    cv2.line(thin, (int(glyphs[:, 0].min()), base), (int((glyphs[:, 0] + glyphs[:, 2]).max()), base), 1, 1)
+    return thin
+
+
+@pytest.mark.parametrize("name, scale", [("Ella Bode", 1.6), ("Wim Lum", 2.4), ("Munn", 2.4)])
+def test_joined_cursive_name_is_print_and_an_ecg_like_trace_is_not(name, scale) -> None:
+    """The attacker's case for the trace rule: a name written as one thin joined stroke is still a mark (its
+    strokes fold back over each other, and it fills far more of its box than a trace); a wavy 1 px curve of
+    the same size beside it is not."""
+    frame = np.zeros((300, 700), np.uint8)
+    writing = _joined_cursive(name, scale)
+    frame[20:110, 50:550][writing == 1] = 230
+    xs = np.arange(60, 400)
+    ys = (240 + 18 * np.sin(xs / 9.0) * (np.abs(np.sin(xs / 40.0)) > 0.8) + 3 * np.sin(xs / 25.0)).astype(np.int32)
+    cv2.polylines(frame, [np.stack([xs, ys], 1).reshape(-1, 1, 2)], False, 200, 1, cv2.LINE_8)
+    covered = _covered_by_marks(frame, text_marks(frame, np.zeros(frame.shape, bool)))
+    ink = frame[20:110] > 0
+    assert covered[20:110][ink].mean() > 0.9
+    assert not covered[200:300][frame[200:300] > 0].any()
+
+
+def test_thin_touching_capitals_are_print_not_a_trace() -> None:
+    """"MINN" in 1 px strokes, 30 px tall, its letters touching: one open component without loops or bars, as
+    thin as a trace, but standing on a stem every few pixels (see layout.TRACE_STEM_SHARE): still a mark."""
+    frame = np.zeros((120, 200), np.uint8)
+    corners = [(2, 35), (2, 5), (14, 25), (26, 5), (26, 35), (30, 35), (30, 5), (30, 35), (34, 35), (34, 5),
+               (52, 35), (52, 5), (52, 35), (56, 35), (56, 5), (74, 35), (74, 5)]
+    for start, end in zip(corners[:-1], corners[1:], strict=True):
+        cv2.line(frame, (start[0] + 60, start[1] + 40), (end[0] + 60, end[1] + 40), 220, 1, cv2.LINE_8)
+    covered = _covered_by_marks(frame, text_marks(frame, np.zeros(frame.shape, bool)))
+    assert covered[frame > 0].mean() > 0.9

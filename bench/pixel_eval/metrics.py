@@ -70,12 +70,37 @@ def text_pixels(frame: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray
     return fg if fg.sum() <= fg.size / 2 else ~fg
 
 
-def text_changed_share(before: np.ndarray, changed: np.ndarray, box: tuple[int, int, int, int]) -> float:
+def text_changed_share(before: np.ndarray, changed: np.ndarray, box: tuple[int, int, int, int],
+                       after: np.ndarray | None = None) -> float:
+    """Share of the box's text pixels that can no longer be told from their surroundings: changed, or (with
+    `after`, the output frame in stored values) left at the value the mask filled around them (`buried`)."""
     x0, y0, x1, y1 = box
     tp = text_pixels(before, box)
     if tp.size == 0 or not tp.any():
         return 1.0
-    return float(changed[y0:y1, x0:x1][tp].mean())
+    hidden = changed[y0:y1, x0:x1]
+    if after is not None:
+        hidden = hidden | buried(after[y0:y1, x0:x1], hidden)
+    return float(hidden[tp].mean())
+
+
+#: Share of a box's output pixels at the fill value from which the box shows nothing (`buried`).
+BURIED_SHARE = 0.98
+
+
+def buried(after: np.ndarray, changed: np.ndarray) -> np.ndarray:
+    """The pixels of an output crop (a PHI box) at the fill value (the commonest output value of its changed
+    pixels) when the box holds almost nothing else (BURIED_SHARE): a box filled whole shows nothing, though a
+    glyph drawn at the very value the mask fills with is unchanged (redteam4's palette_face: a date in the
+    palette's darkest entry, filled with that entry; mr12_above_window, cr_m1_label: Otsu's minority was the
+    field, already at the fill value). A box where anything else is left keeps the plain changed count (a
+    line masked in part: what is left is print, whatever the field's value)."""
+    if not changed.any():
+        return np.zeros(changed.shape, bool)
+    samples = after.reshape(after.shape[0], after.shape[1], -1)
+    values, counts = np.unique(samples[changed], axis=0, return_counts=True)
+    at_fill = (samples == values[int(np.argmax(counts))]).all(axis=2)
+    return at_fill if at_fill.mean() >= BURIED_SHARE else np.zeros(changed.shape, bool)
 
 
 def normalise(text: str) -> str:

@@ -203,12 +203,12 @@ def text_marks(view8: np.ndarray, anatomy: np.ndarray, max_height: int = MAX_MAR
         strokes = cv2.morphologyEx(gray, operation, kernel)
         floor = noise_floor(strokes, allowed)
         stroked = strokes >= floor
-        glyph, labels, heights = _glyph_components((stroked & allowed).astype(np.uint8), max_height)
+        glyph, labels, stats = _glyph_components((stroked & allowed).astype(np.uint8), max_height)
         if glyph is not None:
             strong = (strokes >= STRONG_STROKE * floor) & free
             layers.append(_Layer(glyph[labels].astype(np.uint8), operation == cv2.MORPH_TOPHAT, stroked, strong,
                                  max_height))
-            heights_seen.append(heights[1:][glyph[1:]])
+            heights_seen.append(stats[1:, cv2.CC_STAT_HEIGHT][glyph[1:]])
     if not heights_seen:
         return []
     typical = int(np.median(np.concatenate(heights_seen)))
@@ -226,7 +226,7 @@ def text_marks(view8: np.ndarray, anatomy: np.ndarray, max_height: int = MAX_MAR
                 continue
             if not (stands_out(gray, marks, box, bright) or beside_print(layers, layer, box)):
                 continue
-            if straight_stroke(marks, box):
+            if straight_stroke(marks, box) or trace(marks[y : y + h, x : x + w]):
                 continue
             # Half a line height (at most one typical glyph) more at each end: a glyph glued to a graphic
             # (deid-data GREYSCALE_IMAGE's "X3" touching the depth marker's triangle) fails the glyph test and
@@ -296,6 +296,52 @@ def straight_stroke(marks: np.ndarray, line: Rect) -> bool:
     return bool(np.sqrt(max(spread[0], 0.0)) <= STRAIGHT_SPREAD and spread[1] >= (3 * STRAIGHT_SPREAD) ** 2)
 
 
+#: A trace fills under this share of its bounding box (a 1-2 px curve across a box 40 px or more; print, joined
+#: cursive included, fills 0.3-0.7 of its glyphs' boxes: its strokes rise and fall over the line's height within
+#: each glyph's width), holds one run of ink across TRACE_SINGLE_SHARE of the positions along its long side (it
+#: never folds back over itself: no loop, bowl or bar above another as in a, e, o, s, z, 8, 0) and reaches
+#: TRACE_MIN_EXTENT pixels along that side (measured on deid-data's ultrasound-multiframe: its ECG trace 153x45 px,
+#: fill 0.064, single run 1.0; its caliper's arms with their end ticks 40x40 px, 0.07-0.08, 0.84-0.85).
+TRACE_FILL = 0.15
+TRACE_SINGLE_SHARE = 0.8
+TRACE_MIN_EXTENT = 24
+#: And it holds stems (positions crossed over half its extent across) at no more than this share of its long side:
+#: print whose glyphs touch, without loops or bars (thin capitals M, N, I, L, U), stands on a stem every few
+#: pixels (1 px strokes: 7 % of the positions), an ECG only at its spikes (a curve drifts, writing rises and falls).
+TRACE_STEM_SHARE = 0.04
+
+
+def trace(marks: np.ndarray) -> bool:
+    """Whether a line's marks (its box's crop of the mark mask) are one thin open curve: a physiological trace
+    (ECG, respiration) or a measurement caliper's arm, not print (see TRACE_FILL).
+
+    Why: the ECG trace under ultrasound-multiframe's sector (a wavy green line, 153x45 px) and the white caliper
+    with end ticks beside it passed every test for a line of print (one mark shaped like a glyph, standing out
+    from a flat black field) and were blanked on every frame (0.5 % of the picture). A glyph-level check, not
+    "long thin things are not text": a single component that folds back over itself anywhere is still print,
+    and a line of two or more separate marks is never a trace."""
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(marks.astype(np.uint8), connectivity=8)
+    return count == 2 and bool(traces(labels, stats, np.array([False, True]))[1])
+
+
+def traces(labels: np.ndarray, stats: np.ndarray, candidates: np.ndarray) -> np.ndarray:
+    """Which labelled components (True among `candidates`, indexed by label; `stats` OpenCV's) are traces (see
+    TRACE_FILL): the fill is read from the statistics, and only the few large thin ones are looked at run by run."""
+    widths, heights = stats[:, cv2.CC_STAT_WIDTH], stats[:, cv2.CC_STAT_HEIGHT]
+    thin = candidates & (np.maximum(widths, heights) >= TRACE_MIN_EXTENT) & (
+        stats[:, cv2.CC_STAT_AREA] < TRACE_FILL * widths * heights)
+    found = np.zeros(candidates.shape, bool)
+    for label in np.flatnonzero(thin):
+        x, y, w, h = (int(v) for v in stats[label, :4])
+        mine = labels[y : y + h, x : x + w] == label
+        along = mine if w >= h else mine.T  # one position per column of the long side
+        runs = along[0].astype(np.int32) + np.count_nonzero(along[1:] & ~along[:-1], axis=0)
+        stems = np.count_nonzero(along.sum(axis=0) * 2 > along.shape[0])  # positions crossed over half the extent
+        found[label] = bool((runs[runs > 0] == 1).mean() >= TRACE_SINGLE_SHARE
+                            and stems <= TRACE_STEM_SHARE * along.shape[1])
+    return found
+
+
 #: Share of a line's box that strokes of the opposite polarity off the anatomy must cover for a line that is its
 #: field's own level to count as the field between and around print (see `beside_print`).
 GAPS_OF_PRINT_SHARE = 0.05
@@ -319,7 +365,9 @@ class _Layer:
     @property
     def loose_glyphs(self) -> np.ndarray:
         if self._loose is None:
-            glyph, labels, _ = _glyph_components(self._strong.astype(np.uint8), self._max_height)
+            glyph, labels, stats = _glyph_components(self._strong.astype(np.uint8), self._max_height)
+            if glyph is not None:
+                glyph = glyph & ~traces(labels, stats, glyph)  # a trace is no print for dark lines to stand beside
             self._loose = np.zeros(self.stroked.shape, bool) if glyph is None else glyph[labels]
         return self._loose
 
@@ -519,16 +567,15 @@ def colour_text_marks(rgb: np.ndarray, max_height: int = MAX_MARK_HEIGHT) -> lis
 
 
 def _glyph_components(binary: np.ndarray, max_height: int) -> tuple[np.ndarray | None, np.ndarray, np.ndarray]:
-    """(which components are glyph-like, the label image, component heights); None when there is none.
+    """(which components are glyph-like, the label image, OpenCV's component statistics); None when there is none.
 
     Glyph-like: at least MIN_MARK_HEIGHT long, at most `max_height` across, not a long thin line
     (longer than 12x its width: rulers, table edges), not a solid block (masks, colour swatches)."""
     count, labels, stats, _ = cv2.connectedComponentsWithStats(binary, connectivity=8)
-    heights = stats[:, cv2.CC_STAT_HEIGHT]
     if count <= 1:
-        return None, labels, heights
+        return None, labels, stats
     glyph = _glyph_flags(stats, max_height)
-    return (glyph if glyph.any() else None), labels, heights
+    return (glyph if glyph.any() else None), labels, stats
 
 
 def _glyph_flags(stats: np.ndarray, max_height: int) -> np.ndarray:

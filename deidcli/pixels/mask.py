@@ -102,7 +102,7 @@ FIELD_SHARE = 0.6
 LOSSY_FIELD_LEVELS = 4
 
 
-def field_fill(frame: np.ndarray, rect: Rect) -> tuple[int, ...] | None:
+def field_fill(frame: np.ndarray, rect: Rect) -> tuple[int, ...] | np.ndarray | None:
     """The value of the flat field `rect` stands on: the value of FIELD_SHARE of its own one-pixel border
     (exactly one value), or None when the border is textured or mixed.
 
@@ -110,7 +110,8 @@ def field_fill(frame: np.ndarray, rect: Rect) -> tuple[int, ...] | None:
     ends where the (black) picture begins; masks fitted to the print keep a margin of field inside.
     A lossy field has no single value: in 8-bit colour (ultrasound screens; palette indices and grey values
     are left exact), when FIELD_SHARE of the border lies within LOSSY_FIELD_LEVELS of its median, the mask
-    takes that median (still one constant, so nothing of the glyphs survives). Why: deid-data's RGB_CINE header band and color3d_jpeg_baseline's toolbar are
+    takes that median (still one constant, so nothing of the glyphs survives). A rectangle across two bands takes
+    each row's field (`band_field`, an array). Why: deid-data's RGB_CINE header band and color3d_jpeg_baseline's toolbar are
     JPEG grey; their masks were black blocks on the band (most of those files' remaining damage)."""
     rows, cols = frame.shape[:2]
     rect = rect.clip(cols, rows)
@@ -120,15 +121,51 @@ def field_fill(frame: np.ndarray, rect: Rect) -> tuple[int, ...] | None:
     values = patch[border].reshape(int(border.sum()), -1)
     if values.shape[0] == 0:
         return None
-    found, count = commonest_row(values)  # np.unique(axis=0)'s row and count, without its record sort
+    found, count = commonest_row(values)
     if count >= FIELD_SHARE * values.shape[0]:
         return tuple(int(v) for v in found)
+    bands = band_field(patch)
+    if bands is not None:
+        return bands
     if frame.ndim != 3 or frame.dtype != np.uint8:
         return None
     # A lossy colour field: no single value, but FIELD_SHARE of the border within a few levels of its median.
     middle = np.median(values, axis=0)
     near = (np.abs(values - middle).max(axis=1) <= LOSSY_FIELD_LEVELS).mean()
     return tuple(int(round(float(v))) for v in middle) if near >= FIELD_SHARE else None
+
+
+def band_field(patch: np.ndarray) -> np.ndarray | None:
+    """The fields of a rectangle lying across two flat bands (a header band and the black under it): one value
+    per row, its commonest, at most two values in two runs of rows (one edge), holding FIELD_SHARE of the
+    rectangle's pixels together; as an array of rows x samples (as `graded_fill`), or None. (Dense print covers up to half
+    of a text row of GREYSCALE_IMAGE's header: the share is the rectangle's, not each row's.)
+
+    Why: a region rule blanks a header band whole and reaches past it (CTP's EPIQ rule takes rows 0-49 of a grey
+    band drawn on rows 0-22, black below): no value holds FIELD_SHARE of the border, and the band was filled
+    black (deid-data's GREYSCALE_IMAGE and GREYSCALE_CINE: 0.7 % of their text-free pixels, the band's field
+    between the words). Each row is one constant and the rows change value at most once, at the band's edge:
+    nothing of a glyph's shape survives (a narrow box on one glyph whose rows alternate ink and field gets None)."""
+    rows, cols = patch.shape[:2]
+    if rows == 0 or cols == 0:
+        return None
+    flat = patch.reshape(rows, cols, -1).astype(np.int64)
+    key = flat[..., 0] - int(flat.min())
+    width = int(key.max()) + 1
+    for sample in range(1, flat.shape[2]):  # one sortable key per sample tuple
+        key = key * width + (flat[..., sample] - int(flat.min()))
+    ordered = np.sort(key, axis=1)
+    index = np.broadcast_to(np.arange(cols), ordered.shape)
+    starts = np.maximum.accumulate(np.where(np.diff(ordered, axis=1, prepend=-1) != 0, index, 0), axis=1)
+    lengths = index - starts + 1
+    best = lengths.argmax(axis=1)
+    if lengths[np.arange(rows), best].sum() < FIELD_SHARE * rows * cols:
+        return None
+    modes = ordered[np.arange(rows), best]
+    if np.count_nonzero(np.diff(modes)) > 1:
+        return None
+    where = (key == modes[:, None]).argmax(axis=1)  # a pixel of each row holding its commonest value
+    return patch[np.arange(rows), where].reshape(rows, -1)  # rows x samples, as `graded_fill`
 
 
 #: Columns of each side of a mask that give a graded field's value row by row (`graded_fill`).
@@ -181,7 +218,7 @@ def apply_rects(frame: np.ndarray, rects: list[Rect], value: tuple[int, ...], on
     for rect in rects:
         found = field_fill(frame, rect) if on_field else None
         graded_rows = graded_fill(frame, rect) if on_field and graded and found is None else None
-        fills.append(graded_rows if graded_rows is not None else found or value)
+        fills.append(graded_rows if graded_rows is not None else (found if found is not None else value))
     count = 0
     for rect, fill in zip(rects, fills, strict=True):
         if rect.area == 0:

@@ -1,0 +1,85 @@
+"""Print too small for the scan's resolution: found there as thin bars, confirmed in the stored frame.
+
+A 3328x2560 mammogram is scanned at 1024 px (deidcli.ocr.scan), a factor of 3.25: a line of 10-14 px
+hairline print becomes a solid bar 3-4 px tall. Neither the detector nor `layout.text_marks` can take
+it for print there (too short to be a glyph, solid like a swatch), yet on the stored frame it is
+legible. Scanning the whole stored frame costs ~10x the scan; the background holds few such bars, so
+each is looked at again in the stored frame, at full resolution, and masked when `text_marks` finds
+a line of print in it. A bar that is a straight line at full resolution too (a paddle edge, a ruler)
+holds no glyph and stays.
+
+Functions are pure: arrays in, rectangles out (`bars` in view pixels, `confirmed` in frame pixels).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import cv2
+import numpy as np
+
+from deidcli.geometry import Rect
+from deidcli.ocr.layout import MIN_MARK_HEIGHT, noise_floor, text_marks
+from deidcli.ocr.views import brightest_channel
+
+#: Tallest bar (scan pixels) looked at again: print up to this tall at scan resolution is a bar there; taller
+#: print keeps its glyph shapes and is `text_marks`'s own.
+BAR_MAX_HEIGHT = 2 * MIN_MARK_HEIGHT
+#: Shortest bar (scan pixels): a few glyphs of the smallest print (a lone speck of noise is shorter).
+BAR_MIN_LENGTH = 4
+#: Top-hat size (scan pixels) for the bars: a few times their height.
+BAR_STROKE = 9
+#: A bar is looked at with this many of its heights (at full resolution) of field around it, so that
+#: `text_marks` measures the field's noise and the line's glyph height.
+CONTEXT_HEIGHTS = 2
+#: More bars than this on one frame's background are texture or noise, not print: none is looked at
+#: (the cost stays bounded; the scan's other passes still run).
+MAX_BARS = 40
+
+
+def bars(view8: np.ndarray, anatomy: np.ndarray) -> list[Rect]:
+    """Thin bars standing out of the background (bright or dark, view pixels): candidates for print shrunk
+    below glyph size. Bars on (or within a few pixels of) the anatomy are not candidates: there only text
+    the detector reads is masked."""
+    gray = brightest_channel(view8)
+    kernel = cv2.getStructuringElement(cv2.MORPH_RECT, (BAR_STROKE, BAR_STROKE))
+    free = ~cv2.dilate(anatomy.astype(np.uint8), np.ones((7, 7), np.uint8)).astype(bool)
+    found: list[Rect] = []
+    # Bright and dark strokes apart: the dark gap between two bright lines is a "bar" of the black top-hat, and
+    # joined to them it made one block too tall for a bar.
+    for operation in (cv2.MORPH_TOPHAT, cv2.MORPH_BLACKHAT):
+        strokes = cv2.morphologyEx(gray, operation, kernel)
+        stroked = ((strokes >= noise_floor(strokes[::3, ::3], free[::3, ::3])) & free).view(np.uint8)
+        # Specks of noise (a pixel or two) out first: a bar is at least 2 px tall. Words join over 5 px.
+        stroked = cv2.morphologyEx(stroked, cv2.MORPH_OPEN, np.ones((2, 2), np.uint8))
+        joined = cv2.morphologyEx(stroked, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_RECT, (5, 1)))
+        # Outer contours' boxes, not connected components: the same boxes (holes aside) on a sparse mask,
+        # 0.2 ms instead of 7 (OpenCV labels every pixel of a 1024x788 picture).
+        contours, _ = cv2.findContours(joined, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+        for x, y, w, h in (cv2.boundingRect(contour) for contour in contours):
+            short, long_ = min(w, h), max(w, h)
+            if 2 <= short <= BAR_MAX_HEIGHT and long_ >= max(BAR_MIN_LENGTH, 2 * short):
+                found.append(Rect(int(x), int(y), int(x + w), int(y + h)))
+    return found if len(found) <= MAX_BARS else []
+
+
+def confirmed(picture: Callable[[Rect], np.ndarray], bar: Rect, scale: float, rows: int, cols: int
+              ) -> Rect | None:
+    """The frame-pixel rectangle of print in `bar` (view pixels), or None when the stored frame shows no
+    line of print there.
+
+    `picture` cuts a rectangle of the (rows, cols) frame out as an 8-bit display picture at full
+    resolution (only the crops are converted, never the whole frame). The bar is cut out with
+    CONTEXT_HEIGHTS of its heights around it; `text_marks` runs on that crop (all of it background);
+    lines it finds that overlap the bar are print, and the rectangle returned covers the bar and them."""
+    full = bar.scale(1 / scale, 1 / scale).pad(1, 1).clip(cols, rows)
+    around = min(full.height, full.width)
+    context = full.pad(CONTEXT_HEIGHTS * around, CONTEXT_HEIGHTS * around).clip(cols, rows)
+    crop = np.ascontiguousarray(picture(context))
+    lines = [Rect(r.x0 + context.x0, r.y0 + context.y0, r.x1 + context.x0, r.y1 + context.y0)
+             for r in text_marks(crop, np.zeros(crop.shape[:2], bool))]
+    hits = [r for r in lines if r.x0 < full.x1 and full.x0 < r.x1 and r.y0 < full.y1 and full.y0 < r.y1]
+    if not hits:
+        return None
+    return Rect(min([full.x0] + [r.x0 for r in hits]), min([full.y0] + [r.y0 for r in hits]),
+                max([full.x1] + [r.x1 for r in hits]), max([full.y1] + [r.y1 for r in hits]))
