@@ -838,7 +838,7 @@ class TextScanner:
                 state.view_rects.append(in_view)
                 state.texts.append(item.text)
                 seen.append(in_view)
-                if across and not _turned:
+                if across and not _turned and in_view.height <= PIECE_MAX_ASPECT * in_view.width:
                     state.pieces.append(in_view)
             else:
                 state.rejected += 1
@@ -941,6 +941,9 @@ def column_boxes(strokes: np.ndarray) -> list[Rect]:
 
 #: A vertical piece's column is detected this many of the piece's widths (its text height) above and below it.
 PIECE_REACH = 6
+#: A vertical box at most this many times taller than wide is a piece of a line (2-4 glyphs: `706` of a 9-digit ID
+#: was 14x28); a longer one is a whole line the upright detection found (a label along a mammogram's edge, 36x190).
+PIECE_MAX_ASPECT = 4.0
 #: Turned detections of vertical pieces per frame at most (`TextScanner._upright_pieces`).
 PIECE_WINDOWS = 4
 
