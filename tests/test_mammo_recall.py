@@ -45,15 +45,15 @@ def _noise(rng: np.random.Generator, grain: float) -> np.ndarray:
 
 
 def hairline(image: np.ndarray, text: str, x: int, y: int, height: int, font: int, thick: int = 1,
-             turned: bool = False) -> Rect:
+             turned: bool = False, value: float = TOP) -> Rect:
     """Draw `text` `thick` pixels thick with capitals `height` px tall at (x, y) (top left; `turned`: reading
-    bottom to top, from (x, y) down); returns its box."""
+    bottom to top, from (x, y) down) at `value`; returns its box."""
     (_, cap), _ = cv2.getTextSize("H", font, 1.0, 1)
     ink = np.zeros((COLS, ROWS) if turned else (ROWS, COLS), np.uint8)
     cv2.putText(ink, text, (ROWS - y - 1 if turned else x, (x if turned else y) + height), font, height / cap, 255,
                 thick, cv2.LINE_AA)
     ink = np.ascontiguousarray(np.rot90(ink)) if turned else ink
-    image[:] = image * (1 - ink / 255.0) + TOP * (ink / 255.0)
+    image[:] = image * (1 - ink / 255.0) + value * (ink / 255.0)
     ys, xs = np.nonzero(ink > 64)
     return Rect(int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1)
 
@@ -120,3 +120,47 @@ def test_low_contrast_print_over_dense_tissue_is_masked_and_clean_tissue_is_not(
 def _box(ink: np.ndarray) -> Rect:
     ys, xs = np.nonzero(ink > 64)
     return Rect(int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1)
+
+
+@pytest.mark.parametrize(("height", "thick", "font", "value", "photometric"), [
+    (18, 3, cv2.FONT_HERSHEY_COMPLEX, 9000, "MONOCHROME2"),  # grey bold, as red team 4 planted it
+    (22, 3, cv2.FONT_HERSHEY_TRIPLEX, 12000, "MONOCHROME2"),
+    (17, 3, cv2.FONT_HERSHEY_DUPLEX, 16000, "MONOCHROME1"),
+])
+def test_bold_small_print_on_the_air_of_a_mammogram_is_masked(rapid: TextScanner, height: int, thick: int,
+                                                               font: int, value: float, photometric: str) -> None:
+    """17-24 px bold print is a 5-8 px solid bar at the scan's 1024 px (no glyph shape, no detector box), and in
+    the stored frame its strokes are thicker than the flatness test's 5 px opening: it was masked nowhere."""
+    image = planted_mammogram()
+    line = hairline(image, "ROSE QUIGLEY", 2050, ROWS - height - 50, height, font, thick=thick, value=value)
+    frame = image.round().clip(0, TOP).astype(np.uint16)
+    if photometric == "MONOCHROME1":
+        frame = TOP - frame
+    result = rapid.scan(frame, photometric, 14)
+    assert coverage(line, result.masked, ROWS, COLS) >= 0.95
+
+
+def _label_then(image: np.ndarray, label: str, rest: str, x: int, y: int, height: int, gap: int) -> tuple[Rect, Rect]:
+    first = hairline(image, label, x, y, height, cv2.FONT_HERSHEY_DUPLEX, thick=5)
+    second = hairline(image, rest, first.x1 + gap, y, height, cv2.FONT_HERSHEY_DUPLEX, thick=3)
+    return first, second
+
+
+def test_a_label_followed_by_a_name_keeps_the_label_and_masks_the_name(rapid: TextScanner) -> None:
+    image = planted_mammogram()
+    label, name = _label_then(image, "L CC", "DUBOIS, AMELIE", 1900, 80, 60, 80)
+    frame = image.round().clip(0, TOP).astype(np.uint16)
+    result = rapid.scan(frame, "MONOCHROME2", 14)
+    assert coverage(name, result.masked, ROWS, COLS) >= 0.98
+    assert coverage(label, result.masked, ROWS, COLS) == 0.0
+    assert [text for _, text in result.spared] == ["LCC"]
+
+
+def test_a_line_whose_first_word_is_not_a_label_is_masked_whole(rapid: TextScanner) -> None:
+    """Fail closed: the first word reads as no authorised word, so nothing of the line is spared."""
+    image = planted_mammogram()
+    first, name = _label_then(image, "LX CQ", "DUBOIS, AMELIE", 1900, 80, 60, 80)
+    frame = image.round().clip(0, TOP).astype(np.uint16)
+    result = rapid.scan(frame, "MONOCHROME2", 14)
+    assert coverage(Rect(first.x0, first.y0, name.x1, name.y1), result.masked, ROWS, COLS) >= 0.98
+    assert result.spared == []

@@ -137,15 +137,16 @@ def stretch_strokes(strokes: np.ndarray) -> np.ndarray:
     return np.clip(128.0 + strokes * (127.0 / top), 0, 255).astype(np.uint8)
 
 
-def flat_background(view8: np.ndarray) -> np.ndarray:
-    """Where the picture, strokes removed, is nearly uniform (a label field, air, a header band).
+def flat_background(view8: np.ndarray, stroke: int = FLAT_STROKE) -> np.ndarray:
+    """Where the picture, strokes removed (thinner than `stroke` pixels), is nearly uniform (a label field,
+    air, a header band).
 
     Speckle, parenchyma and noise stay textured after the strokes are removed, so marks found
     there are structure, not print: measured on gdcm-US-ALOKA-16 (a dark bladder read as
     "background" by the threshold gave 271 marks before this test, 0 after).
     """
     gray = brightest_channel(view8)
-    kernel = cv2.getStructuringElement(cv2.MORPH_RECT, (FLAT_STROKE, FLAT_STROKE))
+    kernel = cv2.getStructuringElement(cv2.MORPH_RECT, (stroke, stroke))
     base = cv2.morphologyEx(cv2.morphologyEx(gray, cv2.MORPH_OPEN, kernel), cv2.MORPH_CLOSE, kernel)
     values = base.astype(np.float32)
     window = (FLAT_WINDOW, FLAT_WINDOW)
@@ -165,7 +166,7 @@ def noise_floor(strokes: np.ndarray, allowed: np.ndarray) -> float:
 
 
 def text_marks(view8: np.ndarray, anatomy: np.ndarray, max_height: int = MAX_MARK_HEIGHT,
-               bright_only: bool = False, drawn_only: bool = False) -> list[Rect]:
+               bright_only: bool = False, drawn_only: bool = False, flat_stroke: int = FLAT_STROKE) -> list[Rect]:
     """Lines of text-like marks on the background, as rectangles in view pixels.
 
     A mark is a stroke component (top-hat >= MARK_CONTRAST) lying mostly outside the anatomy, at
@@ -176,12 +177,14 @@ def text_marks(view8: np.ndarray, anatomy: np.ndarray, max_height: int = MAX_MAR
     (`straight_stroke`); its rows reach the whole glyphs (`whole_glyphs`). Nothing here reads text: on the background every
     mark is masked unless the scanner spares it as an authorised word. `drawn_only` keeps only lines
     whose ink is one level (see `drawn_ink`): for pictures shown as stored, not resampled down.
+    `flat_stroke`: strokes up to this thick are taken out before the flatness test (`flat_background`); a
+    caller that knows the print's height passes more for bold print (deidcli.ocr.fine_print).
     """
     size = min(31, max(9, 2 * (max_height // 3) + 1))
     gray = brightest_channel(view8)
     kernel = cv2.getStructuringElement(cv2.MORPH_RECT, (size, size))
     free = ~cv2.dilate(anatomy.astype(np.uint8), np.ones((7, 7), np.uint8)).astype(bool)
-    allowed = flat_background(gray) & free
+    allowed = flat_background(gray, flat_stroke) & free
     layers: list[_Layer] = []
     heights_seen: list[np.ndarray] = []
     # Bright print (white top-hat) and dark print (black top-hat) are measured and grouped apart: on a dark

@@ -38,12 +38,13 @@ import numpy as np
 
 from deidcli.errors import OcrError
 from deidcli.geometry import Rect
-from deidcli.ocr.authorised import AuthorisedWords
+from deidcli.ocr.authorised import AuthorisedWords, normalise
 from deidcli.ocr.chrome import CHROME_SCALE, ChromeMemory, chrome_bands, chrome_pixels
 from deidcli.ocr.chrome_print import print_rows
 from deidcli.ocr.engines import ENGINE_MAX_SIDE, DetectedText, TextDetector, too_long
 from deidcli.ocr.fine_print import bars as fine_bars
 from deidcli.ocr.fine_print import confirmed as confirmed_print
+from deidcli.ocr.label_split import covers_ink, cuts
 from deidcli.ocr.layout import (
     MAX_MARK_HEIGHT,
     MIN_MARK_HEIGHT,
@@ -704,9 +705,17 @@ class TextScanner:
             while x0 > max(0, rect.x0 - reach) and inked[max(0, x0 - height) : x0].any():
                 x0 = max(0, x0 - height) + int(np.flatnonzero(inked[max(0, x0 - height) : x0])[0])
             x0, x1 = max(x0, rect.x0 - reach), min(x1, rect.x1 + reach)
+            # A label spared beside the line (deidcli.ocr.label_split) stays: no growth, nor padding, towards it.
+            beside = [s for s in state.spared_view if s.y0 < rect.y1 and rect.y0 < s.y1]
+            left = any(rect.x0 - reach <= s.x1 <= rect.x0 for s in beside)
+            right = any(rect.x1 <= s.x0 <= rect.x1 + reach for s in beside)
+            x0, x1 = rect.x0 if left else x0, rect.x1 if right else x1
             if (x0, x1) != (rect.x0, rect.x1):
                 grown = Rect(x0, rect.y0, x1, rect.y1)
-                state.masked.append(to_full_resolution(grown, state.scale, self.pad_ratio, state.rows, state.cols))
+                full = to_full_resolution(grown, state.scale, self.pad_ratio, state.rows, state.cols)
+                full = Rect(max(full.x0, math.ceil(x0 / state.scale)) if left else full.x0, full.y0,
+                            min(full.x1, int(x1 / state.scale)) if right else full.x1, full.y1)
+                state.masked.append(full)
                 state.view_rects.append(grown)
 
     def _check_time(self, start: float) -> None:
@@ -743,6 +752,8 @@ class TextScanner:
                 state.spared.append((rect, item.text))
                 state.spared_view.append(in_view)
                 seen.append(in_view)
+            elif not on_anatomy and (parts := self._split_at_label(item, in_view, view, state)):
+                seen.extend(parts)
             elif not on_anatomy or reads_as_text(item):
                 state.masked.append(rect)
                 state.view_rects.append(in_view)
@@ -752,6 +763,41 @@ class TextScanner:
                 state.rejected += 1
                 state.doubtful.append((in_view, rect))
         return seen
+
+    def _split_at_label(self, item: DetectedText, line: Rect, view: np.ndarray, state: _ScanState) -> list[Rect]:
+        """A background line that starts or ends with an authorised label, cut at the word gap beside it
+        (deidcli.ocr.label_split): the label spared, the rest of the line masked up to the gap's middle.
+        Returns the two boxes (view pixels), or [] when no cut is certain (the caller masks the whole line).
+
+        Why: `L CC` followed by a name on one line was masked with the name (the detector's one box is too
+        long to be an authorised word). The label's part is detected and read on its own; it is spared only
+        when it reads as one authorised word of two characters or more (a lone letter before a name is more
+        likely an initial) and the box read holds all the part's ink. Lines only (wider than tall)."""
+        if self.authorised is None or not len(self.authorised) or line.height >= line.width or self.spares(item):
+            return []
+        gray = brightest_channel(view)
+        for cut in cuts(gray, line, LABEL_INK_ASPECT * self.authorised.longest):
+            window = cut.window
+            crop = np.ascontiguousarray(gray[window.y0 : window.y1, window.x0 : window.x1])
+            read = self._detect(crop, lambda _rect: True)
+            if len(read) != 1 or not self.spares(read[0]) or len(normalise(read[0].text)) < 2:
+                continue
+            if not covers_ink(gray, window, _shift(read[0].rect, window)):
+                continue
+            rest = to_full_resolution(cut.rest, state.scale, self.pad_ratio, state.rows, state.cols)
+            # The rest's padding stops at the gap's middle: past it lies the label.
+            if cut.rest.x0 > line.x0:
+                rest = Rect(max(rest.x0, math.ceil(cut.rest.x0 / state.scale)), rest.y0, rest.x1, rest.y1)
+            else:
+                rest = Rect(rest.x0, rest.y0, min(rest.x1, int(cut.rest.x1 / state.scale)), rest.y1)
+            state.masked.append(rest)
+            state.view_rects.append(cut.rest)
+            state.texts.append(item.text)
+            label = to_full_resolution(cut.label, state.scale, self.pad_ratio, state.rows, state.cols)
+            state.spared.append((label, read[0].text))
+            state.spared_view.append(cut.label)
+            return [cut.rest, cut.label]
+        return []
 
     def _reader(self, state: _ScanState, origin: Rect, scale: float = 1.0) -> Callable[[Rect], bool]:
         """Which boxes to recognise (coordinates relative to `origin` in the view): those on anatomy,
@@ -865,6 +911,10 @@ def neighbourhoods(rects: list[Rect], cols: int, rows: int) -> list[Rect]:
     count, _, stats, _ = cv2.connectedComponentsWithStats(canvas, connectivity=4)
     return [Rect(int(x), int(y), int(x + w), int(y + h)) for x, y, w, h, _ in stats[1:count]]
 
+
+#: Ink width per character of the longest authorised word a line's end may be to be read as a label of its own
+#: (deidcli.ocr.label_split): capitals with their spacing are 0.6-0.9 of their height wide.
+LABEL_INK_ASPECT = 1.0
 
 #: Where print can be: a pixel is a stroke from STROKE_NOISE_FACTOR x the median stroke response of
 #: its side (anatomy or background: their textures differ; the median, not a higher percentile, since
