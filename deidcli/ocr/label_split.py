@@ -1,9 +1,9 @@
-"""A line of print that starts or ends with an authorised label, cut at the word gap beside the label.
+"""A line of print that starts or ends with an authorised label, cut at the gap beside the label.
 
 Mammograms print the view label and the patient's name on one line (`L CC  DUBOIS, AMELIE`). The detector
 outlines the whole line as one box; the box is too long to be an authorised word, so it is masked unread, and
 the label (which readers and AI models need) went with the name. RapidOCR gives no per-character positions,
-so the cut is made where the line's own ink has a gap (`cuts`): the part before (or after) a gap that could
+so the cut is made where the line's own ink has a wide gap (`cuts`): the part before (or after) a gap that could
 hold an authorised word is detected and read again on its own, and only when it reads as exactly one
 authorised word, and that box covers all the part's ink, is it spared; everything else of the line is
 masked from the middle of the gap on (the scanner). Any doubt (no gap, a part read as two boxes or as other
@@ -21,9 +21,12 @@ import numpy as np
 from deidcli.geometry import Rect
 from deidcli.ocr.layout import FIELD_CONTRAST, MARK_CONTRAST
 
-#: A word gap: at least this share of the line's ink height without ink (letters of one word stand 0.1-0.2 of
-#: the height apart in the Hershey faces and in scanner fonts, words 0.4-1.0).
-WORD_GAP = 0.3
+#: A label's gap: at least this share of the line's ink height without ink. Letters of one word stand 0.1-0.2
+#: of the height apart, words 0.33-0.45 (measured: `L CC`'s space 0.33; `ID: `, `DOB: `, `ACC: ` on the pixel
+#: speed bench's mammograms 0.41-0.45); the red team's label stood 1.5 heights before the name. Only a label set
+#: apart like that is looked for: each look is a recognition (~35 ms of CPU), and every line of a mammogram's
+#: demographics has word spaces. A label one space before a name stays masked with it (fail closed).
+LABEL_GAP = 0.8
 #: Ink rows: rows holding at least this many ink pixels (a speck of noise is not the line's height).
 MIN_ROW_INK = 2
 #: Cuts tried at each end of a line (each costs one small detection).
@@ -56,7 +59,7 @@ def ink_mask(gray: np.ndarray, line: Rect) -> np.ndarray | None:
 
 def cuts(gray: np.ndarray, line: Rect, max_aspect: float) -> list[Cut]:
     """Where `line` (view pixels, on `gray`) may be cut between an authorised label and the rest: after each of
-    its first word gaps and before each of its last, for the parts at most `max_aspect` times as wide as the
+    its first label gaps (LABEL_GAP) and before each of its last, for the parts at most `max_aspect` times as wide as the
     ink is tall (longer parts hold no authorised word). Longest parts first at each end (`L CC` before `L`)."""
     ink = ink_mask(gray, line)
     if ink is None:
@@ -69,7 +72,7 @@ def cuts(gray: np.ndarray, line: Rect, max_aspect: float) -> list[Cut]:
     top, bottom = line.y0 + int(rows[0]), line.y0 + int(rows[-1]) + 1
     first, last = int(columns[0]), int(columns[-1])
     steps = np.diff(columns)
-    gaps = [(int(columns[i]) + 1, int(columns[i + 1])) for i in np.flatnonzero(steps > max(2, WORD_GAP * height))]
+    gaps = [(int(columns[i]) + 1, int(columns[i + 1])) for i in np.flatnonzero(steps > max(2, LABEL_GAP * height))]
     found: list[Cut] = []
     pad = max(2, height // 2)
     gray_rows, gray_cols = gray.shape[:2]

@@ -765,7 +765,7 @@ class TextScanner:
         return seen
 
     def _split_at_label(self, item: DetectedText, line: Rect, view: np.ndarray, state: _ScanState) -> list[Rect]:
-        """A background line that starts or ends with an authorised label, cut at the word gap beside it
+        """A background line that starts or ends with an authorised label, cut at the wide gap beside it
         (deidcli.ocr.label_split): the label spared, the rest of the line masked up to the gap's middle.
         Returns the two boxes (view pixels), or [] when no cut is certain (the caller masks the whole line).
 
