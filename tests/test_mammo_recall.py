@@ -164,3 +164,28 @@ def test_a_line_whose_first_word_is_not_a_label_is_masked_whole(rapid: TextScann
     result = rapid.scan(frame, "MONOCHROME2", 14)
     assert coverage(Rect(first.x0, first.y0, name.x1, name.y1), result.masked, ROWS, COLS) >= 0.98
     assert result.spared == []
+
+
+
+def test_a_bar_that_is_a_piece_of_its_line_is_confirmed_to_the_line_s_last_glyph() -> None:
+    """The scan's threshold breaks a line of small print into bars; the bar confirmed in the stored frame stands
+    for its whole line (the `16` of a date two heights past the bar's end was left legible)."""
+    field = np.random.default_rng(3).normal(40.0, 2.0, (120, 800)).clip(0, 255).astype(np.uint8)
+    cv2.putText(field, "677177812 1974-04-16", (100, 60), cv2.FONT_HERSHEY_DUPLEX, 0.8, 250, 2, cv2.LINE_AA)
+    ys, xs = np.nonzero(field > 128)
+    scale = 0.3
+    bar = Rect(30, int(ys.min() * scale), 60, int(ys.max() * scale) + 1)  # the line's first 100 px only
+    found = confirmed(lambda r: field[r.y0 : r.y1, r.x0 : r.x1], bar, scale, 120, 800)
+    assert found is not None and found.x0 <= xs.min() and found.x1 > xs.max()
+
+
+def test_the_gap_between_two_masked_pieces_of_a_line_is_masked() -> None:
+    from deidcli.ocr.scan import _bridge_pieces, _ScanState
+
+    state = _ScanState(np.zeros((1024, 788), bool), 0.3077, ROWS, COLS)
+    state.add_mark(Rect(0, 3239, 180, 3294), Rect(0, 996, 55, 1013))
+    state.add_mark(Rect(200, 3240, 257, 3289), Rect(62, 997, 79, 1012))
+    state.add_mark(Rect(1200, 3240, 1300, 3289), Rect(369, 997, 400, 1012))  # another line, far off: not joined
+    _bridge_pieces(state)
+    assert coverage(Rect(0, 3250, 257, 3280), state.masked, ROWS, COLS) == 1.0
+    assert coverage(Rect(260, 3250, 1200, 3280), state.masked, ROWS, COLS) == 0.0
