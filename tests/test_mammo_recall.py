@@ -179,6 +179,27 @@ def test_a_bar_that_is_a_piece_of_its_line_is_confirmed_to_the_line_s_last_glyph
     assert found is not None and found.x0 <= xs.min() and found.x1 > xs.max()
 
 
+def test_small_print_on_noisy_12_bit_air_is_confirmed() -> None:
+    """14 px print with 2 px strokes at 45 % of the range over 12-bit air whose noise is a sixth of its level:
+    with strokes up to a third of the bar's height taken out (5 px) the field around the glyphs was not flat."""
+    rng = np.random.default_rng(11)
+    frame = rng.normal(49.0, 8.0, (140, 700)).astype(np.float32)
+    ink = np.zeros(frame.shape, np.uint8)
+    (_, cap), _ = cv2.getTextSize("H", cv2.FONT_HERSHEY_TRIPLEX, 1.0, 1)
+    cv2.putText(ink, "NAKAMURA-LOPEZ EMI", (100, 84), cv2.FONT_HERSHEY_TRIPLEX, 14 / cap, 255, 2, cv2.LINE_AA)
+    frame = frame * (1 - ink / 255.0) + 1870.0 * (ink / 255.0)
+    ys, xs = np.nonzero(ink > 64)
+    scale = 0.3077
+    bar = Rect(int(xs.min() * scale), int(ys.min() * scale), int(xs.max() * scale) + 1, int(ys.max() * scale) + 1)
+
+    def picture(r: Rect) -> np.ndarray:
+        crop = frame[r.y0 : r.y1, r.x0 : r.x1]
+        return ((crop - crop.min()) * (255.0 / (crop.max() - crop.min()))).astype(np.uint8)
+
+    found = confirmed(picture, bar, scale, 140, 700)
+    assert found is not None and found.x0 <= xs.min() and found.x1 > xs.max()
+
+
 def test_the_gap_between_two_masked_pieces_of_a_line_is_masked() -> None:
     from deidcli.ocr.scan import _bridge_pieces, _ScanState
 
