@@ -346,8 +346,9 @@ def print_level_ink(crop: np.ndarray) -> np.ndarray | None:
 
 
 def on_rim(ink: np.ndarray, edge: int) -> bool:
-    """Whether `ink` holds as large a share of the box's RIM as of its core: the level is the field's texture
-    (dark gaps of tissue around the box), not the print, which the scanner's margin keeps off the rim.
+    """Whether `ink` holds as large a share of the box's RIM as of its core: the level may be the field's texture
+    (dark gaps of tissue around the box), not the print, which the scanner's margin keeps off the rim; `fit_to_ink`
+    then prefers a faint level off the rim (`faint_print_ink`) when there is one.
 
     Why: red team 4's mr_multiframe_last: a thin white italic name on MR tissue, in a box 3x its height; the
     dark gaps of the tissue (9 % of the core, 14 % of the rim) were taken for dark print and the fitted mask
@@ -451,7 +452,10 @@ def fit_to_ink(frame: np.ndarray, rect: Rect, span: float | None = None) -> Rect
     if under_core or textured:
         ink = print_level_ink(crop[..., 0] if crop.shape[2] == 1 else crop)
         if not under_core and (ink is None or on_rim(ink, edge)):
-            ink = faint_print_ink(crop, edge)  # the print over tissue at a level that fills little of a wide box
+            # The print over tissue at a level that fills little of a wide box; else the level found, if any (a
+            # line of print below, cut by the rim, holds the rim too: mg_monochrome1's name over its ID).
+            faint = faint_print_ink(crop, edge)
+            ink = ink if faint is None else faint
         if under_core:
             plate, walls = walls, np.zeros_like(walls)  # the plate under the print stops no margin
             if ink is None:
