@@ -431,3 +431,23 @@ def box_mask(box: Rect, shape: tuple[int, ...]) -> np.ndarray:
     inside = np.zeros(shape[:2], bool)
     inside[box.y0 : box.y1, box.x0 : box.x1] = True
     return inside
+
+
+def test_print_on_a_plate_entering_from_one_side_is_fitted_on_the_plate_and_filled_with_it() -> None:
+    """A name on a blue label plate on black, noisy chrome, in a box that holds black on three sides and the plate
+    on the fourth (red team 4's us_label_boxes): no field held the rim, the box was kept whole and filled black, the
+    plate's left part and the black around it with it. Fitted against the plate, the mask keeps to the plate's
+    rows, every glyph pixel inside, and takes the plate's colour."""
+    from deidcli.pixels.mask import field_fill
+
+    rng = np.random.default_rng(12)
+    frame = np.repeat(rng.integers(1, 6, (60, 300), dtype=np.uint8)[..., None], 3, axis=2)
+    frame[4:30, 10:215] = (30, 60, 160)
+    glyphs = np.zeros(frame.shape[:2], np.uint8)
+    cv2.putText(glyphs, "WOJCIK HALINA", (15, 21), cv2.FONT_HERSHEY_SIMPLEX, 0.4, 1, 1, cv2.LINE_8)
+    frame[glyphs == 1] = 255
+    box = Rect(5, 0, 133, 36)
+    fitted = fit_to_ink(frame, box)
+    assert _inside(fitted, glyphs.astype(bool) & (np.arange(300) < 133)[None, :])
+    assert fitted.y0 >= 4 and fitted.y1 <= 30 and fitted.x0 >= 10
+    assert field_fill(frame, fitted) == (30, 60, 160)
