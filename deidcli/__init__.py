@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 
 from deidcli._lazy import lazy_exports
 from deidcli._version import __version__
+from deidcli.forksafe import guard_opencv_pool
 
 _EXPORTS = {
     "NewKeyWarning": "deidcli.api",
@@ -49,6 +50,7 @@ _EXPORTS = {
 }
 
 __getattr__, __dir__ = lazy_exports(globals(), _EXPORTS)
+guard_opencv_pool()  # any fork of a process that used OpenCV (a batch's workers) gets a working pool
 
 if TYPE_CHECKING:  # what type checkers and IDEs see; at run time the names above load on first use
     from deidcli.api import NewKeyWarning, RunResult, check_recipe, deidentify, run

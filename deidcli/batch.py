@@ -420,13 +420,19 @@ def sync_paths(files: list[Path], root: Path) -> None:
             os.close(descriptor)
 
 
-def _warm_up_before_fork() -> None:
+def _warm_up_before_fork(settings: Settings) -> None:
     """Load in the parent what every worker would otherwise load on its first files (the pixel modules, the
-    20 000-concept coding dictionary: ~0.2 s of CPU each), so forked workers share one copy."""
+    20 000-concept coding dictionary: ~0.2 s of CPU each), so forked workers share one copy. With OCR on, the
+    engine's libraries too (`deidcli.ocr.engines.import_engine`: ~0.27 s of CPU per worker, measured); each
+    worker still loads its own models."""
     import deidcli.pixels  # noqa: F401 - imported for its side effect
     from deidcli.codes import dictionary_meanings
 
     dictionary_meanings("DCM", "113100")
+    if settings.ocr != "never":
+        from deidcli.ocr.engines import import_engine
+
+        import_engine(settings.ocr_engine)
 
 
 def _ocr_threads(workers: int) -> int:
@@ -678,7 +684,7 @@ class BatchRun:
         recorded, whichever chunk happens to report the full disk first.
         """
         if len(todo) > self.workers:
-            _warm_up_before_fork()  # shared by the workers; a run of a file or two loads only what it needs
+            _warm_up_before_fork(self.settings)  # shared by the workers; a run of a file or two loads only what it needs
         pending = deque(todo)
         window = self.workers * 2
         suspects: deque[InputFile] = deque()

@@ -270,6 +270,31 @@ def test_commonest_counts_equal_a_unique_per_component() -> None:
             assert counts[label] == expected
 
 
+def test_commonest_row_is_the_row_np_unique_along_an_axis_gives() -> None:
+    """The field of a rim (fit.commonest_row: a flat sort, or a lexsort for colour) is the row that
+    `np.unique(axis=0)` and the first largest count pick, ties included (the lowest tied row), for gray and
+    colour samples, integer-valued and fractional; the distances from it are those of the reduction it replaced."""
+    from deidcli.pixels.fit import _distance, commonest_row
+
+    rng = np.random.default_rng(20261202)
+    for _ in range(300):
+        pixels, samples = int(rng.integers(1, 200)), int(rng.integers(1, 4))
+        values = rng.integers(-3, int(rng.integers(1, 5)), (pixels, samples)).astype(np.float64)
+        if rng.random() < 0.3:
+            values += rng.random((pixels, samples)).round(1)
+        found, counts = np.unique(values, axis=0, return_counts=True)
+        expected = found[int(np.argmax(counts))]
+        field, count = commonest_row(values)
+        assert field.shape == expected.shape and np.array_equal(field, expected)
+        assert count == counts.max()
+        assert np.array_equal(_distance(values, field), np.abs(values - expected).max(axis=1))
+        integers = values.astype(np.int64).astype(np.uint16)  # stored samples (mask.field_fill)
+        found, counts = np.unique(integers, axis=0, return_counts=True)
+        stored, count = commonest_row(integers)
+        assert np.array_equal(stored, found[int(np.argmax(counts))]) and stored.dtype == np.uint16
+        assert count == counts.max()
+
+
 def test_print_crossing_from_the_padding_onto_the_field_of_view_keeps_both_parts() -> None:
     """A line of print that starts on a CT's black padding and runs onto the grey disc of its field of view:
     the disc's noisy air crosses the box as a plate, and a fit to the ink on the plate alone dropped the words
