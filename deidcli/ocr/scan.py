@@ -937,14 +937,24 @@ def along(box: Rect, column: Rect) -> Rect:
 
 def neighbourhoods(rects: list[Rect], cols: int, rows: int) -> list[Rect]:
     """The surroundings of masked boxes (3 text heights sideways, 2 up and down), merged where they
-    touch, so the residual check costs one small detection per cluster of text, not one per box."""
-    canvas = np.zeros((rows, cols), np.uint8)
+    touch, so the residual check costs one small detection per cluster of text, not one per box. The canvas
+    spans only the surroundings' bounding box (the same components, shifted): a mammogram's text sits in
+    its corners, and labelling the whole 1024 px view cost ~3 ms for nothing."""
+    arounds = []
     for rect in rects:
         height = max(4, min(rect.width, rect.height))
-        around = rect.pad(3 * height, 2 * height).clip(cols, rows)
-        canvas[around.y0 : around.y1, around.x0 : around.x1] = 1
+        arounds.append(rect.pad(3 * height, 2 * height).clip(cols, rows))
+    if not arounds:
+        return []
+    x0, y0 = min(a.x0 for a in arounds), min(a.y0 for a in arounds)
+    x1, y1 = max(a.x1 for a in arounds), max(a.y1 for a in arounds)
+    canvas = np.zeros((max(0, y1 - y0), max(0, x1 - x0)), np.uint8)
+    for around in arounds:
+        canvas[around.y0 - y0 : around.y1 - y0, around.x0 - x0 : around.x1 - x0] = 1
+    if canvas.size == 0:
+        return []
     count, _, stats, _ = cv2.connectedComponentsWithStats(canvas, connectivity=4)
-    return [Rect(int(x), int(y), int(x + w), int(y + h)) for x, y, w, h, _ in stats[1:count]]
+    return [Rect(int(x) + x0, int(y) + y0, int(x + w) + x0, int(y + h) + y0) for x, y, w, h, _ in stats[1:count]]
 
 
 #: Ink width per character of the longest authorised word a line's end may be to be read as a label of its own
