@@ -424,7 +424,10 @@ def _warm_up_before_fork(settings: Settings) -> None:
     """Load in the parent what every worker would otherwise load on its first files (the pixel modules, the
     20 000-concept coding dictionary: ~0.2 s of CPU each), so forked workers share one copy. With OCR on, the
     engine's libraries too (`deidcli.ocr.engines.import_engine`: ~0.27 s of CPU per worker, measured); each
-    worker still loads its own models."""
+    worker still loads its own models. And numpy.ma, which `np.median` imports on its first call (its NaN
+    check): ~0.06 s of CPU in each worker's first file, measured."""
+    import numpy.ma  # noqa: F401 - imported for its side effect
+
     import deidcli.pixels  # noqa: F401 - imported for its side effect
     from deidcli.codes import dictionary_meanings
 

@@ -45,15 +45,15 @@ def _noise(rng: np.random.Generator, grain: float) -> np.ndarray:
 
 
 def hairline(image: np.ndarray, text: str, x: int, y: int, height: int, font: int, thick: int = 1,
-             turned: bool = False) -> Rect:
+             turned: bool = False, value: float = TOP) -> Rect:
     """Draw `text` `thick` pixels thick with capitals `height` px tall at (x, y) (top left; `turned`: reading
-    bottom to top, from (x, y) down); returns its box."""
+    bottom to top, from (x, y) down) at `value`; returns its box."""
     (_, cap), _ = cv2.getTextSize("H", font, 1.0, 1)
     ink = np.zeros((COLS, ROWS) if turned else (ROWS, COLS), np.uint8)
     cv2.putText(ink, text, (ROWS - y - 1 if turned else x, (x if turned else y) + height), font, height / cap, 255,
                 thick, cv2.LINE_AA)
     ink = np.ascontiguousarray(np.rot90(ink)) if turned else ink
-    image[:] = image * (1 - ink / 255.0) + TOP * (ink / 255.0)
+    image[:] = image * (1 - ink / 255.0) + value * (ink / 255.0)
     ys, xs = np.nonzero(ink > 64)
     return Rect(int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1)
 
@@ -120,3 +120,93 @@ def test_low_contrast_print_over_dense_tissue_is_masked_and_clean_tissue_is_not(
 def _box(ink: np.ndarray) -> Rect:
     ys, xs = np.nonzero(ink > 64)
     return Rect(int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1)
+
+
+@pytest.mark.parametrize(("height", "thick", "font", "value", "photometric"), [
+    (18, 3, cv2.FONT_HERSHEY_COMPLEX, 9000, "MONOCHROME2"),  # grey bold, as red team 4 planted it
+    (22, 3, cv2.FONT_HERSHEY_TRIPLEX, 12000, "MONOCHROME2"),
+    (17, 3, cv2.FONT_HERSHEY_DUPLEX, 16000, "MONOCHROME1"),
+])
+def test_bold_small_print_on_the_air_of_a_mammogram_is_masked(rapid: TextScanner, height: int, thick: int,
+                                                               font: int, value: float, photometric: str) -> None:
+    """17-24 px bold print is a 5-8 px solid bar at the scan's 1024 px (no glyph shape, no detector box), and in
+    the stored frame its strokes are thicker than the flatness test's 5 px opening: it was masked nowhere."""
+    image = planted_mammogram()
+    line = hairline(image, "ROSE QUIGLEY", 2050, ROWS - height - 50, height, font, thick=thick, value=value)
+    frame = image.round().clip(0, TOP).astype(np.uint16)
+    if photometric == "MONOCHROME1":
+        frame = TOP - frame
+    result = rapid.scan(frame, photometric, 14)
+    assert coverage(line, result.masked, ROWS, COLS) >= 0.95
+
+
+def _label_then(image: np.ndarray, label: str, rest: str, x: int, y: int, height: int, gap: int) -> tuple[Rect, Rect]:
+    first = hairline(image, label, x, y, height, cv2.FONT_HERSHEY_DUPLEX, thick=5)
+    second = hairline(image, rest, first.x1 + gap, y, height, cv2.FONT_HERSHEY_DUPLEX, thick=3)
+    return first, second
+
+
+def test_a_label_followed_by_a_name_keeps_the_label_and_masks_the_name(rapid: TextScanner) -> None:
+    image = planted_mammogram()
+    label, name = _label_then(image, "L CC", "DUBOIS, AMELIE", 1900, 80, 60, 80)
+    frame = image.round().clip(0, TOP).astype(np.uint16)
+    result = rapid.scan(frame, "MONOCHROME2", 14)
+    assert coverage(name, result.masked, ROWS, COLS) >= 0.98
+    assert coverage(label, result.masked, ROWS, COLS) == 0.0
+    assert [text for _, text in result.spared] == ["LCC"]
+
+
+def test_a_line_whose_first_word_is_not_a_label_is_masked_whole(rapid: TextScanner) -> None:
+    """Fail closed: the first word reads as no authorised word, so nothing of the line is spared."""
+    image = planted_mammogram()
+    first, name = _label_then(image, "LX CQ", "DUBOIS, AMELIE", 1900, 80, 60, 80)
+    frame = image.round().clip(0, TOP).astype(np.uint16)
+    result = rapid.scan(frame, "MONOCHROME2", 14)
+    assert coverage(Rect(first.x0, first.y0, name.x1, name.y1), result.masked, ROWS, COLS) >= 0.98
+    assert result.spared == []
+
+
+
+def test_a_bar_that_is_a_piece_of_its_line_is_confirmed_to_the_line_s_last_glyph() -> None:
+    """The scan's threshold breaks a line of small print into bars; the bar confirmed in the stored frame stands
+    for its whole line (the `16` of a date two heights past the bar's end was left legible)."""
+    field = np.random.default_rng(3).normal(40.0, 2.0, (120, 800)).clip(0, 255).astype(np.uint8)
+    cv2.putText(field, "677177812 1974-04-16", (100, 60), cv2.FONT_HERSHEY_DUPLEX, 0.8, 250, 2, cv2.LINE_AA)
+    ys, xs = np.nonzero(field > 128)
+    scale = 0.3
+    bar = Rect(30, int(ys.min() * scale), 60, int(ys.max() * scale) + 1)  # the line's first 100 px only
+    found = confirmed(lambda r: field[r.y0 : r.y1, r.x0 : r.x1], bar, scale, 120, 800)
+    assert found is not None and found.x0 <= xs.min() and found.x1 > xs.max()
+
+
+def test_small_print_on_noisy_12_bit_air_is_confirmed() -> None:
+    """14 px print with 2 px strokes at 45 % of the range over 12-bit air whose noise is a sixth of its level:
+    with strokes up to a third of the bar's height taken out (5 px) the field around the glyphs was not flat."""
+    rng = np.random.default_rng(11)
+    frame = rng.normal(49.0, 8.0, (140, 700)).astype(np.float32)
+    ink = np.zeros(frame.shape, np.uint8)
+    (_, cap), _ = cv2.getTextSize("H", cv2.FONT_HERSHEY_TRIPLEX, 1.0, 1)
+    cv2.putText(ink, "NAKAMURA-LOPEZ EMI", (100, 84), cv2.FONT_HERSHEY_TRIPLEX, 14 / cap, 255, 2, cv2.LINE_AA)
+    frame = frame * (1 - ink / 255.0) + 1870.0 * (ink / 255.0)
+    ys, xs = np.nonzero(ink > 64)
+    scale = 0.3077
+    bar = Rect(int(xs.min() * scale), int(ys.min() * scale), int(xs.max() * scale) + 1, int(ys.max() * scale) + 1)
+
+    def picture(r: Rect) -> np.ndarray:
+        crop = frame[r.y0 : r.y1, r.x0 : r.x1]
+        return ((crop - crop.min()) * (255.0 / (crop.max() - crop.min()))).astype(np.uint8)
+
+    found = confirmed(picture, bar, scale, 140, 700)
+    assert found is not None and found.x0 <= xs.min() and found.x1 > xs.max()
+
+
+def test_the_gap_between_two_masked_pieces_of_a_line_is_masked() -> None:
+    from deidcli.ocr.scan import _bridge_pieces, _ScanState
+
+    state = _ScanState(np.zeros((1024, 788), bool), 0.3077, ROWS, COLS)
+    state.add_mark(Rect(0, 3239, 180, 3294), Rect(0, 996, 55, 1013))
+    state.add_mark(Rect(200, 3240, 257, 3289), Rect(62, 997, 79, 1012))
+    state.add_mark(Rect(1200, 3240, 1300, 3289), Rect(369, 997, 400, 1012))  # another line, far off: not joined
+    _bridge_pieces(state)
+    assert coverage(Rect(0, 3250, 257, 3280), state.masked, ROWS, COLS) == 1.0
+    assert coverage(Rect(260, 3250, 1200, 3280), state.masked, ROWS, COLS) == 0.0

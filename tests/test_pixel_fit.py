@@ -412,3 +412,67 @@ def test_rule_lines_are_whole_thin_lines_not_strokes_or_noise() -> None:
     lines = rule_lines(ink)
     assert lines[:, 50].all() and lines[5].all()
     assert not lines[12:22, 20:30].any() and not lines[25, :49].any()
+
+
+
+def _script_name_over_mr(second_line: bool = False) -> tuple[np.ndarray, np.ndarray, Rect]:
+    """pydicom-data's emri_small (64x64 MR) last frame enlarged to 320x320, a thin antialiased script name drawn at
+    its top value near the bottom, and the box the scanner gives it, three times the name's height (red team 4's
+    mr_multiframe_last). Returns (frame, the pixels the name changed, the box)."""
+    from tests.pixel_helpers import sample_file
+
+    mr = pydicom.dcmread(sample_file("emri_small.dcm")).pixel_array[-1].astype(np.float32)
+    frame = np.clip(cv2.resize(mr, (320, 320), interpolation=cv2.INTER_CUBIC), 0, None).astype(np.float64)
+    alpha = np.zeros(frame.shape, np.uint8)
+    cv2.putText(alpha, "Featherstonehaugh Ottoline", (6, 309), cv2.FONT_HERSHEY_SCRIPT_SIMPLEX, 0.5, 255, 1,
+                cv2.LINE_AA)
+    if second_line:  # a line below, cut by the box's lower edge
+        cv2.putText(alpha, "Featherstonehaugh", (6, 326), cv2.FONT_HERSHEY_SCRIPT_SIMPLEX, 0.5, 255, 1, cv2.LINE_AA)
+    a = alpha / 255.0
+    top = float(frame.max())
+    drawn = (frame * (1 - a) + top * a).round().astype(np.uint16)
+    return drawn, np.abs(drawn.astype(np.float64) - frame.round()) > 2, Rect(0, 285, 170, 320)
+
+
+def test_thin_print_over_tissue_is_trimmed_to_the_detector_box_not_kept_whole() -> None:
+    """A thin script name over MR tissue fills 2-5 % of a box padded to three times its height: under the print
+    level's share, and the tissue's dark gaps (more of the rim than of the core) passed for dark print, so the
+    whole box was blacked out (3.6 % of mr_multiframe_last's text-free pixels). The scanner's margin, where no
+    pixel of the print's level lies, is trimmed; every pixel the name changed stays inside."""
+    frame, glyphs, box = _script_name_over_mr()
+    fitted = fit_to_ink(frame, box)
+    assert _inside(fitted, glyphs & box_mask(box, frame.shape))
+    assert fitted.area < 0.8 * box.area
+
+
+def test_thin_print_whose_level_reaches_the_box_rim_keeps_the_whole_box() -> None:
+    """The same name with a line below it cut by the box's lower edge: the print's level on the rim, nothing
+    tells where the print ends; the box stays whole."""
+    frame, _, box = _script_name_over_mr(second_line=True)
+    assert fit_to_ink(frame, box) == box
+
+
+def box_mask(box: Rect, shape: tuple[int, ...]) -> np.ndarray:
+    inside = np.zeros(shape[:2], bool)
+    inside[box.y0 : box.y1, box.x0 : box.x1] = True
+    return inside
+
+
+def test_print_on_a_plate_entering_from_one_side_is_fitted_on_the_plate_and_filled_with_it() -> None:
+    """A name on a blue label plate on black, noisy chrome, in a box that holds black on three sides and the plate
+    on the fourth (red team 4's us_label_boxes): no field held the rim, the box was kept whole and filled black, the
+    plate's left part and the black around it with it. Fitted against the plate, the mask keeps to the plate's
+    rows, every glyph pixel inside, and takes the plate's colour."""
+    from deidcli.pixels.mask import field_fill
+
+    rng = np.random.default_rng(12)
+    frame = np.repeat(rng.integers(1, 6, (60, 300), dtype=np.uint8)[..., None], 3, axis=2)
+    frame[4:30, 10:215] = (30, 60, 160)
+    glyphs = np.zeros(frame.shape[:2], np.uint8)
+    cv2.putText(glyphs, "WOJCIK HALINA", (15, 21), cv2.FONT_HERSHEY_SIMPLEX, 0.4, 1, 1, cv2.LINE_8)
+    frame[glyphs == 1] = 255
+    box = Rect(5, 0, 133, 36)
+    fitted = fit_to_ink(frame, box)
+    assert _inside(fitted, glyphs.astype(bool) & (np.arange(300) < 133)[None, :])
+    assert fitted.y0 >= 4 and fitted.y1 <= 30 and fitted.x0 >= 10
+    assert field_fill(frame, fitted) == (30, 60, 160)

@@ -218,6 +218,33 @@ def test_colour_print_over_a_grey_picture_is_found_glyph_by_glyph() -> None:
     assert covered.sum() < 3 * glyphs.sum()  # glyph by glyph, not the picture between them
 
 
+def test_a_palette_photo_has_no_colour_print_but_print_drawn_on_it_is_found() -> None:
+    """pydicom-data's OT-PAL-8-face is a photo in 256 LUT colours: every pixel is one exact colour, so the folds
+    of its light blue shirt came apart into glyph-sized one-colour marks (11 before), blanked where no print was.
+    A colour the picture holds elsewhere is not a drawn one; a name drawn on a grey plate over it in its own colour
+    still is (gdcm-US-ALOKA-16's green "L0", a palette file too: tests/test_pixel_stage.py)."""
+    import pydicom
+
+    from deidcli.ocr.layout import colour_text_marks
+    from deidcli.pixels.stage import palette_rgb8
+    from tests.pixel_helpers import sample_file
+
+    ds = pydicom.dcmread(sample_file("OT-PAL-8-face.dcm"), force=True)
+    ds.file_meta = pydicom.dataset.FileMetaDataset()
+    ds.file_meta.TransferSyntaxUID = pydicom.uid.ImplicitVRLittleEndian  # the file has no file meta
+    rgb = palette_rgb8(ds.pixel_array, ds)
+    assert colour_text_marks(rgb) == []
+    glyphs = np.zeros(rgb.shape[:2], np.uint8)
+    cv2.putText(glyphs, "KOWALSKI 1957", (200, 300), cv2.FONT_HERSHEY_PLAIN, 1.0, 1, 1, cv2.LINE_8)
+    drawn = rgb.copy()
+    drawn[285:310, 190:330] = 128
+    drawn[glyphs == 1] = (0, 250, 0)
+    covered = np.zeros(glyphs.shape, bool)
+    for mark in colour_text_marks(drawn):
+        covered[mark.y0 : mark.y1, mark.x0 : mark.x1] = True
+    assert covered[glyphs == 1].all()
+
+
 def test_a_piece_of_a_slanted_box_edge_is_not_print() -> None:
     """A short piece of a thin slanted line (a colour-flow box's edge cut by the flatness test) has a square
     enough box for the glyph test; it is a straight stroke, not a glyph. A date with slashes stays a mark."""

@@ -141,15 +141,16 @@ def stretch_strokes(strokes: np.ndarray) -> np.ndarray:
     return np.clip(128.0 + strokes * (127.0 / top), 0, 255).astype(np.uint8)
 
 
-def flat_background(view8: np.ndarray) -> np.ndarray:
-    """Where the picture, strokes removed, is nearly uniform (a label field, air, a header band).
+def flat_background(view8: np.ndarray, stroke: int = FLAT_STROKE) -> np.ndarray:
+    """Where the picture, strokes removed (thinner than `stroke` pixels), is nearly uniform (a label field,
+    air, a header band).
 
     Speckle, parenchyma and noise stay textured after the strokes are removed, so marks found
     there are structure, not print: measured on gdcm-US-ALOKA-16 (a dark bladder read as
     "background" by the threshold gave 271 marks before this test, 0 after).
     """
     gray = brightest_channel(view8)
-    kernel = cv2.getStructuringElement(cv2.MORPH_RECT, (FLAT_STROKE, FLAT_STROKE))
+    kernel = cv2.getStructuringElement(cv2.MORPH_RECT, (stroke, stroke))
     base = cv2.morphologyEx(cv2.morphologyEx(gray, cv2.MORPH_OPEN, kernel), cv2.MORPH_CLOSE, kernel)
     values = base.astype(np.float32)
     window = (FLAT_WINDOW, FLAT_WINDOW)
@@ -177,7 +178,7 @@ def noise_floor(strokes: np.ndarray, allowed: np.ndarray) -> float:
 
 
 def text_marks(view8: np.ndarray, anatomy: np.ndarray, max_height: int = MAX_MARK_HEIGHT,
-               bright_only: bool = False, drawn_only: bool = False) -> list[Rect]:
+               bright_only: bool = False, drawn_only: bool = False, flat_stroke: int = FLAT_STROKE) -> list[Rect]:
     """Lines of text-like marks on the background, as rectangles in view pixels.
 
     A mark is a stroke component (top-hat >= MARK_CONTRAST) lying mostly outside the anatomy, at
@@ -188,12 +189,14 @@ def text_marks(view8: np.ndarray, anatomy: np.ndarray, max_height: int = MAX_MAR
     (`straight_stroke`); its rows reach the whole glyphs (`whole_glyphs`). Nothing here reads text: on the background every
     mark is masked unless the scanner spares it as an authorised word. `drawn_only` keeps only lines
     whose ink is one level (see `drawn_ink`): for pictures shown as stored, not resampled down.
+    `flat_stroke`: strokes up to this thick are taken out before the flatness test (`flat_background`); a
+    caller that knows the print's height passes more for bold print (deidcli.ocr.fine_print).
     """
     size = min(31, max(9, 2 * (max_height // 3) + 1))
     gray = brightest_channel(view8)
     kernel = cv2.getStructuringElement(cv2.MORPH_RECT, (size, size))
     free = ~cv2.dilate(anatomy.astype(np.uint8), np.ones((7, 7), np.uint8)).astype(bool)
-    allowed = flat_background(gray) & free
+    allowed = flat_background(gray, flat_stroke) & free
     layers: list[_Layer] = []
     heights_seen: list[np.ndarray] = []
     # Bright print (white top-hat) and dark print (black top-hat) are measured and grouped apart: on a dark
@@ -509,6 +512,10 @@ MIN_COLOUR_GLYPH = 6
 #: Share of the pixels around a coloured mark (a 2-pixel ring) that must be grey: a mark drawn over the
 #: picture, not a speck of a colour-flow map (whose neighbours are more flow).
 GREY_RING_SHARE = 0.85
+#: Share of the frame's pixels at a mark's colour that must lie in glyph-like marks: a drawn colour is the
+#: print's own (and its graphics'); a colour that the picture also holds elsewhere (a palette photo, whose
+#: every pixel is one of its LUT's entries) says nothing about drawing.
+OWN_COLOUR_SHARE = 0.5
 
 
 def colour_text_marks(rgb: np.ndarray, max_height: int = MAX_MARK_HEIGHT) -> list[Rect]:
@@ -552,6 +559,10 @@ def colour_text_marks(rgb: np.ndarray, max_height: int = MAX_MARK_HEIGHT) -> lis
     kept[0] = False
     if np.count_nonzero(kept) < 2:
         return []
+    kept &= own_colour(labels[chosen], key, kept, red.astype(np.int32) << 16 | green.astype(np.int32) << 8 | blue,
+                       coloured.astype(bool))
+    if np.count_nonzero(kept) < 2:
+        return []
     marks = kept[labels].astype(np.uint8)
     gap = max(3, int(np.median(heights[kept]))) | 1  # odd: the closing does not shift the marks
     joined = cv2.morphologyEx(marks, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_RECT, (gap, 1)))
@@ -564,6 +575,43 @@ def colour_text_marks(rgb: np.ndarray, max_height: int = MAX_MARK_HEIGHT) -> lis
     # Each glyph its own rectangle: the picture between and around them stays.
     return [rect for line, rects in lines.items()
             if line and len(rects) >= 2 and line_stats[line, cv2.CC_STAT_HEIGHT] <= max_height for rect in rects]
+
+
+def own_colour(owners: np.ndarray, keys: np.ndarray, kept: np.ndarray, frame_keys: np.ndarray,
+               coloured: np.ndarray) -> np.ndarray:
+    """Per label: whether its commonest colour (`keys`: one int per pixel of `owners`, the candidates' pixels) is
+    the marks' own, OWN_COLOUR_SHARE of the frame's coloured pixels at that colour lying in `kept` marks.
+
+    Why: a palette photo (red team 4's palette_face, a face in 256 LUT colours) is drawn in exact colours
+    everywhere: the folds of a light blue shirt came apart into glyph-sized one-colour components, and eleven
+    marks blanked the shirt, where no print was. The green of ALOKA's "L0" is drawn only in its marks."""
+    count = kept.size
+    ok = np.zeros(count, bool)
+    pick = kept[owners]
+    if not pick.any():
+        return ok
+    owners, keys = owners[pick], keys[pick]
+    order = np.lexsort((keys, owners))
+    owners, keys = owners[order], keys[order]
+    starts = np.ones(owners.size, bool)
+    starts[1:] = (owners[1:] != owners[:-1]) | (keys[1:] != keys[:-1])
+    first = np.flatnonzero(starts)
+    runs = np.diff(np.append(first, owners.size))
+    # The commonest colour of each label: runs sorted by length, the last written per label wins.
+    by_length = np.argsort(runs, kind="stable")
+    colour = np.zeros(count, np.int64)
+    colour[owners[first[by_length]]] = keys[first[by_length]]
+    labels = np.flatnonzero(kept)
+    wanted = np.unique(colour[labels])
+    in_marks = np.isin(keys, wanted)
+    inside = dict(zip(*np.unique(keys[in_marks], return_counts=True), strict=True))
+    frame_coloured = frame_keys[coloured]
+    everywhere = dict(zip(*np.unique(frame_coloured[np.isin(frame_coloured, wanted)], return_counts=True),
+                          strict=True))
+    for label in labels:
+        c = colour[label]
+        ok[label] = inside.get(c, 0) >= OWN_COLOUR_SHARE * everywhere.get(c, 1)
+    return ok
 
 
 def _glyph_components(binary: np.ndarray, max_height: int) -> tuple[np.ndarray | None, np.ndarray, np.ndarray]:
