@@ -67,6 +67,7 @@ from deidcli.ocr.views import (
     gray_views,
     minmax,
 )
+from deidcli.pixels.fit import commonest_row
 
 DEFAULT_SCAN_MAX_SIDE = 1024
 DEFAULT_SMALL_SIDE = 512
@@ -804,9 +805,7 @@ class TextScanner:
             if (x0, x1) != (rect.x0, rect.x1):
                 grown = Rect(x0, rect.y0, x1, rect.y1)
                 full = to_full_resolution(grown, state.scale, self.pad_ratio, state.rows, state.cols)
-                full = Rect(max(full.x0, math.ceil(x0 / state.scale)) if left else full.x0, full.y0,
-                            min(full.x1, int(x1 / state.scale)) if right else full.x1, full.y1)
-                state.masked.append(full)
+                state.masked.append(_padding_stops(full, grown, state.scale, left=left, right=right))
                 state.view_rects.append(grown)
 
     def _check_time(self, start: float) -> None:
@@ -879,11 +878,8 @@ class TextScanner:
                 continue
             rest = to_full_resolution(cut.rest, state.scale, self.pad_ratio, state.rows, state.cols)
             # The rest's padding stops at the gap's middle: past it lies the label.
-            if cut.rest.x0 > line.x0:
-                rest = Rect(max(rest.x0, math.ceil(cut.rest.x0 / state.scale)), rest.y0, rest.x1, rest.y1)
-            else:
-                rest = Rect(rest.x0, rest.y0, min(rest.x1, int(cut.rest.x1 / state.scale)), rest.y1)
-            state.masked.append(rest)
+            label_left = cut.rest.x0 > line.x0
+            state.masked.append(_padding_stops(rest, cut.rest, state.scale, left=label_left, right=not label_left))
             state.view_rects.append(cut.rest)
             state.texts.append(item.text)
             label = to_full_resolution(cut.label, state.scale, self.pad_ratio, state.rows, state.cols)
@@ -978,6 +974,13 @@ def _bridge_pieces(state: _ScanState) -> None:
             if state.anatomy_share(bridge_view) >= ON_ANATOMY_SHARE:
                 continue
             state.add_mark(Rect(a.x1, min(a.y0, b.y0), b.x0, max(a.y1, b.y1)), bridge_view)
+
+
+def _padding_stops(full: Rect, view: Rect, scale: float, *, left: bool, right: bool) -> Rect:
+    """`full` (frame pixels: `view` at full resolution, padded) with its padding stopped at `view`'s own left
+    and/or right edge: a spared label lies beyond that edge, and the mask must not pad over it."""
+    return Rect(max(full.x0, math.ceil(view.x0 / scale)) if left else full.x0, full.y0,
+                min(full.x1, int(view.x1 / scale)) if right else full.x1, full.y1)
 
 
 def enclosed(anatomy: np.ndarray, rect: Rect) -> bool:
@@ -1163,10 +1166,17 @@ def tissue_windows(strokes: np.ndarray, anatomy: np.ndarray, minimum: float) -> 
         return []
     floor = max(minimum, STROKE_NOISE_FACTOR * float(np.median(sample)))
     crowded = cell_counts((strokes >= floor) & inner, CELL) >= TISSUE_CELL_STROKE
+    return crowded_windows(crowded, rows, cols, TISSUE_MAX_WINDOWS, TISSUE_MAX_SHARE)
+
+
+def crowded_windows(crowded: np.ndarray, rows: int, cols: int, max_windows: int, max_share: float) -> list[Rect]:
+    """Windows (pixels of a rows x cols picture) around the `crowded` cells (a CELL grid), merged where they overlap;
+    none when there are more than `max_windows` or they cover over `max_share` of the picture: a crowd that
+    large is the picture's own texture, which a bounded pass would detect whole."""
     if not crowded.any():
         return []
     windows = merge_overlapping([window.clip(cols, rows) for window in cell_windows(crowded, CELL, 2, 4, 8)])
-    if len(windows) > TISSUE_MAX_WINDOWS or sum(w.area for w in windows) > TISSUE_MAX_SHARE * rows * cols:
+    if len(windows) > max_windows or sum(w.area for w in windows) > max_share * rows * cols:
         return []
     return windows
 
@@ -1204,8 +1214,8 @@ def level_extent(frame: np.ndarray, ink: np.ndarray, rect: Rect) -> Rect | None:
     inked = ink[rect.y0 : rect.y1, rect.x0 : rect.x1]
     if not inked.any():
         return None
-    levels, counts = np.unique(crop[inked], return_counts=True)
-    ys, xs = np.nonzero(inked & (crop == levels[int(np.argmax(counts))]))
+    level, _ = commonest_row(crop[inked].reshape(-1, 1))
+    ys, xs = np.nonzero(inked & (crop == level[0]))
     return Rect(rect.x0 + int(xs.min()), rect.y0 + int(ys.min()), rect.x0 + int(xs.max()) + 1,
                 rect.y0 + int(ys.max()) + 1).pad(1, 1).clip(frame.shape[1], frame.shape[0])
 
@@ -1214,13 +1224,7 @@ def level_windows(ink: np.ndarray) -> list[Rect]:
     """Windows (frame pixels) around the cells where `level_ink` crowds; none when there are more than
     LEVEL_MAX_WINDOWS or they cover over LEVEL_MAX_SHARE of the frame."""
     rows, cols = ink.shape
-    crowded = cell_counts(ink, CELL) >= LEVEL_CELL_INK
-    if not crowded.any():
-        return []
-    windows = merge_overlapping([window.clip(cols, rows) for window in cell_windows(crowded, CELL, 2, 4, 8)])
-    if len(windows) > LEVEL_MAX_WINDOWS or sum(w.area for w in windows) > LEVEL_MAX_SHARE * rows * cols:
-        return []
-    return windows
+    return crowded_windows(cell_counts(ink, CELL) >= LEVEL_CELL_INK, rows, cols, LEVEL_MAX_WINDOWS, LEVEL_MAX_SHARE)
 
 
 #: The DB detector rounds each side of its input to a multiple of this, stretching what it is given.

@@ -56,6 +56,13 @@ PLATE_SHARE = 0.5
 FIELD_RIM_SHARE = 0.4
 
 
+def rim_of(shape: tuple[int, ...]) -> np.ndarray:
+    """The outer RIM pixels of a box of `shape` (rows, cols): where its field is measured, print kept off."""
+    rim = np.ones(shape[:2], bool)
+    rim[RIM:-RIM, RIM:-RIM] = False
+    return rim
+
+
 def glyph_ink(ink: np.ndarray) -> np.ndarray:
     """The ink that belongs to the print: components (joined over one pixel) that reach the core of the
     rectangle (the detector's own box, inside the scanner's margin) or lie wholly inside it. A component
@@ -363,9 +370,7 @@ def print_level_ink(crop: np.ndarray) -> np.ndarray | None:
         if number == 2 and crop.ndim == 2:
             # Print drawn at a level inside the tissue's range (a date 30 levels above an MR's tissue: neither
             # extreme), before the near-extreme levels, which would take the tissue's brightest grains for it.
-            rim = np.ones(levels.shape, bool)
-            rim[RIM:-RIM, RIM:-RIM] = False
-            drawn = drawn_level_ink(levels, levels[rim])
+            drawn = drawn_level_ink(levels, levels[rim_of(levels.shape)])
             if drawn is not None:
                 return drawn
         if PRINT_LEVEL_SHARE <= ink[edge : rows - edge, edge : cols - edge].mean() <= FIELD_LEVEL_SHARE:
@@ -395,13 +400,12 @@ def drawn_level_ink(levels: np.ndarray, rim: np.ndarray) -> np.ndarray | None:
     core = levels[edge : rows - edge, edge : cols - edge]
     if core.size == 0 or rim.size == 0:
         return None
-    found, counts = np.unique(core, return_counts=True)
-    best = int(np.argmax(counts))
-    share = counts[best] / core.size
-    on_rim = float((rim == found[best]).mean())
+    level, count = commonest_row(core.reshape(-1, 1))
+    share = count / core.size
+    on_rim = float((rim == level[0]).mean())
     if not PRINT_LEVEL_SHARE <= share <= DRAWN_LEVEL_MAX_SHARE or share <= on_rim or on_rim >= FIELD_RIM_SHARE:
         return None
-    ink = levels == found[best]
+    ink = levels == level[0]
     ink &= ~structures(ink)  # a band or plate at that level crossing the box is the field beside the print
     if not ink.any() or not spans_core(ink, edge):
         return None
@@ -423,9 +427,7 @@ def on_rim(ink: np.ndarray, edge: int) -> bool:
     Why: red team 4's mr_multiframe_last: a thin white italic name on MR tissue, in a box 3x its height; the
     dark gaps of the tissue (9 % of the core, 14 % of the rim) were taken for dark print and the fitted mask
     kept the whole box, 3.6 % of the frame's text-free pixels blacked out."""
-    rim = np.ones(ink.shape, bool)
-    rim[RIM:-RIM, RIM:-RIM] = False
-    return bool(ink[rim].mean() >= ink[edge:-edge, edge:-edge].mean())
+    return bool(ink[rim_of(ink.shape)].mean() >= ink[edge:-edge, edge:-edge].mean())
 
 
 #: Least share of a box's core that print found by `faint_print_ink` fills: a thin line of print in a box
@@ -453,8 +455,7 @@ def faint_print_ink(crop: np.ndarray, edge: int) -> np.ndarray | None:
     top, middle = float(inner.max()), float(np.median(inner))
     ink = levels >= top - WHITE_TOLERANCE * (top - middle)
     share = float(ink[edge : rows - edge, edge : cols - edge].mean())
-    rim = np.ones(ink.shape, bool)
-    rim[RIM:-RIM, RIM:-RIM] = False
+    rim = rim_of(ink.shape)
     if not FAINT_PRINT_SHARE <= share <= FIELD_LEVEL_SHARE or ink[rim].any() or not spans_core(ink, edge):
         return None
     ink[edge : rows - edge, edge : cols - edge] = True
@@ -507,8 +508,7 @@ def fit_to_ink(frame: np.ndarray, rect: Rect, span: float | None = None) -> Rect
     crop = frame[rect.y0 : rect.y1, rect.x0 : rect.x1].astype(np.float64)
     if crop.ndim == 2:
         crop = crop[..., None]
-    rim = np.ones(crop.shape[:2], bool)
-    rim[RIM:-RIM, RIM:-RIM] = False
+    rim = rim_of(crop.shape[:2])
     floor = 1.0 if frame.dtype.kind in "ui" else 1e-6
     field, deviation, tolerance = field_of(crop[rim], floor)
     distance = _distance(crop, field)
@@ -745,7 +745,8 @@ def commonest_row(values: np.ndarray) -> tuple[np.ndarray, int]:
     """The commonest row of `values` (pixels x samples; the lowest of those tied) and how many pixels hold it,
     as `np.unique(values, axis=0, return_counts=True)` and the first largest count give them (no row: ValueError).
     One place for the mode of a field's pixels: a box's rim (`field_of`), the print inside a box
-    (`interior_level`) and a mask's border (`deidcli.pixels.mask.field_fill`).
+    (`interior_level`, `drawn_level_ink`), a mask's border (`deidcli.pixels.mask.field_fill`) and a line's drawn
+    level (`deidcli.ocr.scan.level_extent`).
 
     Why not that: np.unique along an axis sorts rows as structured records, 60x slower than a plain sort
     (4.7 ms for the 6800-pixel rim of a mammogram's 1500x190 box, called twice per box). One sample is
