@@ -215,9 +215,8 @@ def upright_lines(found: list[Rect], scale: float, zones: list[Rect]) -> list[Re
     return out[:MAX_COLUMNS]
 
 
-#: Pixels masked around a standing line's glyph extent (`ink_extent`): antialiasing, and a rim of field for the mask's
-#: fit (deidcli.pixels.fit) to measure against (with 2 the fit cut the last `9` of usbar_4's ID, 86 % masked).
-COLUMN_MARGIN = 4
+#: Pixels masked around a standing line's glyph extent (`ink_extent`): antialiasing.
+COLUMN_MARGIN = 2
 #: A pixel column of a standing line's box holds glyphs when it has ink on at least this share of the rows the
 #: busiest pixel column has (a label's letters beside the line, on a few of its rows, do not count).
 INK_PROFILE_SHARE = 0.3
