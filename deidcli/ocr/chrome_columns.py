@@ -215,27 +215,6 @@ def upright_lines(found: list[Rect], scale: float, zones: list[Rect]) -> list[Re
     return out[:MAX_COLUMNS]
 
 
-#: Pixels masked around a standing line's glyph extent (`ink_extent`): antialiasing.
-COLUMN_MARGIN = 2
-#: A pixel column of a standing line's box holds glyphs when it has ink on at least this share of the rows the
-#: busiest pixel column has (a label's letters beside the line, on a few of its rows, do not count).
-INK_PROFILE_SHARE = 0.3
-
-
-def ink_extent(frame: np.ndarray, rect: Rect) -> Rect | None:
-    """The glyphs' extent across a standing line of print in `rect` (frame pixels, its full length kept): the
-    pixel columns where the line's ink (`ink`, at least PRINT_CONTRAST) lies on INK_PROFILE_SHARE of the busiest
-    one's rows. None when nothing stands out (the rectangle is kept as it is)."""
-    crop = frame[rect.y0 : rect.y1, rect.x0 : rect.x1]
-    if crop.size == 0 or frame.dtype != np.uint8:
-        return None
-    profile = np.count_nonzero(ink(crop) >= PRINT_CONTRAST, axis=0)
-    if not profile.any():
-        return None
-    busy = np.flatnonzero(profile >= INK_PROFILE_SHARE * profile.max())
-    return Rect(rect.x0 + int(busy[0]), rect.y0, rect.x0 + int(busy[-1]) + 1, rect.y1)
-
-
 def column_window(column: Rect, rows: int, cols: int) -> Rect:
     """The part of a (rows, cols) frame to detect a column in: the column with some field around it."""
     width = column.width

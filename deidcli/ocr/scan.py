@@ -43,10 +43,8 @@ from deidcli.ocr.authorised import AuthorisedWords, normalise
 from deidcli.ocr.chrome import CHROME_SCALE, ChromeMemory, chrome_bands, chrome_pixels
 from deidcli.ocr.chrome_columns import (
     COLUMN_GROWTH,
-    COLUMN_MARGIN,
     COLUMN_SCALE,
     column_window,
-    ink_extent,
     print_columns,
     side_bands,
     upright_lines,
@@ -760,9 +758,8 @@ class TextScanner:
     def _vertical_print(self, frame: np.ndarray, view: np.ndarray, state: _ScanState, start: float) -> None:
         """Vertical lines of small print beside a screen's picture (no data regions), found as columns of glyph
         components in the frame's side bands (deidcli.ocr.chrome_columns) and detected there enlarged and turned a
-        quarter; a box along a column is stretched to the column's ends, cut to the glyphs' extent across it and judged
-        like `_decide` judges a box (on anatomy, masked only when it reads as text). Nothing is detected where no
-        such column is."""
+        quarter; a box along a column is stretched to the column's ends and judged like any other (`_decide`: on
+        anatomy only when it reads as text). Nothing is detected where no such column is."""
         rows, cols = state.rows, state.cols
         vrows, vcols = view.shape[:2]
         bands = side_bands(rows, cols)
@@ -779,24 +776,8 @@ class TextScanner:
                                      or (grown.y1 >= window.y1 - column.width and window.y1 < rows)):
                     break
                 column = grown
-            for item, where in found:
-                # The glyphs' own extent across the line (the detector's box is a text height wider, and padded again
-                # by `_decide` it took the colour bar's edge beside an ID), judged like `_decide` judges a box.
-                line = along(where, column)
-                tight = (ink_extent(frame, line) or line).pad(COLUMN_MARGIN, COLUMN_MARGIN).clip(cols, rows)
-                in_view = tight.scale(state.scale, state.scale).clip(vcols, vrows)
-                state.boxes += 1
-                if item.text:
-                    state.lowest = item.confidence if state.lowest is None else min(state.lowest, item.confidence)
-                if self.spares(item):
-                    state.spared.append((tight, item.text))
-                    state.spared_view.append(in_view)
-                elif state.anatomy_share(in_view) < ON_ANATOMY_SHARE or reads_as_text(item):
-                    state.masked.append(tight)
-                    state.view_rects.append(in_view)
-                    state.texts.append(item.text)
-                else:
-                    state.rejected += 1
+            self._decide([(item, along(where, column).scale(state.scale, state.scale).clip(vcols, vrows), True)
+                          for item, where in found], view, state)
 
     def _turned_column(self, frame: np.ndarray, window: Rect, column: Rect, start: float) -> list[tuple[DetectedText, Rect]]:
         """Boxes (frame pixels) lying along `column`, detected in `window` of the frame enlarged to COLUMN_SCALE and
