@@ -1,7 +1,7 @@
 """Fresh vertical IDs, names and dates on colour ultrasound screens without data regions (issue 12).
 
     .venv/bin/python bench/redteam/us_vertical.py DIR [--seed 101] [--per-base 6] [--only NAME]
-    .venv/bin/python bench/redteam/evaluate.py --cases DIR --work W --out OUT.md   # scored like the red team
+    .venv/bin/python bench/redteam/evaluate.py --cases DIR --seed 101 --work W --out OUT.md   # the same --seed
 
 Drawn after the vertical-print pass (deidcli.ocr.chrome_columns) was written against variants.py's six
 `usbar_*` places, to see whether it holds where it was not tuned: every placement, size, colour, face and text
