@@ -131,6 +131,8 @@ def structures(ink: np.ndarray, components: Components | None = None) -> np.ndar
     import cv2
 
     rows, cols = ink.shape
+    if not may_cross(ink):  # nothing reaches two opposite borders: no component can cross (no labelling)
+        return np.zeros(ink.shape, bool)
     count, labels, stats = components or components_of(ink)
     if count <= 1:
         return np.zeros(ink.shape, bool)
@@ -141,6 +143,13 @@ def structures(ink: np.ndarray, components: Components | None = None) -> np.ndar
     found = crossing & shape
     found[0] = False
     return found[labels] if found.any() else np.zeros(ink.shape, bool)
+
+
+def may_cross(ink: np.ndarray) -> bool:
+    """Whether a component of `ink` could cross the box from border to opposite border: ink on both its first
+    and last columns, or on both its first and last rows. False settles `structures` without labelling (a line
+    of print inside its box's margin touches no border: most boxes)."""
+    return bool((ink[:, 0].any() and ink[:, -1].any()) or (ink[0].any() and ink[-1].any()))
 
 
 def rule_lines(ink: np.ndarray) -> np.ndarray:
@@ -213,10 +222,13 @@ def without_specks(ink: np.ndarray, deviation: np.ndarray, components: Component
     small[0] = False
     if count <= 1 or not small.any():  # no component small enough to be a speck
         return ink
-    peak = np.zeros(count)
-    ink_deviation = deviation[ink]
-    np.maximum.at(peak, labels[ink], ink_deviation)
-    specks = small & (peak < SPECK_CONTRAST * float(ink_deviation.max()))
+    # A component's peak is under the threshold exactly when none of its pixels is not under it (NaN counts as
+    # not under, as it makes the peak NaN): one scatter of flags, not a maximum per label (`np.maximum.at` over
+    # every ink pixel of a noisy mammogram box, thousands of components).
+    threshold = SPECK_CONTRAST * float(deviation[ink].max())
+    strong = np.zeros(count, bool)
+    strong[labels[ink & ~(deviation < threshold)]] = True
+    specks = small & ~strong
     return ink & ~specks[labels] if specks.any() else ink
 
 
@@ -521,7 +533,7 @@ def fit_to_ink(frame: np.ndarray, rect: Rect, span: float | None = None) -> Rect
     # of the band and the mask shrank onto the band's top edge, leaving "Sector" and "MB Off" legible).
     under_core = walls[edge:-edge, edge:-edge].mean() >= PLATE_SHARE
     if not under_core:  # a label plate entering from one side only, the print on it
-        plate = solid_plate(distance > tolerance, edge)
+        plate = solid_plate(differs, edge)
         if plate is not None:
             walls, under_core = plate, True
     textured = tolerance > FLAT_SHARE_OF_RANGE * span or (deviation <= tolerance).mean() < FIELD_RIM_SHARE
@@ -673,6 +685,10 @@ def solid_plate(ink: np.ndarray, edge: int) -> np.ndarray | None:
     black: the plate lost its left part and the black around it changed (0.8 % of the frame)."""
     import cv2
 
+    # The plate's pixels in the core are ink (the opening only takes pixels away): with under PLATE_SHARE of the
+    # core inked there is none, and the opening and labelling are skipped (a line of print: most boxes).
+    if np.count_nonzero(ink[edge:-edge, edge:-edge]) < PLATE_SHARE * ink[edge:-edge, edge:-edge].size:
+        return None
     # Opened first: a field's noise one level off (the tolerance of a near-black chrome) joins specks to the plate.
     opened = cv2.morphologyEx(ink.astype(np.uint8), cv2.MORPH_OPEN, np.ones((3, 3), np.uint8))
     count, labels, stats, _ = cv2.connectedComponentsWithStats(opened, connectivity=8)
