@@ -79,22 +79,37 @@ def _dictionary() -> dict[tuple[str, str], tuple[str, ...]]:
     """(scheme, code value) -> every meaning pydicom's concept dictionary gives, the one used in most context
     groups (CIDs) first ("cranio-caudal" before "caudad"); SRT codes via the SRT -> SCT map.
 
-    Built once per process (about 20 000 concepts), only when a file holds a code item.
+    Built once per process (about 20 000 concepts), only when a file holds a code item (or in a batch's
+    parent before it forks its workers). Three codes in four have a single meaning: they are kept as
+    (meaning, CID count) pairs and only the others get a dict of counts and a sort (half the build's
+    time: 0.10 -> 0.06 s measured, the same table).
     """
     from pydicom.sr._concepts_dict import concepts
     from pydicom.sr._snomed_dict import mapping
 
-    uses: dict[tuple[str, str], dict[str, int]] = {}
+    single: dict[tuple[str, str], tuple[str, int]] = {}  # one meaning so far, with its largest CID count
+    several: dict[tuple[str, str], dict[str, int]] = {}  # meaning -> its largest CID count
     for scheme, names in concepts.items():
         for codes in names.values():
             for value, (meaning, cids) in codes.items():
-                counts = uses.setdefault((scheme, value), {})
-                counts[meaning] = max(counts.get(meaning, 0), len(cids))
+                key, count = (scheme, value), len(cids)
+                counts = several.get(key)
+                if counts is not None:
+                    counts[meaning] = max(counts.get(meaning, 0), count)
+                    continue
+                seen = single.get(key)
+                if seen is None or (seen[0] == meaning and count > seen[1]):
+                    single[key] = (meaning, count)
+                elif seen[0] != meaning:
+                    del single[key]
+                    several[key] = {seen[0]: seen[1], meaning: count}
+    table = {key: (meaning,) for key, (meaning, _) in single.items()}
+    for key, counts in several.items():
+        table[key] = tuple(sorted(counts, key=lambda meaning: (-counts[meaning], len(meaning), meaning)))
     for srt, sct in mapping["SRT"].items():
-        if ("SCT", sct) in uses:
-            uses[("SRT", srt)] = uses[("SCT", sct)]
-    return {key: tuple(sorted(counts, key=lambda meaning: (-counts[meaning], len(meaning), meaning)))
-            for key, counts in uses.items()}
+        if ("SCT", sct) in table:
+            table[("SRT", srt)] = table[("SCT", sct)]
+    return table
 
 
 def dictionary_meanings(scheme: str, value: str) -> tuple[str, ...]:

@@ -146,3 +146,26 @@ def test_a_ps3_16_designator_and_mapping_resource_are_kept() -> None:
     item.MappingResource = "DCMR"
     assert clean_code_item(item)
     assert (item.CodingSchemeDesignator, item.MappingResource) == ("SRT", "DCMR")
+
+
+def test_code_dictionary_matches_a_plain_build_of_pydicoms_concepts() -> None:
+    """The dictionary's fast build (single meanings kept apart) gives exactly what the plain one would:
+    every (scheme, value) of pydicom's concepts, all meanings, most-used first, SRT through the SCT map."""
+    from pydicom.sr._concepts_dict import concepts
+    from pydicom.sr._snomed_dict import mapping
+
+    from deidcli.codes import _dictionary
+
+    uses: dict[tuple[str, str], dict[str, int]] = {}
+    for scheme, names in concepts.items():
+        for codes in names.values():
+            for value, (meaning, cids) in codes.items():
+                counts = uses.setdefault((scheme, value), {})
+                counts[meaning] = max(counts.get(meaning, 0), len(cids))
+    for srt, sct in mapping["SRT"].items():
+        if ("SCT", sct) in uses:
+            uses[("SRT", srt)] = uses[("SCT", sct)]
+    plain = {key: tuple(sorted(counts, key=lambda meaning: (-counts[meaning], len(meaning), meaning)))
+             for key, counts in uses.items()}
+    assert _dictionary() == plain
+    assert sum(len(meanings) > 1 for meanings in plain.values()) > 1000  # the slow path is exercised too
