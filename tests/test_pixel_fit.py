@@ -478,6 +478,27 @@ def test_print_on_a_plate_entering_from_one_side_is_fitted_on_the_plate_and_fill
     assert field_fill(frame, fitted) == (30, 60, 160)
 
 
+def test_print_crossing_the_edge_of_its_flat_plate_keeps_its_first_digits() -> None:
+    """693_UNCI's flat plate with a bold antialiased date 20 levels above it, its first digits over the plate's
+    shaded edge, drawn as the red team's variants draw it (tissue_693_unci_30px_+20): the plate is the box's
+    commonest value, so the print's level is the commonest of the rest. The fit cut the mask at the edge (x 192)
+    and left "19" legible."""
+    import sys
+    from pathlib import Path
+
+    from tests.conftest import pydicom_file
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench" / "redteam"))
+    from make_planted import Canvas, Style
+
+    canvas = Canvas(pydicom.dcmread(pydicom_file("693_UNCI.dcm")).pixel_array.astype(np.float64)[None].copy())
+    canvas.draw("1956-07-01", "date", 151, 247, 30, 1076.0, Style("triplex", thick=3))
+    frame = canvas.pixels[0].astype(np.int16)
+    x0, _, x1, _ = canvas.boxes[0]["box"]
+    fitted = fit_to_ink(frame, Rect(136, 225, 375, 295))  # the scanner's rectangle on the variant
+    assert fitted.x0 <= x0 + 2 and fitted.x1 >= x1
+
+
 def _real_boxes():
     """Ink masks of boxes on real frames (ultrasound with chrome and print, MR, CT), at several tolerances:
     flat fields, print, noise, plates and textures crossing the box; with each box's distance from its field."""

@@ -415,8 +415,17 @@ def drawn_level_ink(levels: np.ndarray, rim: np.ndarray) -> np.ndarray | None:
     if core.size == 0 or rim.size == 0:
         return None
     level, count = commonest_row(core.reshape(-1, 1))
-    share = count / core.size
     on_rim = float((rim == level[0]).mean())
+    if on_rim >= FIELD_RIM_SHARE:
+        # The core's commonest value is the field itself (a flat plate the print fills less of than the field): the
+        # print's level is the commonest of the rest. 693_UNCI: a date 20 levels above its flat plate, crossing the
+        # plate's edge, was cut at the edge (its first two digits left), the edge being a wall to the other rules.
+        rest = core[core != level[0]]
+        if rest.size == 0:
+            return None
+        level, count = commonest_row(rest.reshape(-1, 1))
+        on_rim = float((rim == level[0]).mean())
+    share = count / core.size
     if not PRINT_LEVEL_SHARE <= share <= DRAWN_LEVEL_MAX_SHARE or share <= on_rim or on_rim >= FIELD_RIM_SHARE:
         return None
     ink = levels == level[0]
