@@ -16,13 +16,17 @@ writes.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from dataclasses import dataclass
 from functools import lru_cache
+from io import BufferedIOBase
 from struct import Struct
 
 from pydicom.charset import convert_encodings
 from pydicom.dataelem import DataElement, RawDataElement
 from pydicom.dataset import Dataset
 from pydicom.filebase import DicomBytesIO
+from pydicom.fileutil import buffer_remaining
 from pydicom.filewriter import write_data_element, write_dataset
 from pydicom.multival import MultiValue
 from pydicom.uid import UID
@@ -68,11 +72,65 @@ def fast_encoding_applies(transfer_syntax: str) -> bool:
             and not syntax.is_deflated)
 
 
+#: A top-level value at least this long is handed on as it is (a piece of `encode_parts`), not copied into the
+#: encoded header: a mammogram's 17 MB of pixels were copied three times on their way to the file.
+_SEPARATE_VALUE = 1 << 16
+#: Bytes read at a time from a buffered value (spooled pixel data) while it is written and hashed.
+STREAM_CHUNK = 1 << 20
+
+
+@dataclass(frozen=True)
+class Streamed:
+    """A buffered element's value (pixel data spooled to a file by the pixel stage) as a piece of the output:
+    `length` bytes of `buffer` from `start`, read when written, never all in memory at once."""
+
+    buffer: BufferedIOBase
+    start: int
+    length: int
+
+    def chunks(self, size: int = STREAM_CHUNK) -> Iterator[memoryview]:
+        """The value in pieces of at most `size` bytes (each view is valid until the next is taken); the buffer's
+        position is restored afterwards, as pydicom's writers leave it. A buffer shorter than `length` is an
+        error (the header already says `length`)."""
+        block = bytearray(min(size, max(self.length, 1)))
+        view = memoryview(block)
+        position = self.buffer.tell()
+        try:
+            self.buffer.seek(self.start)
+            left = self.length
+            while left:
+                count = self.buffer.readinto(view[: min(left, len(block))])
+                if not count:
+                    raise OSError("a buffered value ended before its length")
+                left -= count
+                yield view[:count]
+        finally:
+            self.buffer.seek(position)
+
+
+#: One piece of an encoded file: bytes (or a view of them) as they are, or a buffered value read when written.
+Piece = bytes | memoryview | Streamed
+
+
 def encode_file(dataset: Dataset) -> bytes | None:
     """The bytes `dcmwrite(fp, dataset, enforce_file_format=True)` writes, or None where this encoder does
     not apply (the caller then uses dcmwrite, which also raises what it raises).
 
     `dataset.file_meta` must be what `deidcli.write.build_file_meta` makes (other elements: None)."""
+    parts = encode_parts(dataset)
+    if parts is None:
+        return None
+    return b"".join(bytes(chunk) for part in parts
+                    for chunk in (part.chunks() if isinstance(part, Streamed) else (part,)))
+
+
+def encode_parts(dataset: Dataset) -> list[Piece] | None:
+    """`encode_file`'s bytes as pieces to write (and hash) one after another, or None where it does not apply.
+
+    Why pieces: a top-level value of _SEPARATE_VALUE bytes or more (pixel data) is a piece of its own, the
+    caller's bytes as they are, and a buffered value (the pixel stage spools native frames to a file) is read
+    in STREAM_CHUNK pieces while it is written; joined into one `bytes`, a 3328x2560 mammogram's pixels were
+    read from the spool in 8 KB chunks, copied into a growing buffer and copied out again (~30 ms a file)."""
     file_meta = getattr(dataset, "file_meta", None)
     if file_meta is None or set(file_meta._dict) - _META_TAGS:
         return None
@@ -92,8 +150,19 @@ def encode_file(dataset: Dataset) -> bytes | None:
     out.is_little_endian, out.is_implicit_VR = True, UID(transfer_syntax).is_implicit_VR
     out.write(_PREAMBLE)
     out.write(meta)
-    _write_dataset(out, dataset, "iso8859", UID(transfer_syntax).is_implicit_VR)
-    return out.getvalue()
+    inserted: list[tuple[int, Piece]] = []
+    _write_dataset(out, dataset, "iso8859", UID(transfer_syntax).is_implicit_VR, inserted)
+    encoded = memoryview(out.getvalue())
+    parts: list[Piece] = []
+    at = 0
+    for offset, piece in inserted:
+        if offset > at:
+            parts.append(encoded[at:offset])
+        parts.append(piece)
+        at = offset
+    if at < len(encoded):
+        parts.append(encoded[at:])
+    return parts
 
 
 def _file_meta(file_meta: Dataset) -> bytes | None:
@@ -141,8 +210,12 @@ def _writes_as_is(dataset: Dataset, implicit: bool) -> bool:
                for element in dataset._dict.values())
 
 
-def _write_dataset(out: DicomBytesIO, dataset: Dataset, parent_encoding, implicit: bool) -> None:
-    """`pydicom.filewriter.write_dataset` for a little endian `out` (implicit or explicit VR)."""
+def _write_dataset(out: DicomBytesIO, dataset: Dataset, parent_encoding, implicit: bool,
+                   inserted: list[tuple[int, Piece]] | None = None) -> None:
+    """`pydicom.filewriter.write_dataset` for a little endian `out` (implicit or explicit VR).
+
+    `inserted` (the top-level dataset only: a sequence's lengths are patched from `out`'s positions): where a
+    large or buffered value is left out of `out`, as (position in `out` it belongs at, the value)."""
     if not _writes_as_is(dataset, implicit):
         write_dataset(out, dataset, parent_encoding)  # pydicom re-encodes such a dataset element by element
         return
@@ -172,21 +245,46 @@ def _write_dataset(out: DicomBytesIO, dataset: Dataset, parent_encoding, implici
                     continue
                 else:
                     write(_SHORT.pack(tag >> 16, tag & 0xFFFF, vr.encode(), length))
-                write(value)
+                if inserted is not None and length >= _SEPARATE_VALUE:
+                    inserted.append((out.tell(), value))
+                else:
+                    write(value)
                 if undefined:
                     write(_SEQUENCE_DELIMITER)
                 continue
             write_data_element(out, dataset.get_item(key), encoding)
         elif element.VR == "SQ":
             _write_sequence(out, element, encoding, implicit)
+        elif inserted is not None and tag == _PIXEL_DATA and _streams(element):
+            buffer = element.value
+            start, length = buffer.tell(), buffer_remaining(buffer)  # what pydicom writes: from the position on
+            if implicit:
+                write(_IMPLICIT.pack(tag >> 16, tag & 0xFFFF, length))
+            else:
+                write(_LONG.pack(tag >> 16, tag & 0xFFFF, element.VR.encode(), 0, length))
+            inserted.append((out.tell(), Streamed(buffer, start, length)))
+            if length % 2:
+                write(b"\x00")  # pydicom pads an odd value (the length field keeps the odd length)
         else:
             value = None if element.is_undefined_length else _simple_value(element, encoding)
             if value is None:
                 write_data_element(out, element, encoding)
+            elif inserted is not None and len(value) >= _SEPARATE_VALUE and element.VR in ("OB", "OW"):
+                if implicit:
+                    write(_IMPLICIT.pack(tag >> 16, tag & 0xFFFF, len(value)))
+                else:
+                    write(_LONG.pack(tag >> 16, tag & 0xFFFF, element.VR.encode(), 0, len(value)))
+                inserted.append((out.tell(), value))
             elif implicit:
                 write(_IMPLICIT.pack(tag >> 16, tag & 0xFFFF, len(value)) + value)
             else:
                 write(_element(tag, element.VR, value))
+
+
+def _streams(element: DataElement) -> bool:
+    """Whether a top-level PixelData element is a buffered OB/OW value of defined length, which `encode_parts`
+    streams from its buffer (what pydicom's `write_data_element` and `write_OWvalue` write for it)."""
+    return element.is_buffered and not element.is_undefined_length and element.VR in ("OB", "OW")
 
 
 def _simple_value(element, encoding) -> bytes | None:

@@ -15,6 +15,7 @@ import stat
 import tempfile
 from functools import lru_cache
 from pathlib import Path
+from typing import BinaryIO
 
 from pydicom.datadict import keyword_for_tag
 from pydicom.dataelem import DataElement
@@ -26,7 +27,7 @@ from pydicom.uid import UID, ExplicitVRLittleEndian
 from deidcli._version import __version__
 from deidcli.datasets import empty_dataset, new_file_meta
 from deidcli.elements import decoded_get
-from deidcli.encode import encode_file
+from deidcli.encode import Piece, Streamed, encode_parts
 from deidcli.errors import FileRejected
 from deidcli.recipe.model import CID_7050, Recipe
 
@@ -230,20 +231,19 @@ def write_temporary(target: Dataset, transfer_syntax: str, temp_dir: Path, *, fs
     the audit calls done is on disk without one fsync per file (issue 15, group commit). Workers on other
     machines (Dask, over NFS) keep the fsync: the parent's sync cannot flush another machine's writes."""
     target.file_meta = build_file_meta(target, transfer_syntax)
-    encoded = encode_file(target)  # the bytes dcmwrite would write, built faster (None: use dcmwrite)
+    parts = encode_parts(target)  # the bytes dcmwrite would write, built faster (None: use dcmwrite)
     descriptor, name = tempfile.mkstemp(dir=temp_dir, suffix=".part")
     path = Path(name)
     try:
         with os.fdopen(descriptor, "w+b") as handle:
-            if encoded is None:
+            if parts is None:
                 # pydicom streams spooled pixel data (a cine's frames) into the file: never all in memory
                 dcmwrite(handle, target, enforce_file_format=True)
                 handle.flush()
                 handle.seek(0)
                 digest = hashlib.file_digest(handle, "sha256").hexdigest()
             else:
-                handle.write(encoded)
-                digest = hashlib.sha256(encoded).hexdigest()
+                digest = _write_parts(handle, parts)
             if fsync:
                 handle.flush()
                 os.fsync(handle.fileno())
@@ -251,3 +251,16 @@ def write_temporary(target: Dataset, transfer_syntax: str, temp_dir: Path, *, fs
         path.unlink(missing_ok=True)
         raise
     return path, digest
+
+
+def _write_parts(handle: BinaryIO, parts: list[Piece]) -> str:
+    """Write `encode_parts`' pieces to `handle` one after another; return the SHA-256 of all their bytes.
+
+    Each piece is hashed as it is written: a spooled value (`Streamed`, a cine's or a mammogram's pixels) is read
+    once, a chunk at a time, and written and hashed from the same buffer; other pieces are the bytes as they are."""
+    hasher = hashlib.sha256()
+    for part in parts:
+        for chunk in part.chunks() if isinstance(part, Streamed) else (part,):
+            handle.write(chunk)
+            hasher.update(chunk)
+    return hasher.hexdigest()

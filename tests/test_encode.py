@@ -232,3 +232,39 @@ def test_deflated_output_and_foreign_file_meta_fall_back_to_dcmwrite():
     assert encode_file(ds) is None
     ds.file_meta = build_file_meta(ds, ExplicitVRLittleEndian)
     assert encode_file(ds) is not None
+
+
+@pytest.mark.parametrize("syntax", [ExplicitVRLittleEndian, ImplicitVRLittleEndian])
+@pytest.mark.parametrize("odd", [False, True])
+def test_spooled_pixels_and_long_values_are_written_as_pieces_with_dcmwrite_bytes(tmp_path, syntax, odd):
+    """`encode_parts` leaves a buffered PixelData (the pixel stage's spool, read from its position on) and long
+    OB/OW values (raw as read, or new bytes) out of the encoded header; joined, and written and hashed by
+    `write_temporary`, the pieces are dcmwrite's bytes, and the spool is left where it was."""
+    import hashlib
+    import tempfile
+
+    from deidcli.encode import Streamed, encode_parts
+    from deidcli.write import write_temporary
+
+    ds = _explicit_dataset()
+    ds.set_original_encoding(syntax.is_implicit_VR, True, ds._character_set)  # the encoder's own path
+    ds._dict[pydicom.tag.Tag(0x00660023)] = _raw(0x00660023, "OW", bytes(range(256)) * 600)  # long, as read
+    ds.add_new(0x00420011, "OB", b"\x07\x08" * 40_000)  # long, new bytes
+    spool = tempfile.TemporaryFile()  # noqa: SIM115 - closed below
+    pixels = bytes(range(251)) * 3000 + (b"\x05" if odd else b"")
+    spool.write(b"skipped" + pixels)
+    spool.seek(len(b"skipped"))
+    ds.add_new(0x7FE00010, "OW", spool)
+    fast, reference = _both_ways(ds, syntax)
+    assert fast is not None and fast == reference
+    assert spool.tell() == len(b"skipped")
+    parts = encode_parts(ds)
+    assert parts is not None and sum(isinstance(part, Streamed) for part in parts) == 1
+    assert sum(isinstance(part, bytes) for part in parts) == 2  # the long values, as they are
+    assert b"".join(bytes(c) for part in parts for c in (part.chunks(size=4096) if isinstance(part, Streamed)
+                                                          else (part,))) == reference
+    path, digest = write_temporary(ds, syntax, tmp_path, fsync=False)
+    written = path.read_bytes()
+    spool.close()
+    assert written == reference
+    assert digest == hashlib.sha256(written).hexdigest()

@@ -476,3 +476,105 @@ def test_print_on_a_plate_entering_from_one_side_is_fitted_on_the_plate_and_fill
     assert _inside(fitted, glyphs.astype(bool) & (np.arange(300) < 133)[None, :])
     assert fitted.y0 >= 4 and fitted.y1 <= 30 and fitted.x0 >= 10
     assert field_fill(frame, fitted) == (30, 60, 160)
+
+
+def test_print_crossing_the_edge_of_its_flat_plate_keeps_its_first_digits() -> None:
+    """693_UNCI's flat plate with a bold antialiased date 20 levels above it, its first digits over the plate's
+    shaded edge, drawn as the red team's variants draw it (tissue_693_unci_30px_+20): the plate is the box's
+    commonest value, so the print's level is the commonest of the rest. The fit cut the mask at the edge (x 192)
+    and left "19" legible."""
+    import sys
+    from pathlib import Path
+
+    from tests.conftest import pydicom_file
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench" / "redteam"))
+    from make_planted import Canvas, Style
+
+    canvas = Canvas(pydicom.dcmread(pydicom_file("693_UNCI.dcm")).pixel_array.astype(np.float64)[None].copy())
+    canvas.draw("1956-07-01", "date", 151, 247, 30, 1076.0, Style("triplex", thick=3))
+    frame = canvas.pixels[0].astype(np.int16)
+    x0, _, x1, _ = canvas.boxes[0]["box"]
+    fitted = fit_to_ink(frame, Rect(136, 225, 375, 295))  # the scanner's rectangle on the variant
+    assert fitted.x0 <= x0 + 2 and fitted.x1 >= x1
+
+
+def _real_boxes():
+    """Ink masks of boxes on real frames (ultrasound with chrome and print, MR, CT), at several tolerances:
+    flat fields, print, noise, plates and textures crossing the box; with each box's distance from its field."""
+    from deidcli.pixels import fit
+    from tests.conftest import pydicom_file
+
+    rng = np.random.default_rng(12)
+    for name in ("US1_UNCR.dcm", "MR_small.dcm", "CT_small.dcm", "gdcm-US-ALOKA-16.dcm"):
+        frame = pydicom.dcmread(pydicom_file(name)).pixel_array
+        frame = frame[0] if frame.ndim == 4 or (frame.ndim == 3 and frame.shape[-1] != 3) else frame
+        rows, cols = frame.shape[:2]
+        for _ in range(40):
+            height, width = int(rng.integers(8, min(60, rows))), int(rng.integers(8, min(200, cols)))
+            y, x = int(rng.integers(0, rows - height)), int(rng.integers(0, cols - width))
+            crop = frame[y : y + height, x : x + width].astype(np.float64)
+            crop = crop if crop.ndim == 3 else crop[..., None]
+            field, _, tolerance = fit.field_of(crop[fit.rim_of(crop.shape[:2])], 1.0)
+            distance = fit._distance(crop, field)
+            for scale in (0.5, 1.0, 3.0):
+                yield distance > tolerance * scale, distance
+
+
+def test_fit_shortcuts_give_what_the_plain_computations_give_on_real_boxes() -> None:
+    """The fit skips work where the answer is known without it (speed6): `structures` labels only when ink reaches
+    two opposite borders, `solid_plate` only when the core is half inked, and `without_specks` flags components
+    with a strong pixel instead of taking each one's peak. Each must answer what the full computation answers."""
+    from deidcli.pixels import fit
+
+    def plain_structures(ink):
+        count, labels, stats = fit.components_of(ink)
+        if count <= 1:
+            return np.zeros(ink.shape, bool)
+        x, y, w, h, area = (stats[:, i] for i in range(5))
+        rows, cols = ink.shape
+        found = ((((x == 0) & (x + w == cols)) | ((y == 0) & (y + h == rows)))
+                 & ((area >= fit.SOLID_SHARE * w * h) | (np.minimum(w, h) <= fit.THIN_LINE)))
+        found[0] = False
+        return found[labels]
+
+    def plain_specks(ink, deviation):
+        count, labels, stats = fit.components_of(ink)
+        small = stats[:, cv2.CC_STAT_AREA] <= fit.SPECK_AREA
+        small[0] = False
+        if count <= 1 or not small.any():
+            return ink
+        peak = np.zeros(count)
+        np.maximum.at(peak, labels[ink], deviation[ink])
+        specks = small & (peak < fit.SPECK_CONTRAST * float(deviation[ink].max()))
+        return ink & ~specks[labels]
+
+    def plain_plate(ink, edge):
+        opened = cv2.morphologyEx(ink.astype(np.uint8), cv2.MORPH_OPEN, np.ones((3, 3), np.uint8))
+        count, labels, stats, _ = cv2.connectedComponentsWithStats(opened, connectivity=8)
+        core = labels[edge:-edge, edge:-edge]
+        if count <= 1 or core.size == 0:
+            return None
+        covered = np.bincount(core.ravel(), minlength=count)
+        covered[0] = 0
+        best = int(np.argmax(covered))
+        x, y, w, h, area = (int(v) for v in stats[best, :5])
+        if covered[best] < fit.PLATE_SHARE * core.size or area < fit.SOLID_SHARE * w * h:
+            return None
+        return labels == best
+
+    boxes = plates = crossing = specks = 0
+    for ink, distance in _real_boxes():
+        boxes += 1
+        expected = plain_structures(ink)
+        crossing += bool(expected.any())
+        assert np.array_equal(fit.structures(ink), expected)
+        assert np.array_equal(fit.structures(ink, fit.components_of(ink)), expected)
+        kept = fit.without_specks(ink, distance)
+        specks += int(np.count_nonzero(ink & ~kept))
+        assert np.array_equal(kept, plain_specks(ink, distance))
+        edge = max(1, round(fit.CORE_SHARE * min(ink.shape)))
+        plate, plain = fit.solid_plate(ink, edge), plain_plate(ink, edge)
+        assert (plate is None) == (plain is None) and (plate is None or np.array_equal(plate, plain))
+        plates += plate is not None
+    assert boxes > 400 and crossing and plates and specks  # every branch met on real frames

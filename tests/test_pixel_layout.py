@@ -358,3 +358,81 @@ def test_thin_touching_capitals_are_print_not_a_trace() -> None:
         cv2.line(frame, (start[0] + 60, start[1] + 40), (end[0] + 60, end[1] + 40), 220, 1, cv2.LINE_8)
     covered = _covered_by_marks(frame, text_marks(frame, np.zeros(frame.shape, bool)))
     assert covered[frame > 0].mean() > 0.9
+
+
+def _colour_marks_on_the_whole_frame(rgb: np.ndarray, max_height: int = 48) -> list:
+    """`colour_text_marks` as it was before speed6: every step on the whole frame (the oracle for its boxed form)."""
+    from deidcli.geometry import Rect
+    from deidcli.ocr import layout
+    from deidcli.pixels.fit import commonest_counts
+
+    red, green, blue = rgb[..., 0], rgb[..., 1], rgb[..., 2]
+    chroma = np.maximum(np.maximum(red, green), blue) - np.minimum(np.minimum(red, green), blue)
+    coloured = (chroma >= layout.COLOUR_CHROMA).astype(np.uint8)
+    if not coloured.any():
+        return []
+    _, labels, stats, _ = cv2.connectedComponentsWithStats(coloured, connectivity=8)
+    widths, heights = stats[:, cv2.CC_STAT_WIDTH], stats[:, cv2.CC_STAT_HEIGHT]
+    candidate = layout._glyph_flags(stats, max_height) & (np.maximum(widths, heights) >= layout.MIN_COLOUR_GLYPH)
+    if not candidate.any():
+        return []
+    count = len(candidate)
+    chosen = candidate[labels]
+    key = red[chosen].astype(np.int32) << 16 | green[chosen].astype(np.int32) << 8 | blue[chosen]
+    drawn = commonest_counts(labels[chosen], key, count) >= layout.UNIFORM_INK_SHARE * np.maximum(stats[:, 4], 1)
+    near = cv2.dilate(np.where(chosen, labels, 0).astype(np.float32), np.ones((5, 5), np.uint8)).astype(np.int64)
+    ring = (near > 0) & ~chosen
+    ring_all = np.bincount(near[ring], minlength=count)
+    ring_grey = np.bincount(near[ring & (chroma < layout.COLOUR_CHROMA // 2)], minlength=count)
+    kept = candidate & drawn & (ring_grey >= layout.GREY_RING_SHARE * np.maximum(ring_all, 1))
+    kept[0] = False
+    if np.count_nonzero(kept) < 2:
+        return []
+    frame_keys = red.astype(np.int32) << 16 | green.astype(np.int32) << 8 | blue
+    kept &= layout.own_colour(labels[chosen], key, kept, frame_keys[coloured.astype(bool)])
+    if np.count_nonzero(kept) < 2:
+        return []
+    gap = max(3, int(np.median(heights[kept]))) | 1
+    joined = cv2.morphologyEx(kept[labels].astype(np.uint8), cv2.MORPH_CLOSE,
+                              cv2.getStructuringElement(cv2.MORPH_RECT, (gap, 1)))
+    _, line_labels, line_stats, _ = cv2.connectedComponentsWithStats(joined, connectivity=8)
+    lines: dict = {}
+    for index in np.flatnonzero(kept):
+        x, y, w, h = (int(v) for v in stats[index, :4])
+        inside = line_labels[y : y + h, x : x + w][labels[y : y + h, x : x + w] == index]
+        lines.setdefault(int(inside[0]), []).append(Rect(x, y, x + w, y + h))
+    return [rect for line, rects in lines.items()
+            if line and len(rects) >= 2 and line_stats[line, cv2.CC_STAT_HEIGHT] <= max_height for rect in rects]
+
+
+def test_colour_marks_found_on_their_box_are_those_found_on_the_whole_frame() -> None:
+    """speed6: `colour_text_marks` works on the box around its candidates and joins lines on the box around its
+    marks (25 ms less per ultrasound frame). Print at the frame's edges and corners (where OpenCV's closing meets
+    the border), lines a gap apart, several colours, a real palette ultrasound (ALOKA's green "L0"): the same
+    rectangles, in the same order, as every step on the whole frame."""
+    import pydicom
+
+    from deidcli.ocr.layout import colour_text_marks
+    from deidcli.pixels.stage import palette_rgb8
+    from tests.conftest import pydicom_file
+
+    rng = np.random.default_rng(5)
+    frames = []
+    for trial in range(24):
+        grey = rng.integers(20, 120, (150, 220), dtype=np.uint8)
+        frame = np.repeat(grey[..., None], 3, axis=2)
+        for _ in range(int(rng.integers(1, 5))):
+            glyphs = np.zeros(grey.shape, np.uint8)
+            origin = (int(rng.integers(-8, 200)), int(rng.integers(6, 160)))
+            cv2.putText(glyphs, "AB 12", origin, cv2.FONT_HERSHEY_PLAIN, float(rng.choice([0.8, 1.0, 1.5])), 1,
+                        int(rng.integers(1, 3)), cv2.LINE_8)
+            frame[glyphs == 1] = ((0, 250, 0), (250, 200, 0), (0, 120, 255))[trial % 3]
+        frames += [frame, np.ascontiguousarray(frame[::-1, ::-1])]
+    ds = pydicom.dcmread(pydicom_file("gdcm-US-ALOKA-16.dcm"))
+    frames.append(palette_rgb8(ds.pixel_array, ds))
+    found = 0
+    for frame in frames:
+        marks = colour_text_marks(frame)
+        assert marks == _colour_marks_on_the_whole_frame(frame)
+        found += len(marks)
+    assert found > 50

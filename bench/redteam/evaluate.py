@@ -44,6 +44,7 @@ def glyph_share(before: np.ndarray, changed: np.ndarray, box: tuple[int, int, in
     unmasked (red team 4: QUIGLEY ROSE, KOVACS^ILONA: 17-20 % "changed" under a mask of one value); the rim
     rule errs the same way on loose hand-drawn boxes whose rim crosses brighter print. A wrong pick can only
     lower the share of a masked box; an unmasked box has both shares near 0, so the larger one is kept."""
+    changed = faint_changes(before, after, changed, box)
     harness = text_changed_share(before, changed, box, after)
     x0, y0, x1, y1 = box
     crop = gray(before)[y0:y1, x0:x1]
@@ -61,6 +62,34 @@ def glyph_share(before: np.ndarray, changed: np.ndarray, box: tuple[int, int, in
     if not glyphs.any():
         return harness
     return max(harness, float(changed[y0:y1, x0:x1][glyphs].mean()))
+
+
+#: Inside a box, a pixel counts as changed from this share of the box's own contrast (5th-95th percentile), when
+#: that is less than the harness's 1 % of the frame's range.
+FAINT_CHANGE_SHARE = 0.25
+
+
+def faint_changes(before: np.ndarray, after: np.ndarray | None, changed: np.ndarray,
+                  box: tuple[int, int, int, int]) -> np.ndarray:
+    """`changed` with the box's pixels judged against the box's own contrast (gray frames only).
+
+    Why: the harness counts a pixel changed when it moved by 1 % of the frame's range; print drawn 30 levels from
+    tissue on a CT of 5807 levels (variants.py's tissue_693_unci_*) was masked perfectly (every glyph pixel set to
+    the field, 30 levels away) and counted "0 % changed", so "left". A box left as it was still counts 0 (its pixels
+    did not move at all); one masked by a fill of its own field now counts as masked."""
+    if after is None or before.ndim != 2 or after.shape != before.shape:
+        return changed
+    x0, y0, x1, y1 = box
+    b = before[y0:y1, x0:x1].astype(np.float64)
+    a = after[y0:y1, x0:x1].astype(np.float64)
+    if b.size == 0 or not (np.isfinite(b).all() and np.isfinite(a).all()):
+        return changed
+    low, high = np.percentile(b, (5, 95))
+    floor = 0.0 if before.dtype.kind == "f" else 0.5
+    tolerance = max(floor, FAINT_CHANGE_SHARE * float(high - low))
+    out = changed.copy()
+    out[y0:y1, x0:x1] |= np.abs(a - b) > tolerance
+    return out
 
 
 def load_harness():
@@ -81,7 +110,7 @@ def box_verdicts(pe, case, out_path, reader) -> list[dict]:
         for i in sorted(i for i in pe.check_frames(case, n) if b.on_frame(i)):
             ch = changed_mask(fin[i], fout[i])
             picture = pe.glyph_picture(fin[i], ds_in, b.box)
-            share = glyph_share(picture, ch, b.box)
+            share = glyph_share(picture, ch, b.box, fout[i])
             harness_share = text_changed_share(picture, ch, b.box, fout[i])
             legible, read = (False, "")
             if b.cls == "phi" and share < 0.995:

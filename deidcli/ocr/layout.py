@@ -544,43 +544,64 @@ def colour_text_marks(rgb: np.ndarray, max_height: int = MAX_MARK_HEIGHT) -> lis
     if not candidate.any():
         return []
     count = len(candidate)
+    # Everything below concerns the candidates, their 2-pixel rings and their lines: it is done on the box around
+    # them (a sector's few coloured glyphs), not on the whole frame (that cost 25 ms an ultrasound frame).
+    near_box = _box_of(stats, candidate, 2, 2, rgb.shape)
+    area = (slice(near_box.y0, near_box.y1), slice(near_box.x0, near_box.x1))
+    local_labels, local_rgb, local_chroma = labels[area], rgb[area], chroma[area]
     # Drawn in one exact colour: the commonest colour of each candidate holds UNIFORM_INK_SHARE of its pixels.
-    chosen = candidate[labels]
-    key = red[chosen].astype(np.int32) << 16 | green[chosen].astype(np.int32) << 8 | blue[chosen]  # one sort key
-    drawn = commonest_counts(labels[chosen], key, count) >= UNIFORM_INK_SHARE * np.maximum(stats[:, cv2.CC_STAT_AREA], 1)
+    chosen = candidate[local_labels]
+    picked = local_rgb[chosen]
+    key = picked[:, 0].astype(np.int32) << 16 | picked[:, 1].astype(np.int32) << 8 | picked[:, 2]  # one sort key
+    drawn = commonest_counts(local_labels[chosen], key, count) >= UNIFORM_INK_SHARE * np.maximum(
+        stats[:, cv2.CC_STAT_AREA], 1)
     # Over grey: GREY_RING_SHARE of the 2-pixel ring around each candidate is grey (its nearest candidate owns it).
-    owners = np.where(chosen, labels, 0).astype(np.float32)
+    owners = np.where(chosen, local_labels, 0).astype(np.float32)
     near = cv2.dilate(owners, np.ones((5, 5), np.uint8)).astype(np.int64)
     ring = (near > 0) & ~chosen
     ring_all = np.bincount(near[ring], minlength=count)
-    ring_grey = np.bincount(near[ring & (chroma < COLOUR_CHROMA // 2)], minlength=count)
+    ring_grey = np.bincount(near[ring & (local_chroma < COLOUR_CHROMA // 2)], minlength=count)
     grey_ring = ring_grey >= GREY_RING_SHARE * np.maximum(ring_all, 1)
     kept = candidate & drawn & grey_ring
     kept[0] = False
     if np.count_nonzero(kept) < 2:
         return []
-    kept &= own_colour(labels[chosen], key, kept, red.astype(np.int32) << 16 | green.astype(np.int32) << 8 | blue,
-                       coloured.astype(bool))
+    everywhere = rgb.reshape(-1, 3)[np.flatnonzero(coloured)]  # the frame's coloured pixels, as own_colour's keys
+    kept &= own_colour(local_labels[chosen], key, kept,
+                       everywhere[:, 0].astype(np.int32) << 16 | everywhere[:, 1].astype(np.int32) << 8 | everywhere[:, 2])
     if np.count_nonzero(kept) < 2:
         return []
-    marks = kept[labels].astype(np.uint8)
     gap = max(3, int(np.median(heights[kept]))) | 1  # odd: the closing does not shift the marks
+    # The lines are joined on the marks' box with twice the gap around it: the closing reaches half a gap from a
+    # mark, and a box edge within a gap of one would act as the frame's border (where OpenCV closes onto it).
+    line_box = _box_of(stats, kept, 2 * gap + 2, 1, rgb.shape)
+    marks = kept[labels[line_box.y0 : line_box.y1, line_box.x0 : line_box.x1]].astype(np.uint8)
     joined = cv2.morphologyEx(marks, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_RECT, (gap, 1)))
     _, line_labels, line_stats, _ = cv2.connectedComponentsWithStats(joined, connectivity=8)
     lines: dict[int, list[Rect]] = {}
     for index in np.flatnonzero(kept):
         x, y, w, h = (int(v) for v in stats[index, :4])
-        inside = line_labels[y : y + h, x : x + w][labels[y : y + h, x : x + w] == index]
+        lx, ly = x - line_box.x0, y - line_box.y0
+        inside = line_labels[ly : ly + h, lx : lx + w][labels[y : y + h, x : x + w] == index]
         lines.setdefault(int(inside[0]), []).append(Rect(x, y, x + w, y + h))
     # Each glyph its own rectangle: the picture between and around them stays.
     return [rect for line, rects in lines.items()
             if line and len(rects) >= 2 and line_stats[line, cv2.CC_STAT_HEIGHT] <= max_height for rect in rects]
 
 
-def own_colour(owners: np.ndarray, keys: np.ndarray, kept: np.ndarray, frame_keys: np.ndarray,
-               coloured: np.ndarray) -> np.ndarray:
+def _box_of(stats: np.ndarray, flags: np.ndarray, pad_x: int, pad_y: int, shape: tuple[int, ...]) -> Rect:
+    """The box around the flagged components (OpenCV stats rows), grown by `pad_x` / `pad_y`, within the frame."""
+    chosen = stats[np.flatnonzero(flags)]
+    x0, y0 = int(chosen[:, cv2.CC_STAT_LEFT].min()), int(chosen[:, cv2.CC_STAT_TOP].min())
+    x1 = int((chosen[:, cv2.CC_STAT_LEFT] + chosen[:, cv2.CC_STAT_WIDTH]).max())
+    y1 = int((chosen[:, cv2.CC_STAT_TOP] + chosen[:, cv2.CC_STAT_HEIGHT]).max())
+    return Rect(x0, y0, x1, y1).pad(pad_x, pad_y).clip(shape[1], shape[0])
+
+
+def own_colour(owners: np.ndarray, keys: np.ndarray, kept: np.ndarray, coloured_keys: np.ndarray) -> np.ndarray:
     """Per label: whether its commonest colour (`keys`: one int per pixel of `owners`, the candidates' pixels) is
-    the marks' own, OWN_COLOUR_SHARE of the frame's coloured pixels at that colour lying in `kept` marks.
+    the marks' own, OWN_COLOUR_SHARE of the frame's coloured pixels at that colour (`coloured_keys`: the key of
+    each) lying in `kept` marks.
 
     Why: a palette photo (red team 4's palette_face, a face in 256 LUT colours) is drawn in exact colours
     everywhere: the folds of a light blue shirt came apart into glyph-sized one-colour components, and eleven
@@ -605,7 +626,7 @@ def own_colour(owners: np.ndarray, keys: np.ndarray, kept: np.ndarray, frame_key
     wanted = np.unique(colour[labels])
     in_marks = np.isin(keys, wanted)
     inside = dict(zip(*np.unique(keys[in_marks], return_counts=True), strict=True))
-    frame_coloured = frame_keys[coloured]
+    frame_coloured = coloured_keys
     everywhere = dict(zip(*np.unique(frame_coloured[np.isin(frame_coloured, wanted)], return_counts=True),
                           strict=True))
     for label in labels:

@@ -69,3 +69,48 @@ def percentile(counts: np.ndarray, q: float | list[float]) -> np.ndarray | np.fl
     result = np.add(low, step * gamma)
     result = np.where(gamma >= 0.5, high - step * (1 - gamma), result)
     return result if result.ndim else np.float64(result)
+
+
+#: Largest bit pattern of a non-negative float32 that is a number (+inf): above it, NaN; with the sign bit, < 0.
+_FLOAT32_INF_BITS = 0x7F800000
+#: Fewer values than this are left to numpy's partition, faster there (the counts cost ~0.2 ms whatever the size).
+FLOAT_MEDIAN_MIN_SIZE = 1 << 16
+
+
+def float_median(values: np.ndarray) -> float:
+    """`float(np.median(values))` of a 1-D float32 array, found by radix selection when every value is a number
+    at least 0 (a stroke response's magnitude) and there are FLOAT_MEDIAN_MIN_SIZE of them, else by numpy itself.
+
+    Why: numpy partitions the values (8 ms for the 400 000 stroke responses of one side of a 1024 px mammogram
+    view, taken twice per scan). The bit patterns of non-negative float32 numbers sort as the numbers do, so the
+    bin of the high 16 bits holding each middle value is found from one count, and the value among the few in
+    that bin by a partition; they are combined as numpy does: the float32 mean of the two middle values, or the
+    middle one."""
+    if values.dtype != np.float32 or values.ndim != 1 or values.size < FLOAT_MEDIAN_MIN_SIZE:
+        return float(np.median(values))
+    bits = values.view(np.uint32)
+    if int(bits.max()) > _FLOAT32_INF_BITS:
+        return float(np.median(values))  # a negative value or NaN: numpy's own rules
+    size = values.size
+    ranks = [size // 2] if size % 2 else [size // 2 - 1, size // 2]
+    high = bits >> 16
+    cumulative = np.cumsum(np.bincount(high))
+    middle = []
+    for rank in ranks:
+        top = int(np.searchsorted(cumulative, rank, side="right"))
+        below = int(cumulative[top - 1]) if top else 0
+        in_bin = bits[high == top]
+        middle.append(np.partition(in_bin, rank - below)[rank - below])  # the same bits: the same number
+    return float(np.mean(np.array(middle, np.uint32).view(np.float32)))
+
+
+def median_of(values: np.ndarray) -> float | np.ndarray:
+    """`np.median(values, axis=0)` as numpy gives it, from counts for 1-D uint8 values (`median`) and by radix
+    selection for 1-D float32 ones (`float_median`); other arrays by numpy. The same number either way (a
+    float; an array for samples x channels)."""
+    if values.ndim == 1 and values.size:
+        if values.dtype == np.uint8:
+            return median(np.bincount(values, minlength=256))
+        if values.dtype == np.float32:
+            return float_median(values)
+    return np.median(values, axis=0)

@@ -217,7 +217,7 @@ def blank(view: np.ndarray, rects: list[Rect], pad_ratio: float) -> np.ndarray:
         patch = view[outer.y0 : outer.y1, outer.x0 : outer.x1]
         ring = np.ones(patch.shape[:2], bool)
         ring[inner.y0 - outer.y0 : inner.y1 - outer.y0, inner.x0 - outer.x0 : inner.x1 - outer.x0] = False
-        fill = np.median(patch[ring], axis=0) if ring.any() else 0
+        fill = levels.median_of(patch[ring]) if ring.any() else 0  # np.median's value, without a partition
         out[inner.y0 : inner.y1, inner.x0 : inner.x1] = np.asarray(fill).astype(view.dtype)
     return out
 
@@ -1154,7 +1154,7 @@ def stroke_mask(strokes: np.ndarray, anatomy: np.ndarray, minimum: float) -> np.
         counts = (on_anatomy, whole - on_anatomy)
     for index, side in enumerate((anatomy, ~anatomy)):
         if side.any():
-            middle = levels.median(counts[index]) if counts is not None else float(np.median(strokes[side]))
+            middle = levels.median(counts[index]) if counts is not None else levels.float_median(strokes[side])
             floor = max(minimum, STROKE_NOISE_FACTOR * middle)
             marks |= side & (strokes >= floor)
     return marks
@@ -1217,7 +1217,7 @@ def tissue_windows(strokes: np.ndarray, anatomy: np.ndarray, minimum: float) -> 
     sample = strokes[::4, ::4][inner[::4, ::4]]
     if sample.size == 0:
         return []
-    floor = max(minimum, STROKE_NOISE_FACTOR * float(np.median(sample)))
+    floor = max(minimum, STROKE_NOISE_FACTOR * levels.float_median(sample))
     crowded = cell_counts((strokes >= floor) & inner, CELL) >= TISSUE_CELL_STROKE
     return crowded_windows(crowded, rows, cols, TISSUE_MAX_WINDOWS, TISSUE_MAX_SHARE)
 

@@ -15,6 +15,8 @@ so print over anatomy is still masked as the scanner decided. All functions are 
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 from deidcli.geometry import Rect
@@ -131,6 +133,8 @@ def structures(ink: np.ndarray, components: Components | None = None) -> np.ndar
     import cv2
 
     rows, cols = ink.shape
+    if not may_cross(ink):  # nothing reaches two opposite borders: no component can cross (no labelling)
+        return np.zeros(ink.shape, bool)
     count, labels, stats = components or components_of(ink)
     if count <= 1:
         return np.zeros(ink.shape, bool)
@@ -141,6 +145,13 @@ def structures(ink: np.ndarray, components: Components | None = None) -> np.ndar
     found = crossing & shape
     found[0] = False
     return found[labels] if found.any() else np.zeros(ink.shape, bool)
+
+
+def may_cross(ink: np.ndarray) -> bool:
+    """Whether a component of `ink` could cross the box from border to opposite border: ink on both its first
+    and last columns, or on both its first and last rows. False settles `structures` without labelling (a line
+    of print inside its box's margin touches no border: most boxes)."""
+    return bool((ink[:, 0].any() and ink[:, -1].any()) or (ink[0].any() and ink[-1].any()))
 
 
 def rule_lines(ink: np.ndarray) -> np.ndarray:
@@ -213,10 +224,13 @@ def without_specks(ink: np.ndarray, deviation: np.ndarray, components: Component
     small[0] = False
     if count <= 1 or not small.any():  # no component small enough to be a speck
         return ink
-    peak = np.zeros(count)
-    ink_deviation = deviation[ink]
-    np.maximum.at(peak, labels[ink], ink_deviation)
-    specks = small & (peak < SPECK_CONTRAST * float(ink_deviation.max()))
+    # A component's peak is under the threshold exactly when none of its pixels is not under it (NaN counts as
+    # not under, as it makes the peak NaN): one scatter of flags, not a maximum per label (`np.maximum.at` over
+    # every ink pixel of a noisy mammogram box, thousands of components).
+    threshold = SPECK_CONTRAST * float(deviation[ink].max())
+    strong = np.zeros(count, bool)
+    strong[labels[ink & ~(deviation < threshold)]] = True
+    specks = small & ~strong
     return ink & ~specks[labels] if specks.any() else ink
 
 
@@ -401,8 +415,17 @@ def drawn_level_ink(levels: np.ndarray, rim: np.ndarray) -> np.ndarray | None:
     if core.size == 0 or rim.size == 0:
         return None
     level, count = commonest_row(core.reshape(-1, 1))
-    share = count / core.size
     on_rim = float((rim == level[0]).mean())
+    if on_rim >= FIELD_RIM_SHARE:
+        # The core's commonest value is the field itself (a flat plate the print fills less of than the field): the
+        # print's level is the commonest of the rest. 693_UNCI: a date 20 levels above its flat plate, crossing the
+        # plate's edge, was cut at the edge (its first two digits left), the edge being a wall to the other rules.
+        rest = core[core != level[0]]
+        if rest.size == 0:
+            return None
+        level, count = commonest_row(rest.reshape(-1, 1))
+        on_rim = float((rim == level[0]).mean())
+    share = count / core.size
     if not PRINT_LEVEL_SHARE <= share <= DRAWN_LEVEL_MAX_SHARE or share <= on_rim or on_rim >= FIELD_RIM_SHARE:
         return None
     ink = levels == level[0]
@@ -521,7 +544,7 @@ def fit_to_ink(frame: np.ndarray, rect: Rect, span: float | None = None) -> Rect
     # of the band and the mask shrank onto the band's top edge, leaving "Sector" and "MB Off" legible).
     under_core = walls[edge:-edge, edge:-edge].mean() >= PLATE_SHARE
     if not under_core:  # a label plate entering from one side only, the print on it
-        plate = solid_plate(distance > tolerance, edge)
+        plate = solid_plate(differs, edge)
         if plate is not None:
             walls, under_core = plate, True
     textured = tolerance > FLAT_SHARE_OF_RANGE * span or (deviation <= tolerance).mean() < FIELD_RIM_SHARE
@@ -601,7 +624,8 @@ def without_end_graphics(ink: np.ndarray, crop: np.ndarray) -> np.ndarray:
     cols = np.flatnonzero(ink.any(axis=0))
     if cols.size == 0:
         return ink
-    top, bottom = _line_rows(ink)
+    row_counts = np.count_nonzero(ink, axis=1)
+    top, bottom = _line_rows(row_counts)
     gap = max(2, int(np.ceil(CLUSTER_GAP_SHARE * (bottom - top))))
     breaks = np.flatnonzero(np.diff(cols) > gap)
     spans = [(int(a), int(b) + 1) for a, b in zip(np.r_[cols[0], cols[breaks + 1]], np.r_[cols[breaks], cols[-1]],
@@ -615,12 +639,23 @@ def without_end_graphics(ink: np.ndarray, crop: np.ndarray) -> np.ndarray:
             if len(spans) < 2:
                 return out
             x0, x1 = spans[end]
-            rest = out.copy()
-            rest[:, x0:x1] = False
-            if _end_graphic(out[:, x0:x1], rest, colour[:, x0:x1], colour):
+            # The rest of the line is judged by its ink per row (the line's counts less the cluster's): no copy of
+            # the box per test; the rest's pixels are gathered only for the tint test.
+            cluster = out[:, x0:x1]
+            rest_counts = row_counts - np.count_nonzero(cluster, axis=1)
+            if _end_graphic(cluster, rest_counts, lambda x0=x0, x1=x1: _without_columns(out, x0, x1),
+                            colour[:, x0:x1], colour):
                 out[:, x0:x1] = False
+                row_counts = rest_counts
                 spans.pop(end)
     return out
+
+
+def _without_columns(ink: np.ndarray, x0: int, x1: int) -> np.ndarray:
+    """A copy of `ink` without its columns [x0, x1)."""
+    rest = ink.copy()
+    rest[:, x0:x1] = False
+    return rest
 
 
 #: The rows of a line of print: those holding at least this share of the inkiest row's pixels (a stub of a
@@ -628,27 +663,28 @@ def without_end_graphics(ink: np.ndarray, crop: np.ndarray) -> np.ndarray:
 LINE_ROW_SHARE = 0.25
 
 
-def _line_rows(ink: np.ndarray) -> tuple[int, int]:
-    """[top, bottom) of the rows of the line of print in `ink` (see LINE_ROW_SHARE)."""
-    counts = ink.sum(axis=1)
+def _line_rows(counts: np.ndarray) -> tuple[int, int]:
+    """[top, bottom) of the rows of the line of print whose ink holds `counts` pixels per row (see LINE_ROW_SHARE)."""
     rows = np.flatnonzero(counts >= LINE_ROW_SHARE * counts.max())
     return int(rows[0]), int(rows[-1]) + 1
 
 
-def _end_graphic(cluster: np.ndarray, rest: np.ndarray, colour: np.ndarray, whole: np.ndarray) -> bool:
-    """Whether an end cluster of ink (its columns) is no print of the line `rest` (see `without_end_graphics`)."""
+def _end_graphic(cluster: np.ndarray, rest_counts: np.ndarray, rest_of: Callable[[], np.ndarray],
+                 colour: np.ndarray, whole: np.ndarray) -> bool:
+    """Whether an end cluster of ink (its columns) is no print of the rest of the line (see `without_end_graphics`):
+    the rest given by its ink per row (`rest_counts`), and `rest_of()` making its mask when the tint test needs it."""
     own_rows = np.flatnonzero(cluster.any(axis=1))
-    if own_rows.size == 0 or not rest.any():
+    if own_rows.size == 0 or not rest_counts.any():
         return False
-    pixels = int(cluster.sum())
+    pixels = int(np.count_nonzero(cluster))
     if pixels <= SPECK_PIXELS:
         return True
-    if pixels > int(rest.sum()):  # the line keeps the most of its ink: a graphic is the lesser part
+    if pixels > int(rest_counts.sum()):  # the line keeps the most of its ink: a graphic is the lesser part
         return False
-    rest_rows = np.flatnonzero(rest.any(axis=1))  # the whole extent: ascenders and descenders are print
+    rest_rows = np.flatnonzero(rest_counts)  # the whole extent: ascenders and descenders are print
     top, bottom = int(rest_rows[0]), int(rest_rows[-1]) + 1
     height, rest_height = own_rows[-1] - own_rows[0] + 1, bottom - top
-    line_top, line_bottom = _line_rows(rest)  # the rows most of the print is on (a stub beside holds a pixel a row)
+    line_top, line_bottom = _line_rows(rest_counts)  # the rows most of the print is on (a stub holds a pixel a row)
     if min(own_rows[-1] + 1, line_bottom) - max(own_rows[0], line_top) < OFF_LINE_SHARE * height:
         return True
     own_cols = np.flatnonzero(cluster.any(axis=0))
@@ -658,7 +694,7 @@ def _end_graphic(cluster: np.ndarray, rest: np.ndarray, colour: np.ndarray, whol
         return True
     if height < TINTED_HEIGHT_RATIO * (line_bottom - line_top) or colour.shape[2] < 3:
         return False
-    own, other = colour[cluster].mean(axis=0), whole[rest].mean(axis=0)
+    own, other = colour[cluster].mean(axis=0), whole[rest_of()].mean(axis=0)
     return float(np.ptp(own)) - float(np.ptp(other)) >= TINT_LEVELS  # the graphic is the coloured one
 
 
@@ -673,6 +709,10 @@ def solid_plate(ink: np.ndarray, edge: int) -> np.ndarray | None:
     black: the plate lost its left part and the black around it changed (0.8 % of the frame)."""
     import cv2
 
+    # The plate's pixels in the core are ink (the opening only takes pixels away): with under PLATE_SHARE of the
+    # core inked there is none, and the opening and labelling are skipped (a line of print: most boxes).
+    if np.count_nonzero(ink[edge:-edge, edge:-edge]) < PLATE_SHARE * ink[edge:-edge, edge:-edge].size:
+        return None
     # Opened first: a field's noise one level off (the tolerance of a near-black chrome) joins specks to the plate.
     opened = cv2.morphologyEx(ink.astype(np.uint8), cv2.MORPH_OPEN, np.ones((3, 3), np.uint8))
     count, labels, stats, _ = cv2.connectedComponentsWithStats(opened, connectivity=8)
@@ -770,7 +810,12 @@ def _distance(values: np.ndarray, field: np.ndarray) -> np.ndarray:
     reduction over a last axis of length 1 (numpy's slow path)."""
     if values.shape[-1] == 1:
         return np.abs(values[..., 0] - field[0])
-    return np.abs(values - field).max(axis=-1)
+    # Sample planes reduced pairwise, not a reduction over a last axis of 3 (8x slower on an ultrasound box);
+    # the same maximum, NaN included.
+    distance = np.abs(values[..., 0] - field[0])
+    for sample in range(1, values.shape[-1]):
+        np.maximum(distance, np.abs(values[..., sample] - field[sample]), out=distance)
+    return distance
 
 
 def _margin(walls: np.ndarray, start: int, stop: int, margin: int) -> tuple[int, int]:

@@ -152,7 +152,7 @@ def test_a_write_error_pydicom_rewraps_is_still_a_full_disk_not_write_failed(tmp
 
     real_dcmwrite = write_module.dcmwrite
     calls = {"n": 0}
-    monkeypatch.setattr(write_module, "encode_file", lambda target: None)  # pydicom writes the file itself
+    monkeypatch.setattr(write_module, "encode_parts", lambda target: None)  # pydicom writes the file itself
 
     def dcmwrite_on_a_full_disk(handle, dataset, **kwargs):
         calls["n"] += 1
