@@ -41,6 +41,14 @@ from deidcli.geometry import Rect
 from deidcli.ocr import levels
 from deidcli.ocr.authorised import AuthorisedWords, normalise
 from deidcli.ocr.chrome import CHROME_SCALE, ChromeMemory, chrome_bands, chrome_pixels
+from deidcli.ocr.chrome_columns import (
+    COLUMN_GROWTH,
+    COLUMN_SCALE,
+    column_window,
+    print_columns,
+    side_bands,
+    upright_lines,
+)
 from deidcli.ocr.chrome_print import print_rows
 from deidcli.ocr.engines import ENGINE_MAX_SIDE, DetectedText, TextDetector, too_long
 from deidcli.ocr.fine_print import bars as fine_bars
@@ -403,6 +411,8 @@ class TextScanner:
         if windows != [Rect(0, 0, vcols, vrows)]:
             self._columns(view, inked & ~anatomy, state, start)
         self._upright_pieces(view, state, start)
+        if data_regions is None and self.windows and not _wide(frame, bits_stored):
+            self._vertical_print(frame, view, state, start)
         current = view
         for rotation in self.rotations[1:] if windows == [Rect(0, 0, vcols, vrows)] else ():
             current = blank(current, state.view_rects + state.spared_view, self.pad_ratio)
@@ -744,6 +754,49 @@ class TextScanner:
                 if found:
                     break
             self._decide(found, view, state)
+
+    def _vertical_print(self, frame: np.ndarray, view: np.ndarray, state: _ScanState, start: float) -> None:
+        """Vertical lines of small print beside a screen's picture (no data regions), found as columns of glyph
+        components in the frame's side bands (deidcli.ocr.chrome_columns) and detected there enlarged and turned a
+        quarter; a box along a column is stretched to the column's ends and judged like any other (`_decide`: on
+        anatomy only when it reads as text). Nothing is detected where no such column is."""
+        rows, cols = state.rows, state.cols
+        vrows, vcols = view.shape[:2]
+        bands = side_bands(rows, cols)
+        for column in print_columns(frame, bands) + upright_lines(state.view_rects, state.scale, bands):
+            found: list[tuple[DetectedText, Rect, bool]] = []
+            for _ in range(1 + COLUMN_GROWTH):
+                window = column_window(column, rows, cols)
+                found = self._turned_column(frame, window, column, start)
+                lines = [where for item, where in found if reads_as_text(item)]
+                # A line read to the window's end may go on beyond it (its glyphs there did not stand out as a column).
+                grown = Rect(column.x0, min([column.y0, *(w.y0 for w in lines)]), column.x1,
+                             max([column.y1, *(w.y1 for w in lines)]))
+                if not lines or not ((grown.y0 <= window.y0 + column.width and window.y0 > 0)
+                                     or (grown.y1 >= window.y1 - column.width and window.y1 < rows)):
+                    break
+                column = grown
+            self._decide([(item, along(where, column).scale(state.scale, state.scale).clip(vcols, vrows), True)
+                          for item, where in found], view, state)
+
+    def _turned_column(self, frame: np.ndarray, window: Rect, column: Rect, start: float) -> list[tuple[DetectedText, Rect]]:
+        """Boxes (frame pixels) lying along `column`, detected in `window` of the frame enlarged to COLUMN_SCALE and
+        turned a quarter, clockwise first (a line reading bottom to top comes out upright), then the other way
+        when nothing read as text."""
+        crop = resize(np.ascontiguousarray(frame[window.y0 : window.y1, window.x0 : window.x1]), COLUMN_SCALE)
+        crows, ccols = crop.shape[:2]
+        found: list[tuple[DetectedText, Rect]] = []
+        for turns in (3, 1):
+            found = []
+            for item in self._detect(np.ascontiguousarray(np.rot90(crop, turns)), lambda _rect: True):
+                where = _shift(unrotate(item.rect, turns, crows, ccols).scale(1 / COLUMN_SCALE, 1 / COLUMN_SCALE), window)
+                if item.rect.width > item.rect.height and in_column(where, column):
+                    # Across the line, the glyphs' own extent: the detector's box is a text height wider.
+                    found.append((item, Rect(max(where.x0, column.x0), where.y0, min(where.x1, column.x1), where.y1)))
+            self._check_time(start)
+            if any(reads_as_text(item) for item, _ in found):
+                break
+        return found
 
     def _turned_reader(self, state: _ScanState, window: Rect, turns: int, rows: int, cols: int
                        ) -> Callable[[Rect], bool]:

@@ -1,0 +1,221 @@
+"""Vertical lines of small print on screens without data regions, found as columns of glyph components.
+
+Why: a patient ID written top to bottom (or bottom to top) beside an ultrasound's colour bar, over it, or
+along the picture's edge was left legible on 5 of 6 variants (bench/redteam/variants.py, US1_UNCR: 640x480 RGB,
+no SequenceOfUltrasoundRegions). Without data regions the anatomy split takes the whole screen's middle band,
+colour bar and grey scale included, for anatomy, so the background's column pass (`TextScanner._columns`) never
+looks there; the upright detection reads a vertical line of 10-14 px digits as nothing or as a short piece,
+and over the colour bar the brightest channel shows no print at all (cyan on yellow: 255 on 255).
+
+So print is looked for as what a vertical line is drawn as: glyph-sized components (in any colour channel:
+cyan over a yellow bar stands out in blue) stacked one under another, each about one text height wide, with
+small gaps, several in a column. Speckle and tissue streaks do not stack so (streaks are wide and flat, speckle
+is scattered); a colour bar or grey scale is one tall solid component, not glyphs. Only such columns are then
+detected, turned a quarter and enlarged (the scanner: `TextScanner._print_columns`), never the whole frame,
+and only what the detector finds along a column and reads as text is masked there: a column over anatomy is
+not masked on its shape alone.
+
+Pure functions on stored 8-bit frames (gray or RGB).
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from deidcli.geometry import Rect
+
+#: Text heights (stored pixels) of a vertical line: turned, a glyph is this wide. Smaller print is unreadable
+#: turned at screen resolution; taller print the upright detection and the background passes handle.
+GLYPH_MIN_WIDTH = 7
+GLYPH_MAX_WIDTH = 17
+#: A turned glyph's height (along the line): a `1` or a `-` is 2-3 px. Taller pieces are glyphs that touch.
+GLYPH_MIN_HEIGHT = 2
+#: Top-hat size (stored pixels): wider than any stroke of small print, narrower than a colour bar (its
+#: swatches and the bar's edges do not respond inside it).
+STROKE_SIZE = 15
+#: Stroke response (8-bit levels over the local field, strongest channel) print needs, or NOISE_FACTOR times
+#: the frame's median response where the picture is noisy.
+PRINT_CONTRAST = 60
+NOISE_FACTOR = 6.0
+#: Runs of ink at least this long sideways are streaks (tissue layers, rules), not glyphs of a vertical line.
+STREAK_LENGTH = GLYPH_MAX_WIDTH + 1
+#: A component filling this share of its box is a block (a swatch, a bar's end), not print.
+SOLID_SHARE = 0.85
+#: Upright glyphs of one line differ in height by at most this share (a vertical line's glyphs that touch, crossing
+#: a block of upright print, make a piece taller than its letters: it is not one of them).
+LINE_HEIGHT_SLACK = 0.25
+#: Glyphs of one column: their x-extents share COLUMN_SHARE of the narrower one's width, their widths are within
+#: WIDTH_RATIO, and the gap between one and the next is at most GAP_SHARE of the wider one's width.
+COLUMN_SHARE = 0.6
+WIDTH_RATIO = 1.6
+GAP_SHARE = 0.8
+#: Pixels a glyph's left or right end may stray from the line's (antialiasing, a descender's tail is not counted).
+ALIGN = 2
+#: A column is at least MIN_GLYPHS glyphs and COLUMN_LENGTH times as long as wide (an ID, a name, a date).
+MIN_GLYPHS = 4
+#: A turned glyph's advance down the line, as a share of its width (the text height): digits are ~0.6-0.7.
+GLYPH_PITCH = 0.7
+COLUMN_LENGTH = 3.0
+#: The share of a screen's width on each side where vertical chrome is looked for (`side_bands`).
+SIDE_SHARE = 0.2
+#: Columns per frame at most (each costs a turned detection): the longest first.
+MAX_COLUMNS = 4
+
+
+def ink(frame: np.ndarray) -> np.ndarray:
+    """The strongest white top-hat of any channel (8-bit) down the frame (a STROKE_SIZE tall line): print
+    brighter than its field in at least one colour (cyan over a yellow bar is bright in blue, white over tissue
+    in all three), and nothing of a colour bar, a grey scale or an edge that runs on longer than a glyph."""
+    kernel = cv2.getStructuringElement(cv2.MORPH_RECT, (1, STROKE_SIZE))
+    response = cv2.morphologyEx(np.ascontiguousarray(frame), cv2.MORPH_TOPHAT, kernel)
+    if response.ndim == 2:
+        return response
+    # Channel planes, not a reduction over the last axis (7x slower on 8-bit RGB; see views.brightest_channel).
+    return np.maximum(np.maximum(response[..., 0], response[..., 1]), response[..., 2])
+
+
+def side_bands(rows: int, cols: int) -> list[Rect]:
+    """Where a screen without data regions keeps its vertical chrome: the left and right SIDE_SHARE of the
+    frame, full height (colour bars, grey scales, TGC curves and vertical labels stand beside the picture;
+    the middle is the picture, where speckle stacks into columns of its own)."""
+    side = max(GLYPH_MAX_WIDTH * 2, round(SIDE_SHARE * cols))
+    if 2 * side >= cols:
+        return [Rect(0, 0, cols, rows)]
+    return [Rect(0, 0, side, rows), Rect(cols - side, 0, cols, rows)]
+
+
+def print_columns(frame: np.ndarray, zones: list[Rect]) -> list[Rect]:
+    """Columns of stacked glyph components inside `zones` of a stored 8-bit frame (gray or RGB), as the
+    glyphs' extent in frame pixels, longest first, at most MAX_COLUMNS."""
+    if frame.dtype != np.uint8:
+        return []
+    found: list[Rect] = []
+    for zone in zones:
+        crop = frame[zone.y0 : zone.y1, zone.x0 : zone.x1]
+        found += [Rect(c.x0 + zone.x0, c.y0 + zone.y0, c.x1 + zone.x0, c.y1 + zone.y0) for c in _columns_in(crop, zone.x0 > 0, zone.x1 < frame.shape[1])]
+    return sorted(found, key=lambda c: -c.height)[:MAX_COLUMNS]
+
+
+def _columns_in(crop: np.ndarray, cut_left: bool, cut_right: bool) -> list[Rect]:
+    """`print_columns` on one zone (its own pixels); `cut_left`/`cut_right`: the zone ends inside the frame there."""
+    if crop.size == 0:
+        return []
+    response = ink(crop)
+    counts = np.cumsum(np.bincount(response.ravel(), minlength=256))
+    median = float(np.searchsorted(counts, counts[-1] / 2))
+    level = max(float(PRINT_CONTRAST), NOISE_FACTOR * median)
+    marked = (response >= level).astype(np.uint8)
+    # Tissue streaks and rules run longer sideways than a turned glyph is tall: taken out, they no longer join
+    # the glyphs of a line crossing them into one component.
+    streaks = cv2.morphologyEx(marked, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, (STREAK_LENGTH, 1)))
+    marked &= 1 - streaks
+    count, _, stats, _ = cv2.connectedComponentsWithStats(marked, connectivity=8)
+    stats = stats[1:count]
+    widths, heights, areas = stats[:, cv2.CC_STAT_WIDTH], stats[:, cv2.CC_STAT_HEIGHT], stats[:, cv2.CC_STAT_AREA]
+    solid = (areas >= SOLID_SHARE * widths * heights) & (heights > 2)
+    piece = (widths >= GLYPH_MIN_WIDTH) & (widths <= GLYPH_MAX_WIDTH) & (heights >= GLYPH_MIN_HEIGHT) & ~solid
+    # Cut by the zone's inner side: its ends there are the zone's, and would line up with every other cut piece.
+    piece &= ~(((stats[:, 0] == 0) & cut_left) | ((stats[:, 0] + widths == crop.shape[1]) & cut_right))
+    if np.count_nonzero(piece) < 2:
+        return []
+    # Upright print stacked in lines (a header block in a monospaced face) lines up in columns too; its glyphs
+    # have neighbours of their own height beside them in the line, a vertical line's glyphs do not.
+    upright = (heights > widths) & (heights >= GLYPH_MIN_WIDTH) & (heights <= GLYPH_MAX_WIDTH) & ~solid
+    candidates = stats[piece]
+    candidates = candidates[~_in_line(candidates, stats[upright])]
+    return columns_of([Rect(int(x), int(y), int(x + w), int(y + h)) for x, y, w, h, _ in candidates])
+
+
+def _in_line(pieces: np.ndarray, lines: np.ndarray) -> np.ndarray:
+    """Which pieces (cv2 stats rows) taller than wide stand beside an upright glyph-sized component (a row of
+    `lines`) in a line of print: about its height, sharing most of its rows, within a glyph's width of it."""
+    if not len(pieces) or not len(lines):
+        return np.zeros(len(pieces), bool)
+    px, py, pw, ph = (pieces[:, i, None] for i in range(4))
+    x, y, w, h = (lines[None, :, i] for i in range(4))
+    shared = np.minimum(y + h, py + ph) - np.maximum(y, py)
+    gap = np.maximum(np.maximum(x - (px + pw), px - (x + w)), 0)
+    similar = np.abs(h - ph) <= LINE_HEIGHT_SLACK * np.maximum(h, ph)
+    beside = similar & (shared >= 0.7 * np.minimum(h, ph)) & (gap <= pw) & ((x != px) | (y != py))
+    return (ph[:, 0] > pw[:, 0]) & beside.any(axis=1)
+
+
+def _same_column(a: Rect, b: Rect) -> bool:
+    """Whether two glyph boxes are neighbours in one vertical line of print."""
+    narrow, wide = sorted((a.width, b.width))
+    if wide > WIDTH_RATIO * narrow:
+        return False
+    shared = min(a.x1, b.x1) - max(a.x0, b.x0)
+    gap = max(a.y0 - b.y1, b.y0 - a.y1, 0)
+    return shared >= COLUMN_SHARE * narrow and gap <= GAP_SHARE * wide
+
+
+def columns_of(boxes: list[Rect]) -> list[Rect]:
+    """Glyph boxes joined into vertical lines (neighbours of neighbours); a line of MIN_GLYPHS glyphs at least
+    COLUMN_LENGTH times as long as wide, as its bounding box, longest first."""
+    parent = list(range(len(boxes)))
+
+    def root(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    order = sorted(range(len(boxes)), key=lambda i: boxes[i].y0)
+    for n, i in enumerate(order):
+        for j in order[n + 1 :]:
+            if boxes[j].y0 - boxes[i].y1 > GAP_SHARE * GLYPH_MAX_WIDTH:
+                break
+            if _same_column(boxes[i], boxes[j]):
+                parent[root(j)] = root(i)
+    groups: dict[int, list[Rect]] = {}
+    for i, box in enumerate(boxes):
+        groups.setdefault(root(i), []).append(box)
+    found = []
+    for members in groups.values():
+        # The glyphs of a line share its baseline and cap line: turned, their left and right ends line up
+        # (speckle and colour-flow blobs that happen to stack do not).
+        left = sorted(m.x0 for m in members)[len(members) // 2]
+        right = sorted(m.x1 for m in members)[len(members) // 2]
+        members = [m for m in members if abs(m.x0 - left) <= ALIGN and abs(m.x1 - right) <= ALIGN]
+        if not members:
+            continue
+        column = Rect(min(m.x0 for m in members), min(m.y0 for m in members),
+                      max(m.x1 for m in members), max(m.y1 for m in members))
+        # Glyphs that touch come as one piece: a piece counts a glyph per GLYPH_PITCH of its width down the line.
+        glyphs = sum(max(1, round(m.height / (GLYPH_PITCH * m.width))) for m in members)
+        if glyphs >= MIN_GLYPHS and column.height >= COLUMN_LENGTH * column.width:
+            found.append(column)
+    return sorted(found, key=lambda c: -c.height)
+
+
+#: A column is detected enlarged this much (stored pixels to detector pixels): turned 10-14 px print at its stored
+#: size read as pieces (`9838` of `983868871`) or not at all; at x2 the whole ID read on 5 of 6 variants (measured).
+COLUMN_SCALE = 2.0
+#: The window around a column: this many of its widths sideways (the detector wants some field) and along it
+#: (a line's ends that did not stand out as glyphs: a glyph over a grey scale's white end).
+WINDOW_SIDE = 1.0
+WINDOW_ALONG = 2.0
+#: Times a column whose line was read to its window's end is grown and detected again at most.
+COLUMN_GROWTH = 2
+
+
+def upright_lines(found: list[Rect], scale: float, zones: list[Rect]) -> list[Rect]:
+    """Boxes found so far (view pixels at `scale`) standing up in `zones` (frame pixels) like a vertical line of
+    print (COLUMN_LENGTH times as tall as wide, no wider than a padded line of the largest print here), as
+    columns in frame pixels: a vertical line read in part (a piece turned and read as `9838688` of `983868871`,
+    its last digits over a grey scale) is detected again along its column and grown to its ends."""
+    out = []
+    for box in found:
+        full = box.scale(1 / scale, 1 / scale)
+        if (full.height >= COLUMN_LENGTH * full.width and full.width <= 2 * GLYPH_MAX_WIDTH
+                and any(full.x0 >= z.x0 and full.x1 <= z.x1 for z in zones)):
+            out.append(full)
+    return out[:MAX_COLUMNS]
+
+
+def column_window(column: Rect, rows: int, cols: int) -> Rect:
+    """The part of a (rows, cols) frame to detect a column in: the column with some field around it."""
+    width = column.width
+    return column.pad(round(WINDOW_SIDE * width), round(WINDOW_ALONG * width)).clip(cols, rows)
