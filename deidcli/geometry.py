@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 
@@ -75,3 +76,35 @@ def outside(extent: Rect, cols: int, rows: int, overlap: int, full_bands: bool =
 
 #: frame index -> rectangles to blank on that frame; key None means "every frame".
 MaskPlan = dict[int | None, list[Rect]]
+
+
+def chained(boxes: list[Rect], vertical: bool, reach: float, linked: Callable[[Rect, Rect], bool]) -> list[list[Rect]]:
+    """`boxes` joined into chains, neighbours of neighbours: a row of glyphs (`vertical` False) or a column of
+    turned ones (True). Boxes are swept in order of their start along that axis; a box starting more than
+    `reach` past another's end is not compared with it (nor are the ones after it), so a line costs its
+    neighbours, not all pairs. Chains come in the order of their first box in `boxes`, members in `boxes`' order."""
+    parent = list(range(len(boxes)))
+
+    def root(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    def start(box: Rect) -> int:
+        return box.y0 if vertical else box.x0
+
+    def end(box: Rect) -> int:
+        return box.y1 if vertical else box.x1
+
+    order = sorted(range(len(boxes)), key=lambda i: start(boxes[i]))
+    for n, i in enumerate(order):
+        for j in order[n + 1 :]:
+            if start(boxes[j]) - end(boxes[i]) > reach:
+                break
+            if linked(boxes[i], boxes[j]):
+                parent[root(j)] = root(i)
+    groups: dict[int, list[Rect]] = {}
+    for i, box in enumerate(boxes):
+        groups.setdefault(root(i), []).append(box)
+    return list(groups.values())

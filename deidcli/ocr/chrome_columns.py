@@ -23,7 +23,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from deidcli.geometry import Rect
+from deidcli.geometry import Rect, chained
 
 #: Text heights (stored pixels) of a vertical line: turned, a glyph is this wide. Smaller print is unreadable
 #: turned at screen resolution; taller print the upright detection and the background passes handle.
@@ -154,26 +154,8 @@ def _same_column(a: Rect, b: Rect) -> bool:
 def columns_of(boxes: list[Rect]) -> list[Rect]:
     """Glyph boxes joined into vertical lines (neighbours of neighbours); a line of MIN_GLYPHS glyphs at least
     COLUMN_LENGTH times as long as wide, as its bounding box, longest first."""
-    parent = list(range(len(boxes)))
-
-    def root(i: int) -> int:
-        while parent[i] != i:
-            parent[i] = parent[parent[i]]
-            i = parent[i]
-        return i
-
-    order = sorted(range(len(boxes)), key=lambda i: boxes[i].y0)
-    for n, i in enumerate(order):
-        for j in order[n + 1 :]:
-            if boxes[j].y0 - boxes[i].y1 > GAP_SHARE * GLYPH_MAX_WIDTH:
-                break
-            if _same_column(boxes[i], boxes[j]):
-                parent[root(j)] = root(i)
-    groups: dict[int, list[Rect]] = {}
-    for i, box in enumerate(boxes):
-        groups.setdefault(root(i), []).append(box)
     found = []
-    for members in groups.values():
+    for members in chained(boxes, True, GAP_SHARE * GLYPH_MAX_WIDTH, _same_column):
         # The glyphs of a line share its baseline and cap line: turned, their left and right ends line up
         # (speckle and colour-flow blobs that happen to stack do not).
         left = sorted(m.x0 for m in members)[len(members) // 2]

@@ -24,7 +24,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from deidcli.geometry import Rect
+from deidcli.geometry import Rect, chained
 
 #: Glyph height range (stored pixels) for this pass: 4-5 px letters of a small screen up to the 12-14 px
 #: print of an 800x600 ultrasound; taller print is the detector's, and taller marks are graphics.
@@ -138,26 +138,8 @@ def _same_row(a: Rect, b: Rect) -> bool:
 def _rows(boxes: list[Rect]) -> list[Rect]:
     """Glyph boxes joined into rows (neighbours of neighbours); a row of at least two glyphs, one of them
     more than a bar (ruler ticks are rows of bars), is returned as its bounding box."""
-    parent = list(range(len(boxes)))
-
-    def root(i: int) -> int:
-        while parent[i] != i:
-            parent[i] = parent[parent[i]]
-            i = parent[i]
-        return i
-
-    order = sorted(range(len(boxes)), key=lambda i: boxes[i].x0)
-    for n, i in enumerate(order):
-        for j in order[n + 1 :]:
-            if boxes[j].x0 - boxes[i].x1 > ROW_GAP_SHARE * GLYPH_MAX_HEIGHT:
-                break
-            if _same_row(boxes[i], boxes[j]):
-                parent[root(j)] = root(i)
-    groups: dict[int, list[Rect]] = {}
-    for i, box in enumerate(boxes):
-        groups.setdefault(root(i), []).append(box)
     rows = []
-    for members in groups.values():
+    for members in chained(boxes, False, ROW_GAP_SHARE * GLYPH_MAX_HEIGHT, _same_row):
         if len(members) < 2 or not any(m.width >= 3 for m in members):
             continue
         rows.append(Rect(min(m.x0 for m in members), min(m.y0 for m in members),
