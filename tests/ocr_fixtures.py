@@ -261,3 +261,31 @@ def authorised_kept(synthetic: Synthetic, masked: list[Rect], tolerance: float =
     labels = [p for p in synthetic.planted if p.authorised]
     kept = sum(coverage(p.rect, masked, rows, cols) <= tolerance for p in labels)
     return kept, len(labels)
+
+
+def burn_text(image: np.ndarray, text: str, x: int, y: int, height: int, value, thick: int, turns: int = 0) -> np.ndarray:
+    """Burn `text` (DUPLEX capitals `height` px tall, antialiased, turned `turns` quarters counter-clockwise) with
+    its top left at (x, y), at `value` (a level, or a colour); returns the glyph pixels (coverage over a half)."""
+    face = cv2.FONT_HERSHEY_DUPLEX
+    (_, cap), _ = cv2.getTextSize("H", face, 1.0, 1)
+    (w, h), base = cv2.getTextSize(text, face, height / cap, thick)
+    ink = np.zeros((h + base + 2 * thick + 8, w + 2 * thick + 8), np.uint8)
+    cv2.putText(ink, text, (thick + 4, thick + 4 + h), face, height / cap, 255, thick, cv2.LINE_AA)
+    ys, xs = np.nonzero(ink)
+    ink = np.ascontiguousarray(np.rot90(ink[ys.min() : ys.max() + 1, xs.min() : xs.max() + 1], turns))
+    cover = ink.astype(np.float64) / 255.0
+    rows, cols = ink.shape
+    region = image[y : y + rows, x : x + cols].astype(np.float64)
+    weight = cover[..., None] if region.ndim == 3 else cover
+    image[y : y + rows, x : x + cols] = np.rint(region * (1 - weight) + np.asarray(value, np.float64) * weight)
+    glyphs = np.zeros(image.shape[:2], bool)
+    glyphs[y : y + rows, x : x + cols] = cover > 0.5
+    return glyphs
+
+
+def hidden_share(glyphs: np.ndarray, masked: list[Rect]) -> float:
+    """Share of the glyph pixels under the masks."""
+    under = np.zeros(glyphs.shape, bool)
+    for rect in masked:
+        under[rect.y0 : rect.y1, rect.x0 : rect.x1] = True
+    return float(under[glyphs].mean())

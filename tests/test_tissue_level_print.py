@@ -7,7 +7,6 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-import cv2
 import numpy as np
 import pydicom
 import pytest
@@ -19,6 +18,7 @@ from deidcli.pixels.fit import fit_to_ink
 
 sys.path.insert(0, str(Path(__file__).parent))
 from conftest import pydicom_file  # noqa: E402
+from ocr_fixtures import burn_text, hidden_share  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -26,42 +26,14 @@ def rapid() -> TextScanner:
     return TextScanner(make_detector("rapidocr"), None)
 
 
-def draw(image: np.ndarray, text: str, x: int, y: int, height: int, value, thick: int, turns: int = 0) -> np.ndarray:
-    """Burn `text` (DUPLEX capitals `height` px tall, antialiased, turned `turns` quarters counter-clockwise) with
-    its top left at (x, y), at `value` (a level, or a colour); returns the glyph pixels (coverage over a half)."""
-    face = cv2.FONT_HERSHEY_DUPLEX
-    (_, cap), _ = cv2.getTextSize("H", face, 1.0, 1)
-    (w, h), base = cv2.getTextSize(text, face, height / cap, thick)
-    ink = np.zeros((h + base + 2 * thick + 8, w + 2 * thick + 8), np.uint8)
-    cv2.putText(ink, text, (thick + 4, thick + 4 + h), face, height / cap, 255, thick, cv2.LINE_AA)
-    ys, xs = np.nonzero(ink)
-    ink = np.ascontiguousarray(np.rot90(ink[ys.min() : ys.max() + 1, xs.min() : xs.max() + 1], turns))
-    cover = ink.astype(np.float64) / 255.0
-    rows, cols = ink.shape
-    region = image[y : y + rows, x : x + cols].astype(np.float64)
-    weight = cover[..., None] if region.ndim == 3 else cover
-    image[y : y + rows, x : x + cols] = np.rint(region * (1 - weight) + np.asarray(value, np.float64) * weight)
-    glyphs = np.zeros(image.shape[:2], bool)
-    glyphs[y : y + rows, x : x + cols] = cover > 0.5
-    return glyphs
-
-
-def hidden(glyphs: np.ndarray, masked: list[Rect]) -> float:
-    """Share of the glyph pixels under the masks."""
-    under = np.zeros(glyphs.shape, bool)
-    for rect in masked:
-        under[rect.y0 : rect.y1, rect.x0 : rect.x1] = True
-    return float(under[glyphs].mean())
-
-
 def test_a_date_thirty_levels_above_mr_tissue_is_masked(rapid: TextScanner) -> None:
     """MR2_UNCI (1024x1024, 0-600): a date +30 levels over the shoulder's tissue was left, 0 % changed (red team
     mr_lowcontrast); every contrast view shows it as faint as the tissue's texture."""
     image = pydicom.dcmread(pydicom_file("MR2_UNCI.dcm")).pixel_array.copy()
     level = float(np.median(image[500:524, 420:580])) + 30
-    glyphs = draw(image, "1984-03-21", 420, 500, 24, level, 3)
+    glyphs = burn_text(image, "1984-03-21", 420, 500, 24, level, 3)
     result = rapid.scan(image, "MONOCHROME2", 12)
-    assert hidden(glyphs, result.masked) >= 0.98
+    assert hidden_share(glyphs, result.masked) >= 0.98
 
 
 def test_an_id_thirty_levels_below_ct_tissue_is_masked_to_its_own_extent(rapid: TextScanner) -> None:
@@ -69,9 +41,9 @@ def test_an_id_thirty_levels_below_ct_tissue_is_masked_to_its_own_extent(rapid: 
     (a padded detector box filled whole took a block of abdomen with it)."""
     image = pydicom.dcmread(pydicom_file("explicit_VR-UN.dcm")).pixel_array.copy()
     level = float(np.median(image[250:268, 180:300])) - 30
-    glyphs = draw(image, "21888304", 180, 250, 16, level, 2)
+    glyphs = burn_text(image, "21888304", 180, 250, 16, level, 2)
     result = rapid.scan(image, "MONOCHROME2", 16)
-    assert hidden(glyphs, result.masked) >= 0.98
+    assert hidden_share(glyphs, result.masked) >= 0.98
     ys, xs = np.nonzero(glyphs)
     text = Rect(int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1).pad(3, 3)
     outside = sum(r.area for r in result.masked) - sum(
@@ -98,20 +70,20 @@ def test_the_fit_keeps_print_drawn_at_a_level_inside_the_tissue_range() -> None:
     its first glyphs off (83 % of them changed); the print's level is the box's commonest value."""
     image = pydicom.dcmread(pydicom_file("explicit_VR-UN.dcm")).pixel_array.copy()
     level = float(np.median(image[245:270, 175:340])) + 30
-    glyphs = draw(image, "1989-02-05", 176, 246, 24, level, 3)
+    glyphs = burn_text(image, "1989-02-05", 176, 246, 24, level, 3)
     ys, xs = np.nonzero(glyphs)
     box = Rect(int(xs.min()) - 1, int(ys.min()) - 1, int(xs.max()) + 2, int(ys.max()) + 2)
     fitted = fit_to_ink(image, box)
-    assert hidden(glyphs, [fitted]) == 1.0
+    assert hidden_share(glyphs, [fitted]) == 1.0
 
 
 def test_a_vertical_id_beside_an_ultrasound_colour_bar_is_masked_to_its_last_digit(rapid: TextScanner) -> None:
     """US1_UNCR (RGB): a cyan ID written top to bottom beside the colour bar; the upright detection read `706`
     of it and its last digits, over the bar's grey scale, were left (65 % of the glyphs changed)."""
     image = pydicom.dcmread(pydicom_file("US1_UNCR.dcm")).pixel_array.copy()
-    glyphs = draw(image, "670699058", 620, 100, 12, (0, 255, 255), 1, turns=3)
+    glyphs = burn_text(image, "670699058", 620, 100, 12, (0, 255, 255), 1, turns=3)
     result = rapid.scan(image, "RGB", 8)
-    assert hidden(glyphs, result.masked) >= 0.98
+    assert hidden_share(glyphs, result.masked) >= 0.98
 
 
 def test_the_fit_does_not_take_the_black_beyond_a_ct_field_of_view_for_drawn_print() -> None:
@@ -119,7 +91,7 @@ def test_the_fit_does_not_take_the_black_beyond_a_ct_field_of_view_for_drawn_pri
     scanner box reaching over the field of view's edge. The black is the box core's commonest value but a field,
     not strokes: the box is still fitted to the name (kept whole, it added 1 % of the frame's pixels)."""
     image = pydicom.dcmread(pydicom_file("693_UNCI.dcm")).pixel_array.copy()
-    glyphs = draw(image, "ciaran fitzgerald", 4, 490, 12, float(image.max()), 1)
+    glyphs = burn_text(image, "ciaran fitzgerald", 4, 490, 12, float(image.max()), 1)
     fitted = fit_to_ink(image, Rect(0, 475, 114, 512))
-    assert hidden(glyphs, [fitted]) == 1.0
+    assert hidden_share(glyphs, [fitted]) == 1.0
     assert fitted.area <= 0.5 * Rect(0, 475, 114, 512).area

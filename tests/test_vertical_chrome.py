@@ -7,18 +7,17 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-import cv2
 import numpy as np
 import pydicom
 import pytest
 
-from deidcli.geometry import Rect
 from deidcli.ocr import TextScanner, make_detector
 from deidcli.ocr import scan as scan_module
 from deidcli.ocr.chrome_columns import print_columns, side_bands
 
 sys.path.insert(0, str(Path(__file__).parent))
 from conftest import deid_data_file, pydicom_file  # noqa: E402
+from ocr_fixtures import burn_text, hidden_share  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -29,33 +28,6 @@ def rapid() -> TextScanner:
 @pytest.fixture(scope="module")
 def us1() -> np.ndarray:
     return pydicom.dcmread(pydicom_file("US1_UNCR.dcm")).pixel_array
-
-
-def draw(image: np.ndarray, text: str, x: int, y: int, height: int, colour: tuple[int, int, int],
-         turns: int) -> np.ndarray:
-    """Burn `text` (DUPLEX capitals `height` px tall, antialiased, turned `turns` quarters counter-clockwise) in
-    `colour` with its top left at (x, y); returns where the glyphs are (coverage over a half)."""
-    face = cv2.FONT_HERSHEY_DUPLEX
-    (_, cap), _ = cv2.getTextSize("H", face, 1.0, 1)
-    (w, h), base = cv2.getTextSize(text, face, height / cap, 1)
-    ink = np.zeros((h + base + 10, w + 10), np.uint8)
-    cv2.putText(ink, text, (5, 5 + h), face, height / cap, 255, 1, cv2.LINE_AA)
-    ys, xs = np.nonzero(ink)
-    ink = np.ascontiguousarray(np.rot90(ink[ys.min() : ys.max() + 1, xs.min() : xs.max() + 1], turns))
-    cover = ink.astype(np.float64)[..., None] / 255.0
-    rows, cols = ink.shape
-    region = image[y : y + rows, x : x + cols].astype(np.float64)
-    image[y : y + rows, x : x + cols] = np.round(region * (1 - cover) + np.asarray(colour, float) * cover).astype(np.uint8)
-    glyphs = np.zeros(image.shape[:2], bool)
-    glyphs[y : y + rows, x : x + cols] = ink > 127
-    return glyphs
-
-
-def hidden(glyphs: np.ndarray, rects: list[Rect]) -> float:
-    masked = np.zeros(glyphs.shape, bool)
-    for r in rects:
-        masked[r.y0 : r.y1, r.x0 : r.x1] = True
-    return float(masked[glyphs].mean())
 
 
 @pytest.mark.parametrize(("text", "x", "y", "height", "colour", "turns"), [
@@ -71,16 +43,16 @@ def hidden(glyphs: np.ndarray, rects: list[Rect]) -> float:
 def test_a_vertical_id_beside_the_colour_bar_of_a_screen_without_regions_is_masked(
         rapid: TextScanner, us1: np.ndarray, text: str, x: int, y: int, height: int, colour, turns: int) -> None:
     image = us1.copy()
-    glyphs = draw(image, text, x, y, height, colour, turns)
+    glyphs = burn_text(image, text, x, y, height, colour, 1, turns)
     result = rapid.scan(image, "RGB", 8)
-    assert hidden(glyphs, result.masked) >= 0.98
+    assert hidden_share(glyphs, result.masked) >= 0.98
 
 
 def test_columns_are_found_where_a_vertical_line_is_and_nowhere_on_clean_screens(us1: np.ndarray) -> None:
     """The geometry alone (no detector): a column over the drawn ID, none on three clean colour screens without
     data regions (each column found costs a turned detection; on clean frames that would be spent for nothing)."""
     image = us1.copy()
-    draw(image, "703734330", 612, 150, 10, (0, 255, 0), 1)
+    burn_text(image, "703734330", 612, 150, 10, (0, 255, 0), 1, 1)
     rows, cols = image.shape[:2]
     found = print_columns(image, side_bands(rows, cols))
     assert any(c.x0 <= 620 and c.x1 >= 614 and c.y0 <= 190 and c.y1 >= 180 for c in found)
