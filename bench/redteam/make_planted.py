@@ -648,15 +648,25 @@ def generate(out: Path, seed: int = DEFAULT_SEED, only: str = "") -> list[dict]:
         if only and only not in name:
             continue
         ds, boxes, note = getattr(Cases(seed + i), name)()
-        path = out / f"{name}.dcm"
-        ds.save_as(path, enforce_file_format=True)
-        entries.append({"name": name, "file": path.name, "sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
-                        "modality": ds.Modality, "photometric": ds.PhotometricInterpretation, "rows": ds.Rows,
-                        "cols": ds.Columns, "frames": int(ds.get("NumberOfFrames", 1) or 1), "decodable": True,
-                        "no_text": not boxes, "boxes": boxes, "note": note})
-    (out / "truth.json").write_text(json.dumps({"seed": seed, "generator": "bench/redteam/make_planted.py",
-                                                "cases": entries}, indent=1) + "\n")
+        entries.append(write_case(out, name, ds, boxes, note))
+    write_truth(out, seed, "bench/redteam/make_planted.py", entries)
     return entries
+
+
+def write_case(out: Path, name: str, ds: Dataset, boxes: list[dict], note: str) -> dict:
+    """Save one planted case as OUT/<name>.dcm; its truth.json entry (make_hard_cases.py's schema)."""
+    path = out / f"{name}.dcm"
+    ds.save_as(path, enforce_file_format=True)
+    return {"name": name, "file": path.name, "sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
+            "modality": ds.Modality, "photometric": ds.PhotometricInterpretation, "rows": ds.Rows,
+            "cols": ds.Columns, "frames": int(ds.get("NumberOfFrames", 1) or 1), "decodable": True,
+            "no_text": not boxes, "boxes": boxes, "note": note}
+
+
+def write_truth(out: Path, seed: int, generator: str, entries: list[dict]) -> None:
+    """OUT/truth.json: the seed (evaluate.py regenerates the cases when it differs), the generator and the cases."""
+    (out / "truth.json").write_text(json.dumps({"seed": seed, "generator": generator, "cases": entries},
+                                               indent=1) + "\n")
 
 
 def main() -> int:

@@ -20,8 +20,6 @@ anywhere down the frame where it fits. The bases' own print is scored as in the 
 from __future__ import annotations
 
 import argparse
-import hashlib
-import json
 import sys
 from pathlib import Path
 
@@ -29,7 +27,17 @@ import numpy as np
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from make_planted import SOP, Canvas, Style, colour_dataset, glyph_mask, original_boxes, read  # noqa: E402
+from make_planted import (  # noqa: E402
+    SOP,
+    Canvas,
+    Style,
+    colour_dataset,
+    glyph_mask,
+    original_boxes,
+    read,
+    write_case,
+    write_truth,
+)
 
 #: (package, path in the package, annotation path, frame, text heights).
 BASES = [
@@ -112,15 +120,9 @@ def main() -> int:
     for name, ds, boxes, note in cases(args.seed, args.per_base):
         if args.only not in name:
             continue
-        path = args.out / f"{name}.dcm"
-        ds.save_as(path, enforce_file_format=True)
-        entries.append({"name": name, "file": path.name, "sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
-                        "modality": ds.Modality, "photometric": ds.PhotometricInterpretation, "rows": ds.Rows,
-                        "cols": ds.Columns, "frames": 1, "decodable": True, "no_text": not boxes, "boxes": boxes,
-                        "note": note})
+        entries.append(write_case(args.out, name, ds, boxes, note))
         print(f"{name:40s} {note}")
-    (args.out / "truth.json").write_text(json.dumps({"seed": args.seed, "generator": "bench/redteam/us_vertical.py",
-                                                     "cases": entries}, indent=1) + "\n")
+    write_truth(args.out, args.seed, "bench/redteam/us_vertical.py", entries)
     return 0
 
 

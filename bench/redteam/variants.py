@@ -15,8 +15,6 @@ Deterministic (seed 4207 + index); truth.json carries make_planted's seed so eva
 from __future__ import annotations
 
 import argparse
-import hashlib
-import json
 import sys
 from pathlib import Path
 
@@ -24,7 +22,18 @@ import numpy as np
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from make_planted import DEFAULT_SEED, SOP, Canvas, Style, colour_dataset, mono, original_boxes, read  # noqa: E402
+from make_planted import (  # noqa: E402
+    DEFAULT_SEED,
+    SOP,
+    Canvas,
+    Style,
+    colour_dataset,
+    mono,
+    original_boxes,
+    read,
+    write_case,
+    write_truth,
+)
 
 #: (package, path, modality, frame) of the gray bases.
 TISSUE_BASES = [
@@ -129,15 +138,9 @@ def main() -> int:
     for name, ds, boxes, note in tissue_cases(args.seed) + us_cases(args.seed):
         if args.only not in name:
             continue
-        path = args.out / f"{name}.dcm"
-        ds.save_as(path, enforce_file_format=True)
-        entries.append({"name": name, "file": path.name, "sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
-                        "modality": ds.Modality, "photometric": ds.PhotometricInterpretation, "rows": ds.Rows,
-                        "cols": ds.Columns, "frames": int(ds.get("NumberOfFrames", 1) or 1), "decodable": True,
-                        "no_text": not boxes, "boxes": boxes, "note": note})
+        entries.append(write_case(args.out, name, ds, boxes, note))
         print(f"{name:34s} {note}")
-    (args.out / "truth.json").write_text(json.dumps({"seed": args.seed, "generator": "bench/redteam/variants.py",
-                                                     "cases": entries}, indent=1) + "\n")
+    write_truth(args.out, args.seed, "bench/redteam/variants.py", entries)
     return 0
 
 
