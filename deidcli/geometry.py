@@ -108,3 +108,17 @@ def chained(boxes: list[Rect], vertical: bool, reach: float, linked: Callable[[R
     for i, box in enumerate(boxes):
         groups.setdefault(root(i), []).append(box)
     return list(groups.values())
+
+
+def line_neighbours(a: Rect, b: Rect, vertical: bool, size_ratio: float, overlap_share: float, gap_share: float) -> bool:
+    """Whether two glyph boxes are neighbours in one line of print: a row (`vertical` False) or a column of turned
+    glyphs (True). Across the line their sizes differ by at most `size_ratio`, and they share `overlap_share` of
+    the smaller; along it they are at most `gap_share` of the larger apart."""
+    small, large = sorted((a.width, b.width) if vertical else (a.height, b.height))
+    if large > size_ratio * small:
+        return False
+    if vertical:
+        shared, gap = min(a.x1, b.x1) - max(a.x0, b.x0), max(a.y0 - b.y1, b.y0 - a.y1, 0)
+    else:
+        shared, gap = min(a.y1, b.y1) - max(a.y0, b.y0), max(a.x0 - b.x1, b.x0 - a.x1, 0)
+    return shared >= overlap_share * small and gap <= gap_share * large

@@ -23,7 +23,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from deidcli.geometry import Rect, chained
+from deidcli.geometry import Rect, chained, line_neighbours
 
 #: Text heights (stored pixels) of a vertical line: turned, a glyph is this wide. Smaller print is unreadable
 #: turned at screen resolution; taller print the upright detection and the background passes handle.
@@ -143,12 +143,7 @@ def _in_line(pieces: np.ndarray, lines: np.ndarray) -> np.ndarray:
 
 def _same_column(a: Rect, b: Rect) -> bool:
     """Whether two glyph boxes are neighbours in one vertical line of print."""
-    narrow, wide = sorted((a.width, b.width))
-    if wide > WIDTH_RATIO * narrow:
-        return False
-    shared = min(a.x1, b.x1) - max(a.x0, b.x0)
-    gap = max(a.y0 - b.y1, b.y0 - a.y1, 0)
-    return shared >= COLUMN_SHARE * narrow and gap <= GAP_SHARE * wide
+    return line_neighbours(a, b, True, WIDTH_RATIO, COLUMN_SHARE, GAP_SHARE)
 
 
 def columns_of(boxes: list[Rect]) -> list[Rect]:

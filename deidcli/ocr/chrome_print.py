@@ -24,7 +24,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from deidcli.geometry import Rect, chained
+from deidcli.geometry import Rect, chained, line_neighbours
 
 #: Glyph height range (stored pixels) for this pass: 4-5 px letters of a small screen up to the 12-14 px
 #: print of an 800x600 ultrasound; taller print is the detector's, and taller marks are graphics.
@@ -126,13 +126,8 @@ def glyph_like(stats: np.ndarray) -> np.ndarray:
 
 
 def _same_row(a: Rect, b: Rect) -> bool:
-    """Whether two glyph boxes are neighbours in one row of print."""
-    low, high = sorted((a.height, b.height))
-    if high > ROW_HEIGHT_RATIO * low:
-        return False
-    overlap = min(a.y1, b.y1) - max(a.y0, b.y0)
-    gap = max(a.x0 - b.x1, b.x0 - a.x1, 0)
-    return overlap >= 0.5 * low and gap <= ROW_GAP_SHARE * high
+    """Whether two glyph boxes are neighbours in one row of print (sharing half the lower one's height)."""
+    return line_neighbours(a, b, False, ROW_HEIGHT_RATIO, 0.5, ROW_GAP_SHARE)
 
 
 def _rows(boxes: list[Rect]) -> list[Rect]:
