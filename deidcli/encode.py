@@ -118,10 +118,14 @@ def encode_file(dataset: Dataset) -> bytes | None:
 
     `dataset.file_meta` must be what `deidcli.write.build_file_meta` makes (other elements: None)."""
     parts = encode_parts(dataset)
-    if parts is None:
-        return None
-    return b"".join(bytes(chunk) for part in parts
-                    for chunk in (part.chunks() if isinstance(part, Streamed) else (part,)))
+    return None if parts is None else b"".join(bytes(chunk) for chunk in chunks_of(parts))
+
+
+def chunks_of(parts: list[Piece]) -> Iterator[bytes | memoryview]:
+    """`encode_parts`' pieces as the bytes to write, in order: a buffered value read a chunk at a time (each view
+    valid until the next is taken), the others as they are."""
+    for part in parts:
+        yield from part.chunks() if isinstance(part, Streamed) else (part,)
 
 
 def encode_parts(dataset: Dataset) -> list[Piece] | None:

@@ -27,7 +27,7 @@ from pydicom.uid import UID, ExplicitVRLittleEndian
 from deidcli._version import __version__
 from deidcli.datasets import empty_dataset, new_file_meta
 from deidcli.elements import decoded_get
-from deidcli.encode import Piece, Streamed, encode_parts
+from deidcli.encode import Piece, chunks_of, encode_parts
 from deidcli.errors import FileRejected
 from deidcli.recipe.model import CID_7050, Recipe
 
@@ -259,8 +259,7 @@ def _write_parts(handle: BinaryIO, parts: list[Piece]) -> str:
     Each piece is hashed as it is written: a spooled value (`Streamed`, a cine's or a mammogram's pixels) is read
     once, a chunk at a time, and written and hashed from the same buffer; other pieces are the bytes as they are."""
     hasher = hashlib.sha256()
-    for part in parts:
-        for chunk in part.chunks() if isinstance(part, Streamed) else (part,):
-            handle.write(chunk)
-            hasher.update(chunk)
+    for chunk in chunks_of(parts):
+        handle.write(chunk)
+        hasher.update(chunk)
     return hasher.hexdigest()
