@@ -551,8 +551,7 @@ def colour_text_marks(rgb: np.ndarray, max_height: int = MAX_MARK_HEIGHT) -> lis
     local_labels, local_rgb, local_chroma = labels[area], rgb[area], chroma[area]
     # Drawn in one exact colour: the commonest colour of each candidate holds UNIFORM_INK_SHARE of its pixels.
     chosen = candidate[local_labels]
-    picked = local_rgb[chosen]
-    key = picked[:, 0].astype(np.int32) << 16 | picked[:, 1].astype(np.int32) << 8 | picked[:, 2]  # one sort key
+    key = colour_keys(local_rgb[chosen])
     drawn = commonest_counts(local_labels[chosen], key, count) >= UNIFORM_INK_SHARE * np.maximum(
         stats[:, cv2.CC_STAT_AREA], 1)
     # Over grey: GREY_RING_SHARE of the 2-pixel ring around each candidate is grey (its nearest candidate owns it).
@@ -566,9 +565,7 @@ def colour_text_marks(rgb: np.ndarray, max_height: int = MAX_MARK_HEIGHT) -> lis
     kept[0] = False
     if np.count_nonzero(kept) < 2:
         return []
-    everywhere = rgb.reshape(-1, 3)[np.flatnonzero(coloured)]  # the frame's coloured pixels, as own_colour's keys
-    kept &= own_colour(local_labels[chosen], key, kept,
-                       everywhere[:, 0].astype(np.int32) << 16 | everywhere[:, 1].astype(np.int32) << 8 | everywhere[:, 2])
+    kept &= own_colour(local_labels[chosen], key, kept, colour_keys(rgb.reshape(-1, 3)[np.flatnonzero(coloured)]))
     if np.count_nonzero(kept) < 2:
         return []
     gap = max(3, int(np.median(heights[kept]))) | 1  # odd: the closing does not shift the marks
@@ -587,6 +584,11 @@ def colour_text_marks(rgb: np.ndarray, max_height: int = MAX_MARK_HEIGHT) -> lis
     # Each glyph its own rectangle: the picture between and around them stays.
     return [rect for line, rects in lines.items()
             if line and len(rects) >= 2 and line_stats[line, cv2.CC_STAT_HEIGHT] <= max_height for rect in rects]
+
+
+def colour_keys(pixels: np.ndarray) -> np.ndarray:
+    """One int32 per 8-bit RGB pixel (N x 3): a colour's identity as one sortable key."""
+    return pixels[:, 0].astype(np.int32) << 16 | pixels[:, 1].astype(np.int32) << 8 | pixels[:, 2]
 
 
 def _box_of(stats: np.ndarray, flags: np.ndarray, pad_x: int, pad_y: int, shape: tuple[int, ...]) -> Rect:
@@ -626,8 +628,7 @@ def own_colour(owners: np.ndarray, keys: np.ndarray, kept: np.ndarray, coloured_
     wanted = np.unique(colour[labels])
     in_marks = np.isin(keys, wanted)
     inside = dict(zip(*np.unique(keys[in_marks], return_counts=True), strict=True))
-    frame_coloured = coloured_keys
-    everywhere = dict(zip(*np.unique(frame_coloured[np.isin(frame_coloured, wanted)], return_counts=True),
+    everywhere = dict(zip(*np.unique(coloured_keys[np.isin(coloured_keys, wanted)], return_counts=True),
                           strict=True))
     for label in labels:
         c = colour[label]
