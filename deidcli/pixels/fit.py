@@ -305,6 +305,39 @@ def without_texture(ink: np.ndarray, crop: np.ndarray, components: Components | 
     return (ink & ~(tissue | dropped)[labels]) | (ink & level & ~dropped[labels]) | (ink & glyph_rows & dropped[labels])
 
 
+#: The print's full colour, as this percentile of its pixels (per sample): the rest are its antialiased edges.
+PRINT_PERCENTILE = 90
+
+
+def print_over_walls(crop: np.ndarray, ink: np.ndarray, walls: np.ndarray) -> np.ndarray:
+    """The pixels of `walls` (structures crossing the box) at the level of the print off them (within
+    WHITE_TOLERANCE of its contrast from the PRINT_PERCENTILE of the pixels of `ink`'s components inside the box:
+    its full colour, antialiased 13 px print has no commonest value), on the rows of that print: the same line
+    of print going on over the structure.
+
+    Why: a vertical ID half over an ultrasound's picture and half on the black below it (fitted lying down: the
+    picture's edge crosses the turned box from side to side as a solid block of speckle) kept its mask only on the
+    black: `OYELARAN GRETA`, pale blue, lost `GRETA` over the tissue (bench/redteam/us_vertical.py, seed 101).
+    Only the print's own rows: a band beside a line of print (a toolbar's edge, a header plate) lies off them."""
+    import cv2
+
+    rows, cols = ink.shape
+    count, labels, stats = components_of(ink)
+    if count <= 1:
+        return np.zeros(ink.shape, bool)
+    x, y, w, h = (stats[:, i] for i in (cv2.CC_STAT_LEFT, cv2.CC_STAT_TOP, cv2.CC_STAT_WIDTH, cv2.CC_STAT_HEIGHT))
+    interior = (x > 0) & (y > 0) & (x + w < cols) & (y + h < rows)
+    interior[0] = False
+    if not interior.any():
+        return np.zeros(ink.shape, bool)
+    level = np.percentile(crop[interior[labels]], PRINT_PERCENTILE, axis=0)
+    contrast = float(np.abs(level - np.median(crop.reshape(-1, crop.shape[2]), axis=0)).max())
+    drawn = np.abs(crop - level).max(axis=2) <= WHITE_TOLERANCE * contrast
+    on_rows = np.zeros((rows, 1), bool)
+    on_rows[int(y[interior].min()) : int((y + h)[interior].max())] = True
+    return walls & drawn & on_rows
+
+
 #: Share of the print inside a box at its commonest value for `interior_level` to take that value as the print's.
 INTERIOR_LEVEL_SHARE = 0.2
 
@@ -571,6 +604,8 @@ def fit_to_ink(frame: np.ndarray, rect: Rect, span: float | None = None) -> Rect
         lines = rule_lines(differs)  # rule lines judged before the walls cut them where they cross each other
         if walls.any() or lines.any():
             ink = without_specks(without_texture(differs & ~walls & ~lines, crop), distance)
+            if walls.any():
+                ink = ink | print_over_walls(crop, ink, walls)
         else:  # no wall, no rule: the components of `differs` serve the texture and speck tests as they are
             kept = without_texture(differs, crop, differing)
             ink = without_specks(kept, distance, differing if kept is differs else None)
