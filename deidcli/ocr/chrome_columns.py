@@ -23,7 +23,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from deidcli.geometry import Rect, chained, line_neighbours
+from deidcli.geometry import Rect, chained, line_neighbours, overlaps
 
 #: Text heights (stored pixels) of a vertical line: turned, a glyph is this wide. Smaller print is unreadable
 #: turned at screen resolution; taller print the upright detection and the background passes handle.
@@ -85,24 +85,43 @@ def side_bands(rows: int, cols: int) -> list[Rect]:
     return [Rect(0, 0, side, rows), Rect(cols - side, 0, cols, rows)]
 
 
-def print_columns(frame: np.ndarray, zones: list[Rect]) -> list[Rect]:
-    """Columns of stacked glyph components inside `zones` of a stored 8-bit frame (gray or RGB), as the
-    glyphs' extent in frame pixels, longest first, at most MAX_COLUMNS."""
+def between_bands(bands: list[Rect]) -> Rect | None:
+    """The part of the frame between its two side bands (`side_bands`), full height, overlapping each by a glyph's
+    width (a line standing on a band's inner edge is cut by both zones otherwise, and its glyphs so cut are not
+    counted); None where the bands take the whole frame."""
+    if len(bands) != 2:
+        return None
+    return Rect(bands[0].x1 - GLYPH_MAX_WIDTH, 0, bands[1].x0 + GLYPH_MAX_WIDTH, bands[0].y1)
+
+
+def print_columns(frame: np.ndarray, zones: list[Rect], background: tuple[Rect, np.ndarray] | None = None
+                  ) -> list[Rect]:
+    """Columns of stacked glyph components inside `zones` of a stored 8-bit frame (gray or RGB), and inside
+    `background` ((zone, its mask: True where the frame is chrome, not picture) when given), as the glyphs'
+    extent in frame pixels, longest first, at most MAX_COLUMNS."""
     if frame.dtype != np.uint8:
         return []
+    cols = frame.shape[1]
     found: list[Rect] = []
-    for zone in zones:
+    searched = [(zone, None) for zone in zones] + ([background] if background is not None else [])
+    for zone, chrome in searched:
         crop = frame[zone.y0 : zone.y1, zone.x0 : zone.x1]
-        found += [Rect(c.x0 + zone.x0, c.y0 + zone.y0, c.x1 + zone.x0, c.y1 + zone.y0) for c in _columns_in(crop, zone.x0 > 0, zone.x1 < frame.shape[1])]
+        for c in _columns_in(crop, zone.x0 > 0, zone.x1 < cols, chrome):
+            column = Rect(c.x0 + zone.x0, c.y0 + zone.y0, c.x1 + zone.x0, c.y1 + zone.y0)
+            if not any(overlaps(column, other) for other in found):  # one line found in two zones: detected once
+                found.append(column)
     return sorted(found, key=lambda c: -c.height)[:MAX_COLUMNS]
 
 
-def _columns_in(crop: np.ndarray, cut_left: bool, cut_right: bool) -> list[Rect]:
-    """`print_columns` on one zone (its own pixels); `cut_left`/`cut_right`: the zone ends inside the frame there."""
-    if crop.size == 0:
+def _columns_in(crop: np.ndarray, cut_left: bool, cut_right: bool, chrome: np.ndarray | None = None) -> list[Rect]:
+    """`print_columns` on one zone (its own pixels); `cut_left`/`cut_right`: the zone ends inside the frame there;
+    `chrome`: where in the zone print is looked for (None: everywhere)."""
+    if crop.size == 0 or (chrome is not None and not chrome.any()):
         return []
     response = ink(crop)
-    counts = np.cumsum(np.bincount(response.ravel(), minlength=256))
+    if chrome is not None:
+        response[~chrome] = 0
+    counts = np.cumsum(np.bincount((response if chrome is None else response[chrome]).ravel(), minlength=256))
     median = float(np.searchsorted(counts, counts[-1] / 2))
     level = max(float(PRINT_CONTRAST), NOISE_FACTOR * median)
     marked = (response >= level).astype(np.uint8)
@@ -110,13 +129,15 @@ def _columns_in(crop: np.ndarray, cut_left: bool, cut_right: bool) -> list[Rect]
     # the glyphs of a line crossing them into one component.
     streaks = cv2.morphologyEx(marked, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, (STREAK_LENGTH, 1)))
     marked &= 1 - streaks
-    count, _, stats, _ = cv2.connectedComponentsWithStats(marked, connectivity=8)
-    stats = stats[1:count]
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(marked, connectivity=8)
+    # Cut by the picture's edge, like by a zone's side: a speckle blob or a line's glyph cut there is no glyph.
+    cut = _touching(labels, count, chrome) if chrome is not None else np.zeros(count, bool)
+    stats, cut = stats[1:count], cut[1:count]
     widths, heights, areas = stats[:, cv2.CC_STAT_WIDTH], stats[:, cv2.CC_STAT_HEIGHT], stats[:, cv2.CC_STAT_AREA]
     solid = (areas >= SOLID_SHARE * widths * heights) & (heights > 2)
     piece = (widths >= GLYPH_MIN_WIDTH) & (widths <= GLYPH_MAX_WIDTH) & (heights >= GLYPH_MIN_HEIGHT) & ~solid
     # Cut by the zone's inner side: its ends there are the zone's, and would line up with every other cut piece.
-    piece &= ~(((stats[:, 0] == 0) & cut_left) | ((stats[:, 0] + widths == crop.shape[1]) & cut_right))
+    piece &= ~(((stats[:, 0] == 0) & cut_left) | ((stats[:, 0] + widths == crop.shape[1]) & cut_right) | cut)
     if np.count_nonzero(piece) < 2:
         return []
     # Upright print stacked in lines (a header block in a monospaced face) lines up in columns too; its glyphs
@@ -125,6 +146,15 @@ def _columns_in(crop: np.ndarray, cut_left: bool, cut_right: bool) -> list[Rect]
     candidates = stats[piece]
     candidates = candidates[~_in_line(candidates, stats[upright])]
     return columns_of([Rect(int(x), int(y), int(x + w), int(y + h)) for x, y, w, h, _ in candidates])
+
+
+def _touching(labels: np.ndarray, count: int, chrome: np.ndarray) -> np.ndarray:
+    """Which of `count` components (a label image) touch a pixel outside `chrome` (8-neighbours)."""
+    edge = cv2.dilate((~chrome).astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
+    touching = np.zeros(count, bool)
+    touching[labels[edge]] = True
+    touching[0] = False
+    return touching
 
 
 def _in_line(pieces: np.ndarray, lines: np.ndarray) -> np.ndarray:
