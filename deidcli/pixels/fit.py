@@ -307,35 +307,33 @@ def without_texture(ink: np.ndarray, crop: np.ndarray, components: Components | 
 
 #: The print's full colour, as this percentile of its pixels (per sample): the rest are its antialiased edges.
 PRINT_PERCENTILE = 90
+#: A structure whose pixels on the print's rows are at the print's colour for more than this share is at its level
+#: (bright speckle under white print), and none of it is taken for the print going on.
+COMMON_SHARE = 0.5
 
 
-def print_over_walls(crop: np.ndarray, ink: np.ndarray, walls: np.ndarray) -> np.ndarray:
-    """The pixels of `walls` (structures crossing the box) at the level of the print off them (within
-    WHITE_TOLERANCE of its contrast from the PRINT_PERCENTILE of the pixels of `ink`'s components inside the box:
-    its full colour, antialiased 13 px print has no commonest value), on the rows of that print: the same line
-    of print going on over the structure.
+def print_going_on(crop: np.ndarray, print_ink: np.ndarray, over: np.ndarray) -> np.ndarray:
+    """The pixels of `over` (tissue or a structure the box's print runs onto) at the colour of `print_ink` (the print
+    found off it: within WHITE_TOLERANCE of its contrast from the PRINT_PERCENTILE of its pixels, its full colour;
+    antialiased 13 px print has no commonest value), on the rows of that print: the same line going on over it.
+    Nothing where that colour is common there (over COMMON_SHARE of `over`'s pixels on those rows: the structure is
+    at the print's level, and its pixels would be taken for print). Only the print's own rows: a band beside a line
+    of print (a toolbar's edge, a header plate, a sector beside a label) lies off them.
 
-    Why: a vertical ID half over an ultrasound's picture and half on the black below it (fitted lying down: the
-    picture's edge crosses the turned box from side to side as a solid block of speckle) kept its mask only on the
-    black: `OYELARAN GRETA`, pale blue, lost `GRETA` over the tissue (bench/redteam/us_vertical.py, seed 101).
-    Only the print's own rows: a band beside a line of print (a toolbar's edge, a header plate) lies off them."""
-    import cv2
-
-    rows, cols = ink.shape
-    count, labels, stats = components_of(ink)
-    if count <= 1:
-        return np.zeros(ink.shape, bool)
-    x, y, w, h = (stats[:, i] for i in (cv2.CC_STAT_LEFT, cv2.CC_STAT_TOP, cv2.CC_STAT_WIDTH, cv2.CC_STAT_HEIGHT))
-    interior = (x > 0) & (y > 0) & (x + w < cols) & (y + h < rows)
-    interior[0] = False
-    if not interior.any():
-        return np.zeros(ink.shape, bool)
-    level = np.percentile(crop[interior[labels]], PRINT_PERCENTILE, axis=0)
+    Why: a vertical ID half over an ultrasound's picture and half on the black below it (fitted lying down, as a
+    line along the rows) kept its mask only on the black: `OYELARAN GRETA`, pale blue, lost `GRETA` over the tissue
+    (bench/redteam/us_vertical.py, seed 101: the picture's edge crossed the turned box as a solid block, a wall)."""
+    nothing = np.zeros(over.shape, bool)
+    if not print_ink.any() or not over.any():
+        return nothing
+    level = np.percentile(crop[print_ink], PRINT_PERCENTILE, axis=0)
     contrast = float(np.abs(level - np.median(crop.reshape(-1, crop.shape[2]), axis=0)).max())
-    drawn = np.abs(crop - level).max(axis=2) <= WHITE_TOLERANCE * contrast
-    on_rows = np.zeros((rows, 1), bool)
-    on_rows[int(y[interior].min()) : int((y + h)[interior].max())] = True
-    return walls & drawn & on_rows
+    print_rows = np.flatnonzero(print_ink.any(axis=1))
+    on_rows = np.zeros((over.shape[0], 1), bool)
+    on_rows[int(print_rows[0]) : int(print_rows[-1]) + 1] = True
+    there = over & on_rows
+    going_on = there & (np.abs(crop - level).max(axis=2) <= WHITE_TOLERANCE * contrast)
+    return going_on if np.count_nonzero(going_on) <= COMMON_SHARE * np.count_nonzero(there) else nothing
 
 
 #: Share of the print inside a box at its commonest value for `interior_level` to take that value as the print's.
@@ -605,7 +603,7 @@ def fit_to_ink(frame: np.ndarray, rect: Rect, span: float | None = None) -> Rect
         if walls.any() or lines.any():
             ink = without_specks(without_texture(differs & ~walls & ~lines, crop), distance)
             if walls.any():
-                ink = ink | print_over_walls(crop, ink, walls)
+                ink = ink | print_going_on(crop, ink, walls)
         else:  # no wall, no rule: the components of `differs` serve the texture and speck tests as they are
             kept = without_texture(differs, crop, differing)
             ink = without_specks(kept, distance, differing if kept is differs else None)
