@@ -15,6 +15,12 @@ detected, turned a quarter and enlarged (the scanner: `TextScanner._print_column
 and only what the detector finds along a column and reads as text is masked there: a column over anatomy is
 not masked on its shape alone.
 
+Where: the side bands of the screen whole, and between them its chrome (`screen_zones`). A fixed band alone left
+lines a device or a sender put elsewhere: on a fresh draw (bench/redteam/us_vertical.py, seed 101) four lines
+on the black below US1_UNCR's picture, 130-177 px from its left edge (the bands end at 128), were masked in part
+or not at all. Speckle and colour flow stack into columns on the picture (US1_UNCR's flow, 11 of the bench's 16
+US frames), so between the bands only what the foreground split leaves off the picture is searched.
+
 Pure functions on stored 8-bit frames (gray or RGB).
 """
 
@@ -92,6 +98,17 @@ def between_bands(bands: list[Rect]) -> Rect | None:
     if len(bands) != 2:
         return None
     return Rect(bands[0].x1 - GLYPH_MAX_WIDTH, 0, bands[1].x0 + GLYPH_MAX_WIDTH, bands[0].y1)
+
+
+def screen_zones(anatomy: np.ndarray) -> tuple[list[Rect], tuple[Rect, np.ndarray] | None]:
+    """Where `print_columns` looks on a screen without data regions, from its foreground split at frame resolution
+    (`anatomy`): its side bands whole (a colour bar or a grey scale beside the picture is foreground too), and
+    between them the chrome only (what the split left off the picture: the black below or beside it, where a line
+    may stand anywhere; on the picture, speckle and colour flow stack into columns of their own)."""
+    rows, cols = anatomy.shape[:2]
+    bands = side_bands(rows, cols)
+    middle = between_bands(bands)
+    return bands, None if middle is None else (middle, ~anatomy[:, middle.x0 : middle.x1])
 
 
 def print_columns(frame: np.ndarray, zones: list[Rect], background: tuple[Rect, np.ndarray] | None = None

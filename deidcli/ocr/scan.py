@@ -44,10 +44,9 @@ from deidcli.ocr.chrome import CHROME_SCALE, ChromeMemory, chrome_bands, chrome_
 from deidcli.ocr.chrome_columns import (
     COLUMN_GROWTH,
     COLUMN_SCALE,
-    between_bands,
     column_window,
     print_columns,
-    side_bands,
+    screen_zones,
     upright_lines,
 )
 from deidcli.ocr.chrome_print import print_rows
@@ -758,16 +757,12 @@ class TextScanner:
 
     def _vertical_print(self, frame: np.ndarray, view: np.ndarray, state: _ScanState, start: float) -> None:
         """Vertical lines of small print beside a screen's picture (no data regions), found as columns of glyph
-        components in the frame's side bands (deidcli.ocr.chrome_columns) and detected there enlarged and turned a
-        quarter; a box along a column is stretched to the column's ends and judged like any other (`_decide`: on
+        components in the frame's side bands and on the chrome between them (deidcli.ocr.chrome_columns.screen_zones)
+        and detected there enlarged and turned a quarter; a box along a column is stretched to the column's ends and judged like any other (`_decide`: on
         anatomy only when it reads as text). Nothing is detected where no such column is."""
         rows, cols = state.rows, state.cols
         vrows, vcols = view.shape[:2]
-        bands = side_bands(rows, cols)
-        middle = between_bands(bands)
-        # Between the bands, only the chrome (what the foreground split left off the picture): a line may stand
-        # anywhere on the screen's black (below the picture, beside a sector), speckle stacks into columns too.
-        chrome = None if middle is None else (middle, ~state.frame_anatomy()[:, middle.x0 : middle.x1])
+        bands, chrome = screen_zones(state.frame_anatomy())
         for column in print_columns(frame, bands, chrome) + upright_lines(state.view_rects, state.scale, bands):
             found: list[tuple[DetectedText, Rect, bool]] = []
             for _ in range(1 + COLUMN_GROWTH):
