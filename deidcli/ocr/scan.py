@@ -758,8 +758,9 @@ class TextScanner:
     def _vertical_print(self, frame: np.ndarray, view: np.ndarray, state: _ScanState, start: float) -> None:
         """Vertical lines of small print beside a screen's picture (no data regions), found as columns of glyph
         components in the frame's side bands and on the chrome between them (deidcli.ocr.chrome_columns.screen_zones)
-        and detected there enlarged and turned a quarter; a box along a column is stretched to the column's ends and judged like any other (`_decide`: on
-        anatomy only when it reads as text). Nothing is detected where no such column is."""
+        and detected there enlarged and turned a quarter; a box along a column is stretched to the column's ends
+        and judged like any other (`_decide`: on anatomy only when it reads as text). Nothing is detected where no
+        such column is."""
         rows, cols = state.rows, state.cols
         vrows, vcols = view.shape[:2]
         bands, chrome = screen_zones(state.frame_anatomy())
