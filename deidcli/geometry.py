@@ -110,6 +110,11 @@ def chained(boxes: list[Rect], vertical: bool, reach: float, linked: Callable[[R
     return list(groups.values())
 
 
+def overlaps(a: Rect, b: Rect) -> bool:
+    """Whether two rectangles share at least one pixel."""
+    return a.x0 < b.x1 and b.x0 < a.x1 and a.y0 < b.y1 and b.y0 < a.y1
+
+
 def line_neighbours(a: Rect, b: Rect, vertical: bool, size_ratio: float, overlap_share: float, gap_share: float) -> bool:
     """Whether two glyph boxes are neighbours in one line of print: a row (`vertical` False) or a column of turned
     glyphs (True). Across the line their sizes differ by at most `size_ratio`, and they share `overlap_share` of

@@ -13,7 +13,8 @@ colour bar on the right) and RGB_IMAGE (1024x768, grey bar on the left; its regi
 A case is one line turned a quarter either way (reads top to bottom or bottom to top): a 9-digit ID, a name or a
 date, 9-16 px (6-10 px on the small base), in one of nine colours (white, light grey, cyan, yellow, green,
 orange, magenta, pale blue, red), in one of four faces, with its near end anywhere in the outer 30 % of the width
-on either side (the scanner looks in the outer 20 %: a tenth of the draws fall beyond it, on purpose) and
+on either side (the scanner's side bands are the outer 20 %, and it looks on the chrome between them too: a tenth
+of the draws fall beyond the bands, on purpose) and
 anywhere down the frame where it fits. The bases' own print is scored as in the evaluation set (annotations.json).
 """
 

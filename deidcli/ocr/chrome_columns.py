@@ -15,6 +15,12 @@ detected, turned a quarter and enlarged (the scanner: `TextScanner._print_column
 and only what the detector finds along a column and reads as text is masked there: a column over anatomy is
 not masked on its shape alone.
 
+Where: the side bands of the screen whole, and between them its chrome (`screen_zones`). A fixed band alone left
+lines a device or a sender put elsewhere: on a fresh draw (bench/redteam/us_vertical.py, seed 101) four lines
+on the black below US1_UNCR's picture, 130-177 px from its left edge (the bands end at 128), were masked in part
+or not at all. Speckle and colour flow stack into columns on the picture (US1_UNCR's flow, 11 of the bench's 16
+US frames), so between the bands only what the foreground split leaves off the picture is searched.
+
 Pure functions on stored 8-bit frames (gray or RGB).
 """
 
@@ -23,7 +29,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from deidcli.geometry import Rect, chained, line_neighbours
+from deidcli.geometry import Rect, chained, line_neighbours, overlaps
 
 #: Text heights (stored pixels) of a vertical line: turned, a glyph is this wide. Smaller print is unreadable
 #: turned at screen resolution; taller print the upright detection and the background passes handle.
@@ -40,6 +46,7 @@ PRINT_CONTRAST = 60
 NOISE_FACTOR = 6.0
 #: Runs of ink at least this long sideways are streaks (tissue layers, rules), not glyphs of a vertical line.
 STREAK_LENGTH = GLYPH_MAX_WIDTH + 1
+STREAK_KERNEL = cv2.getStructuringElement(cv2.MORPH_RECT, (STREAK_LENGTH, 1))
 #: A component filling this share of its box is a block (a swatch, a bar's end), not print.
 SOLID_SHARE = 0.85
 #: Upright glyphs of one line differ in height by at most this share (a vertical line's glyphs that touch, crossing
@@ -85,46 +92,114 @@ def side_bands(rows: int, cols: int) -> list[Rect]:
     return [Rect(0, 0, side, rows), Rect(cols - side, 0, cols, rows)]
 
 
-def print_columns(frame: np.ndarray, zones: list[Rect]) -> list[Rect]:
-    """Columns of stacked glyph components inside `zones` of a stored 8-bit frame (gray or RGB), as the
-    glyphs' extent in frame pixels, longest first, at most MAX_COLUMNS."""
+def between_bands(bands: list[Rect]) -> Rect | None:
+    """The part of the frame between its two side bands (`side_bands`), full height, overlapping each by a glyph's
+    width (a line standing on a band's inner edge is cut by both zones otherwise, and its glyphs so cut are not
+    counted); None where the bands take the whole frame."""
+    if len(bands) != 2:
+        return None
+    return Rect(bands[0].x1 - GLYPH_MAX_WIDTH, 0, bands[1].x0 + GLYPH_MAX_WIDTH, bands[0].y1)
+
+
+def screen_zones(anatomy: np.ndarray) -> tuple[list[Rect], tuple[Rect, np.ndarray] | None]:
+    """Where `print_columns` looks on a screen without data regions, from its foreground split at frame resolution
+    (`anatomy`): its side bands whole (a colour bar or a grey scale beside the picture is foreground too), and
+    between them the chrome only (what the split left off the picture: the black below or beside it, where a line
+    may stand anywhere; on the picture, speckle and colour flow stack into columns of their own)."""
+    rows, cols = anatomy.shape[:2]
+    bands = side_bands(rows, cols)
+    middle = between_bands(bands)
+    return bands, None if middle is None else (middle, ~anatomy[:, middle.x0 : middle.x1])
+
+
+def print_columns(frame: np.ndarray, zones: list[Rect], background: tuple[Rect, np.ndarray] | None = None
+                  ) -> list[Rect]:
+    """Columns of stacked glyph components inside `zones` of a stored 8-bit frame (gray or RGB), and inside
+    `background` ((zone, its mask: True where the frame is chrome, not picture) when given), as the glyphs'
+    extent in frame pixels, longest first, at most MAX_COLUMNS."""
     if frame.dtype != np.uint8:
         return []
+    cols = frame.shape[1]
+    # One response for the frame: zones are full-height bands and the top-hat runs down columns only, so each
+    # zone's slice of it is the zone's own response (a copy and a top-hat per zone cost more, measured).
+    response = ink(frame)
     found: list[Rect] = []
-    for zone in zones:
-        crop = frame[zone.y0 : zone.y1, zone.x0 : zone.x1]
-        found += [Rect(c.x0 + zone.x0, c.y0 + zone.y0, c.x1 + zone.x0, c.y1 + zone.y0) for c in _columns_in(crop, zone.x0 > 0, zone.x1 < frame.shape[1])]
+    searched = [(zone, None) for zone in zones] + ([background] if background is not None else [])
+    for zone, chrome in searched:
+        crop = response[zone.y0 : zone.y1, zone.x0 : zone.x1]
+        for c in _columns_in(crop, zone.x0 > 0, zone.x1 < cols, chrome):
+            column = Rect(c.x0 + zone.x0, c.y0 + zone.y0, c.x1 + zone.x0, c.y1 + zone.y0)
+            if not any(overlaps(column, other) for other in found):  # one line found in two zones: detected once
+                found.append(column)
     return sorted(found, key=lambda c: -c.height)[:MAX_COLUMNS]
 
 
-def _columns_in(crop: np.ndarray, cut_left: bool, cut_right: bool) -> list[Rect]:
-    """`print_columns` on one zone (its own pixels); `cut_left`/`cut_right`: the zone ends inside the frame there."""
-    if crop.size == 0:
+def _columns_in(response: np.ndarray, cut_left: bool, cut_right: bool, chrome: np.ndarray | None = None
+                ) -> list[Rect]:
+    """`print_columns` on one zone (its `ink` response); `cut_left`/`cut_right`: the zone ends inside the frame
+    there; `chrome`: where in the zone print is looked for (None: everywhere)."""
+    if response.size == 0 or (chrome is not None and not chrome.any()):
         return []
-    response = ink(crop)
-    counts = np.cumsum(np.bincount(response.ravel(), minlength=256))
+    mask = None if chrome is None else chrome.view(np.uint8)
+    counts = np.cumsum(cv2.calcHist([response], [0], mask, [256], [0, 256]).ravel())
     median = float(np.searchsorted(counts, counts[-1] / 2))
     level = max(float(PRINT_CONTRAST), NOISE_FACTOR * median)
-    marked = (response >= level).astype(np.uint8)
-    # Tissue streaks and rules run longer sideways than a turned glyph is tall: taken out, they no longer join
-    # the glyphs of a line crossing them into one component.
-    streaks = cv2.morphologyEx(marked, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, (STREAK_LENGTH, 1)))
-    marked &= 1 - streaks
-    count, _, stats, _ = cv2.connectedComponentsWithStats(marked, connectivity=8)
-    stats = stats[1:count]
+    marked = response >= level
+    if chrome is not None:
+        marked &= chrome
+    edge = _outside_edge(chrome) if chrome is not None else None
+    # Labelled by blocks of rows apart by more than a column's widest gap (no line crosses such a gap): a screen's
+    # chrome is mostly empty, and one labelling of the whole zone cost 2-3 times the rest of the pass (measured).
+    found, pieces = [], 0
+    for y0, y1 in _row_blocks(marked.any(axis=1), int(GAP_SHARE * GLYPH_MAX_WIDTH) + 1):
+        block = marked[y0:y1].view(np.uint8)
+        # Tissue streaks and rules run longer sideways than a turned glyph is tall: taken out, they no longer join
+        # the glyphs of a line crossing them into one component.
+        block = block & (1 - cv2.morphologyEx(block, cv2.MORPH_OPEN, STREAK_KERNEL))
+        count, candidates = _glyph_pieces(block, cut_left, cut_right, None if edge is None else edge[y0:y1])
+        pieces += count
+        found += [Rect(x0, y0 + top, x1, y0 + bottom) for x0, top, x1, bottom in candidates]
+    return columns_of(found) if pieces >= 2 else []
+
+
+def _row_blocks(marked_rows: np.ndarray, gap: int) -> list[tuple[int, int]]:
+    """(first, end) of the runs of rows holding marks, joined over fewer than `gap` empty rows."""
+    ys = np.flatnonzero(marked_rows)
+    if not ys.size:
+        return []
+    breaks = np.flatnonzero(np.diff(ys) > gap)
+    return list(zip(np.r_[ys[0], ys[breaks + 1]].tolist(), (np.r_[ys[breaks], ys[-1]] + 1).tolist(), strict=True))
+
+
+def _glyph_pieces(marked: np.ndarray, cut_left: bool, cut_right: bool, edge: np.ndarray | None
+                  ) -> tuple[int, list[tuple[int, int, int, int]]]:
+    """The glyph-sized components of `marked` (a block of a zone's rows): how many, and those that may be glyphs of
+    a vertical line (not beside upright print) as (x0, y0, x1, y1); `edge`: the block's pixels beside the picture
+    (None: a zone searched whole)."""
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(marked, connectivity=8)
+    # Cut by the picture's edge, like by a zone's side: a speckle blob or a line's glyph cut there is no glyph.
+    cut = np.zeros(count, bool)
+    if edge is not None:
+        cut[labels[edge]] = True
+    stats, cut = stats[1:count], cut[1:count]
     widths, heights, areas = stats[:, cv2.CC_STAT_WIDTH], stats[:, cv2.CC_STAT_HEIGHT], stats[:, cv2.CC_STAT_AREA]
     solid = (areas >= SOLID_SHARE * widths * heights) & (heights > 2)
     piece = (widths >= GLYPH_MIN_WIDTH) & (widths <= GLYPH_MAX_WIDTH) & (heights >= GLYPH_MIN_HEIGHT) & ~solid
     # Cut by the zone's inner side: its ends there are the zone's, and would line up with every other cut piece.
-    piece &= ~(((stats[:, 0] == 0) & cut_left) | ((stats[:, 0] + widths == crop.shape[1]) & cut_right))
-    if np.count_nonzero(piece) < 2:
-        return []
+    piece &= ~(((stats[:, 0] == 0) & cut_left) | ((stats[:, 0] + widths == marked.shape[1]) & cut_right) | cut)
+    if not piece.any():
+        return 0, []
     # Upright print stacked in lines (a header block in a monospaced face) lines up in columns too; its glyphs
     # have neighbours of their own height beside them in the line, a vertical line's glyphs do not.
     upright = (heights > widths) & (heights >= GLYPH_MIN_WIDTH) & (heights <= GLYPH_MAX_WIDTH) & ~solid
     candidates = stats[piece]
     candidates = candidates[~_in_line(candidates, stats[upright])]
-    return columns_of([Rect(int(x), int(y), int(x + w), int(y + h)) for x, y, w, h, _ in candidates])
+    return int(np.count_nonzero(piece)), [(int(x), int(y), int(x + w), int(y + h)) for x, y, w, h, _ in candidates]
+
+
+def _outside_edge(chrome: np.ndarray) -> np.ndarray:
+    """The pixels of `chrome` beside (8-neighbours) or on a pixel outside it."""
+    return cv2.dilate((~chrome).astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
 
 
 def _in_line(pieces: np.ndarray, lines: np.ndarray) -> np.ndarray:

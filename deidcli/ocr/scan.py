@@ -37,7 +37,7 @@ import cv2
 import numpy as np
 
 from deidcli.errors import OcrError
-from deidcli.geometry import Rect
+from deidcli.geometry import Rect, overlaps
 from deidcli.ocr import levels
 from deidcli.ocr.authorised import AuthorisedWords, normalise
 from deidcli.ocr.chrome import CHROME_SCALE, ChromeMemory, chrome_bands, chrome_pixels
@@ -46,7 +46,7 @@ from deidcli.ocr.chrome_columns import (
     COLUMN_SCALE,
     column_window,
     print_columns,
-    side_bands,
+    screen_zones,
     upright_lines,
 )
 from deidcli.ocr.chrome_print import print_rows
@@ -464,7 +464,7 @@ class TextScanner:
         for mark in marks:
             if moved_inside_anatomy(mark, frame, state, chrome):
                 continue
-            if any(_overlaps(mark, spared) for spared in state.spared_view):
+            if any(overlaps(mark, spared) for spared in state.spared_view):
                 continue
             state.add_mark(to_full_resolution(mark, scale, self.pad_ratio, rows, cols), mark)
         if not _wide(frame, bits_stored):
@@ -526,7 +526,7 @@ class TextScanner:
         bands = chrome_bands(state.anatomy, scale, rows, cols)
         reuse = memory is not None and memory.matches(frame)
         if reuse:
-            live = cv2.resize(state.anatomy.astype(np.uint8), (cols, rows), interpolation=cv2.INTER_NEAREST) > 0
+            live = state.frame_anatomy()
             kept, windows = memory.plan(frame, bands, live)
         else:
             kept, windows = [], bands
@@ -551,7 +551,7 @@ class TextScanner:
             memory.remember(frame, bands, found)
         in_view = [(item, item.rect.scale(scale, scale).clip(vcols, vrows), False) for item in found]
         return [(item, rect, turned) for item, rect, turned in in_view
-                if state.anatomy_share(rect) < ON_ANATOMY_SHARE and not any(_overlaps(rect, s) for s in state.spared_view)]
+                if state.anatomy_share(rect) < ON_ANATOMY_SHARE and not any(overlaps(rect, s) for s in state.spared_view)]
 
     def _chrome_print(self, frame: np.ndarray, state: _ScanState, memory: ChromeMemory | None) -> None:
         """Rows of small print in the chrome of a screen (8-bit gray or colour) that nothing found so far,
@@ -575,7 +575,7 @@ class TextScanner:
             # The rows are the glyphs' own extent (components, not a detector's short box): one pixel more
             # takes their edges; the detector's padding took GREYSCALE_CINE's depth marker and ruler with `x3`.
             in_view = found.scale(state.scale, state.scale).clip(state.anatomy.shape[1], state.anatomy.shape[0])
-            if any(_overlaps(in_view, spared) for spared in state.spared_view):
+            if any(overlaps(in_view, spared) for spared in state.spared_view):
                 continue
             state.add_mark(found.pad(PRINT_MARGIN, PRINT_MARGIN).clip(cols, rows), in_view)
 
@@ -621,7 +621,7 @@ class TextScanner:
                 in_view = where.scale(state.scale, state.scale).clip(state.anatomy.shape[1], state.anatomy.shape[0])
                 # Text found before is masked (or spared) already: the frame here is not painted over, and
                 # this pass's boxes, mapped twice, would add a larger box around the same line.
-                if not any(_overlaps(in_view, done) for done in state.view_rects + state.spared_view):
+                if not any(overlaps(in_view, done) for done in state.view_rects + state.spared_view):
                     found.append((item, in_view, False))
             self._check_time(start)
         self._decide(found, values, state, residual=True)
@@ -640,7 +640,7 @@ class TextScanner:
         if frame.ndim != 2:
             return
         rows, cols = state.rows, state.cols
-        anatomy = cv2.resize(state.anatomy.astype(np.uint8), (cols, rows), interpolation=cv2.INTER_NEAREST) > 0
+        anatomy = state.frame_anatomy()
         ink = level_ink(frame) & anatomy
         picture = np.where(ink, 0, 255).astype(np.uint8)
         found: list[tuple[DetectedText, Rect, bool]] = []
@@ -653,7 +653,7 @@ class TextScanner:
                 # Half a text height longer at each end: the detector ends a line a glyph early on this picture too.
                 line = item.rect.pad(min(item.rect.width, item.rect.height) // 2, 0)
                 in_view = _shift(line, grid).clip(vcols, vrows)
-                if not any(_overlaps(in_view, done) for done in state.view_rects + state.spared_view):
+                if not any(overlaps(in_view, done) for done in state.view_rects + state.spared_view):
                     found.append((item, in_view))
             self._check_time(start)
         for item, in_view in found:
@@ -740,7 +740,7 @@ class TextScanner:
             reach = max(piece.height, PIECE_REACH * piece.width)
             windows.append(fit_engine_grid(piece.pad(piece.width, reach).clip(vcols, vrows), vcols, vrows))
         for window in merge_overlapping(windows)[:PIECE_WINDOWS]:
-            inside = [piece for piece in pieces if _overlaps(piece, window)]
+            inside = [piece for piece in pieces if overlaps(piece, window)]
             crop = view[window.y0 : window.y1, window.x0 : window.x1]
             crows, ccols = crop.shape[:2]
             found: list[tuple[DetectedText, Rect, bool]] = []
@@ -757,13 +757,14 @@ class TextScanner:
 
     def _vertical_print(self, frame: np.ndarray, view: np.ndarray, state: _ScanState, start: float) -> None:
         """Vertical lines of small print beside a screen's picture (no data regions), found as columns of glyph
-        components in the frame's side bands (deidcli.ocr.chrome_columns) and detected there enlarged and turned a
-        quarter; a box along a column is stretched to the column's ends and judged like any other (`_decide`: on
-        anatomy only when it reads as text). Nothing is detected where no such column is."""
+        components in the frame's side bands and on the chrome between them (deidcli.ocr.chrome_columns.screen_zones)
+        and detected there enlarged and turned a quarter; a box along a column is stretched to the column's ends
+        and judged like any other (`_decide`: on anatomy only when it reads as text). Nothing is detected where no
+        such column is."""
         rows, cols = state.rows, state.cols
         vrows, vcols = view.shape[:2]
-        bands = side_bands(rows, cols)
-        for column in print_columns(frame, bands) + upright_lines(state.view_rects, state.scale, bands):
+        bands, chrome = screen_zones(state.frame_anatomy())
+        for column in print_columns(frame, bands, chrome) + upright_lines(state.view_rects, state.scale, bands):
             found: list[tuple[DetectedText, Rect, bool]] = []
             for _ in range(1 + COLUMN_GROWTH):
                 window = column_window(column, rows, cols)
@@ -820,7 +821,7 @@ class TextScanner:
             return 255 - shown if monochrome1 else shown
 
         for bar in fine_bars(cleaned, state.anatomy):
-            if _covered(bar, state.view_rects) or any(_overlaps(bar, spared) for spared in state.spared_view):
+            if _covered(bar, state.view_rects) or any(overlaps(bar, spared) for spared in state.spared_view):
                 continue
             found = confirmed_print(picture, bar, state.scale, rows, cols)
             if found is None:
@@ -983,7 +984,7 @@ class TextScanner:
                 crop = local_contrast(cleaned[around.y0 : around.y1, around.x0 : around.x1])
                 for item in self._detect(crop):
                     where = _shift(item.rect, around).clip(vcols, vrows)
-                    if _covered(where, state.view_rects) or any(_overlaps(where, s) for s in state.spared_view):
+                    if _covered(where, state.view_rects) or any(overlaps(where, s) for s in state.spared_view):
                         continue
                     if reads_as_text(item, strict=True):
                         left.append((where, item))
@@ -1022,7 +1023,7 @@ def _bridge_pieces(state: _ScanState) -> None:
             if high > BRIDGE_HEIGHT_RATIO * low or overlap < BRIDGE_OVERLAP * low or b.x0 - a.x1 > low:
                 continue
             bridge_view = Rect(a_view.x1, min(a_view.y0, b_view.y0), max(a_view.x1, b_view.x0), max(a_view.y1, b_view.y1))
-            if any(_overlaps(bridge_view.pad(1, 0), spared) for spared in state.spared_view):
+            if any(overlaps(bridge_view.pad(1, 0), spared) for spared in state.spared_view):
                 continue
             if state.anatomy_share(bridge_view) >= ON_ANATOMY_SHARE:
                 continue
@@ -1091,7 +1092,7 @@ def in_column(box: Rect, piece: Rect) -> bool:
 
 def along(box: Rect, column: Rect) -> Rect:
     """A box found in a column stretched to the column's top and bottom (the strokes' own extent, not more)."""
-    if not _overlaps(box, column):
+    if not overlaps(box, column):
         return box
     return Rect(box.x0, min(box.y0, column.y0), box.x1, max(box.y1, column.y1))
 
@@ -1380,10 +1381,6 @@ def _display_values(frame: np.ndarray, photometric: str, scale: float) -> np.nda
     return display_gray(resize(raw, scale), photometric if frame.ndim == 2 else "MONOCHROME2")
 
 
-def _overlaps(a: Rect, b: Rect) -> bool:
-    return a.x0 < b.x1 and b.x0 < a.x1 and a.y0 < b.y1 and b.y0 < a.y1
-
-
 def _covered(rect: Rect, rects: list[Rect]) -> bool:
     """Whether at least 60 % of `rect` lies under the given boxes (already handled)."""
     if rect.area == 0:
@@ -1416,6 +1413,7 @@ class _ScanState:
         self.rejected = 0
         self.marks = 0
         self.lowest: float | None = None
+        self._frame_anatomy: np.ndarray | None = None
 
     def add_mark(self, full: Rect, in_view: Rect) -> None:
         """A mark masked unread: `full` in frame pixels, `in_view` its box at scan resolution (the residual
@@ -1424,6 +1422,14 @@ class _ScanState:
         self.view_rects.append(in_view)
         self.mark_rects.add(in_view)
         self.marks += 1
+
+    def frame_anatomy(self) -> np.ndarray:
+        """The anatomy mask at frame resolution (nearest neighbour), made once per frame for the passes that
+        work on stored pixels."""
+        if self._frame_anatomy is None:
+            self._frame_anatomy = cv2.resize(self.anatomy.astype(np.uint8), (self.cols, self.rows),
+                                             interpolation=cv2.INTER_NEAREST) > 0
+        return self._frame_anatomy
 
     def anatomy_share(self, rect: Rect) -> float:
         """Share of the box (view pixels) lying on anatomy."""

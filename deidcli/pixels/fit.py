@@ -305,6 +305,56 @@ def without_texture(ink: np.ndarray, crop: np.ndarray, components: Components | 
     return (ink & ~(tissue | dropped)[labels]) | (ink & level & ~dropped[labels]) | (ink & glyph_rows & dropped[labels])
 
 
+#: The print's full colour, as this percentile of its pixels (per sample): the rest are its antialiased edges.
+PRINT_PERCENTILE = 90
+#: A structure whose pixels on the print's rows are at the print's colour for more than this share is at its level
+#: (bright speckle under white print), and none of it is taken for the print going on.
+COMMON_SHARE = 0.5
+#: The print off the structure (its components inside the box) is a line going on when it is this many times as
+#: long as it is tall (three glyphs or more; touching glyphs of antialiased print come as one component).
+LINE_ASPECT = 3.0
+
+
+def _inside_box(stats: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """Which components (cv2 stats rows; 0 the background) touch no border of a box of `shape`."""
+    import cv2
+
+    x, y, w, h = (stats[:, i] for i in (cv2.CC_STAT_LEFT, cv2.CC_STAT_TOP, cv2.CC_STAT_WIDTH, cv2.CC_STAT_HEIGHT))
+    inside = (x > 0) & (y > 0) & (x + w < shape[1]) & (y + h < shape[0])
+    inside[0] = False
+    return inside
+
+
+def print_going_on(crop: np.ndarray, print_ink: np.ndarray, over: np.ndarray) -> np.ndarray:
+    """The pixels of `over` (tissue or a structure the box's print runs onto) at the colour of the print found off it
+    (the components of `print_ink` inside the box, a line: LINE_ASPECT; within WHITE_TOLERANCE of its contrast
+    from the PRINT_PERCENTILE of their pixels, its full colour; antialiased 13 px print has no commonest value), on
+    the rows of that print: the same line going on over it.
+    Nothing where that colour is common there (over COMMON_SHARE of `over`'s pixels on those rows: the structure is
+    at the print's level, and its pixels would be taken for print). Only the print's own rows: a band beside a line
+    of print (a toolbar's edge, a header plate, a sector beside a label) lies off them.
+
+    Why: a vertical ID half over an ultrasound's picture and half on the black below it (fitted lying down, as a
+    line along the rows) kept its mask only on the black: `OYELARAN GRETA`, pale blue, lost `GRETA` over the tissue
+    (bench/redteam/us_vertical.py, seed 101: the picture's edge crossed the turned box as a solid block, a wall)."""
+    nothing = np.zeros(over.shape, bool)
+    if not print_ink.any() or not over.any():
+        return nothing
+    count, labels, stats = components_of(print_ink)
+    inside = _inside_box(stats, print_ink.shape)
+    print_ink = inside[labels]
+    rows_of, cols_of = np.flatnonzero(print_ink.any(axis=1)), np.flatnonzero(print_ink.any(axis=0))
+    if not rows_of.size or cols_of[-1] - cols_of[0] + 1 < LINE_ASPECT * (rows_of[-1] - rows_of[0] + 1):
+        return nothing  # no line of print off the structure: a speck, a glyph, a block
+    level = np.percentile(crop[print_ink], PRINT_PERCENTILE, axis=0)
+    contrast = float(np.abs(level - np.median(crop.reshape(-1, crop.shape[2]), axis=0)).max())
+    on_rows = np.zeros((over.shape[0], 1), bool)
+    on_rows[int(rows_of[0]) : int(rows_of[-1]) + 1] = True
+    there = over & on_rows
+    going_on = there & (np.abs(crop - level).max(axis=2) <= WHITE_TOLERANCE * contrast)
+    return going_on if np.count_nonzero(going_on) <= COMMON_SHARE * np.count_nonzero(there) else nothing
+
+
 #: Share of the print inside a box at its commonest value for `interior_level` to take that value as the print's.
 INTERIOR_LEVEL_SHARE = 0.2
 
@@ -571,6 +621,8 @@ def fit_to_ink(frame: np.ndarray, rect: Rect, span: float | None = None) -> Rect
         lines = rule_lines(differs)  # rule lines judged before the walls cut them where they cross each other
         if walls.any() or lines.any():
             ink = without_specks(without_texture(differs & ~walls & ~lines, crop), distance)
+            if walls.any():
+                ink = ink | print_going_on(crop, ink, walls)
         else:  # no wall, no rule: the components of `differs` serve the texture and speck tests as they are
             kept = without_texture(differs, crop, differing)
             ink = without_specks(kept, distance, differing if kept is differs else None)
