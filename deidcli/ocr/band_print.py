@@ -56,10 +56,11 @@ MAX_CONTRAST_SHARE = 0.25
 TISSUE_PERCENTILE = 25
 #: A band picture with more ink than this share is texture at that level, not print: not read.
 MAX_INK_SHARE = 0.12
-#: Ink components of fewer pixels are noise at the level, not strokes (a stroke of the thinnest print holds more):
-#: dropping them left explicit_VR-UN's band pictures 7 boxes to read instead of 60, and eCT_Supplemental's print
-#: read as well or better (measured, run 8).
-SPECK_PIXELS = 3
+#: Ink components of fewer pixels are noise at the level, not strokes, and are left out of the detector's picture.
+#: Measured (run 8) on the red team's variants, seeds 4207 and 11: at 3 the detector read eCT_Supplemental's print
+#: and no MR hairline; at 8 it also read three MR hairlines whole or nearly (their strokes hold 8+ pixels, the
+#: tissue's specks fewer), the eCT print as well, and explicit_VR-UN's band pictures gave a few boxes to read, not 60.
+SPECK_PIXELS = 8
 #: Windows reach this many cells beyond a run (the detector needs the line's ends and some field).
 REACH = 2
 
@@ -197,43 +198,70 @@ def band_ink_mask(crop: np.ndarray, line: BandLine) -> np.ndarray:
 
 
 def band_picture(crop: np.ndarray, line: BandLine) -> np.ndarray:
-    """8-bit picture of a window for the detector: black ink (`band_ink_mask`) on white, without its specks
-    (components under SPECK_PIXELS). The mask's extent (`band_extent`) keeps them: a 1 px "1" of 10 px print is
-    such specks, and was left when they were dropped there too."""
-    ink = band_ink_mask(crop, line)
+    """8-bit picture of a window for the detector: black strokes (`band_strokes`) on white."""
+    return np.where(band_strokes(crop, line), 0, 255).astype(np.uint8)
+
+
+def band_strokes(crop: np.ndarray, line: BandLine) -> np.ndarray:
+    """`band_ink_mask` without its specks."""
+    return strokes_only(band_ink_mask(crop, line))
+
+
+def strokes_only(ink: np.ndarray) -> np.ndarray:
+    """A bool mask without its 8-connected components under SPECK_PIXELS."""
     _, labels, stats, _ = cv2.connectedComponentsWithStats(ink.astype(np.uint8), connectivity=8)
     kept = stats[:, cv2.CC_STAT_AREA] >= SPECK_PIXELS
     kept[0] = False
-    return np.where(kept[labels], 0, 255).astype(np.uint8)
+    return kept[labels]
 
 
-#: Rows of a line's ink count when they hold at least this share of its fullest row's ink (tissue's stray ink
-#: above and below the print holds a few pixels a row).
+#: Rows of a line's strokes count when they hold at least this share of its fullest row's stroke pixels.
 ROW_SHARE = 0.2
+#: Beyond the outer strokes, the extent follows the line's raw ink (specks included) through gaps of at most
+#: INK_GAP text heights (the space between two glyphs), for at most a text height: a thin glyph at a line's end ("1" of a 10 px date, 1 px wide) breaks
+#: into specks that are not strokes (measured: the "19" of "1982-10-06" was left), while textured tissue's specks
+#: would lead the mask on along the line.
+INK_GAP = 0.6
 
 
 def band_extent(crop: np.ndarray, line: BandLine, box: Rect, read: Rect) -> Rect | None:
-    """The print's own extent (crop pixels, two pixels around: antialiasing) inside `box`, the detector's box `read` grown along
-    the line: the rows holding ROW_SHARE of the fullest row's ink, and the columns of ink in them that reach
-    `read` with gaps under a text height (the detector ends a line of this picture a glyph or two early; ink
-    beyond a wider gap is tissue's). Its level is not the box's extreme, so the mask's fit cannot find its glyphs.
-    None if no ink."""
-    inside = band_ink_mask(crop[box.y0 : box.y1, box.x0 : box.x1], line)
+    """The print's own extent (crop pixels) inside `box`, the detector's box `read` grown along the line: the rows
+    holding ROW_SHARE of the fullest row's strokes, and the columns of strokes in them that reach `read` with gaps
+    under a text height (the detector ends a line of this picture a glyph or two early or starts it late; strokes
+    beyond a wider gap are tissue's), then the raw ink at either end (INK_GAP). Its level is not the box's extreme,
+    so the mask's fit cannot find its glyphs. None if no strokes."""
+    ink = band_ink_mask(crop[box.y0 : box.y1, box.x0 : box.x1], line)
+    inside = strokes_only(ink)
     per_row = inside.sum(axis=1)
     if not per_row.any():
         return None
     rows = np.flatnonzero(per_row >= ROW_SHARE * per_row.max())
     y0, y1 = int(rows[0]), int(rows[-1]) + 1
-    inked = np.flatnonzero(inside[y0:y1].any(axis=0))
-    gap = max(y1 - y0, 2)
+    height = max(y1 - y0, 2)
     x0 = x1 = None
-    for start, end in _runs(inked, gap):
+    for start, end in _runs(np.flatnonzero(inside[y0:y1].any(axis=0)), height):
         if box.x0 + end >= read.x0 and box.x0 + start < read.x1:  # a run reaching the read box
             x0 = start if x0 is None else x0
             x1 = end
     if x0 is None or x1 is None:
         return None
-    return Rect(box.x0 + x0 - 2, box.y0 + y0 - 2, box.x0 + x1 + 2, box.y0 + y1 + 2).clip(crop.shape[1], crop.shape[0])
+    inked = ink[y0:y1].any(axis=0)
+    x0, x1 = _follow(inked, x0, -1, height), _follow(inked, x1 - 1, 1, height) + 1
+    return Rect(box.x0 + x0 - 1, box.y0 + y0 - 2, box.x0 + x1 + 1, box.y0 + y1 + 2).clip(crop.shape[1], crop.shape[0])
+
+
+def _follow(inked: np.ndarray, edge: int, step: int, height: int) -> int:
+    """The last inked column reached from `edge` going `step` through gaps of at most INK_GAP text heights, one
+    text height (`height`) at most."""
+    last, gap = edge, 0
+    for column in range(edge + step, edge + step * (height + 1), step):
+        if not 0 <= column < inked.size or gap > INK_GAP * height:
+            break
+        if inked[column]:
+            last, gap = column, 0
+        else:
+            gap += 1
+    return last
 
 
 def _runs(columns: np.ndarray, gap: int) -> list[tuple[int, int]]:

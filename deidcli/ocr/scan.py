@@ -705,9 +705,11 @@ class TextScanner:
                         state.rejected += 1
                         continue
                     box = item.rect.scale(1 / enlarge, 1 / enlarge)
-                    # A text height longer at each end: the detector ends a line of this picture a glyph or two early.
-                    line = box.pad(min(box.width, box.height), 0).clip(crop.shape[1], crop.shape[0])
-                    tight = _shift(band_extent(crop, band, line, box) or line, full)
+                    # BAND_LINE_REACH text heights longer at each end: the detector ends a line of this picture a few
+                    # glyphs early or starts it late (read `8361` of `30758361`); the strokes' gaps end the print.
+                    reach = BAND_LINE_REACH * min(box.width, box.height)
+                    line = box.pad(reach, 0).clip(crop.shape[1], crop.shape[0])
+                    tight = _shift(band_extent(crop, band, line, box) or box, full)
                     in_view = tight.scale(state.scale, state.scale).clip(vcols, vrows)
                     if any(_overlaps(in_view, done) for done in state.view_rects + state.spared_view):
                         continue
@@ -1333,6 +1335,8 @@ def _line_shaped(rect: Rect) -> bool:
 #: Lying boxes of three characters or more are wider than this many heights (the detector's boxes are tall: "111"
 #: at 12 px ~ 1.5).
 BAND_LINE_ASPECT = 1.2
+#: How far (text heights, each way) `_band_print` looks along a line read in part for the rest of its strokes.
+BAND_LINE_REACH = 3
 #: The band pictures of `_band_print` are detected at these enlargements (measured on eCT_Supplemental: some 1 px
 #: strokes of 10-12 px print read only at 2x, some only at 1x).
 BAND_SCALES = (1.0, 2.0)
