@@ -1,8 +1,9 @@
 """Faint print drawn at one stored level over textured or quantised tissue: where to look, and the picture to read.
 
-Why (issue 12, red team variants `tissue_*`, bench/redteam/variants.py): a date or an ID drawn 30-40 stored levels
-from CT tissue, 10-16 px, with 1-2 px antialiased strokes, was left legible on eCT_Supplemental, whose brain takes few
-levels. The scanner's other passes miss it for measured reasons:
+Why (issue 12, red team variants `tissue_*`, bench/redteam/variants.py): a date or an ID drawn 40 stored levels
+from MR/CT tissue, 10-12 px, with 1 px antialiased strokes, was left legible (0 % changed) on MR2_UNCI, MR-SIEMENS,
+explicit_VR-UN and eCT_Supplemental (whose brain takes few levels). The scanner's other passes miss it for measured
+reasons (every detector call logged on each case: none proposed it):
 - the display, contrast and VOI-window views show its strokes no stronger than the tissue's own texture (the
   detector reads nothing there, nor in top-hat or median-residual views at 2-4x);
 - `scan._level_print` looks where pixels equal to their neighbours crowd: 1 px hairlines have few such pixels, and
@@ -17,7 +18,8 @@ shows a window around such a run black where a pixel is near L and away from its
 antialiased, stand out of any texture and the detector reads them.
 
 Only what reads as text, strictly (three characters or more, confident), is masked: a window is never masked for
-being a candidate (tissue is never blanked to be safe). First measured as bench/redteam/band_probe.py (run 7).
+being a candidate (tissue is never blanked to be safe). First measured as bench/redteam/band_probe.py (run 7); run 8
+in bench/redteam/README.md has the figures (9/21 -> 4-5/21 on three seeds, clean bases unchanged).
 All functions are pure: stored values in, windows or pictures out.
 """
 

@@ -682,8 +682,9 @@ class TextScanner:
         BAND_SCALES; a box is masked only when it reads as text strictly (`reads_as_text(strict=True)`: three
         characters or more at 0.7), and then only the print's own extent in the band picture.
 
-        Why: 10-16 px print 30-40 levels from eCT_Supplemental's brain (few levels, flat holes) was left legible,
-        0 % changed: no other view reads it and `_level_print` gets no window on a quantised frame (see the module).
+        Why: 10-12 px hairline print 40 levels from MR/CT tissue was left legible, 0 % changed: no other view reads
+        it and `_level_print` gets no window there (see the module). Measured on the red team's variants: MR2_UNCI's
+        and eCT_Supplemental's lines read and masked whole on three seeds, nothing added on the six clean bases.
         Frames shown at or above their stored size only (CT, MR; never mammograms or screens). Strict reading: on
         tissue the detector reads the band picture's texture as a stray "1" or "L" (0.5-0.9, measured on the
         clean bases), never as three characters."""
