@@ -263,10 +263,10 @@ def authorised_kept(synthetic: Synthetic, masked: list[Rect], tolerance: float =
     return kept, len(labels)
 
 
-def burn_text(image: np.ndarray, text: str, x: int, y: int, height: int, value, thick: int, turns: int = 0) -> np.ndarray:
-    """Burn `text` (DUPLEX capitals `height` px tall, antialiased, turned `turns` quarters counter-clockwise) with
+def burn_text(image: np.ndarray, text: str, x: int, y: int, height: int, value, thick: int, turns: int = 0,
+              face: int = cv2.FONT_HERSHEY_DUPLEX) -> np.ndarray:
+    """Burn `text` (capitals `height` px tall in `face`, antialiased, turned `turns` quarters counter-clockwise) with
     its top left at (x, y), at `value` (a level, or a colour); returns the glyph pixels (coverage over a half)."""
-    face = cv2.FONT_HERSHEY_DUPLEX
     (_, cap), _ = cv2.getTextSize("H", face, 1.0, 1)
     (w, h), base = cv2.getTextSize(text, face, height / cap, thick)
     ink = np.zeros((h + base + 2 * thick + 8, w + 2 * thick + 8), np.uint8)

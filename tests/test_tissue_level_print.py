@@ -7,6 +7,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pydicom
 import pytest
@@ -95,3 +96,32 @@ def test_the_fit_does_not_take_the_black_beyond_a_ct_field_of_view_for_drawn_pri
     fitted = fit_to_ink(image, Rect(0, 475, 114, 512))
     assert hidden_share(glyphs, [fitted]) == 1.0
     assert fitted.area <= 0.5 * Rect(0, 475, 114, 512).area
+
+
+def test_faint_hairline_print_over_quantised_ct_brain_is_masked(rapid: TextScanner) -> None:
+    """eCT_Supplemental (CT head, the brain in few levels, holes flat at one value): a 12 px ID in 1 px antialiased
+    strokes 40 levels above the brain was left, 0 % changed (red team variants `tissue_ect_*`): no contrast view reads
+    it and the level pass gets no window on a quantised frame. The band pass reads it; the mask is the print's own
+    extent."""
+    image = pydicom.dcmread(pydicom_file("eCT_Supplemental.dcm")).pixel_array[0].copy()
+    level = float(np.median(image[251:263, 250:308])) + 40
+    glyphs = burn_text(image, "78801539", 250, 251, 12, level, 1, face=cv2.FONT_HERSHEY_SIMPLEX)
+    result = rapid.scan(image, "MONOCHROME2", 12)
+    assert hidden_share(glyphs, result.masked) >= 0.98
+    ys, xs = np.nonzero(glyphs)
+    text = Rect(int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1).pad(3, 3)
+    assert all(text.x0 <= r.x0 and r.x1 <= text.x1 and text.y0 <= r.y0 and r.y1 <= text.y1 for r in result.masked)
+
+
+@pytest.mark.parametrize("name", ["eCT_Supplemental.dcm", "MR2_UNCI.dcm", "explicit_VR-UN.dcm",
+                                  "MR-SIEMENS-DICOM-WithOverlays.dcm", "693_UNCI.dcm", "CT_small.dcm"])
+def test_band_pass_masks_nothing_on_tissue_without_print(rapid: TextScanner, name: str) -> None:
+    """The red team's clean bases: the band pass may find candidate lines in their tissue, but nothing there reads
+    as text strictly, so it adds no mask (the scan masks exactly what it masks without the pass)."""
+    source = pydicom.dcmread(pydicom_file(name))
+    image = source.pixel_array
+    image = image[0] if image.ndim == 3 else image
+    with_pass = rapid.scan(image, "MONOCHROME2", int(source.BitsStored))
+    without = TextScanner(rapid.detector, None)
+    without._band_print = lambda *_args: None  # type: ignore[method-assign]
+    assert sorted(with_pass.masked) == sorted(without.scan(image, "MONOCHROME2", int(source.BitsStored)).masked)
