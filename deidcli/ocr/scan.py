@@ -692,8 +692,7 @@ class TextScanner:
             return
         rows, cols = state.rows, state.cols
         vcols, vrows = state.anatomy.shape[1], state.anatomy.shape[0]
-        anatomy = cv2.resize(state.anatomy.astype(np.uint8), (cols, rows), interpolation=cv2.INTER_NEAREST) > 0
-        for band in band_lines(frame, anatomy):
+        for band in band_lines(frame, state.frame_anatomy()):
             full = fit_engine_grid(band.window, cols, rows)
             crop = frame[full.y0 : full.y1, full.x0 : full.x1]
             picture = band_picture(crop, band)
@@ -712,7 +711,7 @@ class TextScanner:
                     line = box.pad(reach, 0).clip(crop.shape[1], crop.shape[0])
                     tight = _shift(band_extent(crop, band, line, box) or box, full)
                     in_view = tight.scale(state.scale, state.scale).clip(vcols, vrows)
-                    if any(_overlaps(in_view, done) for done in state.view_rects + state.spared_view):
+                    if any(overlaps(in_view, done) for done in state.view_rects + state.spared_view):
                         continue
                     state.masked.append(tight)
                     state.view_rects.append(in_view)
