@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 
@@ -108,6 +108,12 @@ def chained(boxes: list[Rect], vertical: bool, reach: float, linked: Callable[[R
     for i, box in enumerate(boxes):
         groups.setdefault(root(i), []).append(box)
     return list(groups.values())
+
+
+def enclosing(rects: Iterable[Rect]) -> Rect:
+    """The smallest rectangle holding every one of `rects` (at least one)."""
+    rects = list(rects)
+    return Rect(min(r.x0 for r in rects), min(r.y0 for r in rects), max(r.x1 for r in rects), max(r.y1 for r in rects))
 
 
 def overlaps(a: Rect, b: Rect) -> bool:

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from deidcli.geometry import Rect
+from deidcli.geometry import Rect, enclosing, overlaps
 
 #: Cells (pixels square) in which outstanding pixels vote for a level.
 CELL = 16
@@ -180,9 +180,8 @@ def _merged(lines: list[BandLine], line: BandLine) -> list[BandLine]:
     """`lines` with `line` added, or joined to one of them at its level (LEVEL_SLACK) whose window it overlaps
     (the two grids find most lines twice): one window, detected once."""
     for i, other in enumerate(lines):
-        a, b = other.window, line.window
-        if abs(other.level - line.level) <= LEVEL_SLACK and a.x0 < b.x1 and b.x0 < a.x1 and a.y0 < b.y1 and b.y0 < a.y1:
-            joined = Rect(min(a.x0, b.x0), min(a.y0, b.y0), max(a.x1, b.x1), max(a.y1, b.y1))
+        if abs(other.level - line.level) <= LEVEL_SLACK and overlaps(other.window, line.window):
+            joined = enclosing((other.window, line.window))
             return lines[:i] + [BandLine(joined, other.level, other.max_contrast)] + lines[i + 1 :]
     return lines + [line]
 

@@ -29,7 +29,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from deidcli.geometry import Rect, chained, line_neighbours, overlaps
+from deidcli.geometry import Rect, chained, enclosing, line_neighbours, overlaps
 
 #: Text heights (stored pixels) of a vertical line: turned, a glyph is this wide. Smaller print is unreadable
 #: turned at screen resolution; taller print the upright detection and the background passes handle.
@@ -233,8 +233,7 @@ def columns_of(boxes: list[Rect]) -> list[Rect]:
         members = [m for m in members if abs(m.x0 - left) <= ALIGN and abs(m.x1 - right) <= ALIGN]
         if not members:
             continue
-        column = Rect(min(m.x0 for m in members), min(m.y0 for m in members),
-                      max(m.x1 for m in members), max(m.y1 for m in members))
+        column = enclosing(members)
         # Glyphs that touch come as one piece: a piece counts a glyph per GLYPH_PITCH of its width down the line.
         glyphs = sum(max(1, round(m.height / (GLYPH_PITCH * m.width))) for m in members)
         if glyphs >= MIN_GLYPHS and column.height >= COLUMN_LENGTH * column.width:

@@ -24,7 +24,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from deidcli.geometry import Rect, chained, line_neighbours
+from deidcli.geometry import Rect, chained, enclosing, line_neighbours
 
 #: Glyph height range (stored pixels) for this pass: 4-5 px letters of a small screen up to the 12-14 px
 #: print of an 800x600 ultrasound; taller print is the detector's, and taller marks are graphics.
@@ -137,6 +137,5 @@ def _rows(boxes: list[Rect]) -> list[Rect]:
     for members in chained(boxes, False, ROW_GAP_SHARE * GLYPH_MAX_HEIGHT, _same_row):
         if len(members) < 2 or not any(m.width >= 3 for m in members):
             continue
-        rows.append(Rect(min(m.x0 for m in members), min(m.y0 for m in members),
-                         max(m.x1 for m in members), max(m.y1 for m in members)))
+        rows.append(enclosing(members))
     return sorted(rows)

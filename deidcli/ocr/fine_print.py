@@ -18,7 +18,7 @@ from collections.abc import Callable
 import cv2
 import numpy as np
 
-from deidcli.geometry import Rect
+from deidcli.geometry import Rect, enclosing, overlaps
 from deidcli.ocr.layout import FLAT_STROKE, MIN_MARK_HEIGHT, noise_floor, text_marks
 from deidcli.ocr.views import brightest_channel
 
@@ -93,7 +93,7 @@ def confirmed(picture: Callable[[Rect], np.ndarray], bar: Rect, scale: float, ro
         crop = np.ascontiguousarray(picture(context))
         lines = [Rect(r.x0 + context.x0, r.y0 + context.y0, r.x1 + context.x0, r.y1 + context.y0)
                  for r in text_marks(crop, np.zeros(crop.shape[:2], bool), flat_stroke=flat_stroke)]
-        hits = _same_line([r for r in lines if r.x0 < full.x1 and full.x0 < r.x1 and r.y0 < full.y1 and full.y0 < r.y1],
+        hits = _same_line([r for r in lines if overlaps(r, full)],
                           lines, around)
         # A line ending within a height of the crop's side may go on past it: looked at again, wider on that side.
         left = any(r.x0 <= context.x0 + around for r in hits) and context.x0 > 0
@@ -104,8 +104,7 @@ def confirmed(picture: Callable[[Rect], np.ndarray], bar: Rect, scale: float, ro
                        context.x1 + reach if right else context.x1, context.y1).clip(cols, rows)
     if not hits:
         return None
-    return Rect(min([full.x0] + [r.x0 for r in hits]), min([full.y0] + [r.y0 for r in hits]),
-                max([full.x1] + [r.x1 for r in hits]), max([full.y1] + [r.y1 for r in hits]))
+    return enclosing([full, *hits])
 
 
 def _same_line(hits: list[Rect], lines: list[Rect], height: int) -> list[Rect]:

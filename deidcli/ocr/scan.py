@@ -37,7 +37,7 @@ import cv2
 import numpy as np
 
 from deidcli.errors import OcrError
-from deidcli.geometry import Rect, overlaps
+from deidcli.geometry import Rect, enclosing, overlaps
 from deidcli.ocr import levels
 from deidcli.ocr.authorised import AuthorisedWords, normalise
 from deidcli.ocr.band_print import MAX_INK_SHARE, band_extent, band_lines, band_picture
@@ -1376,8 +1376,8 @@ def merge_overlapping(rects: list[Rect]) -> list[Rect]:
         for i, a in enumerate(merged):
             for j in range(i + 1, len(merged)):
                 b = merged[j]
-                if a.x0 < b.x1 and b.x0 < a.x1 and a.y0 < b.y1 and b.y0 < a.y1:
-                    merged[i] = Rect(min(a.x0, b.x0), min(a.y0, b.y0), max(a.x1, b.x1), max(a.y1, b.y1))
+                if overlaps(a, b):
+                    merged[i] = enclosing((a, b))
                     del merged[j]
                     changed = True
                     break
