@@ -669,6 +669,20 @@ def write_truth(out: Path, seed: int, generator: str, entries: list[dict]) -> No
                                                indent=1) + "\n")
 
 
+def write_cases(out: Path, seed: int, generator: str, cases: list[tuple[str, Dataset, list[dict], str]],
+                only: str = "", width: int = 34) -> None:
+    """Save the (name, dataset, boxes, note) cases whose name contains `only`, each listed with its note, and their
+    truth.json: the one writer of the variant generators (variants.py, us_vertical.py)."""
+    out.mkdir(parents=True, exist_ok=True)
+    entries = []
+    for name, ds, boxes, note in cases:
+        if only not in name:
+            continue
+        entries.append(write_case(out, name, ds, boxes, note))
+        print(f"{name:{width}s} {note}")
+    write_truth(out, seed, generator, entries)
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("out", type=Path)

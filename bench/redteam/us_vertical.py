@@ -36,8 +36,7 @@ from make_planted import (  # noqa: E402
     glyph_mask,
     original_boxes,
     read,
-    write_case,
-    write_truth,
+    write_cases,
 )
 
 #: (package, path in the package, annotation path, frame, text heights).
@@ -116,14 +115,8 @@ def main() -> int:
     ap.add_argument("--per-base", type=int, default=6)
     ap.add_argument("--only", default="")
     args = ap.parse_args()
-    args.out.mkdir(parents=True, exist_ok=True)
-    entries = []
-    for name, ds, boxes, note in cases(args.seed, args.per_base):
-        if args.only not in name:
-            continue
-        entries.append(write_case(args.out, name, ds, boxes, note))
-        print(f"{name:40s} {note}")
-    write_truth(args.out, args.seed, "bench/redteam/us_vertical.py", entries)
+    write_cases(args.out, args.seed, "bench/redteam/us_vertical.py", cases(args.seed, args.per_base), args.only,
+                width=40)
     return 0
 
 

@@ -31,8 +31,7 @@ from make_planted import (  # noqa: E402
     mono,
     original_boxes,
     read,
-    write_case,
-    write_truth,
+    write_cases,
 )
 
 #: (package, path, modality, frame) of the gray bases.
@@ -133,14 +132,8 @@ def main() -> int:
     ap.add_argument("--seed", type=int, default=DEFAULT_SEED)
     ap.add_argument("--only", default="")
     args = ap.parse_args()
-    args.out.mkdir(parents=True, exist_ok=True)
-    entries = []
-    for name, ds, boxes, note in tissue_cases(args.seed) + us_cases(args.seed):
-        if args.only not in name:
-            continue
-        entries.append(write_case(args.out, name, ds, boxes, note))
-        print(f"{name:34s} {note}")
-    write_truth(args.out, args.seed, "bench/redteam/variants.py", entries)
+    write_cases(args.out, args.seed, "bench/redteam/variants.py", tissue_cases(args.seed) + us_cases(args.seed),
+                args.only)
     return 0
 
 
