@@ -668,13 +668,9 @@ class TextScanner:
             full = in_view.scale(1 / state.scale, 1 / state.scale)
             height = min(full.width, full.height)
             tight = level_extent(frame, ink, full.pad(height, 0).clip(cols, rows))  # the line's ends the box missed
-            state.masked.append(tight if tight is not None else
-                                to_full_resolution(in_view, state.scale, self.pad_ratio, rows, cols))
-            state.view_rects.append(in_view)
-            # Not looked around by the residual check: its local-contrast view of the tissue beside the print read
-            # as text there (a 137x85 box of abdomen masked beside a date on explicit_VR-UN).
-            state.mark_rects.add(in_view)
-            state.texts.append(item.text)
+            state.add_tissue_print(tight if tight is not None else
+                                   to_full_resolution(in_view, state.scale, self.pad_ratio, rows, cols),
+                                   in_view, item.text)
 
     def _band_print(self, frame: np.ndarray, state: _ScanState, start: float) -> None:
         """Faint print drawn at one stored level over textured or quantised tissue (deidcli.ocr.band_print): the
@@ -713,10 +709,7 @@ class TextScanner:
                     in_view = tight.scale(state.scale, state.scale).clip(vcols, vrows)
                     if any(overlaps(in_view, done) for done in state.view_rects + state.spared_view):
                         continue
-                    state.masked.append(tight)
-                    state.view_rects.append(in_view)
-                    state.mark_rects.add(in_view)  # as `_level_print`'s: the residual check's contrast view of tissue
-                    state.texts.append(item.text)
+                    state.add_tissue_print(tight, in_view, item.text)
                 self._check_time(start)
 
     def _tissue_detect(self, frame: np.ndarray, photometric: str, full: Rect, core: list[Rect], scale: float,
@@ -1484,6 +1477,16 @@ class _ScanState:
         self.view_rects.append(in_view)
         self.mark_rects.add(in_view)
         self.marks += 1
+
+    def add_tissue_print(self, full: Rect, in_view: Rect, text: str) -> None:
+        """Print read on tissue (`_level_print`, `_band_print`), masked to its own extent `full` (frame pixels);
+        `in_view` its box at scan resolution. Not looked around by the residual check (`mark_rects`): its
+        local-contrast view of the tissue beside the print read as text there (a 137x85 box of abdomen masked beside
+        a date on explicit_VR-UN)."""
+        self.masked.append(full)
+        self.view_rects.append(in_view)
+        self.mark_rects.add(in_view)
+        self.texts.append(text)
 
     def frame_anatomy(self) -> np.ndarray:
         """The anatomy mask at frame resolution (nearest neighbour), made once per frame for the passes that
