@@ -81,7 +81,7 @@ def glyph_ink(ink: np.ndarray) -> np.ndarray:
         return ink
     edge = max(1, round(CORE_SHARE * min(rows, cols)))
     x, y, w, h = (stats[:, i] for i in (cv2.CC_STAT_LEFT, cv2.CC_STAT_TOP, cv2.CC_STAT_WIDTH, cv2.CC_STAT_HEIGHT))
-    touches_border = (x == 0) | (y == 0) | (x + w == cols) | (y + h == rows)
+    touches_border = touching_border(stats, ink.shape)
     # The core is judged on the ink itself, not on the joined (dilated) component: a pixel of growth let the
     # line above and the picture's edge below both "reach" the core of ultrasound's IM#2 box.
     ix0, iy0 = np.where(x > 0, x + 1, x), np.where(y > 0, y + 1, y)
@@ -263,7 +263,7 @@ def without_texture(ink: np.ndarray, crop: np.ndarray, components: Components | 
     if count <= 1:
         return ink
     x, y, w, h = (stats[:, i] for i in (cv2.CC_STAT_LEFT, cv2.CC_STAT_TOP, cv2.CC_STAT_WIDTH, cv2.CC_STAT_HEIGHT))
-    entering = (x == 0) | (y == 0) | (x + w == cols) | (y + h == rows)
+    entering = touching_border(stats, ink.shape)
     entering[0] = False
     if not entering.any():
         return ink
@@ -315,14 +315,14 @@ COMMON_SHARE = 0.5
 LINE_ASPECT = 3.0
 
 
-def _inside_box(stats: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
-    """Which components (cv2 stats rows; 0 the background) touch no border of a box of `shape`."""
+def touching_border(stats: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """Which components (cv2 stats rows) touch a border of a box of `shape` (rows, columns): the ink that enters
+    the box (tissue, a neighbour, a structure) rather than lying inside it (`glyph_ink`, `without_texture`,
+    `print_going_on`)."""
     import cv2
 
     x, y, w, h = (stats[:, i] for i in (cv2.CC_STAT_LEFT, cv2.CC_STAT_TOP, cv2.CC_STAT_WIDTH, cv2.CC_STAT_HEIGHT))
-    inside = (x > 0) & (y > 0) & (x + w < shape[1]) & (y + h < shape[0])
-    inside[0] = False
-    return inside
+    return (x == 0) | (y == 0) | (x + w == shape[1]) | (y + h == shape[0])
 
 
 def print_going_on(crop: np.ndarray, print_ink: np.ndarray, over: np.ndarray) -> np.ndarray:
@@ -341,7 +341,8 @@ def print_going_on(crop: np.ndarray, print_ink: np.ndarray, over: np.ndarray) ->
     if not print_ink.any() or not over.any():
         return nothing
     count, labels, stats = components_of(print_ink)
-    inside = _inside_box(stats, print_ink.shape)
+    inside = ~touching_border(stats, print_ink.shape)
+    inside[0] = False
     print_ink = inside[labels]
     rows_of, cols_of = np.flatnonzero(print_ink.any(axis=1)), np.flatnonzero(print_ink.any(axis=0))
     if not rows_of.size or cols_of[-1] - cols_of[0] + 1 < LINE_ASPECT * (rows_of[-1] - rows_of[0] + 1):
